@@ -1,0 +1,86 @@
+/**
+ * `Backup`: one physical backup of a Cluster. Immutable once created; a completed Backup is never rerun.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Schema } from "effect"
+import { ApiVersion, Conditions, LocalObjectReference, ObjectMeta } from "./common.ts"
+import { ObjectStore } from "./objectStore.ts"
+import { celRule } from "./validation.ts"
+
+/** The backup methods this operator implements. */
+export const BackupMethod = Schema.Literals(["xtrabackup"]).annotate({
+  description: "Physical backup with Percona XtraBackup (MySQL) or mariabackup (MariaDB), streamed as xbstream"
+})
+export type BackupMethod = typeof BackupMethod.Type
+
+/** Which instance may serve as the source. */
+export const BackupTarget = Schema.Literals(["prefer-standby", "primary"]).annotate({
+  description: "prefer-standby: a healthy replica when there is one, else the primary; primary: the current primary"
+})
+export type BackupTarget = typeof BackupTarget.Type
+
+/** The lifecycle of a Backup. */
+export const BackupPhase = Schema.Literals(["pending", "running", "completed", "failed"])
+export type BackupPhase = typeof BackupPhase.Type
+
+/** What a user asks for. Defaults are applied by the API server (CRD `default`) and again when decoding. */
+export const BackupSpec = Schema.Struct({
+  cluster: LocalObjectReference.annotate({ description: "The Cluster to back up, in the Backup's namespace" }),
+  method: BackupMethod.annotate({ default: "xtrabackup" }).pipe(
+    Schema.withDecodingDefaultTypeKey(Effect.succeed("xtrabackup" as const))
+  ),
+  target: BackupTarget.annotate({ default: "prefer-standby" }).pipe(
+    Schema.withDecodingDefaultTypeKey(Effect.succeed("prefer-standby" as const))
+  ),
+  online: Schema.Boolean.annotate({
+    default: true,
+    description: "Take the backup while the server keeps serving (hot backup)"
+  }).pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(true))),
+  objectStore: Schema.optionalKey(
+    ObjectStore.annotate({ description: "Overrides the Cluster's spec.backup.objectStore for this backup" })
+  )
+}).check(
+  celRule({
+    rule: "self == oldSelf",
+    message: "Backup spec is immutable; create a new Backup to take another backup",
+    predicate: undefined
+  })
+)
+export type BackupSpec = typeof BackupSpec.Type
+
+/** What the operator observed. Every field is optional: status is filled in as the backup progresses. */
+export const BackupStatus = Schema.Struct({
+  phase: Schema.optionalKey(BackupPhase),
+  instanceName: Schema.optionalKey(Schema.String.annotate({ description: "The instance (Pod) the backup was taken from" })),
+  method: Schema.optionalKey(BackupMethod),
+  backupId: Schema.optionalKey(
+    Schema.String.annotate({ description: "UTC start time YYYYMMDDTHHMMSSZ; part of the object keys" })
+  ),
+  jobName: Schema.optionalKey(Schema.String),
+  destinationPath: Schema.optionalKey(
+    Schema.String.annotate({ description: "s3://bucket/<path>/<cluster>/<backup-name>/<backup-id>/" })
+  ),
+  sha256: Schema.optionalKey(Schema.String.annotate({ description: "SHA256 of backup.xbstream (source of truth)" })),
+  size: Schema.optionalKey(Schema.Int.annotate({ description: "Size of backup.xbstream in bytes" })),
+  beginGTID: Schema.optionalKey(Schema.String),
+  endGTID: Schema.optionalKey(Schema.String),
+  beginBinlog: Schema.optionalKey(Schema.String.annotate({ description: "file:position when the backup started" })),
+  endBinlog: Schema.optionalKey(Schema.String.annotate({ description: "file:position of the backup's consistent point" })),
+  startedAt: Schema.optionalKey(Schema.String.annotate({ format: "date-time" })),
+  stoppedAt: Schema.optionalKey(Schema.String.annotate({ format: "date-time" })),
+  error: Schema.optionalKey(Schema.String),
+  conditions: Schema.optionalKey(Conditions),
+  observedGeneration: Schema.optionalKey(Schema.Int)
+})
+export type BackupStatus = typeof BackupStatus.Type
+
+/** The Backup custom resource. */
+export const Backup = Schema.Struct({
+  apiVersion: Schema.Literal(ApiVersion),
+  kind: Schema.Literal("Backup"),
+  metadata: ObjectMeta,
+  spec: BackupSpec,
+  status: Schema.optionalKey(BackupStatus)
+})
+export type Backup = typeof Backup.Type

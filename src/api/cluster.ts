@@ -1,0 +1,142 @@
+/**
+ * `Cluster`: a MySQL-family database cluster, optionally bootstrapped by recovering a backup.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Schema } from "effect"
+import { ApiVersion, Conditions, DnsLabel, LocalObjectReference, ObjectMeta } from "./common.ts"
+import { ObjectStore } from "./objectStore.ts"
+import { celRule, listMapKeyed } from "./validation.ts"
+
+/** A Kubernetes resource quantity such as `10Gi` or `500M`. */
+export const Quantity = Schema.String.check(
+  Schema.isPattern(/^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$/u)
+).annotate({ description: "A resource quantity, e.g. 10Gi" })
+
+/** Where point-in-time recovery stops. Exactly one target. */
+export const RecoveryTarget = Schema.Struct({
+  targetGTID: Schema.optionalKey(
+    Schema.String.check(Schema.isMinLength(1)).annotate({
+      description: "Replay binlogs up to and including this GTID (MySQL uuid:1-99 set or MariaDB 0-1-99)"
+    })
+  ),
+  targetTime: Schema.optionalKey(
+    Schema.String.check(Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/u)).annotate({
+      description: "Replay binlogs up to this time (RFC 3339)",
+      format: "date-time"
+    })
+  )
+}).check(
+  celRule({
+    rule: "has(self.targetGTID) != has(self.targetTime)",
+    message: "set exactly one of targetGTID and targetTime",
+    predicate: (t: { readonly targetGTID?: string; readonly targetTime?: string }) =>
+      (t.targetGTID === undefined) !== (t.targetTime === undefined)
+  })
+)
+export type RecoveryTarget = typeof RecoveryTarget.Type
+
+/** Recovery of a new Cluster from a backup: a Backup object, or raw objects under an external cluster's prefix. */
+export const RecoverySpec = Schema.Struct({
+  backup: Schema.optionalKey(
+    LocalObjectReference.annotate({ description: "A completed Backup in this namespace" })
+  ),
+  source: Schema.optionalKey(
+    DnsLabel.annotate({ description: "Name of an externalClusters entry; its name is the S3 key prefix" })
+  ),
+  backupID: Schema.optionalKey(
+    Schema.String.check(Schema.isPattern(/^$|^\d{8}T\d{6}Z$/u)).annotate({
+      description: "With source: the backup id to restore (YYYYMMDDTHHMMSSZ); empty or absent = latest completed"
+    })
+  ),
+  recoveryTarget: Schema.optionalKey(RecoveryTarget)
+}).check(
+  celRule({
+    rule: "has(self.backup) != has(self.source)",
+    message: "set exactly one of backup and source",
+    predicate: (r: { readonly backup?: unknown; readonly source?: string }) =>
+      (r.backup === undefined) !== (r.source === undefined)
+  }),
+  celRule({
+    rule: "!has(self.backupID) || self.backupID == '' || has(self.source)",
+    message: "backupID is only valid together with source",
+    predicate: (r: { readonly backupID?: string; readonly source?: string }) =>
+      r.backupID === undefined || r.backupID === "" || r.source !== undefined
+  })
+)
+export type RecoverySpec = typeof RecoverySpec.Type
+
+/** A cluster known only by its object store (disaster recovery source). */
+export const ExternalCluster = Schema.Struct({
+  name: DnsLabel,
+  objectStore: Schema.optionalKey(ObjectStore)
+})
+export type ExternalCluster = typeof ExternalCluster.Type
+
+/** What a user asks for. */
+export const ClusterSpec = Schema.Struct({
+  instances: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 9 }))
+    .annotate({ default: 1, description: "Number of instances: one primary, the rest replicas" })
+    .pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(1))),
+  imageName: Schema.String.check(Schema.isMinLength(1)).annotate({
+    description: "Instance image (server + backup tool of matching versions + cloudnative-mysql)"
+  }),
+  storage: Schema.Struct({
+    size: Quantity,
+    storageClass: Schema.optionalKey(Schema.String)
+  }),
+  backup: Schema.optionalKey(
+    Schema.Struct({
+      objectStore: ObjectStore
+    })
+  ),
+  bootstrap: Schema.optionalKey(
+    Schema.Struct({
+      recovery: Schema.optionalKey(RecoverySpec)
+    })
+  ),
+  externalClusters: Schema.optionalKey(Schema.Array(ExternalCluster).check(listMapKeyed("name")))
+})
+export type ClusterSpec = typeof ClusterSpec.Type
+
+/** The lifecycle of a Cluster. */
+export const ClusterPhase = Schema.Literals(["pending", "recovering", "healthy", "degraded", "failed"])
+export type ClusterPhase = typeof ClusterPhase.Type
+
+/** What recovery resolved and restored, so it is reproducible and visible. */
+export const RecoveryStatus = Schema.Struct({
+  backupName: Schema.optionalKey(Schema.String),
+  source: Schema.optionalKey(Schema.String),
+  backupId: Schema.optionalKey(Schema.String),
+  archiveKey: Schema.optionalKey(Schema.String),
+  metadataKey: Schema.optionalKey(Schema.String),
+  sha256: Schema.optionalKey(Schema.String),
+  size: Schema.optionalKey(Schema.Int),
+  endGTID: Schema.optionalKey(Schema.String),
+  endBinlog: Schema.optionalKey(Schema.String),
+  jobName: Schema.optionalKey(Schema.String),
+  completedAt: Schema.optionalKey(Schema.String.annotate({ format: "date-time" }))
+})
+export type RecoveryStatus = typeof RecoveryStatus.Type
+
+/** What the operator observed. */
+export const ClusterStatus = Schema.Struct({
+  phase: Schema.optionalKey(ClusterPhase),
+  instances: Schema.optionalKey(Schema.Int),
+  readyInstances: Schema.optionalKey(Schema.Int),
+  currentPrimary: Schema.optionalKey(Schema.String),
+  recovery: Schema.optionalKey(RecoveryStatus),
+  conditions: Schema.optionalKey(Conditions),
+  observedGeneration: Schema.optionalKey(Schema.Int)
+})
+export type ClusterStatus = typeof ClusterStatus.Type
+
+/** The Cluster custom resource. */
+export const Cluster = Schema.Struct({
+  apiVersion: Schema.Literal(ApiVersion),
+  kind: Schema.Literal("Cluster"),
+  metadata: ObjectMeta,
+  spec: ClusterSpec,
+  status: Schema.optionalKey(ClusterStatus)
+})
+export type Cluster = typeof Cluster.Type
