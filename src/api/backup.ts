@@ -52,7 +52,9 @@ export type BackupSpec = typeof BackupSpec.Type
 /** What the operator observed. Every field is optional: status is filled in as the backup progresses. */
 export const BackupStatus = Schema.Struct({
   phase: Schema.optionalKey(BackupPhase),
-  instanceName: Schema.optionalKey(Schema.String.annotate({ description: "The instance (Pod) the backup was taken from" })),
+  instanceName: Schema.optionalKey(
+    Schema.String.annotate({ description: "The instance (Pod) the backup was taken from" })
+  ),
   method: Schema.optionalKey(BackupMethod),
   backupId: Schema.optionalKey(
     Schema.String.annotate({ description: "UTC start time YYYYMMDDTHHMMSSZ; part of the object keys" })
@@ -66,7 +68,9 @@ export const BackupStatus = Schema.Struct({
   beginGTID: Schema.optionalKey(Schema.String),
   endGTID: Schema.optionalKey(Schema.String),
   beginBinlog: Schema.optionalKey(Schema.String.annotate({ description: "file:position when the backup started" })),
-  endBinlog: Schema.optionalKey(Schema.String.annotate({ description: "file:position of the backup's consistent point" })),
+  endBinlog: Schema.optionalKey(
+    Schema.String.annotate({ description: "file:position of the backup's consistent point" })
+  ),
   startedAt: Schema.optionalKey(Schema.String.annotate({ format: "date-time" })),
   stoppedAt: Schema.optionalKey(Schema.String.annotate({ format: "date-time" })),
   error: Schema.optionalKey(Schema.String),

@@ -21,10 +21,12 @@ export const RecoveryTarget = Schema.Struct({
     })
   ),
   targetTime: Schema.optionalKey(
-    Schema.String.check(Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/u)).annotate({
-      description: "Replay binlogs up to this time (RFC 3339)",
-      format: "date-time"
-    })
+    Schema.String.check(Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/u)).annotate(
+      {
+        description: "Replay binlogs up to this time (RFC 3339)",
+        format: "date-time"
+      }
+    )
   )
 }).check(
   celRule({
@@ -38,9 +40,7 @@ export type RecoveryTarget = typeof RecoveryTarget.Type
 
 /** Recovery of a new Cluster from a backup: a Backup object, or raw objects under an external cluster's prefix. */
 export const RecoverySpec = Schema.Struct({
-  backup: Schema.optionalKey(
-    LocalObjectReference.annotate({ description: "A completed Backup in this namespace" })
-  ),
+  backup: Schema.optionalKey(LocalObjectReference.annotate({ description: "A completed Backup in this namespace" })),
   source: Schema.optionalKey(
     DnsLabel.annotate({ description: "Name of an externalClusters entry; its name is the S3 key prefix" })
   ),

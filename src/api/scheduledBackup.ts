@@ -9,8 +9,8 @@
  */
 import { Cron } from "croner"
 import { Effect, Schema } from "effect"
-import { ApiVersion, Conditions, LocalObjectReference, ObjectMeta } from "./common.ts"
 import { BackupMethod, BackupTarget } from "./backup.ts"
+import { ApiVersion, Conditions, LocalObjectReference, ObjectMeta } from "./common.ts"
 
 const isValidCron = (expression: string, timeZone: string | undefined): boolean => {
   try {
@@ -33,7 +33,9 @@ const isValidTimeZone = (zone: string): boolean => {
 /** A cron expression in the dialect described above. */
 export const CronSchedule = Schema.String.check(
   Schema.isMinLength(1),
-  Schema.makeFilter((s: string) => isValidCron(s, undefined) || "not a valid cron expression (5 or 6 fields, or @daily etc.)")
+  Schema.makeFilter(
+    (s: string) => isValidCron(s, undefined) || "not a valid cron expression (5 or 6 fields, or @daily etc.)"
+  )
 ).annotate({ description: "Cron schedule: 5 fields, or 6 with leading seconds (croner dialect)" })
 
 /** What a user asks for. */

@@ -13,7 +13,14 @@ const pattern = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/u
 const toDate = (id: string): Option.Option<Date> => {
   const m = pattern.exec(id)
   if (m === null) return Option.none()
-  const [year, month, day, hour, minute, second] = m.slice(1).map(Number) as [number, number, number, number, number, number]
+  const [year, month, day, hour, minute, second] = m.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number
+  ]
   const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second))
   // Date.UTC normalises 20260231 to March 3rd: round-tripping rejects impossible calendar values
   return date.getUTCFullYear() === year &&

@@ -64,4 +64,3 @@ export const decodeMetadata = (text: string) => Schema.decodeUnknownEffect(Metad
 
 /** Synchronous variant of {@link decodeMetadata} for callers outside Effect. */
 export const decodeMetadataSync = (text: string): BackupMetadata => Schema.decodeUnknownSync(MetadataJson)(text)
-
