@@ -3,7 +3,7 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    globalSetup: [],
+    globalSetup: ["./test/support/globalSetup.ts"],
     reporters: ["default", "./test/support/summaryReporter.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -1,0 +1,175 @@
+/**
+ * A loopback HTTP reverse proxy in front of an S3 server that injects faults by rule, to prove retries
+ * and clean failures against real network behaviour:
+ *
+ * - `Error`: answer with an S3 error document (e.g. 503 `SlowDown`, 500 `InternalError`) without
+ *   forwarding (the request body is drained first, as a server would);
+ * - `Reset`: reset the TCP connection as soon as the request arrives;
+ * - `Stall`: never answer (the proxy notes when the client gives up and closes the connection);
+ * - `CutResponse`: forward, but cut the connection after `afterBytes` bytes of the response body.
+ *
+ * Rules match on method, a query parameter's presence, a path pattern, and the nth matching request.
+ * Every request is recorded (method, URL, headers, the fault applied) so tests can assert what the client
+ * sent (signature scheme, SSE headers, session token …). Headers are forwarded untouched (the Host
+ * header included), so signatures still verify upstream.
+ */
+import * as http from "node:http"
+import type { AddressInfo, Socket } from "node:net"
+import { Effect, type Scope } from "effect"
+
+/** What to do with a matching request. */
+export type FaultAction =
+  | { readonly _tag: "Error"; readonly status: number; readonly code: string; readonly message?: string }
+  | { readonly _tag: "Reset" }
+  | { readonly _tag: "Stall" }
+  | { readonly _tag: "CutResponse"; readonly afterBytes: number }
+
+/** When to apply an action. All given conditions must hold. */
+export interface FaultRule {
+  readonly method?: string
+  /** A query parameter that must be present, e.g. `partNumber`, `uploads`, `uploadId`. */
+  readonly query?: string
+  readonly path?: RegExp
+  /** Only the nth request that matches the conditions above (1-based); default: every one. */
+  readonly nth?: number
+  readonly action: FaultAction
+}
+
+/** A request the proxy saw. */
+export interface RecordedRequest {
+  readonly method: string
+  readonly url: string
+  readonly headers: http.IncomingHttpHeaders
+  readonly fault?: FaultAction["_tag"]
+}
+
+/** A running proxy. */
+export interface FaultProxy {
+  /** `http://127.0.0.1:<port>`: use as the S3 endpoint. */
+  readonly endpoint: string
+  readonly requests: ReadonlyArray<RecordedRequest>
+  /** Replace the rules (matching counters restart). */
+  readonly setRules: (rules: ReadonlyArray<FaultRule>) => void
+  /** How many stalled requests the client abandoned (closed its connection). */
+  readonly abandonedStalls: () => number
+  readonly close: () => Promise<void>
+}
+
+const errorDocument = (code: string, message: string): string =>
+  `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault-proxy</RequestId></Error>`
+
+/** Start a proxy on 127.0.0.1 (ephemeral port) in front of `upstream` (`http://host:port`). */
+export const startFaultProxy = async (upstream: string): Promise<FaultProxy> => {
+  const target = new URL(upstream)
+  const requests: Array<RecordedRequest> = []
+  const sockets = new Set<Socket>()
+  let rules: ReadonlyArray<FaultRule> = []
+  let matches: Array<number> = []
+  let abandoned = 0
+
+  const pick = (req: http.IncomingMessage): FaultAction | undefined => {
+    const url = new URL(req.url ?? "/", "http://proxy")
+    for (const [i, rule] of rules.entries()) {
+      if (rule.method !== undefined && rule.method !== req.method) continue
+      if (rule.query !== undefined && !url.searchParams.has(rule.query)) continue
+      if (rule.path !== undefined && !rule.path.test(url.pathname)) continue
+      matches[i] = (matches[i] ?? 0) + 1
+      if (rule.nth !== undefined && rule.nth !== matches[i]) continue
+      return rule.action
+    }
+    return undefined
+  }
+
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, cutAfter: number | undefined) => {
+    const upstreamReq = http.request(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers
+      },
+      (upstreamRes) => {
+        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers)
+        if (cutAfter === undefined) {
+          upstreamRes.pipe(res)
+          return
+        }
+        let sent = 0
+        upstreamRes.on("data", (chunk: Buffer) => {
+          const room = cutAfter - sent
+          if (room > 0) res.write(chunk.subarray(0, room))
+          sent += chunk.length
+          if (sent >= cutAfter) {
+            upstreamRes.destroy()
+            res.socket?.destroy()
+          }
+        })
+        upstreamRes.on("end", () => res.end())
+      }
+    )
+    upstreamReq.on("error", () => res.socket?.destroy())
+    req.pipe(upstreamReq)
+  }
+
+  const server = http.createServer((req, res) => {
+    const action = pick(req)
+    requests.push({
+      method: req.method ?? "",
+      url: req.url ?? "",
+      headers: req.headers,
+      ...(action === undefined ? {} : { fault: action._tag })
+    })
+    switch (action?._tag) {
+      case undefined:
+        return forward(req, res, undefined)
+      case "CutResponse":
+        return forward(req, res, action.afterBytes)
+      case "Reset":
+        req.socket.resetAndDestroy()
+        return
+      case "Stall":
+        req.resume()
+        res.on("close", () => {
+          if (!res.writableEnded) abandoned += 1
+        })
+        return
+      case "Error":
+        req.resume()
+        req.on("end", () => {
+          const body = errorDocument(action.code, action.message ?? `injected ${action.code}`)
+          res.writeHead(action.status, { "content-type": "application/xml", "content-length": Buffer.byteLength(body) })
+          res.end(body)
+        })
+        return
+    }
+  })
+  server.on("connection", (socket) => {
+    sockets.add(socket)
+    socket.on("close", () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const { port } = server.address() as AddressInfo
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    setRules: (next) => {
+      rules = next
+      matches = []
+    },
+    abandonedStalls: () => abandoned,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      })
+  }
+}
+
+/** The proxy as a scoped resource: closed with the scope. */
+export const faultProxy = (upstream: string): Effect.Effect<FaultProxy, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(() => startFaultProxy(upstream)),
+    (proxy) => Effect.promise(() => proxy.close())
+  )
