@@ -1,0 +1,228 @@
+/**
+ * One `GET /cluster/backup`: runs the backup tool and streams its stdout as the response body, nothing else.
+ *
+ * - Backpressure: stdout is `pipe`d into the response, so Node pauses the tool's pipe whenever the client's
+ *   socket buffer is full; the tool then blocks on write. Memory stays at a few pipe/socket buffers.
+ * - Outcome: the exit code, the end GTID/binlog from the tool's "binlog position" stderr line and a secret-free
+ *   stderr tail go into HTTP trailers once the tool has exited, because only then is the outcome known
+ *   (mariabackup can fail at the very end after streaming everything).
+ * - Cancellation: when the client goes away (or the scope closes) the tool gets SIGINT, then SIGKILL after the
+ *   grace period; mariabackup ignores SIGTERM.
+ * - stderr is logged line by line as structured logs; the stream itself never reaches a logger.
+ *
+ * @since 0.1.0
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import type { ServerResponse } from "node:http"
+import { constants } from "node:os"
+import { join } from "node:path"
+import { NodeStream } from "@effect/platform-node"
+import { Effect, Fiber, Stream } from "effect"
+import type { DatabaseAccess } from "./database.ts"
+import { BinlogPositionParser, isCompletedOk } from "./flavor.ts"
+import {
+  apiFailure,
+  type BackupOutcome,
+  type BackupStart,
+  backupTrailers,
+  encodeBackupOutcome,
+  encodeBackupStart
+} from "./protocol.ts"
+
+/** Settings of a backup run. */
+export interface BackupSessionOptions {
+  readonly access: DatabaseAccess
+  readonly toolVersion: string
+  readonly begin: Pick<BackupStart, "beginGtid" | "beginBinlog">
+  readonly killGraceMillis: number
+  readonly parallel?: number
+  /** Strings that must never leave the process (the backup password), scrubbed from the error summary. */
+  readonly secrets: ReadonlyArray<string>
+  /** Called with the tool's PID once it runs (tests check that a cancelled tool is gone). */
+  readonly onStarted?: (pid: number) => void
+}
+
+const tailLines = 12
+const maxErrorLength = 2000
+
+/** Removes secrets and `password=…` style values from a stderr line. */
+export const scrub = (line: string, secrets: ReadonlyArray<string>): string => {
+  let out = line.replace(/(--password[= ]|password\s*[=:]\s*)(?!set\b)\S+/giu, "$1<redacted>")
+  for (const secret of secrets) if (secret !== "") out = out.replaceAll(secret, "<redacted>")
+  return out
+}
+
+const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
+  code ?? (signal === null ? 1 : 128 + (constants.signals[signal] ?? 0))
+
+const waitForExit = (child: ChildProcess, millis: number): Effect.Effect<boolean> =>
+  Effect.callback<boolean>((resume) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(true))
+    const timer = setTimeout(() => resume(Effect.succeed(false)), millis)
+    const onExit = () => {
+      clearTimeout(timer)
+      resume(Effect.succeed(true))
+    }
+    child.once("exit", onExit)
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      child.off("exit", onExit)
+    })
+  })
+
+/** SIGINT, then SIGKILL after the grace period; mariabackup blocks SIGTERM and would finish the backup. */
+const stopTool = (child: ChildProcess, graceMillis: number, tool: string): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    yield* Effect.logWarning("stopping backup tool", { tool, pid: child.pid, signal: "SIGINT" })
+    child.kill("SIGINT")
+    // a tool blocked writing into a pipe nobody reads must see EPIPE rather than wait forever
+    child.stdout?.destroy()
+    if (yield* waitForExit(child, graceMillis)) return
+    yield* Effect.logWarning("backup tool ignored SIGINT", { tool, pid: child.pid, signal: "SIGKILL" })
+    child.kill("SIGKILL")
+    yield* waitForExit(child, 10_000)
+  })
+
+/** Fails when the client disconnects before the response finished. */
+const clientGone = (res: ServerResponse): Effect.Effect<never, "ClientGone"> =>
+  Effect.callback((resume) => {
+    const onClose = () => {
+      if (!res.writableFinished) resume(Effect.fail("ClientGone" as const))
+    }
+    if (res.destroyed) return onClose()
+    res.once("close", onClose)
+    return Effect.sync(() => res.off("close", onClose))
+  })
+
+const finish = (res: ServerResponse): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (res.writableFinished || res.destroyed) return resume(Effect.void)
+    res.once("close", () => resume(Effect.void))
+    res.once("finish", () => resume(Effect.void))
+  })
+
+/**
+ * Streams one backup into `res` (status 200 written here). Resolves with the outcome sent in the trailers, or
+ * with `undefined` when the client went away and the tool was stopped.
+ */
+export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* (
+  res: ServerResponse,
+  options: BackupSessionOptions
+) {
+  const { access } = options
+  const flavor = access.flavor
+  const tool = flavor.backupTool
+  const args = flavor.backupArgs({
+    defaultsFile: access.defaultsFile,
+    address: access.address,
+    targetDir: join(access.runtimeDir, "backup-target"),
+    ...(options.parallel === undefined ? {} : { parallel: options.parallel })
+  })
+  const {
+    child,
+    spawned,
+    closed: toolClosed
+  } = yield* Effect.acquireRelease(
+    Effect.sync(() => {
+      const process = spawn(tool, [...args], { cwd: access.runtimeDir, stdio: ["ignore", "pipe", "pipe"] })
+      // listeners attached synchronously with spawn, so no event can fire before we listen
+      const started = new Promise<Error | undefined>((resolve) => {
+        process.once("spawn", () => resolve(undefined))
+        process.once("error", (error) => resolve(error))
+      })
+      // "close" = exited and stdio closed: every stdout byte has been handed to the response by then
+      const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+        process.once("close", (code, signal) => resolve({ code, signal }))
+      })
+      return { child: process, spawned: started, closed }
+    }),
+    ({ child: process }) => stopTool(process, options.killGraceMillis, tool)
+  )
+  const spawnError = yield* Effect.promise(() => spawned)
+  if (spawnError !== undefined || child.pid === undefined) {
+    const detail = `cannot start ${tool}: ${spawnError?.message ?? "no pid"}`
+    yield* Effect.logError("backup tool did not start", { tool, detail })
+    res.writeHead(500, { "content-type": "application/json" })
+    res.end(JSON.stringify(apiFailure(500, "BackupToolUnavailable", detail)))
+    return undefined
+  }
+  const pid = child.pid
+  options.onStarted?.(pid)
+  yield* Effect.logInfo("backup started", { tool, pid, beginGtid: options.begin.beginGtid })
+
+  res.writeHead(200, {
+    "content-type": "application/octet-stream",
+    "cache-control": "no-store",
+    trailer: Object.values(backupTrailers).join(", "),
+    ...encodeBackupStart({
+      flavor: flavor.name,
+      tool,
+      toolVersion: options.toolVersion,
+      beginGtid: options.begin.beginGtid,
+      beginBinlog: options.begin.beginBinlog,
+      startedAt: new Date().toISOString()
+    })
+  })
+
+  const parser = new BinlogPositionParser(flavor.parseGtid)
+  const tail: Array<string> = []
+  let lastLine = ""
+  const stderr = yield* NodeStream.fromReadable<Uint8Array, Error>({
+    evaluate: () => child.stderr,
+    onError: (error) => (error instanceof Error ? error : new Error(String(error)))
+  }).pipe(
+    Stream.decodeText(),
+    Stream.splitLines,
+    Stream.runForEach((line) =>
+      Effect.suspend(() => {
+        parser.push(line)
+        const clean = scrub(line, options.secrets)
+        if (clean.trim() !== "") lastLine = clean
+        tail.push(clean)
+        if (tail.length > tailLines) tail.shift()
+        return Effect.logInfo(clean)
+      })
+    ),
+    Effect.annotateLogs({ tool, pid, stream: "stderr" }),
+    Effect.ignore,
+    Effect.forkScoped
+  )
+
+  // a write to a client that reset the connection must not crash the process; `clientGone` handles it
+  res.on("error", () => undefined)
+  child.stdout.pipe(res, { end: false })
+
+  const closed = yield* Effect.raceFirst(
+    Effect.promise(() => toolClosed),
+    clientGone(res)
+  ).pipe(Effect.catch(() => Effect.succeed(undefined)))
+  if (closed === undefined) {
+    yield* Effect.logWarning("client disconnected during backup; stopping the tool", { tool, pid })
+    yield* stopTool(child, options.killGraceMillis, tool)
+    return undefined
+  }
+  yield* Fiber.join(stderr)
+  const exitCode = exitCodeOf(closed.code, closed.signal)
+  const completedOk = isCompletedOk(lastLine)
+  const end = parser.result
+  const failed = exitCode !== 0 || !completedOk
+  const outcome: BackupOutcome = {
+    exitCode,
+    completedOk,
+    endGtid: end?.gtid ?? "",
+    endBinlog: end === undefined ? null : { file: end.file, position: end.position },
+    error: failed
+      ? tail
+          .filter((l) => l.trim() !== "")
+          .join("\n")
+          .slice(-maxErrorLength)
+      : ""
+  }
+  res.addTrailers(encodeBackupOutcome(outcome))
+  res.end()
+  yield* finish(res)
+  if (failed) yield* Effect.logError("backup failed", { tool, pid, exitCode, completedOk })
+  else yield* Effect.logInfo("backup completed", { tool, pid, endGtid: outcome.endGtid, endBinlog: outcome.endBinlog })
+  return outcome
+})

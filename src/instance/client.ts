@@ -1,0 +1,227 @@
+/**
+ * Client of the instance manager's mTLS API, used by the backup worker (`startBackup`) and the controller
+ * (`getStatus`). Plain `node:https` because the backup outcome arrives in HTTP trailers, which only the raw
+ * `IncomingMessage` exposes (`res.trailers` after `end`).
+ *
+ * Failure mapping: anything that prevents a response (connect, TLS handshake, a rejected certificate) is
+ * `InstanceManagerTLSFailed`; a refused backup (409, 503), a stream cut before the trailers, or trailers that
+ * report a non-zero exit are `XtraBackupFailed` (the outcome could not be confirmed).
+ *
+ * @since 0.1.0
+ */
+import type { IncomingMessage } from "node:http"
+import { request } from "node:https"
+import { NodeStream } from "@effect/platform-node"
+import { Context, Deferred, Effect, Layer, Schema, type Scope, Stream } from "effect"
+import { InstanceManagerTLSFailed, XtraBackupFailed } from "../api/failures.ts"
+import {
+  ApiStatus,
+  type BackupOutcome,
+  type BackupStart,
+  decodeBackupOutcome,
+  decodeBackupStart,
+  InstanceStatus,
+  paths
+} from "./protocol.ts"
+
+/** PEM material for the mutual TLS connection. */
+export interface ClientTls {
+  /** The cluster CA that signed the instance manager's server certificate. */
+  readonly ca: string
+  readonly cert: string
+  readonly key: string
+  /** Name to verify in the server certificate when it differs from the URL's host. */
+  readonly servername?: string
+}
+
+/** A backup stream in progress. */
+export interface BackupResponse {
+  /** Tool, version, begin GTID/binlog from the response headers. */
+  readonly start: BackupStart
+  /** The tool's stdout. Read with backpressure: nothing is buffered beyond the socket and Node's stream buffer. */
+  readonly body: Stream.Stream<Uint8Array, XtraBackupFailed>
+  /**
+   * The outcome from the trailers, available once `body` has been consumed to its end. Fails with
+   * `XtraBackupFailed` when the tool exited non-zero, did not print `completed OK!`, or the trailers never came.
+   */
+  readonly outcome: Effect.Effect<BackupOutcome, XtraBackupFailed>
+}
+
+const describe = (error: unknown): string => {
+  if (error instanceof Error) {
+    const code = (error as Error & { code?: unknown }).code
+    return typeof code === "string" && !error.message.includes(code) ? `${code}: ${error.message}` : error.message
+  }
+  return String(error)
+}
+
+const readText = (res: IncomingMessage): Promise<string> =>
+  new Promise((resolve) => {
+    const chunks: Array<Buffer> = []
+    res.on("data", (chunk: Buffer) => chunks.push(chunk))
+    res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
+    res.on("error", () => resolve(Buffer.concat(chunks).toString("utf8")))
+  })
+
+const statusMessage = (text: string, code: number | undefined): string => {
+  const decoded = Schema.decodeUnknownOption(Schema.fromJsonString(ApiStatus))(text)
+  return decoded._tag === "Some" ? `HTTP ${code}: ${decoded.value.message}` : `HTTP ${code}: ${text.slice(0, 200)}`
+}
+
+/** Opens `GET path` and resolves with the response; the request is destroyed when the scope closes. */
+const open = (url: URL, tls: ClientTls): Effect.Effect<IncomingMessage, InstanceManagerTLSFailed, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.callback<{ res: IncomingMessage; destroy: () => void }, InstanceManagerTLSFailed>((resume) => {
+      const req = request(url, {
+        method: "GET",
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+        agent: false,
+        headers: { accept: "application/octet-stream, application/json" }
+      })
+      req.once("response", (res) => resume(Effect.succeed({ res, destroy: () => req.destroy() })))
+      // `on`, not `once`: a later socket error must not become an unhandled 'error' event (res reports it)
+      req.on("error", (error) =>
+        resume(Effect.fail(new InstanceManagerTLSFailed({ url: url.href, detail: describe(error) })))
+      )
+      req.end()
+      return Effect.sync(() => req.destroy())
+    }),
+    ({ destroy }) => Effect.sync(destroy)
+  ).pipe(Effect.map(({ res }) => res))
+
+/**
+ * Starts a backup: `GET /cluster/backup` on `baseUrl` (e.g. `https://db1-1.db1.ns.svc:8443`). Closing the scope
+ * before the body ended disconnects, which makes the instance manager stop the tool.
+ */
+export const startBackup = Effect.fn("InstanceManagerClient.startBackup")(function* (baseUrl: string, tls: ClientTls) {
+  const url = new URL(paths.backup, baseUrl)
+  const res = yield* open(url, tls)
+  if (res.statusCode !== 200) {
+    const text = yield* Effect.promise(() => readText(res))
+    return yield* new XtraBackupFailed({
+      tool: "backup",
+      detail: `instance manager refused the backup: ${statusMessage(text, res.statusCode)}`
+    })
+  }
+  const start = yield* decodeBackupStart(res.headers).pipe(
+    Effect.mapError(
+      (error) => new XtraBackupFailed({ tool: "backup", detail: `malformed backup headers: ${error.message}` })
+    )
+  )
+  const tool = start.tool
+  const ended = yield* Deferred.make<NodeJS.Dict<string>, XtraBackupFailed>()
+  res.once("end", () => Deferred.doneUnsafe(ended, Effect.succeed(res.trailers)))
+  res.once("close", () => {
+    if (!res.complete) {
+      Deferred.doneUnsafe(
+        ended,
+        Effect.fail(new XtraBackupFailed({ tool, detail: "connection closed before the backup outcome arrived" }))
+      )
+    }
+  })
+  const body = NodeStream.fromReadable<Uint8Array, XtraBackupFailed>({
+    evaluate: () => res,
+    // the connection lives as long as the caller's scope, not as long as one read of the body
+    closeOnDone: false,
+    onError: (error) => new XtraBackupFailed({ tool, detail: `backup stream interrupted: ${describe(error)}` })
+  })
+  const outcome = Deferred.await(ended).pipe(
+    Effect.flatMap((trailers) =>
+      decodeBackupOutcome(trailers).pipe(
+        Effect.mapError(
+          () =>
+            new XtraBackupFailed({ tool, detail: "the backup stream ended without an outcome (no exit code trailer)" })
+        )
+      )
+    ),
+    Effect.flatMap((result) =>
+      result.exitCode === 0 && result.completedOk
+        ? Effect.succeed(result)
+        : Effect.fail(
+            new XtraBackupFailed({
+              tool,
+              exitCode: result.exitCode,
+              detail: result.error === "" ? "the tool did not report completed OK!" : result.error
+            })
+          )
+    )
+  )
+  const response: BackupResponse = { start, body, outcome }
+  return response
+})
+
+/** `GET /cluster/status`. Transport failures and non-200 answers are `InstanceManagerTLSFailed`. */
+export const getStatus = (baseUrl: string, tls: ClientTls): Effect.Effect<InstanceStatus, InstanceManagerTLSFailed> =>
+  Effect.gen(function* () {
+    const url = new URL(paths.status, baseUrl)
+    const res = yield* open(url, tls)
+    const text = yield* Effect.promise(() => readText(res))
+    if (res.statusCode !== 200) {
+      return yield* new InstanceManagerTLSFailed({ url: url.href, detail: statusMessage(text, res.statusCode) })
+    }
+    return yield* Schema.decodeUnknownEffect(Schema.fromJsonString(InstanceStatus))(text).pipe(
+      Effect.mapError(
+        (error) => new InstanceManagerTLSFailed({ url: url.href, detail: `malformed status: ${error.message}` })
+      )
+    )
+  }).pipe(Effect.scoped)
+
+/** A scripted answer of the test client: a successful stream or a failure to start. */
+export type ScriptedBackup =
+  | {
+      readonly _tag: "Stream"
+      readonly start: BackupStart
+      readonly chunks: ReadonlyArray<Uint8Array>
+      /** The trailers; a non-zero exit or `completedOk: false` makes `outcome` fail as the live client does. */
+      readonly outcome: BackupOutcome
+    }
+  | { readonly _tag: "Refused"; readonly error: InstanceManagerTLSFailed | XtraBackupFailed }
+
+/** The instance manager API as a service, so the worker and the controller can be tested without one. */
+export class InstanceManagerClient extends Context.Service<
+  InstanceManagerClient,
+  {
+    readonly startBackup: (
+      baseUrl: string
+    ) => Effect.Effect<BackupResponse, InstanceManagerTLSFailed | XtraBackupFailed, Scope.Scope>
+    readonly getStatus: (baseUrl: string) => Effect.Effect<InstanceStatus, InstanceManagerTLSFailed>
+  }
+>()("cnmysql/InstanceManagerClient") {
+  /** The real client over mTLS with the given certificate material. */
+  static readonly layer = (tls: ClientTls): Layer.Layer<InstanceManagerClient> =>
+    Layer.succeed(InstanceManagerClient, {
+      startBackup: (baseUrl) => startBackup(baseUrl, tls),
+      getStatus: (baseUrl) => getStatus(baseUrl, tls)
+    })
+
+  /** A scripted client: `backup` answers every `startBackup`, `status` every `getStatus`. */
+  static readonly layerTest = (script: {
+    readonly backup: ScriptedBackup
+    readonly status?: InstanceStatus
+  }): Layer.Layer<InstanceManagerClient> =>
+    Layer.succeed(InstanceManagerClient, {
+      startBackup: () => {
+        const backup = script.backup
+        if (backup._tag === "Refused") return Effect.fail(backup.error)
+        const { outcome, start } = backup
+        const response: BackupResponse = {
+          start,
+          body: Stream.fromIterable(backup.chunks),
+          outcome:
+            outcome.exitCode === 0 && outcome.completedOk
+              ? Effect.succeed(outcome)
+              : Effect.fail(
+                  new XtraBackupFailed({ tool: start.tool, exitCode: outcome.exitCode, detail: outcome.error })
+                )
+        }
+        return Effect.succeed(response)
+      },
+      getStatus: (baseUrl) =>
+        script.status === undefined
+          ? Effect.fail(new InstanceManagerTLSFailed({ url: baseUrl, detail: "no status scripted" }))
+          : Effect.succeed(script.status)
+    })
+}

@@ -1,0 +1,212 @@
+/**
+ * The instance manager's two listeners (DESIGN.md §4):
+ * - plain HTTP for kubelet probes: `/healthz` (the process and, when supervised, the server process are alive)
+ *   and `/readyz` (the server answers a query);
+ * - mTLS (`requestCert` + `rejectUnauthorized` against the cluster CA) for `/cluster/status` and
+ *   `/cluster/backup`.
+ *
+ * Both are plain `node:http`/`node:https` servers driven by Effect handlers, not the Effect HTTP server: the
+ * backup response needs HTTP trailers (`res.addTrailers`), which `HttpServerResponse` cannot express, and
+ * `stdout.pipe(res)` gives exact socket-level backpressure with no intermediate buffering.
+ *
+ * @since 0.1.0
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
+import type { AddressInfo } from "node:net"
+import type { TLSSocket } from "node:tls"
+import { Effect, FiberSet, Redacted, type Scope } from "effect"
+import { streamBackup } from "./backupSession.ts"
+import { backupToolVersion, type DatabaseAccess, makeDatabaseAccess, ping, queryStatus } from "./database.ts"
+import type { Flavor, ServerAddress } from "./flavor.ts"
+import { apiFailure, type InstanceStatus, paths, probePaths } from "./protocol.ts"
+
+/** Everything the listeners need; built from `InstanceManagerEnv` by main.ts. */
+export interface InstanceManagerOptions {
+  readonly flavor: Flavor
+  readonly address: ServerAddress
+  readonly user: string
+  readonly password: Redacted.Redacted<string>
+  /** PEM: cluster CA (client certificates must chain to it), this server's certificate and key. */
+  readonly tls: { readonly ca: string; readonly cert: string; readonly key: string }
+  readonly listenAddress: string
+  readonly apiPort: number
+  readonly probePort: number
+  readonly killGraceMillis: number
+  readonly parallel?: number
+  /** Liveness of a supervised server process; absent when attached to an externally managed server. */
+  readonly serverAlive?: () => boolean
+}
+
+/** A running instance manager. */
+export interface InstanceManager {
+  readonly apiPort: number
+  readonly probePort: number
+  /** PID of the backup tool while a backup runs. */
+  readonly backupPid: () => number | undefined
+}
+
+const json = (res: ServerResponse, code: number, body: unknown): void => {
+  const text = JSON.stringify(body)
+  res.writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
+  res.end(text)
+}
+
+const listen = (server: Server, port: number, host: string): Effect.Effect<number, Error, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.callback<number, Error>((resume) => {
+      const onError = (error: Error) => resume(Effect.fail(error))
+      server.once("error", onError)
+      server.listen(port, host, () => {
+        server.off("error", onError)
+        resume(Effect.succeed((server.address() as AddressInfo).port))
+      })
+    }),
+    () =>
+      Effect.callback<void>((resume) => {
+        server.close(() => resume(Effect.void))
+        server.closeAllConnections()
+      })
+  )
+
+const peerName = (req: IncomingMessage): string => {
+  const socket = req.socket as TLSSocket
+  const subject = socket.getPeerCertificate?.()?.subject
+  return subject?.CN === undefined ? "unknown" : String(subject.CN)
+}
+
+/** Starts both listeners for the lifetime of the scope; closing it stops a running backup tool. */
+export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function* (options: InstanceManagerOptions) {
+  const access: DatabaseAccess = yield* makeDatabaseAccess(options)
+  const toolVersion = yield* backupToolVersion(options.flavor)
+  const run = yield* FiberSet.makeRuntime<never, void, never>()
+  const secrets = [Redacted.value(options.password)]
+  let backupPid: number | undefined
+  let backupRunning = false
+
+  const status = Effect.gen(function* () {
+    const server = yield* queryStatus(access)
+    const body: InstanceStatus = { ...server, ready: true, flavor: options.flavor.name, backupRunning }
+    return body
+  })
+
+  const handleStatus = (res: ServerResponse) =>
+    status.pipe(
+      Effect.match({
+        onSuccess: (body) => json(res, 200, body),
+        onFailure: (error) => json(res, 503, apiFailure(503, "DatabaseUnavailable", error.message))
+      })
+    )
+
+  const handleBackup = (res: ServerResponse, client: string) =>
+    Effect.gen(function* () {
+      if (backupRunning) {
+        yield* Effect.logWarning("backup refused: another backup is running", { client })
+        return json(res, 409, apiFailure(409, "BackupAlreadyRunning", "a backup is already running on this instance"))
+      }
+      backupRunning = true
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          backupRunning = false
+          backupPid = undefined
+        })
+      )
+      // Best effort: the tool's own exit code is the authority on whether a backup can be taken, and its
+      // outcome reaches the client in the trailers; a failed status query only leaves the begin position empty.
+      const begin = yield* Effect.result(queryStatus(access))
+      if (begin._tag === "Failure") {
+        yield* Effect.logWarning("begin position unknown: status query failed", {
+          client,
+          detail: begin.failure.detail
+        })
+      }
+      yield* streamBackup(res, {
+        access,
+        toolVersion,
+        begin:
+          begin._tag === "Success"
+            ? { beginGtid: begin.success.executedGtid, beginBinlog: begin.success.binlog }
+            : { beginGtid: "", beginBinlog: null },
+        killGraceMillis: options.killGraceMillis,
+        secrets,
+        onStarted: (pid) => {
+          backupPid = pid
+        },
+        ...(options.parallel === undefined ? {} : { parallel: options.parallel })
+      })
+    }).pipe(Effect.scoped, Effect.annotateLogs({ client }))
+
+  const route = (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? "/", "https://instance").pathname
+    if (req.method !== "GET") return Effect.sync(() => json(res, 405, apiFailure(405, "MethodNotAllowed", "only GET")))
+    if (path === paths.status) return handleStatus(res)
+    if (path === paths.backup) return handleBackup(res, peerName(req))
+    return Effect.sync(() => json(res, 404, apiFailure(404, "NotFound", `no route for ${path}`)))
+  }
+
+  const api = createHttpsServer(
+    {
+      ca: options.tls.ca,
+      cert: options.tls.cert,
+      key: options.tls.key,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: "TLSv1.2"
+    },
+    (req, res) => {
+      run(
+        route(req, res).pipe(
+          Effect.catchCause((cause) =>
+            Effect.logError("request failed", { path: req.url, cause: String(cause) }).pipe(
+              Effect.andThen(
+                Effect.sync(() => {
+                  if (!res.headersSent) json(res, 500, apiFailure(500, "InternalError", "internal error"))
+                  else res.destroy()
+                })
+              )
+            )
+          )
+        )
+      )
+    }
+  )
+  api.on("tlsClientError", (error: Error & { code?: string }, socket) => {
+    run(
+      Effect.logWarning("TLS client rejected", {
+        remote: socket.remoteAddress,
+        code: error.code,
+        detail: error.message
+      })
+    )
+  })
+
+  const probe = createHttpServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://probe").pathname
+    if (path === probePaths.healthz) {
+      const alive = options.serverAlive?.() ?? true
+      res.writeHead(alive ? 200 : 503, { "content-type": "text/plain" }).end(alive ? "ok\n" : "server process down\n")
+      return
+    }
+    if (path === probePaths.readyz) {
+      run(
+        Effect.map(ping(access), (ready) => {
+          res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "not ready\n")
+        })
+      )
+      return
+    }
+    res.writeHead(404).end()
+  })
+
+  const apiPort = yield* listen(api, options.apiPort, options.listenAddress)
+  const probePort = yield* listen(probe, options.probePort, options.listenAddress)
+  yield* Effect.logInfo("instance manager listening", {
+    apiPort,
+    probePort,
+    flavor: options.flavor.name,
+    tool: options.flavor.backupTool,
+    toolVersion
+  })
+  const manager: InstanceManager = { apiPort, probePort, backupPid: () => backupPid }
+  return manager
+})
