@@ -190,13 +190,15 @@ const specPart = (type: ResourceType, object: JsonObject): JsonObject => {
 
 /** The in-memory API store. Methods throw `ApiStatusError`; the `FakeCluster` service turns that into failures. */
 export class Store {
-  private rv = 0
+  // a real API server never lists at resourceVersion "0" (an etcd revision is never 0, and "0" as a watch start
+  // means "synthetic ADDED of current state"), so the store starts where an empty etcd would already be
+  private rv = 1
   private readonly types = new Map<string, ResourceType>()
   private readonly collections = new Map<string, Map<string, KubeObject>>()
   private readonly uids = new Map<string, { readonly type: ResourceType; readonly key: string }>()
   private readonly historySize: number
   private history: Array<HistoryEvent> = []
-  private compactedRv = 0
+  private compactedRv = 1
   private readonly watchers = new Map<string, Set<Watcher>>()
   private faults: Array<WriteFault> = []
   private dryRun = false
