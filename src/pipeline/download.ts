@@ -1,0 +1,181 @@
+/**
+ * Verified download: stream an object to any consumer while hashing and counting, and fail with
+ * `ChecksumMismatch` when the bytes differ from what metadata.json promises (SHA-256 or size).
+ *
+ * **The consumer never sees a clean end of a bad stream.** The last chunk is held back until the whole
+ * object has been hashed: on a mismatch the stream fails instead of delivering it, so the consumer gets an
+ * error, never "end of input". Bytes delivered before that point are unverified: callers must write them
+ * somewhere they can discard (restore extracts into a fresh scratch directory and deletes it on failure; a
+ * child process reading stdin must be killed, not given EOF). Nothing downstream of a failed download may
+ * be used.
+ *
+ * Reading modes: one GET (default; a retryable failure mid-body resumes with a Range request from the
+ * next byte), or `concurrency > 1` parallel ranged GETs of `rangeSize` bytes, reassembled in order; memory
+ * is then about `(concurrency + 1) × rangeSize`.
+ *
+ * @since 0.1.0
+ */
+import { createHash } from "node:crypto"
+import { Duration, Effect, Option, type Sink, Stream } from "effect"
+import { ChecksumMismatch, ObjectStoreDownloadFailed } from "../api/failures.ts"
+import type { ByteRange } from "../objectstore/ObjectStoreClient.ts"
+import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
+import { defaultRetryPolicy, isRetryable, type RetryPolicy, withRetry } from "./retry.ts"
+
+/** What the bytes must be (from metadata.json). */
+export interface ExpectedContent {
+  readonly sha256: string
+  readonly size: number
+}
+
+/** How to read the object. */
+export interface DownloadOptions {
+  /** Parallel ranged GETs (default 1: a single GET). */
+  readonly concurrency?: number
+  /** Bytes per ranged GET when `concurrency > 1` (default 16 MiB). */
+  readonly rangeSize?: number
+  readonly retry?: RetryPolicy
+}
+
+/** Download defaults. */
+export const downloadDefaults = { concurrency: 1, rangeSize: 16 * 1024 * 1024 } as const
+
+/** Consecutive inclusive ranges of at most `rangeSize` bytes covering `size` bytes. */
+export const byteRanges = (size: number, rangeSize: number): Array<ByteRange> => {
+  const ranges: Array<ByteRange> = []
+  for (let start = 0; start < size; start += rangeSize)
+    ranges.push({ start, end: Math.min(size, start + rangeSize) - 1 })
+  return ranges
+}
+
+/** One GET from `offset`, resuming after retryable failures from the next byte not yet delivered. */
+const resumingGet = (
+  client: ObjectStoreClient["Service"],
+  key: string,
+  size: number,
+  policy: RetryPolicy
+): Stream.Stream<Uint8Array, ObjectStoreDownloadFailed> => {
+  const baseMillis = Duration.toMillis(Duration.fromInputUnsafe(policy.baseDelay))
+  const maxMillis = Duration.toMillis(Duration.fromInputUnsafe(policy.maxDelay))
+  const from = (offset: number, retriesLeft: number): Stream.Stream<Uint8Array, ObjectStoreDownloadFailed> => {
+    let delivered = offset
+    const body = client.getObject(key, offset === 0 ? undefined : { start: offset, end: size - 1 }).pipe(
+      Stream.mapArray((chunks) => {
+        for (const c of chunks) delivered += c.length
+        return chunks
+      })
+    )
+    return Stream.catch(body, (error) => {
+      if (!isRetryable(error) || retriesLeft <= 0 || delivered >= size) return Stream.fail(error)
+      const attempt = policy.retries - retriesLeft
+      const delay = Math.min(maxMillis, baseMillis * 2 ** attempt) * (0.8 + 0.4 * Math.random())
+      return Stream.concat(
+        Stream.fromEffectDrain(
+          Effect.logWarning("download interrupted, resuming", error).pipe(Effect.andThen(Effect.sleep(delay)))
+        ),
+        from(delivered, retriesLeft - 1)
+      )
+    })
+  }
+  return size === 0 ? Stream.empty : from(0, policy.retries)
+}
+
+/**
+ * The object's bytes, verified against `expected` as described in the module comment. Fails with
+ * `ChecksumMismatch` (instead of ending) when the SHA-256 or the size differs, and with
+ * `ObjectStoreDownloadFailed` when the object cannot be read.
+ */
+export const verifiedObjectStream = (
+  key: string,
+  expected: ExpectedContent,
+  options: DownloadOptions = {}
+): Stream.Stream<Uint8Array, ObjectStoreDownloadFailed | ChecksumMismatch, ObjectStoreClient> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const client = yield* ObjectStoreClient
+      const policy = options.retry ?? defaultRetryPolicy
+      const head = yield* withRetry(policy)(client.headObject(key))
+      if (Option.isNone(head)) {
+        return Stream.fail(
+          new ObjectStoreDownloadFailed({
+            operation: "HeadObject",
+            bucket: client.bucket,
+            key,
+            status: 404,
+            code: "NoSuchKey",
+            detail: "the archive does not exist"
+          })
+        )
+      }
+      const size = head.value.size
+      const concurrency = Math.max(1, options.concurrency ?? downloadDefaults.concurrency)
+      const raw =
+        concurrency === 1
+          ? resumingGet(client, key, size, policy)
+          : Stream.fromIterable(byteRanges(size, options.rangeSize ?? downloadDefaults.rangeSize)).pipe(
+              // each range is collected (and retried) whole, then its chunks are passed on without copying
+              Stream.mapEffect((range) => withRetry(policy)(Stream.runCollect(client.getObject(key, range))), {
+                concurrency
+              }),
+              Stream.flattenIterable
+            )
+      return verify(raw, key, expected)
+    })
+  )
+
+/**
+ * Hashes and counts `raw`, holding its last chunk back until the totals are checked against `expected`.
+ */
+export const verify = <E, R>(
+  raw: Stream.Stream<Uint8Array, E, R>,
+  key: string,
+  expected: ExpectedContent
+): Stream.Stream<Uint8Array, E | ChecksumMismatch, R> =>
+  Stream.suspend(() => {
+    const hash = createHash("sha256")
+    let size = 0
+    let held: Uint8Array | undefined
+    const passed = Stream.mapAccum(
+      raw,
+      () => undefined,
+      (_, chunk: Uint8Array) => {
+        hash.update(chunk)
+        size += chunk.length
+        const out = held === undefined ? [] : [held]
+        held = chunk
+        return [undefined, out] as const
+      }
+    )
+    const tail = Stream.unwrap(
+      Effect.sync(() => {
+        const actualSha256 = hash.digest("hex")
+        if (actualSha256 !== expected.sha256 || size !== expected.size) {
+          return Stream.fail(
+            new ChecksumMismatch({
+              key,
+              expectedSha256: expected.sha256,
+              actualSha256,
+              expectedSize: expected.size,
+              actualSize: size
+            })
+          )
+        }
+        return held === undefined ? Stream.empty : Stream.make(held)
+      })
+    )
+    return Stream.concat(passed, tail)
+  })
+
+/**
+ * Runs the verified object stream into `sink` and returns the sink's result, which is only produced
+ * after verification succeeded (the sink sees a failure, not an end, on a mismatch).
+ */
+export const downloadTo = <A, E, R>(
+  key: string,
+  expected: ExpectedContent,
+  sink: Sink.Sink<A, Uint8Array, unknown, E, R>,
+  options: DownloadOptions = {}
+): Effect.Effect<A, E | ObjectStoreDownloadFailed | ChecksumMismatch, R | ObjectStoreClient> =>
+  Stream.run(verifiedObjectStream(key, expected, options), sink).pipe(
+    Effect.withSpan("pipeline.downloadTo", { attributes: { key } })
+  )
