@@ -278,13 +278,11 @@ const validGtid = (parse: (text: string) => string | undefined, gtid: string): s
   return parsed === "" ? undefined : parsed
 }
 
-/** MariaDB 10.11+ with mariabackup / mbstream. */
-export const mariadb: Flavor = {
-  name: "mariadb",
-  backupTool: "mariadb-backup",
-  extractTool: "mbstream",
-  sqlClient: "mariadb",
-  optionGroups: ["client", "mariabackup", "mariadb-backup"],
+/**
+ * mariabackup forked from XtraBackup and kept its command line: both flavours run their tools with the same
+ * arguments and differ in binaries, info-file names, GTID formats and SQL.
+ */
+const xtrabackupFamilyArgs = {
   versionArgs: ["--version"],
   backupArgs: (options) => [
     `--defaults-file=${options.defaultsFile}`,
@@ -301,7 +299,17 @@ export const mariadb: Flavor = {
     `--target-dir=${options.targetDir}`,
     `--datadir=${options.dataDir}`,
     ...(options.forceNonEmptyDirectories ? ["--force-non-empty-directories"] : [])
-  ],
+  ]
+} satisfies Pick<Flavor, "versionArgs" | "backupArgs" | "extractArgs" | "prepareArgs" | "copyBackArgs">
+
+/** MariaDB 10.11+ with mariabackup / mbstream. */
+export const mariadb: Flavor = {
+  name: "mariadb",
+  backupTool: "mariadb-backup",
+  extractTool: "mbstream",
+  sqlClient: "mariadb",
+  optionGroups: ["client", "mariabackup", "mariadb-backup"],
+  ...xtrabackupFamilyArgs,
   infoFiles: {
     checkpoints: ["mariadb_backup_checkpoints", "xtrabackup_checkpoints"],
     binlogInfo: ["mariadb_backup_binlog_info", "xtrabackup_binlog_info"],
@@ -339,23 +347,7 @@ export const mysql: Flavor = {
   extractTool: "xbstream",
   sqlClient: "mysql",
   optionGroups: ["client", "xtrabackup"],
-  versionArgs: ["--version"],
-  backupArgs: (options) => [
-    `--defaults-file=${options.defaultsFile}`,
-    "--backup",
-    "--stream=xbstream",
-    `--target-dir=${options.targetDir}`,
-    ...connectionArgs(options.address),
-    ...(options.parallel === undefined ? [] : [`--parallel=${options.parallel}`])
-  ],
-  extractArgs: (dir) => ["-x", "-C", dir],
-  prepareArgs: (targetDir) => ["--prepare", `--target-dir=${targetDir}`],
-  copyBackArgs: (options) => [
-    "--copy-back",
-    `--target-dir=${options.targetDir}`,
-    `--datadir=${options.dataDir}`,
-    ...(options.forceNonEmptyDirectories ? ["--force-non-empty-directories"] : [])
-  ],
+  ...xtrabackupFamilyArgs,
   infoFiles: {
     checkpoints: ["xtrabackup_checkpoints"],
     binlogInfo: ["xtrabackup_binlog_info"],
