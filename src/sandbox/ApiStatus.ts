@@ -163,13 +163,11 @@ export const forbidden = (message: string): ApiStatusError => fail(403, "Forbidd
 /** 405 `MethodNotAllowed`. */
 export const methodNotAllowed = (message: string): ApiStatusError => fail(405, "MethodNotAllowed", message)
 
-/** 415 `UnsupportedMediaType`. */
-export const unsupportedMediaType = (contentType: string): ApiStatusError =>
-  fail(
-    415,
-    "UnsupportedMediaType",
-    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got ${contentType})`
-  )
+/** 415 `UnsupportedMediaType`, with the API server's wording unless a more specific message is given. */
+export const unsupportedMediaType = (
+  contentType: string,
+  message = `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got ${contentType})`
+): ApiStatusError => fail(415, "UnsupportedMediaType", message)
 
 /** 500 `InternalError`. */
 export const internalError = (message: string): ApiStatusError =>

@@ -23,7 +23,14 @@ import { writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Clock, Context, Effect, Fiber, Layer, Schema, Stream } from "effect"
-import { ApiStatusError, badRequest, methodNotAllowed, resourceNotFound, type StatusBody } from "./ApiStatus.ts"
+import {
+  type ApiStatusError,
+  badRequest,
+  methodNotAllowed,
+  resourceNotFound,
+  type StatusBody,
+  unsupportedMediaType
+} from "./ApiStatus.ts"
 import { FakeCluster, type FakeClusterService, type ResourceRef, type WriteOptions } from "./FakeCluster.ts"
 import type { KubeObject } from "./KubeObject.ts"
 import { openApiDocument, openApiIndex } from "./openapi.ts"
@@ -342,18 +349,10 @@ const handlePatch = (cluster: FakeClusterService, route: Route, name: string, re
   Effect.gen(function* () {
     const contentType = (request.headers["content-type"] ?? "").split(";")[0]?.trim() ?? ""
     if (contentType === "application/apply-patch+yaml") {
-      return yield* new ApiStatusError({
-        status: {
-          kind: "Status",
-          apiVersion: "v1",
-          metadata: {},
-          status: "Failure",
-          message:
-            "server-side apply is not supported by the fake API server; use client-side apply (kubectl apply --server-side=false) or a merge patch",
-          reason: "UnsupportedMediaType",
-          code: 415
-        }
-      })
+      return yield* unsupportedMediaType(
+        contentType,
+        "server-side apply is not supported by the fake API server; use client-side apply (kubectl apply --server-side=false) or a merge patch"
+      )
     }
     const body = yield* readBody(request)
     const options = { ...writeOptions(url), subresource: route.subresource }
@@ -367,17 +366,7 @@ const handlePatch = (cluster: FakeClusterService, route: Route, name: string, re
       case "application/strategic-merge-patch+json":
         return yield* cluster.strategicMergePatch(route.ref, name, body, options)
       default:
-        return yield* new ApiStatusError({
-          status: {
-            kind: "Status",
-            apiVersion: "v1",
-            metadata: {},
-            status: "Failure",
-            message: `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got "${contentType}")`,
-            reason: "UnsupportedMediaType",
-            code: 415
-          }
-        })
+        return yield* unsupportedMediaType(`"${contentType}"`)
     }
   })
 
