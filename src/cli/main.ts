@@ -1,0 +1,67 @@
+/**
+ * `cloudnative-mysql <subcommand>`: the one executable every role runs (DESIGN.md §3). Subcommands load
+ * lazily, so e.g. `restore` never loads the instance manager's HTTP server.
+ *
+ * Exit codes: 0 success, 1 the subcommand failed (its reason is in the termination message and the
+ * logs), 2 usage errors (unknown subcommand, not implemented), 130 interrupted.
+ *
+ * @since 0.1.0
+ */
+import { DefaultTerminationMessagePath, runCommand } from "./run.ts"
+
+/** The usage text printed by `--help`. */
+export const usage = `Usage: cloudnative-mysql <subcommand>
+
+Subcommands:
+  instance     run the instance manager next to the database server (see docs/instance.md)
+  backup       take one backup: stream it from an instance manager into the object store (docs/worker.md)
+  restore      restore a backup from the object store into a data directory (docs/restore.md)
+  controller   run the operator's controller-manager (not yet implemented in this release)
+
+Each subcommand reads its configuration from environment variables and mounted files.
+Options:
+  -h, --help   print this help
+`
+
+const stderr = (text: string): void => {
+  process.stderr.write(text.endsWith("\n") ? text : `${text}\n`)
+}
+
+/** Runs the subcommand named by `argv[0]` and resolves with the process exit code. */
+export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
+  const [command, ...rest] = argv
+  const env = process.env
+  const terminationPath = env.TERMINATION_MESSAGE_PATH || DefaultTerminationMessagePath
+  switch (command) {
+    case undefined:
+    case "-h":
+    case "--help":
+    case "help":
+      ;(command === undefined ? stderr : (t: string) => process.stdout.write(t))(usage)
+      return command === undefined ? 2 : 0
+    case "instance": {
+      const { instanceMain } = await import("../instance/main.ts")
+      // the instance manager owns the process from here (signals, exit code): this promise never settles
+      instanceMain(rest)
+      return new Promise<number>(() => undefined)
+    }
+    case "backup": {
+      const { decodeWorkerEnv, backupWorker } = await import("../pipeline/worker.ts")
+      const { Effect } = await import("effect")
+      return runCommand(Effect.flatMap(decodeWorkerEnv(env), backupWorker), terminationPath)
+    }
+    case "restore": {
+      const { decodeRestoreEnv, restoreProgram } = await import("../recovery/main.ts")
+      const { Effect } = await import("effect")
+      return runCommand(Effect.flatMap(decodeRestoreEnv(env), restoreProgram), terminationPath)
+    }
+    case "controller":
+      stderr(
+        "cloudnative-mysql controller: not yet implemented in this release (the controller-manager comes in a later release)"
+      )
+      return 2
+    default:
+      stderr(`cloudnative-mysql: unknown subcommand "${command}"\n\n${usage}`)
+      return 2
+  }
+}

@@ -1,0 +1,289 @@
+/**
+ * Running the product's processes exactly as their Pods and Jobs will run them, on one machine: the
+ * `cloudnative-mysql` executable with its subcommand and environment, its JSON log lines read from stdout, its
+ * termination message read from a file. Used by the demo, the end-to-end tests and the backup benchmark.
+ *
+ * @since 0.1.0
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdir, readFile, writeFile } from "node:fs/promises"
+import { request } from "node:http"
+import { join } from "node:path"
+import { Effect, type Scope } from "effect"
+import {
+  createCertificateAuthority,
+  issueClientCertificate,
+  issueServerCertificate,
+  type PkiError
+} from "../instance/pki.ts"
+
+/** The launcher of the one executable. */
+export const executable = join(import.meta.dirname, "..", "..", "bin", "cloudnative-mysql.js")
+
+/** How a finished subcommand process ended. */
+export interface ProcessOutcome {
+  readonly exitCode: number
+  readonly stdout: string
+  readonly stderr: string
+  /** The parsed termination message, or `undefined` when none was written. */
+  readonly termination: unknown
+}
+
+/** A running subcommand process. */
+export interface RunningProcess {
+  readonly child: ChildProcess
+  readonly pid: number
+  /** Resolves when the process exited. */
+  readonly outcome: Effect.Effect<ProcessOutcome>
+}
+
+/** Options of one subcommand run. */
+export interface SubcommandOptions {
+  readonly env: Readonly<Record<string, string>>
+  /** Called with each stdout line as it arrives (JSON log lines). */
+  readonly onLine?: (line: string) => void
+  /** Directory for the termination message file. */
+  readonly workDir: string
+}
+
+const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
+  code ?? (signal === "SIGKILL" ? 137 : signal === "SIGTERM" ? 143 : signal === "SIGINT" ? 130 : 128)
+
+/**
+ * Starts `cloudnative-mysql <subcommand>` with `options.env` on top of this process's environment. The
+ * process is SIGKILLed when the scope closes if it still runs.
+ */
+export const spawnSubcommand = (
+  subcommand: string,
+  options: SubcommandOptions
+): Effect.Effect<RunningProcess, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    yield* Effect.promise(() => mkdir(options.workDir, { recursive: true }))
+    const terminationPath = join(options.workDir, `${subcommand}-${Date.now()}-termination.json`)
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        spawn(process.execPath, [executable, subcommand], {
+          env: { ...process.env, TERMINATION_MESSAGE_PATH: terminationPath, ...options.env },
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+      ),
+      (c) =>
+        Effect.sync(() => {
+          if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL")
+        })
+    )
+    let stdout = ""
+    let stderr = ""
+    let partial = ""
+    child.stdout?.setEncoding("utf8")
+    child.stderr?.setEncoding("utf8")
+    child.stdout?.on("data", (text: string) => {
+      stdout += text
+      const lines = (partial + text).split("\n")
+      partial = lines.pop() ?? ""
+      for (const line of lines) options.onLine?.(line)
+    })
+    child.stderr?.on("data", (text: string) => {
+      stderr += text
+    })
+    const exited = new Promise<number>((resolve) => {
+      child.once("close", (code, signal) => resolve(exitCodeOf(code, signal)))
+    })
+    const outcome = Effect.promise(async () => {
+      const exitCode = await exited
+      const text = await readFile(terminationPath, "utf8").catch(() => undefined)
+      let termination: unknown
+      try {
+        termination = text === undefined ? undefined : JSON.parse(text)
+      } catch {
+        termination = text
+      }
+      return { exitCode, stdout, stderr, termination } satisfies ProcessOutcome
+    })
+    return { child, pid: child.pid ?? -1, outcome }
+  })
+
+/** Runs a subcommand to its end. */
+export const runSubcommand = (subcommand: string, options: SubcommandOptions): Effect.Effect<ProcessOutcome> =>
+  Effect.scoped(Effect.flatMap(spawnSubcommand(subcommand, options), (p) => p.outcome))
+
+/** File paths of the generated cluster PKI. */
+export interface PkiFiles {
+  readonly caFile: string
+  readonly serverCertFile: string
+  readonly serverKeyFile: string
+  readonly clientCertFile: string
+  readonly clientKeyFile: string
+}
+
+/** Creates a cluster CA, a server certificate for 127.0.0.1/localhost and a worker client certificate. */
+export const writePki = (dir: string): Effect.Effect<PkiFiles, PkiError> =>
+  Effect.gen(function* () {
+    yield* Effect.promise(() => mkdir(dir, { recursive: true }))
+    const ca = yield* createCertificateAuthority({ commonName: "cloudnative-mysql demo CA" })
+    const server = yield* issueServerCertificate(ca, { commonName: "instance-1", names: ["127.0.0.1", "localhost"] })
+    const client = yield* issueClientCertificate(ca, { commonName: "backup-worker" })
+    const files: PkiFiles = {
+      caFile: join(dir, "ca.crt"),
+      serverCertFile: join(dir, "server.crt"),
+      serverKeyFile: join(dir, "server.key"),
+      clientCertFile: join(dir, "client.crt"),
+      clientKeyFile: join(dir, "client.key")
+    }
+    yield* Effect.promise(async () => {
+      await writeFile(files.caFile, ca.certificate)
+      await writeFile(files.serverCertFile, server.certificate)
+      await writeFile(files.serverKeyFile, server.privateKey, { mode: 0o600 })
+      await writeFile(files.clientCertFile, client.certificate)
+      await writeFile(files.clientKeyFile, client.privateKey, { mode: 0o600 })
+    })
+    return files
+  })
+
+/** A GET on the plain-HTTP probe listener; the status code, or 0 when nothing answers. */
+export const probe = (port: number, path: string): Effect.Effect<number> =>
+  Effect.callback<number>((resume) => {
+    const req = request({ host: "127.0.0.1", port, path, timeout: 2000 }, (res) => {
+      res.resume()
+      resume(Effect.succeed(res.statusCode ?? 0))
+    })
+    req.once("error", () => resume(Effect.succeed(0)))
+    req.once("timeout", () => req.destroy())
+    req.end()
+  })
+
+/** What the instance manager needs to attach to a running server. */
+export interface InstanceManagerOptions {
+  readonly socket: string
+  readonly backupUser: string
+  readonly backupPassword: string
+  readonly pki: PkiFiles
+  readonly apiPort: number
+  readonly probePort: number
+  readonly workDir: string
+  readonly extraEnv?: Readonly<Record<string, string>>
+}
+
+/** A running instance manager process. */
+export interface RunningInstanceManager extends RunningProcess {
+  readonly url: string
+}
+
+/** Starts `cloudnative-mysql instance` attached to the server at `socket` and waits until it is healthy. */
+export const startInstanceManager = (
+  options: InstanceManagerOptions
+): Effect.Effect<RunningInstanceManager, Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    const passwordFile = join(options.workDir, "backup-password")
+    yield* Effect.promise(async () => {
+      await mkdir(options.workDir, { recursive: true })
+      await writeFile(passwordFile, `${options.backupPassword}\n`, { mode: 0o600 })
+    })
+    const running = yield* spawnSubcommand("instance", {
+      workDir: options.workDir,
+      env: {
+        FLAVOR: "mariadb",
+        LISTEN_ADDRESS: "127.0.0.1",
+        API_PORT: String(options.apiPort),
+        PROBE_PORT: String(options.probePort),
+        MYSQL_SOCKET: options.socket,
+        BACKUP_USER: options.backupUser,
+        BACKUP_PASSWORD_FILE: passwordFile,
+        TLS_CA_FILE: options.pki.caFile,
+        TLS_CERT_FILE: options.pki.serverCertFile,
+        TLS_KEY_FILE: options.pki.serverKeyFile,
+        ...options.extraEnv
+      }
+    })
+    // stop it with SIGTERM (clean shutdown) before the scope's SIGKILL fallback
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(async () => {
+        if (running.child.exitCode !== null || running.child.signalCode !== null) return
+        running.child.kill("SIGTERM")
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, 15_000)
+          running.child.once("close", () => {
+            clearTimeout(timer)
+            resolve(undefined)
+          })
+        })
+      })
+    )
+    const deadline = Date.now() + 30_000
+    while ((yield* probe(options.probePort, "/healthz")) !== 200) {
+      if (running.child.exitCode !== null || Date.now() > deadline) {
+        const outcome = yield* running.outcome
+        return yield* Effect.fail(
+          new Error(
+            `the instance manager did not become healthy: ${outcome.stdout.slice(-1500)}${outcome.stderr.slice(-1500)}`
+          )
+        )
+      }
+      yield* Effect.sleep("100 millis")
+    }
+    return { ...running, url: `https://127.0.0.1:${options.apiPort}` }
+  })
+
+/** S3 endpoint and static credentials for the object-store environment of the worker and restore. */
+export interface S3Target {
+  readonly endpoint: string
+  readonly region: string
+  readonly bucket: string
+  readonly path: string
+  readonly accessKey: string
+  readonly secretKey: string
+}
+
+/** Writes the credential files and returns `OBJECT_STORE_SPEC` / `OBJECT_STORE_SECRETS_DIR`. */
+export const objectStoreEnv = (target: S3Target, dir: string): Effect.Effect<Record<string, string>> =>
+  Effect.promise(async () => {
+    const secrets = join(dir, "object-store-secrets")
+    await mkdir(secrets, { recursive: true })
+    await writeFile(join(secrets, "accessKeyId"), `${target.accessKey}\n`, { mode: 0o600 })
+    await writeFile(join(secrets, "secretAccessKey"), `${target.secretKey}\n`, { mode: 0o600 })
+    const spec = {
+      bucket: target.bucket,
+      ...(target.path === "" ? {} : { path: target.path }),
+      endpoint: target.endpoint,
+      region: target.region,
+      forcePathStyle: true,
+      credentials: {
+        accessKeyId: { name: "s3", key: "accessKeyId" },
+        secretAccessKey: { name: "s3", key: "secretAccessKey" }
+      }
+    }
+    return { OBJECT_STORE_SPEC: JSON.stringify(spec), OBJECT_STORE_SECRETS_DIR: secrets }
+  })
+
+/** The worker environment for one backup of `cluster` from the instance manager at `url`. */
+export const workerEnv = (options: {
+  readonly url: string
+  readonly pki: PkiFiles
+  readonly cluster: string
+  readonly backupName: string
+  readonly backupId: string
+  readonly namespace?: string
+}): Record<string, string> => ({
+  BACKUP_NAMESPACE: options.namespace ?? "default",
+  BACKUP_CLUSTER_NAME: options.cluster,
+  BACKUP_CLUSTER_UID: "00000000-0000-4000-8000-000000000001",
+  BACKUP_NAME: options.backupName,
+  BACKUP_UID: "00000000-0000-4000-8000-000000000002",
+  BACKUP_ID: options.backupId,
+  BACKUP_INSTANCE_URL: options.url,
+  BACKUP_INSTANCE_NAME: `${options.cluster}-1`,
+  BACKUP_TLS_CA_FILE: options.pki.caFile,
+  BACKUP_TLS_CERT_FILE: options.pki.clientCertFile,
+  BACKUP_TLS_KEY_FILE: options.pki.clientKeyFile
+})
+
+/** Parses JSON log lines, skipping anything else. */
+export const parseLogLines = (stdout: string): Array<{ message?: unknown; annotations?: Record<string, unknown> }> =>
+  stdout.split("\n").flatMap((line) => {
+    if (!line.startsWith("{")) return []
+    try {
+      return [JSON.parse(line) as { message?: unknown; annotations?: Record<string, unknown> }]
+    } catch {
+      return []
+    }
+  })

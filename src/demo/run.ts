@@ -1,0 +1,274 @@
+/**
+ * `npm run demo`: the whole physical backup and recovery path on one machine, with the real processes.
+ *
+ * 1. a throwaway MariaDB 10.11 with sample data (`DEMO_BYTES`, default 64 MiB);
+ * 2. an S3 server: Ceph RGW when its binaries are installed, else s3rver (the npm fake S3);
+ * 3. a cluster CA with server and client certificates, and `cloudnative-mysql instance` attached to MariaDB;
+ * 4. `cloudnative-mysql backup` (the worker Job's process) with a live progress line;
+ * 5. `cloudnative-mysql restore` (the init container's process) into a new data directory;
+ * 6. a second MariaDB on the restored data directory; checksums side by side, GTIDs, metadata.json;
+ * 7. everything stopped and removed, also on Ctrl-C.
+ *
+ * Nothing is installed: a missing system package ends the demo with the apt-get command that installs it.
+ *
+ * @since 0.1.0
+ */
+import { execFile } from "node:child_process"
+import { existsSync } from "node:fs"
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { promisify } from "node:util"
+import { CreateBucketCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3"
+import { Cause, Effect, Exit, Fiber } from "effect"
+import { backupUser, freePort, startMariadb } from "../../test/support/mariadb.ts"
+import { readRgwEnv } from "../../test/support/rgw/rgw.ts"
+import { s3rver } from "../../test/support/s3rver.ts"
+import {
+  objectStoreEnv,
+  parseLogLines,
+  runSubcommand,
+  type S3Target,
+  spawnSubcommand,
+  startInstanceManager,
+  workerEnv,
+  writePki
+} from "./processes.ts"
+
+const run = promisify(execFile)
+const binDirs = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/sbin", "/bin"]
+const has = (binary: string): boolean => binDirs.some((dir) => existsSync(join(dir, binary)))
+
+const mariadbBinaries = ["mariadbd", "mariadb-install-db", "mariadb", "mariadb-admin", "mariadb-backup", "mbstream"]
+const rgwBinaries = ["ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph"]
+const rgwScripts = join(import.meta.dirname, "..", "..", "test", "support", "rgw")
+
+const MiB = 1024 * 1024
+const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`
+const say = (text: string): void => {
+  process.stdout.write(`${text}\n`)
+}
+const step = (text: string): void => say(`\n▶ ${text}`)
+
+class DemoFailed extends Error {}
+
+/** An S3 server for the demo: RGW when installed, else s3rver; stopped when the scope closes. */
+const startS3 = (dir: string) =>
+  Effect.gen(function* () {
+    if (rgwBinaries.every(has)) {
+      const stateDir = join(dir, "rgw")
+      say("S3 server: Ceph RGW (radosgw on loopback; takes ~15 s to start)")
+      yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => run(join(rgwScripts, "start.sh"), [stateDir], { timeout: 180_000 }),
+          catch: (error) => new DemoFailed(`RGW failed to start (logs in ${stateDir}/log): ${String(error)}`)
+        }),
+        () => Effect.promise(() => run(join(rgwScripts, "stop.sh"), [stateDir]).catch(() => undefined))
+      )
+      const r = readRgwEnv(stateDir)
+      const bucket = "demo-backups"
+      const client = new S3Client({
+        endpoint: r.endpoint,
+        region: r.region,
+        forcePathStyle: true,
+        credentials: { accessKeyId: r.accessKey, secretAccessKey: r.secretKey }
+      })
+      yield* Effect.promise(() => client.send(new CreateBucketCommand({ Bucket: bucket })))
+      client.destroy()
+      return {
+        endpoint: r.endpoint,
+        region: r.region,
+        bucket,
+        path: "demo",
+        accessKey: r.accessKey,
+        secretKey: r.secretKey
+      } satisfies S3Target
+    }
+    say(`S3 server: s3rver (npm; Ceph RGW is not installed: ${rgwBinaries.filter((b) => !has(b)).join(", ")} missing)`)
+    const server = yield* s3rver({ bucket: "demo-backups" })
+    return {
+      endpoint: server.endpoint,
+      region: "us-east-1",
+      bucket: server.bucket,
+      path: "demo",
+      accessKey: server.accessKey,
+      secretKey: server.secretKey
+    } satisfies S3Target
+  })
+
+const readObject = (target: S3Target, key: string): Effect.Effect<string> =>
+  Effect.promise(async () => {
+    const client = new S3Client({
+      endpoint: target.endpoint,
+      region: target.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: target.accessKey, secretAccessKey: target.secretKey }
+    })
+    try {
+      const out = await client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }))
+      return (await out.Body?.transformToString()) ?? ""
+    } finally {
+      client.destroy()
+    }
+  })
+
+const demo = Effect.gen(function* () {
+  const missing = mariadbBinaries.filter((b) => !has(b))
+  if (missing.length > 0) {
+    return yield* Effect.fail(
+      new DemoFailed(
+        `missing: ${missing.join(", ")}. Install with:\n  sudo apt-get update && sudo apt-get install -y mariadb-server mariadb-backup`
+      )
+    )
+  }
+  const bytes = Number(process.env.DEMO_BYTES ?? 64 * MiB)
+  const dir = yield* Effect.acquireRelease(
+    Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-demo-"))),
+    (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
+  )
+
+  step(`Starting MariaDB with ${mib(bytes)} of sample data`)
+  const source = yield* startMariadb({ bufferPoolSize: "256M" })
+  yield* source.createUser(backupUser.user, backupUser.password, backupUser.grants)
+  yield* source.loadSampleData({ tables: 4, bytes })
+  say(`MariaDB pid ${source.pid}, socket ${source.socket}`)
+
+  step("Starting the S3 server")
+  const target = yield* startS3(dir)
+  say(`endpoint ${target.endpoint}, bucket ${target.bucket}`)
+
+  step("Generating the cluster PKI and starting the instance manager (cloudnative-mysql instance)")
+  const pki = yield* writePki(join(dir, "pki"))
+  const im = yield* startInstanceManager({
+    socket: source.socket,
+    backupUser: backupUser.user,
+    backupPassword: backupUser.password,
+    pki,
+    apiPort: yield* freePort,
+    probePort: yield* freePort,
+    workDir: join(dir, "instance")
+  })
+  say(`instance manager pid ${im.pid}, mTLS API ${im.url}`)
+
+  const checksumsAtBackup = yield* source.checksums
+  const gtidAtBackup = yield* source.gtidPosition
+  const storeEnv = yield* objectStoreEnv(target, join(dir, "store"))
+
+  step("Taking a backup (cloudnative-mysql backup: instance manager → mTLS → worker → S3)")
+  const backupId = new Date()
+    .toISOString()
+    .replace(/[-:]/gu, "")
+    .replace(/\.\d+Z$/u, "Z")
+  const worker = yield* spawnSubcommand("backup", {
+    workDir: join(dir, "worker"),
+    env: {
+      ...workerEnv({ url: im.url, pki, cluster: "demo", backupName: "demo-backup", backupId }),
+      ...storeEnv,
+      BACKUP_PROGRESS_INTERVAL_MS: "250"
+    },
+    onLine: (line) => {
+      const [log] = parseLogLines(line)
+      const message = Array.isArray(log?.message) ? log.message[0] : log?.message
+      if (message !== "backup progress") return
+      const a = log?.annotations ?? {}
+      process.stdout.write(
+        `\r  ${mib(Number(a.bytes ?? 0)).padStart(12)} read, ${mib(Number(a.bytesUploaded ?? 0)).padStart(12)} uploaded, ${mib(Number(a.bytesPerSecond ?? 0))}/s   `
+      )
+    }
+  })
+  const backup = yield* worker.outcome
+  process.stdout.write("\n")
+  if (backup.exitCode !== 0) {
+    return yield* Effect.fail(new DemoFailed(`the backup failed: ${JSON.stringify(backup.termination)}`))
+  }
+  const result = backup.termination as { metadataKey: string; size: number; sha256: string }
+  say(`backup ${backupId}: ${mib(result.size)}, sha256 ${result.sha256}`)
+
+  // written after the backup point: the restore must not have it
+  yield* source.exec(
+    "CREATE TABLE written_after_backup (id INT PRIMARY KEY); INSERT INTO written_after_backup VALUES (1);",
+    "shop"
+  )
+
+  step("Restoring the latest backup (cloudnative-mysql restore) into a new data directory")
+  const restoredDir = join(dir, "restored")
+  const dataDir = join(restoredDir, "data")
+  const defaults = join(restoredDir, "my.cnf")
+  yield* Effect.promise(async () => {
+    await mkdir(restoredDir, { recursive: true })
+    await writeFile(
+      defaults,
+      `[mysqld]\ndatadir=${dataDir}\nuser=root\nserver_id=2\nlog_bin=${join(dataDir, "mysql-bin")}\nbinlog_format=ROW\ngtid_domain_id=0\ngtid_strict_mode=ON\nlog_slave_updates=ON\ninnodb_buffer_pool_size=256M\ninnodb_log_file_size=256M\nskip-name-resolve\n`
+    )
+  })
+  const restore = yield* runSubcommand("restore", {
+    workDir: join(dir, "restore"),
+    env: {
+      ...storeEnv,
+      RESTORE_DATA_DIR: dataDir,
+      RESTORE_SERVER_DEFAULTS_FILE: defaults,
+      RESTORE_SOURCE_CLUSTER: "demo"
+    }
+  })
+  if (restore.exitCode !== 0) {
+    return yield* Effect.fail(new DemoFailed(`the restore failed: ${JSON.stringify(restore.termination)}`))
+  }
+  say(`restored: ${JSON.stringify(restore.termination)}`)
+
+  step("Starting a second MariaDB on the restored data directory")
+  const restored = yield* startMariadb({ dataDir, serverId: 2, bufferPoolSize: "256M" })
+  const checksumsRestored = yield* restored.checksums
+  const gtidRestored = yield* restored.gtidPosition
+
+  step("CHECKSUM TABLE: source at the backup point vs restored")
+  const names = [...new Set([...Object.keys(checksumsAtBackup), ...Object.keys(checksumsRestored)])].sort()
+  const width = Math.max(...names.map((n) => n.length), 5)
+  say(`  ${"table".padEnd(width)}  ${"source".padStart(12)}  ${"restored".padStart(12)}`)
+  let same = true
+  for (const name of names) {
+    const a = checksumsAtBackup[name] ?? "-"
+    const b = checksumsRestored[name] ?? "-"
+    same &&= a === b
+    say(`  ${name.padEnd(width)}  ${a.padStart(12)}  ${b.padStart(12)}  ${a === b ? "✓" : "✗"}`)
+  }
+  say(`  GTID at backup ${gtidAtBackup}, restored server ${gtidRestored} ${gtidAtBackup === gtidRestored ? "✓" : "✗"}`)
+  const later = yield* restored.query(
+    "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_name = 'written_after_backup'"
+  )
+  say(`  table written after the backup present in the restore: ${later[0]?.n === "0" ? "no ✓" : "yes ✗"}`)
+
+  step("metadata.json")
+  say(yield* readObject(target, result.metadataKey))
+
+  if (!same || gtidAtBackup !== gtidRestored || later[0]?.n !== "0") {
+    return yield* Effect.fail(new DemoFailed("the restored server differs from the source at the backup point"))
+  }
+  step("Done: cleaning up (servers stopped, temp files removed)")
+}).pipe(Effect.scoped)
+
+const main = async (): Promise<number> => {
+  const fiber = Effect.runFork(demo)
+  const interrupt = () => {
+    process.stdout.write("\ninterrupted: cleaning up…\n")
+    Effect.runFork(Fiber.interrupt(fiber))
+  }
+  process.once("SIGINT", interrupt)
+  process.once("SIGTERM", interrupt)
+  // a closed stdout (e.g. piped into `head`) must still clean up
+  process.stdout.on("error", () => Effect.runFork(Fiber.interrupt(fiber)))
+  const exit = await Effect.runPromise(Fiber.await(fiber))
+  if (Exit.isSuccess(exit)) return 0
+  const error = exit.cause.reasons.find((r) => r._tag === "Fail")
+  const message =
+    error?._tag === "Fail"
+      ? error.error instanceof Error
+        ? error.error.message
+        : String(error.error)
+      : Cause.hasInterruptsOnly(exit.cause)
+        ? "interrupted"
+        : Cause.pretty(exit.cause)
+  process.stderr.write(`\ndemo failed: ${message}\n`)
+  return 1
+}
+
+process.exit(await main())

@@ -1,0 +1,253 @@
+/**
+ * `cloudnative-mysql backup`: the backup worker, run once per Backup as a Kubernetes Job (DESIGN.md §4).
+ *
+ * It asks one instance manager for a backup over mutual TLS (`GET /cluster/backup`), pipes the response body
+ * through the upload pipeline (SHA-256 + multipart upload), completes the upload **only after the trailers
+ * report that the tool exited 0** (`completed OK!`), then writes `metadata.json`, the marker of a completed
+ * backup. Any failure aborts the multipart upload (no object, no parts, no metadata) and disconnects, which
+ * makes the instance manager stop the tool.
+ *
+ * Configuration (environment; values are Schema-validated at start, errors name the variable):
+ *
+ * | variable | meaning |
+ * | --- | --- |
+ * | `BACKUP_NAMESPACE` | namespace of the Backup and its Cluster |
+ * | `BACKUP_CLUSTER_NAME`, `BACKUP_CLUSTER_UID` | the Cluster (uid optional) |
+ * | `BACKUP_NAME`, `BACKUP_UID` | the Backup (uid optional) |
+ * | `BACKUP_ID` | the backup id assigned by the controller (`YYYYMMDDTHHMMSSZ`), reused by Job retries |
+ * | `BACKUP_INSTANCE_URL` | the instance manager's mTLS base URL, e.g. `https://db1-2.db1.ns.svc:8443` |
+ * | `BACKUP_INSTANCE_NAME` | the source instance (Pod) name, recorded in metadata.json |
+ * | `BACKUP_TLS_CA_FILE` | PEM of the cluster CA (verifies the instance manager) |
+ * | `BACKUP_TLS_CERT_FILE`, `BACKUP_TLS_KEY_FILE` | the worker's client certificate and key (PEM) |
+ * | `BACKUP_TLS_SERVER_NAME` | optional: name to verify in the server certificate when it differs from the URL's host |
+ * | `BACKUP_UPLOAD_CONCURRENCY` | optional: parts uploaded at once (default 4) |
+ * | `BACKUP_PROGRESS_INTERVAL_MS` | optional: milliseconds between progress log lines (default 10000) |
+ * | `TERMINATION_MESSAGE_PATH` | where the result JSON goes (default `/dev/termination-log`) |
+ * | `OBJECT_STORE_SPEC`, `OBJECT_STORE_SECRETS_DIR`, `OBJECT_STORE_MAX_SOCKETS` | the object store: spec JSON and mounted secret files (`src/objectstore/connection.ts`) |
+ *
+ * Output: JSON log lines on stdout (never the stream, never credentials), and the termination message: the
+ * `WorkerResult` on success (exit 0), `{ reason, message }` on failure (exit 1), where `reason` is the
+ * failure's stable tag: `InstanceManagerTLSFailed`, `XtraBackupFailed`, `ObjectStoreUploadFailed`,
+ * `InvalidName`, `InvalidConfiguration`. See docs/worker.md.
+ *
+ * @since 0.1.0
+ */
+import { readFile } from "node:fs/promises"
+import { NodeServices } from "@effect/platform-node"
+import { Effect, Schema } from "effect"
+import { InstanceManagerTLSFailed } from "../api/failures.ts"
+import { type ClientTls, startBackup } from "../instance/client.ts"
+import type { BackupOutcome } from "../instance/protocol.ts"
+import { BackupId } from "../objectstore/backupId.ts"
+import { ObjectStoreConnectionConfig } from "../objectstore/connection.ts"
+import { backupKeys } from "../objectstore/layout.ts"
+import type { BackupMetadata, BinlogPosition } from "../objectstore/metadata.ts"
+import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
+import { archiveMetadata, writeMetadata } from "./metadataWriter.ts"
+import { uploadStream } from "./upload.ts"
+
+const NonEmpty = Schema.NonEmptyString
+const Positive = Schema.NumberFromString.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThan(0)))
+
+/** The environment the worker reads (see the module comment). */
+export const WorkerEnv = Schema.Struct({
+  BACKUP_NAMESPACE: NonEmpty,
+  BACKUP_CLUSTER_NAME: NonEmpty,
+  BACKUP_CLUSTER_UID: Schema.optionalKey(NonEmpty),
+  BACKUP_NAME: NonEmpty,
+  BACKUP_UID: Schema.optionalKey(NonEmpty),
+  BACKUP_ID: BackupId,
+  BACKUP_INSTANCE_URL: Schema.String.check(Schema.isPattern(/^https:\/\/[^\s/]+\/?$/u)),
+  BACKUP_INSTANCE_NAME: NonEmpty,
+  BACKUP_TLS_CA_FILE: NonEmpty,
+  BACKUP_TLS_CERT_FILE: NonEmpty,
+  BACKUP_TLS_KEY_FILE: NonEmpty,
+  BACKUP_TLS_SERVER_NAME: Schema.optionalKey(NonEmpty),
+  BACKUP_UPLOAD_CONCURRENCY: Schema.optionalKey(Positive),
+  BACKUP_PROGRESS_INTERVAL_MS: Schema.optionalKey(Positive),
+  TERMINATION_MESSAGE_PATH: Schema.optionalKey(NonEmpty)
+})
+export type WorkerEnv = typeof WorkerEnv.Type
+
+/** The worker's configuration could not be decoded (reason `InvalidConfiguration`). */
+export class InvalidWorkerConfiguration extends Schema.TaggedError<InvalidWorkerConfiguration>()(
+  "InvalidConfiguration",
+  { detail: Schema.String }
+) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+/** Decodes the worker environment (only the variables `WorkerEnv` names are looked at). */
+export const decodeWorkerEnv = (env: Readonly<Record<string, string | undefined>>) =>
+  Schema.decodeUnknownEffect(WorkerEnv)(
+    Object.fromEntries(Object.keys(WorkerEnv.fields).flatMap((k) => (env[k] ? [[k, env[k]]] : [])))
+  ).pipe(Effect.mapError((error) => new InvalidWorkerConfiguration({ detail: error.message })))
+
+/** The termination message of a successful backup: what the controller copies into `Backup.status`. */
+export interface WorkerResult {
+  readonly backupId: string
+  readonly archiveKey: string
+  readonly metadataKey: string
+  readonly sha256: string
+  readonly size: number
+  readonly tool: string
+  readonly toolVersion: string
+  readonly beginGTID?: string
+  readonly endGTID?: string
+  readonly beginBinlog?: BinlogPosition
+  readonly endBinlog?: BinlogPosition
+  readonly startedAt: string
+  readonly stoppedAt: string
+}
+
+const isoNow = (): string => new Date().toISOString()
+const timestampPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/u
+
+const readTlsFile = (url: string, path: string, what: string) =>
+  Effect.tryPromise({
+    try: () => readFile(path, "utf8"),
+    catch: (error) =>
+      new InstanceManagerTLSFailed({
+        url,
+        detail: `cannot read the ${what} ${path}: ${error instanceof Error ? error.message : String(error)}`
+      })
+  })
+
+/** Loads the worker's TLS material from the mounted files. */
+export const loadClientTls = Effect.fn("worker.loadClientTls")(function* (env: WorkerEnv) {
+  const url = env.BACKUP_INSTANCE_URL
+  const [ca, cert, key] = yield* Effect.all([
+    readTlsFile(url, env.BACKUP_TLS_CA_FILE, "CA certificate"),
+    readTlsFile(url, env.BACKUP_TLS_CERT_FILE, "client certificate"),
+    readTlsFile(url, env.BACKUP_TLS_KEY_FILE, "client key")
+  ])
+  return {
+    ca,
+    cert,
+    key,
+    ...(env.BACKUP_TLS_SERVER_NAME === undefined ? {} : { servername: env.BACKUP_TLS_SERVER_NAME })
+  } satisfies ClientTls
+})
+
+const optionalString = <K extends string>(key: K, value: string): { [P in K]?: string } =>
+  (value === "" ? {} : { [key]: value }) as { [P in K]?: string }
+
+const optionalBinlog = <K extends string>(
+  key: K,
+  value: { readonly file: string; readonly position: number } | null
+): { [P in K]?: BinlogPosition } => (value === null ? {} : { [key]: value }) as { [P in K]?: BinlogPosition }
+
+/**
+ * Takes one backup into the object store of the current `ObjectStoreClient` (see the module comment).
+ * `tls` is the loaded client certificate material.
+ */
+export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv, tls: ClientTls, path: string) {
+  const keys = yield* backupKeys({
+    path,
+    cluster: env.BACKUP_CLUSTER_NAME,
+    backupName: env.BACKUP_NAME,
+    backupId: env.BACKUP_ID
+  })
+  const workerStartedAt = isoNow()
+  yield* Effect.logInfo("backup starting").pipe(
+    Effect.annotateLogs({ instance: env.BACKUP_INSTANCE_URL, key: keys.archiveKey })
+  )
+  const response = yield* startBackup(env.BACKUP_INSTANCE_URL, tls)
+  let outcome: BackupOutcome | undefined
+  const upload = yield* uploadStream(response.body, {
+    key: keys.archiveKey,
+    ...(env.BACKUP_UPLOAD_CONCURRENCY === undefined ? {} : { uploadConcurrency: env.BACKUP_UPLOAD_CONCURRENCY }),
+    // the archive becomes an object only once the tool reported success (a privilege missing for the very
+    // last statement fails the tool after everything was streamed)
+    commit: Effect.map(response.outcome, (o) => {
+      outcome = o
+    }),
+    progress: {
+      interval: env.BACKUP_PROGRESS_INTERVAL_MS ?? 10_000,
+      report: (p) =>
+        Effect.logInfo("backup progress").pipe(
+          Effect.annotateLogs({
+            bytes: p.bytesRead,
+            bytesUploaded: p.bytesUploaded,
+            parts: p.partsUploaded,
+            bytesPerSecond: p.bytesPerSecond,
+            averageBytesPerSecond: p.averageBytesPerSecond,
+            elapsedMillis: p.elapsedMillis
+          })
+        )
+    }
+  })
+  const end = outcome ?? (yield* response.outcome)
+  const start = response.start
+  const startedAt = timestampPattern.test(start.startedAt) ? start.startedAt : workerStartedAt
+  const stoppedAt = isoNow()
+  const gtids = { ...optionalString("beginGTID", start.beginGtid), ...optionalString("endGTID", end.endGtid) }
+  const binlogs = {
+    ...optionalBinlog("beginBinlog", start.beginBinlog),
+    ...optionalBinlog("endBinlog", end.endBinlog)
+  }
+  const metadata: BackupMetadata = {
+    version: 1,
+    cluster: {
+      name: env.BACKUP_CLUSTER_NAME,
+      namespace: env.BACKUP_NAMESPACE,
+      ...(env.BACKUP_CLUSTER_UID === undefined ? {} : { uid: env.BACKUP_CLUSTER_UID })
+    },
+    backup: {
+      name: env.BACKUP_NAME,
+      namespace: env.BACKUP_NAMESPACE,
+      ...(env.BACKUP_UID === undefined ? {} : { uid: env.BACKUP_UID })
+    },
+    backupId: env.BACKUP_ID,
+    sourceInstance: env.BACKUP_INSTANCE_NAME,
+    method: "xtrabackup",
+    flavor: start.flavor,
+    tool: { name: start.tool, version: start.toolVersion },
+    archive: archiveMetadata(upload),
+    startedAt,
+    stoppedAt,
+    ...gtids,
+    ...binlogs
+  }
+  yield* writeMetadata(keys, upload, metadata)
+  const result: WorkerResult = {
+    backupId: env.BACKUP_ID,
+    archiveKey: keys.archiveKey,
+    metadataKey: keys.metadataKey,
+    sha256: upload.sha256,
+    size: upload.size,
+    tool: start.tool,
+    toolVersion: start.toolVersion,
+    ...gtids,
+    ...binlogs,
+    startedAt,
+    stoppedAt
+  }
+  yield* Effect.logInfo("backup completed").pipe(
+    Effect.annotateLogs({
+      size: upload.size,
+      sha256: upload.sha256,
+      parts: upload.parts,
+      peakBytesInFlight: upload.peakBytesInFlight,
+      endGTID: end.endGtid
+    })
+  )
+  return result
+}, Effect.scoped)
+
+/** The `backup` subcommand over a decoded environment: object store from env + secret files, then `runBackup`. */
+export const backupWorker = (env: WorkerEnv) =>
+  Effect.gen(function* () {
+    const connection = yield* ObjectStoreConnectionConfig.pipe(
+      Effect.mapError((error) => new InvalidWorkerConfiguration({ detail: error.message }))
+    )
+    const tls = yield* loadClientTls(env)
+    return yield* runBackup(env, tls, connection.spec.path ?? "").pipe(
+      Effect.provide(ObjectStoreClient.layer(connection))
+    )
+  }).pipe(
+    Effect.annotateLogs({ backup: env.BACKUP_NAME, backupId: env.BACKUP_ID, namespace: env.BACKUP_NAMESPACE }),
+    Effect.provide(NodeServices.layer)
+  )

@@ -1,0 +1,111 @@
+/**
+ * Setting the GTID state of a restored data directory, so that the server starts as a primary continuing
+ * the backup's GTID sequence (a backup holds no binlogs, so a restored server's GTID state is empty).
+ *
+ * **Decision**: the restore applies the state itself, once, before it reports success, instead of leaving
+ * a mark for the instance manager to apply at first start. It starts a private temporary server on the
+ * restored data directory with the server's own option file (so the binlog basename and `server_id` are the
+ * real ones and the state lands in the real binlog index), with `--skip-networking` (nobody else can
+ * connect), `--skip-grant-tables` (the restored accounts and their passwords do not matter here) and
+ * `--skip-slave-start`; runs the flavour's `restoreGtidSql` over a socket in the scratch directory; and shuts
+ * it down cleanly. The first real start then needs no special handling, and a restore that fails here
+ * fails as a whole (the caller clears the data directory).
+ *
+ * @since 0.1.0
+ */
+import { spawn } from "node:child_process"
+import { readFile } from "node:fs/promises"
+import { join } from "node:path"
+import { Effect } from "effect"
+import { RestoreCopyBackFailed } from "../api/failures.ts"
+import type { Flavor } from "../instance/flavor.ts"
+import { describeTail, runTool } from "./tool.ts"
+
+/** The server binary of each flavour. */
+export const serverBinary = (flavor: Flavor): string => (flavor.name === "mariadb" ? "mariadbd" : "mysqld")
+
+/** Admin client binary of each flavour (ping, shutdown). */
+const adminBinary = (flavor: Flavor): string => (flavor.name === "mariadb" ? "mariadb-admin" : "mysqladmin")
+
+/** What the GTID step needs. */
+export interface GtidStateOptions {
+  readonly flavor: Flavor
+  readonly gtid: string
+  readonly dataDir: string
+  /** The option file the server will run with (`--defaults-file`). */
+  readonly serverDefaultsFile: string
+  /** A private directory for the temporary server's socket, pid file and log. */
+  readonly workDir: string
+  /** How long the temporary server may take to start (default 120 s: a first start resizes the redo log). */
+  readonly startTimeoutMillis?: number
+}
+
+/** Starts a private server on the data directory, applies `restoreGtidSql(gtid)` and stops it. */
+export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* (options: GtidStateOptions) {
+  const { flavor, dataDir } = options
+  const fail = (detail: string, exitCode?: number) =>
+    new RestoreCopyBackFailed({
+      dataDir,
+      detail: `setting the GTID state ${options.gtid} failed: ${detail}`,
+      ...(exitCode === undefined ? {} : { exitCode })
+    })
+  const statements = flavor.restoreGtidSql(options.gtid)
+  if (statements === undefined) return yield* fail("not a valid GTID state for this flavour")
+  const socket = join(options.workDir, "gtid.sock")
+  const log = join(options.workDir, "gtid-server.log")
+  const serverArgs = [
+    `--defaults-file=${options.serverDefaultsFile}`,
+    `--datadir=${dataDir}`,
+    "--skip-networking",
+    "--skip-grant-tables",
+    "--skip-slave-start",
+    `--socket=${socket}`,
+    `--pid-file=${join(options.workDir, "gtid.pid")}`,
+    `--log-error=${log}`
+  ]
+  const clientArgs = ["--no-defaults", `--socket=${socket}`, "--user=root"]
+  const logTail = Effect.promise(() =>
+    readFile(log, "utf8")
+      .then((text) => text.trim().split("\n").slice(-5).join(" | "))
+      .catch(() => "no server log")
+  )
+
+  yield* Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const child = spawn(serverBinary(flavor), serverArgs, { stdio: "ignore" })
+      const exited = new Promise<number>((resolve) => {
+        child.once("error", () => resolve(127))
+        child.once("exit", (code, signal) => resolve(code ?? (signal === null ? 0 : 128)))
+      })
+      return { child, exited }
+    }),
+    ({ child, exited }) =>
+      Effect.gen(function* () {
+        const deadline = Date.now() + (options.startTimeoutMillis ?? 120_000)
+        while (true) {
+          const ping = yield* runTool(adminBinary(flavor), [...clientArgs, "ping"], { quiet: true })
+          if (ping.exitCode === 0) break
+          if (child.exitCode !== null || child.signalCode !== null) {
+            return yield* fail(`the temporary server exited during start: ${yield* logTail}`)
+          }
+          if (Date.now() > deadline) return yield* fail(`the temporary server did not start: ${yield* logTail}`)
+          yield* Effect.sleep("100 millis")
+        }
+        const sql = statements.join(";\n")
+        const applied = yield* runTool(flavor.sqlClient, [...clientArgs, "-e", sql])
+        if (applied.exitCode !== 0) return yield* fail(describeTail(applied), applied.exitCode)
+        child.kill("SIGTERM")
+        const code = yield* Effect.promise(() => exited)
+        if (code !== 0) return yield* fail(`the temporary server did not shut down cleanly: ${yield* logTail}`, code)
+        yield* Effect.logInfo("GTID state set").pipe(Effect.annotateLogs({ gtid: options.gtid }))
+      }),
+    ({ child, exited }) =>
+      Effect.promise(async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return
+        child.kill("SIGTERM")
+        const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
+        await exited
+        clearTimeout(timer)
+      })
+  )
+})

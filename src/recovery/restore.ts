@@ -1,0 +1,214 @@
+/**
+ * Restore: turn one backup in the object store into a data directory a server starts on as the recovered
+ * primary.
+ *
+ * ```
+ * check data dir (absent | empty | lost+found only)
+ * resolve ─▶ GET ─▶ SHA-256 + size ─▶ extractor stdin (mbstream -x) into a fresh scratch dir
+ *            (any mismatch: the extractor is killed, never sees EOF)  ─▶ final info file present?
+ * ─▶ --prepare ─▶ backup_type = log-applied? ─▶ --copy-back into a sibling staging dir
+ * ─▶ move into the data dir ─▶ set the GTID state (gtidState.ts)
+ * ```
+ *
+ * The archive is never staged on disk: the download streams into the extractor. Until the move, the data
+ * directory is untouched; after it, a failure empties it again. The scratch and staging directories are
+ * removed whatever happens.
+ *
+ * @since 0.1.0
+ */
+import { access, mkdir, mkdtemp, readFile } from "node:fs/promises"
+import { dirname, join } from "node:path"
+import { Effect } from "effect"
+import { RestoreCopyBackFailed, RestorePrepareFailed } from "../api/failures.ts"
+import { type Flavor, type InfoFileNames, isPrepared, parseBinlogInfoFile } from "../instance/flavor.ts"
+import { type DownloadOptions, verifiedObjectStream } from "../pipeline/download.ts"
+import { checkDataDir, clear, install, makeStagingDir, removeDir } from "./dataDir.ts"
+import { applyGtidState } from "./gtidState.ts"
+import { type ResolvedBackup, type RestoreSource, resolveBackup } from "./resolve.ts"
+import { describeTail, runTool } from "./tool.ts"
+
+/** Everything one restore needs besides the object-store client. */
+export interface RestoreOptions {
+  readonly flavor: Flavor
+  readonly source: RestoreSource
+  /** The server's data directory: absent, empty or holding only `lost+found`. */
+  readonly dataDir: string
+  /** The server's option file, used by the temporary server that sets the GTID state. */
+  readonly serverDefaultsFile: string
+  /** Where the scratch directory is created (default: the data directory's parent). */
+  readonly scratchParent?: string
+  readonly download?: DownloadOptions
+}
+
+/** What was restored. */
+export interface RestoreResult {
+  readonly backupId: string
+  readonly archiveKey: string
+  readonly size: number
+  readonly sha256: string
+  /** The GTID state the restored server continues from ('' when the backup logged none). */
+  readonly gtid: string
+  readonly binlog?: { readonly file: string; readonly position: number }
+  readonly startedAt: string
+  readonly stoppedAt: string
+}
+
+const firstExisting = (dir: string, names: InfoFileNames): Effect.Effect<string | undefined> =>
+  Effect.promise(async () => {
+    for (const name of names) {
+      const path = join(dir, name)
+      if (
+        await access(path).then(
+          () => true,
+          () => false
+        )
+      )
+        return path
+    }
+    return undefined
+  })
+
+const readText = (path: string): Effect.Effect<string> => Effect.promise(() => readFile(path, "utf8"))
+
+/** Download → verify → extract into `scratch`, then check the stream was complete. */
+const extract = Effect.fn("recovery.extract")(function* (
+  flavor: Flavor,
+  backup: ResolvedBackup,
+  scratch: string,
+  download: DownloadOptions
+) {
+  const verified = verifiedObjectStream(
+    backup.archiveKey,
+    { sha256: backup.expectedSha256, size: backup.expectedSize },
+    download
+  )
+  const result = yield* runTool(flavor.extractTool, flavor.extractArgs(scratch), { stdin: verified })
+  if (result.exitCode !== 0) {
+    return yield* new RestorePrepareFailed({ step: "extract", exitCode: result.exitCode, detail: describeTail(result) })
+  }
+  // mbstream exits 0 on a stream cut at a chunk boundary; the info file is written last into the stream
+  const info = yield* firstExisting(scratch, flavor.infoFiles.info)
+  if (info === undefined) {
+    return yield* new RestorePrepareFailed({
+      step: "extract",
+      detail: `the extracted backup has no ${flavor.infoFiles.info.join(" / ")}: the stream is incomplete`
+    })
+  }
+})
+
+const prepare = Effect.fn("recovery.prepare")(function* (flavor: Flavor, scratch: string) {
+  const result = yield* runTool(flavor.backupTool, flavor.prepareArgs(scratch), { quiet: true })
+  if (result.exitCode !== 0) {
+    return yield* new RestorePrepareFailed({ step: "prepare", exitCode: result.exitCode, detail: describeTail(result) })
+  }
+  const checkpoints = yield* firstExisting(scratch, flavor.infoFiles.checkpoints)
+  const prepared = checkpoints !== undefined && isPrepared(yield* readText(checkpoints))
+  if (!prepared) {
+    return yield* new RestorePrepareFailed({
+      step: "prepare",
+      detail: "the backup is not prepared after --prepare (backup_type is not log-applied)"
+    })
+  }
+})
+
+const copyBack = Effect.fn("recovery.copyBack")(function* (flavor: Flavor, scratch: string, staging: string) {
+  const result = yield* runTool(
+    flavor.backupTool,
+    flavor.copyBackArgs({ targetDir: scratch, dataDir: staging, forceNonEmptyDirectories: false }),
+    { quiet: true }
+  )
+  if (result.exitCode !== 0) {
+    return yield* new RestoreCopyBackFailed({
+      dataDir: staging,
+      exitCode: result.exitCode,
+      detail: describeTail(result)
+    })
+  }
+})
+
+/** The GTID and binlog position the backup ends at, from its own binlog info file (metadata as fallback). */
+const backupPosition = Effect.fn("recovery.backupPosition")(function* (
+  flavor: Flavor,
+  scratch: string,
+  backup: ResolvedBackup
+) {
+  const file = yield* firstExisting(scratch, flavor.infoFiles.binlogInfo)
+  const parsed = file === undefined ? undefined : parseBinlogInfoFile(flavor, yield* readText(file))
+  const gtid = parsed?.gtid ?? backup.metadata.endGTID ?? ""
+  const binlog = parsed === undefined ? backup.metadata.endBinlog : { file: parsed.file, position: parsed.position }
+  return { gtid, ...(binlog === undefined ? {} : { binlog }) }
+})
+
+const isoNow = (): string => new Date().toISOString().replace(/\.\d+Z$/u, "Z")
+
+/**
+ * Restores an already resolved backup into `options.dataDir` (see the module comment). Fails with
+ * `ObjectStoreDownloadFailed`, `ChecksumMismatch`, `RestorePrepareFailed` or `RestoreCopyBackFailed`.
+ */
+export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
+  backup: ResolvedBackup,
+  options: Omit<RestoreOptions, "source">
+) {
+  const { flavor, dataDir } = options
+  const startedAt = isoNow()
+  yield* checkDataDir(dataDir)
+  yield* Effect.logInfo("restoring backup").pipe(
+    Effect.annotateLogs({
+      backupId: backup.metadata.backupId,
+      archiveKey: backup.archiveKey,
+      size: backup.expectedSize,
+      dataDir
+    })
+  )
+  const scratchParent = options.scratchParent ?? dirname(dataDir)
+  const scratch = yield* Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => mkdtemp(join(scratchParent, ".restore-scratch-")),
+      catch: (error) =>
+        new RestorePrepareFailed({ step: "extract", detail: `cannot create a scratch directory: ${String(error)}` })
+    }),
+    removeDir
+  )
+  const extracted = join(scratch, "backup")
+  yield* Effect.promise(() => mkdir(extracted))
+  yield* extract(flavor, backup, extracted, options.download ?? {})
+  yield* Effect.logInfo("backup downloaded, verified and extracted")
+  yield* prepare(flavor, extracted)
+  yield* Effect.logInfo("backup prepared")
+  const position = yield* backupPosition(flavor, extracted, backup)
+
+  const staging = yield* Effect.acquireRelease(makeStagingDir(dataDir), removeDir)
+  yield* copyBack(flavor, extracted, staging)
+  yield* install(staging, dataDir)
+  yield* Effect.logInfo("backup copied into the data directory")
+  if (position.gtid !== "") {
+    yield* applyGtidState({
+      flavor,
+      gtid: position.gtid,
+      dataDir,
+      serverDefaultsFile: options.serverDefaultsFile,
+      workDir: scratch
+    }).pipe(Effect.tapError(() => clear(dataDir)))
+  }
+  const result: RestoreResult = {
+    backupId: backup.metadata.backupId,
+    archiveKey: backup.archiveKey,
+    size: backup.expectedSize,
+    sha256: backup.expectedSha256,
+    gtid: position.gtid,
+    ...(position.binlog === undefined ? {} : { binlog: position.binlog }),
+    startedAt,
+    stoppedAt: isoNow()
+  }
+  yield* Effect.logInfo("restore completed").pipe(Effect.annotateLogs({ gtid: result.gtid }))
+  return result
+}, Effect.scoped)
+
+/** Resolves `options.source` and restores it. */
+export const restore = (options: RestoreOptions) =>
+  Effect.gen(function* () {
+    // refuse a non-empty data directory before touching the object store
+    yield* checkDataDir(options.dataDir)
+    const backup = yield* resolveBackup(options.source)
+    return yield* restoreResolved(backup, options)
+  }).pipe(Effect.withSpan("recovery.restore"))

@@ -1,0 +1,141 @@
+/**
+ * Running the restore's external tools (extractor, `--prepare`, `--copy-back`, a temporary server) as child
+ * processes: optional stdin fed from a byte stream with backpressure, stderr captured line by line (kept as
+ * a short tail for error messages and logged as JSON), the exit code returned rather than raised.
+ *
+ * **A failed input never reaches the child as end of input.** When the stdin stream fails (e.g. a
+ * `ChecksumMismatch` from the verified download), the child is killed with SIGKILL instead of getting EOF:
+ * `mbstream -x` exits 0 on a stream cut at a chunk boundary, so EOF would look like success.
+ *
+ * @since 0.1.0
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { constants } from "node:os"
+import type { Writable } from "node:stream"
+import { Effect, Stream } from "effect"
+
+/** How a tool run ended. */
+export interface ToolResult {
+  /** The exit code; `128 + n` when killed by signal `n`; 127 when the binary could not be started. */
+  readonly exitCode: number
+  /** The last stderr lines (at most `stderrTailLines`). */
+  readonly stderrTail: ReadonlyArray<string>
+}
+
+/** Options of one tool run. */
+export interface ToolOptions<E, R> {
+  /** Bytes to write to the child's stdin; without it stdin is `/dev/null`. */
+  readonly stdin?: Stream.Stream<Uint8Array, E, R>
+  readonly cwd?: string
+  /** Stderr lines kept for the result (default 20). */
+  readonly stderrTailLines?: number
+  /** Log each stderr line at debug level instead of info (for chatty tools). */
+  readonly quiet?: boolean
+}
+
+const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
+  code ?? 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0))
+
+/** Writes one chunk, waiting for `drain` when the pipe is full; a closed pipe ends the wait (the exit code decides). */
+const writeChunk = (stdin: Writable, chunk: Uint8Array): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (stdin.destroyed || stdin.writableEnded) return resume(Effect.void)
+    if (stdin.write(chunk)) return resume(Effect.void)
+    const done = () => {
+      stdin.off("drain", done)
+      stdin.off("close", done)
+      stdin.off("error", done)
+      resume(Effect.void)
+    }
+    stdin.once("drain", done)
+    stdin.once("close", done)
+    stdin.once("error", done)
+  })
+
+const endStdin = (stdin: Writable): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    if (stdin.destroyed || stdin.writableEnded) return resume(Effect.void)
+    stdin.once("error", () => resume(Effect.void))
+    stdin.end(() => resume(Effect.void))
+  })
+
+/**
+ * Runs `command args`, feeding `options.stdin`, and returns its exit code and stderr tail. A failure of the
+ * stdin stream fails the effect with that error after the child was killed; interruption kills it too.
+ */
+export const runTool = <E = never, R = never>(
+  command: string,
+  args: ReadonlyArray<string>,
+  options: ToolOptions<E, R> = {}
+): Effect.Effect<ToolResult, E, R> =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const child = spawn(command, [...args], {
+        stdio: [options.stdin === undefined ? "ignore" : "pipe", "ignore", "pipe"],
+        ...(options.cwd === undefined ? {} : { cwd: options.cwd })
+      })
+      const tailLines = options.stderrTailLines ?? 20
+      const tail: Array<string> = []
+      let partial = ""
+      const lines: Array<string> = []
+      child.stderr?.setEncoding("utf8")
+      child.stderr?.on("data", (text: string) => {
+        const parts = (partial + text).split("\n")
+        partial = parts.pop() ?? ""
+        for (const line of parts) {
+          lines.push(line)
+          tail.push(line)
+          if (tail.length > tailLines) tail.shift()
+        }
+      })
+      // a child that exits early makes writes fail with EPIPE: the exit code reports it, not a crash
+      child.stdin?.on("error", () => undefined)
+      const exited = new Promise<number>((resolve) => {
+        child.once("error", (error) => {
+          tail.push(`${command}: ${error.message}`)
+          resolve(127)
+        })
+        child.once("close", (code, signal) => {
+          if (partial !== "") {
+            lines.push(partial)
+            tail.push(partial)
+            if (tail.length > tailLines) tail.shift()
+          }
+          resolve(exitCodeOf(code, signal))
+        })
+      })
+      return { child, tail, lines, exited }
+    }),
+    ({ child, tail, lines, exited }) =>
+      Effect.gen(function* () {
+        const flush = Effect.suspend(() => {
+          const batch = lines.splice(0, lines.length)
+          return Effect.forEach(
+            batch,
+            (line) => (options.quiet === true ? Effect.logDebug(line) : Effect.logInfo(line)),
+            { discard: true }
+          )
+        }).pipe(Effect.annotateLogs({ tool: command, stream: "stderr" }))
+        if (options.stdin !== undefined && child.stdin !== null) {
+          const stdin = child.stdin
+          yield* Stream.runForEach(options.stdin, (chunk) => writeChunk(stdin, chunk))
+          yield* endStdin(stdin)
+        }
+        const exitCode = yield* Effect.promise(() => exited)
+        yield* flush
+        return { exitCode, stderrTail: [...tail] } satisfies ToolResult
+      }),
+    ({ child }) => Effect.sync(() => killIfRunning(child))
+  )
+
+const killIfRunning = (child: ChildProcess): void => {
+  if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+}
+
+/** The stderr tail as one line for an error detail. */
+export const describeTail = (result: ToolResult): string =>
+  result.stderrTail
+    .map((line) => line.trim())
+    .filter((line) => line !== "")
+    .slice(-5)
+    .join(" | ") || "no output"

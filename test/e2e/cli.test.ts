@@ -1,0 +1,73 @@
+/**
+ * The executable's dispatch and its configuration failures, as processes: exit codes, usage text, and the
+ * termination message a Kubernetes controller would read.
+ */
+
+import { spawnSync } from "node:child_process"
+import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { executable, runSubcommand } from "../../src/demo/processes.ts"
+
+const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [executable, ...args], { env: { ...process.env, ...env }, encoding: "utf8" })
+
+const tempDir = Effect.acquireRelease(
+  Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-cli-"))),
+  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+)
+
+describe("cloudnative-mysql", () => {
+  it("--help prints the subcommands and exits 0; no subcommand is a usage error", () => {
+    const help = cli(["--help"])
+    assert.strictEqual(help.status, 0)
+    for (const sub of ["instance", "backup", "restore", "controller"]) assert.include(help.stdout, sub)
+    assert.strictEqual(cli([]).status, 2)
+  })
+
+  it("an unknown subcommand exits 2 with the usage", () => {
+    const out = cli(["frobnicate"])
+    assert.strictEqual(out.status, 2)
+    assert.include(out.stderr, 'unknown subcommand "frobnicate"')
+  })
+
+  it("controller is not implemented in this release: exit 2 with a clear message", () => {
+    const out = cli(["controller"])
+    assert.strictEqual(out.status, 2)
+    assert.include(out.stderr, "not yet implemented in this release")
+  })
+
+  it.live("backup without its configuration: exit 1, InvalidConfiguration naming the variable", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const run = yield* runSubcommand("backup", { workDir: dir, env: { BACKUP_NAMESPACE: "" } })
+      assert.strictEqual(run.exitCode, 1)
+      const message = run.termination as { reason: string; message: string }
+      assert.strictEqual(message.reason, "InvalidConfiguration")
+      assert.include(message.message, "BACKUP_NAMESPACE")
+      // the failure is also a JSON log line
+      const lines = run.stdout.trim().split("\n")
+      assert.strictEqual((JSON.parse(lines.at(-1) ?? "{}") as { level?: string }).level, "ERROR")
+    })
+  )
+
+  it.live("restore with both explicit keys and a source cluster: InvalidConfiguration", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const terminationPath = join(dir, "termination")
+      const out = cli(["restore"], {
+        TERMINATION_MESSAGE_PATH: terminationPath,
+        RESTORE_DATA_DIR: join(dir, "data"),
+        RESTORE_SERVER_DEFAULTS_FILE: join(dir, "my.cnf"),
+        RESTORE_ARCHIVE_KEY: "a/b/c/20261123T000000Z/backup.xbstream",
+        RESTORE_SOURCE_CLUSTER: "c",
+        OBJECT_STORE_SPEC: JSON.stringify({ bucket: "b", credentials: { inheritFromIAMRole: true } })
+      })
+      assert.strictEqual(out.status, 1)
+      const message = JSON.parse(yield* Effect.promise(() => readFile(terminationPath, "utf8"))) as { reason: string }
+      assert.strictEqual(message.reason, "InvalidConfiguration")
+    })
+  )
+})
