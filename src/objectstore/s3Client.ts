@@ -15,7 +15,8 @@
  * - `checksumCalculation` (default `WHEN_REQUIRED`): request checksums and response validation.
  *
  * The SDK does not retry (`maxAttempts: 1`), every request gets the fiber's abort signal, and sockets are
- * pooled with keep-alive (`maxSockets`, default 32) so concurrent part uploads do not reconnect.
+ * pooled with keep-alive (`maxSockets`, default 32) so concurrent part uploads do not reconnect. Reads go
+ * through undici and writes through node:http (`readHandler.ts` says why).
  * Failures become `ObjectStoreUploadFailed`/`ObjectStoreDownloadFailed` with the HTTP status and S3 code;
  * transport failures keep the Node error code in `detail`. Secret values are scrubbed from every detail.
  *
@@ -51,6 +52,7 @@ import { ObjectStoreDownloadFailed, ObjectStoreUploadFailed } from "../api/failu
 import type { ObjectStore } from "../api/objectStore.ts"
 import type { ObjectStoreConnection } from "./connection.ts"
 import type { ListEntry, MultipartUploadInfo, ObjectStoreClientService } from "./ObjectStoreClient.ts"
+import { ReadThroughUndiciHandler } from "./readHandler.ts"
 import { SigV2Signer } from "./sigv2.ts"
 
 /** Keep-alive sockets per origin when the connection does not say. */
@@ -78,6 +80,8 @@ export const s3ClientConfig = (connection: ObjectStoreConnection, tuning: S3Clie
     ...(spec.insecure === true ? { rejectUnauthorized: false } : {})
   }
   const checksums = spec.checksumCalculation ?? "WHEN_REQUIRED"
+  const socketTimeout = tuning.socketTimeoutMillis ?? DefaultSocketTimeoutMillis
+  const connectionTimeout = tuning.connectionTimeoutMillis ?? 30_000
   const credentials: AwsCredentialIdentity | undefined =
     connection.credentials === undefined
       ? undefined
@@ -97,12 +101,25 @@ export const s3ClientConfig = (connection: ObjectStoreConnection, tuning: S3Clie
     maxAttempts: 1,
     requestChecksumCalculation: checksums,
     responseChecksumValidation: checksums,
-    requestHandler: new NodeHttpHandler({
-      httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
-      httpsAgent: new https.Agent(httpsAgentOptions),
-      socketTimeout: tuning.socketTimeoutMillis ?? DefaultSocketTimeoutMillis,
-      connectionTimeout: tuning.connectionTimeoutMillis ?? 30_000
-    }),
+    requestHandler: new ReadThroughUndiciHandler(
+      new NodeHttpHandler({
+        httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
+        httpsAgent: new https.Agent(httpsAgentOptions),
+        socketTimeout,
+        connectionTimeout
+      }),
+      {
+        maxSockets,
+        socketTimeoutMillis: socketTimeout,
+        connectTimeoutMillis: connectionTimeout,
+        tls: {
+          ...(httpsAgentOptions.ca === undefined ? {} : { ca: httpsAgentOptions.ca }),
+          ...(httpsAgentOptions.rejectUnauthorized === undefined
+            ? {}
+            : { rejectUnauthorized: httpsAgentOptions.rejectUnauthorized })
+        }
+      }
+    ),
     ...(spec.signatureVersion === "v2"
       ? {
           httpAuthSchemes: [
