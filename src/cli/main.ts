@@ -7,13 +7,14 @@
  *
  * @since 0.1.0
  */
+import { setFlagsFromString } from "node:v8"
 import { DefaultTerminationMessagePath, runCommand } from "./run.ts"
 
 /** The usage text printed by `--help`. */
 export const usage = `Usage: cloudnative-mysql <subcommand>
 
 Subcommands:
-  instance     run the instance manager next to the database server (see docs/instance.md)
+  instance     run the instance manager next to the database server (docs/instance-manager.md)
   backup       take one backup: stream it from an instance manager into the object store (docs/worker.md)
   restore      restore a backup from the object store into a data directory (docs/restore.md)
   controller   run the operator's controller-manager (not yet implemented in this release)
@@ -22,6 +23,14 @@ Each subcommand reads its configuration from environment variables and mounted f
 Options:
   -h, --help   print this help
 `
+
+/**
+ * The data movers stream every byte through buffers allocated outside the JS heap; with V8's default young
+ * generation those are reclaimed only by full collections, each walking the whole heap (SDK + Effect), about 30
+ * times per GiB. A 2 MiB semi-space frees them in cheap minor collections: measured with bench/download.ts,
+ * about 1 CPU-s less per GiB and 10-20 % more throughput on a verified download.
+ */
+const tuneHeapForStreaming = (): void => setFlagsFromString("--max-semi-space-size=2")
 
 const stderr = (text: string): void => {
   process.stderr.write(text.endsWith("\n") ? text : `${text}\n`)
@@ -46,11 +55,13 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       return new Promise<number>(() => undefined)
     }
     case "backup": {
+      tuneHeapForStreaming()
       const { decodeWorkerEnv, backupWorker } = await import("../pipeline/worker.ts")
       const { Effect } = await import("effect")
       return runCommand(Effect.flatMap(decodeWorkerEnv(env), backupWorker), terminationPath)
     }
     case "restore": {
+      tuneHeapForStreaming()
       const { decodeRestoreEnv, restoreProgram } = await import("../recovery/main.ts")
       const { Effect } = await import("effect")
       return runCommand(Effect.flatMap(decodeRestoreEnv(env), restoreProgram), terminationPath)
