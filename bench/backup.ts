@@ -35,8 +35,8 @@ import {
 } from "../src/demo/processes.ts"
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
 import { uploadStream } from "../src/pipeline/upload.ts"
-import { backupUser, freePort, startMariadb } from "../test/support/mariadb.ts"
-import { readRgwEnv } from "../test/support/rgw/rgw.ts"
+import { backupUser, freePort, startMariadb } from "../src/sandbox/mariadb.ts"
+import { readRgwEnv, rgwScripts } from "../src/sandbox/rgw/rgw.ts"
 
 const run = promisify(execFile)
 const MiB = 1024 * 1024
@@ -56,7 +56,6 @@ const note = (text: string): void => {
 const mbps = (bytes: number, millis: number): number => Math.round((bytes / 1e6 / (millis / 1000)) * 10) / 10
 const has = (binary: string): boolean =>
   ["/usr/bin", "/usr/sbin", "/usr/local/bin"].some((d) => existsSync(join(d, binary)))
-const rgwScripts = join(import.meta.dirname, "..", "test", "support", "rgw")
 
 const timed = async <A>(f: () => Promise<A>): Promise<{ value: A; millis: number }> => {
   const start = performance.now()

@@ -2,7 +2,7 @@
  * Benchmark of the download path (`npm run bench:download`). Not a test: it prints numbers.
  *
  * Puts one object of `BENCH_BYTES` (default 1 GiB; `128MiB`, `1GiB` or a byte count) of random data into
- * Ceph RGW (test/support/rgw/start.sh, or the one in `RGW_STATE_DIR`) and reads it back, each reader in its
+ * Ceph RGW (src/sandbox/rgw/start.sh, or the one in `RGW_STATE_DIR`) and reads it back, each reader in its
  * own child process (so its CPU time and peak RSS are its own):
  *
  * - `raw_drain`: `ObjectStoreClient.getObject` drained, no hashing;
@@ -187,7 +187,7 @@ const main = async () => {
   try {
     if (reused === undefined) {
       log("starting RGW")
-      const started = spawnSync(join(root, "test/support/rgw/start.sh"), [stateDir], {
+      const started = spawnSync(join(root, "src/sandbox/rgw/start.sh"), [stateDir], {
         encoding: "utf8",
         env: { ...process.env, STORE_GB: String(Math.ceil((size / (1024 * MiB)) * 3) + 4) }
       })
@@ -257,7 +257,7 @@ const main = async () => {
     }
     console.log(JSON.stringify(result))
   } finally {
-    if (reused === undefined) spawnSync(join(root, "test/support/rgw/stop.sh"), [stateDir], { stdio: "ignore" })
+    if (reused === undefined) spawnSync(join(root, "src/sandbox/rgw/stop.sh"), [stateDir], { stdio: "ignore" })
   }
 }
 

@@ -2,7 +2,7 @@
  * Benchmark of the streaming data path (`npm run bench:pipeline`). Not a test: it prints numbers.
  *
  * For a synthetic stream of `BENCH_BYTES` (default 1 GiB; accepts `128MiB`, `1GiB`, or a byte count) it
- * starts Ceph RGW (test/support/rgw/start.sh, or reuses `RGW_STATE_DIR`) and s3rver itself, then measures on
+ * starts Ceph RGW (src/sandbox/rgw/start.sh, or reuses `RGW_STATE_DIR`) and s3rver itself, then measures on
  * the same data, each uploader in its own child process (so its peak RSS is its own):
  *
  * - (a) `ours`: `uploadStream` (tee → SHA-256 + multipart);
@@ -362,7 +362,7 @@ const startRgw = (storeGb: number): Server => {
   const reuse = process.env.RGW_STATE_DIR
   const dir = reuse !== undefined && reuse !== "" ? reuse : mkdtempSync(join(tmpdir(), "bench-rgw-"))
   if (reuse === undefined || reuse === "") {
-    const r = spawnSync(join(root, "test/support/rgw/start.sh"), [dir], {
+    const r = spawnSync(join(root, "src/sandbox/rgw/start.sh"), [dir], {
       env: { ...process.env, STORE_GB: String(storeGb) },
       encoding: "utf8",
       timeout: 180_000
@@ -385,7 +385,7 @@ const startRgw = (storeGb: number): Server => {
     }),
     stop: async () => {
       if (reuse === undefined || reuse === "") {
-        spawnSync(join(root, "test/support/rgw/stop.sh"), [dir], { encoding: "utf8", timeout: 120_000 })
+        spawnSync(join(root, "src/sandbox/rgw/stop.sh"), [dir], { encoding: "utf8", timeout: 120_000 })
       }
     }
   }

@@ -21,9 +21,9 @@ import { join } from "node:path"
 import { promisify } from "node:util"
 import { CreateBucketCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3"
 import { Cause, Effect, Exit, Fiber } from "effect"
-import { backupUser, freePort, startMariadb } from "../../test/support/mariadb.ts"
-import { readRgwEnv } from "../../test/support/rgw/rgw.ts"
-import { s3rver } from "../../test/support/s3rver.ts"
+import { backupUser, freePort, startMariadb } from "../sandbox/mariadb.ts"
+import { readRgwEnv, rgwScripts } from "../sandbox/rgw/rgw.ts"
+import { s3rver } from "../sandbox/s3rver.ts"
 import {
   objectStoreEnv,
   parseLogLines,
@@ -41,7 +41,6 @@ const has = (binary: string): boolean => binDirs.some((dir) => existsSync(join(d
 
 const mariadbBinaries = ["mariadbd", "mariadb-install-db", "mariadb", "mariadb-admin", "mariadb-backup", "mbstream"]
 const rgwBinaries = ["ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph"]
-const rgwScripts = join(import.meta.dirname, "..", "..", "test", "support", "rgw")
 
 const MiB = 1024 * 1024
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`

@@ -5,8 +5,8 @@ import { join } from "node:path"
 import { Context, Effect, Layer, Stream } from "effect"
 import { objectStoreEnv, type PkiFiles, type S3Target, writePki } from "../../src/demo/processes.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
-import { backupUser, type MariadbInstance, startMariadb } from "../support/mariadb.ts"
-import { createBucket, rgwConnection, startRgw, uniqueBucketName } from "../support/rgw/rgw.ts"
+import { backupUser, type MariadbInstance, startMariadb } from "../../src/sandbox/mariadb.ts"
+import { createBucket, rgwConnection, startRgw, uniqueBucketName } from "../support/rgw.ts"
 
 /** Everything the end-to-end tests share. */
 export interface E2eFixtureShape {

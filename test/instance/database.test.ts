@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import { backupToolVersion, makeDatabaseAccess, ping, queryStatus, runSql } from "../../src/instance/database.ts"
 import { mariadb } from "../../src/instance/flavor.ts"
-import { backupUser, type MariadbInstance, startMariadb } from "../support/mariadb.ts"
+import { backupUser, type MariadbInstance, startMariadb } from "../../src/sandbox/mariadb.ts"
 
 const accessTo = (db: MariadbInstance, password = backupUser.password) =>
   makeDatabaseAccess({

@@ -7,7 +7,7 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Context, Effect, Layer, Stream } from "effect"
 import { getStatus, InstanceManagerClient, startBackup } from "../../src/instance/client.ts"
 import { isPrepared, mariadb } from "../../src/instance/flavor.ts"
-import { backupUser, type MariadbInstance, startMariadb } from "../support/mariadb.ts"
+import { backupUser, type MariadbInstance, startMariadb } from "../../src/sandbox/mariadb.ts"
 import { extractInto, makePki, processExists, startInstanceManager, type TestPki } from "./support.ts"
 
 const marker = `STREAM-MARKER-${Math.random().toString(36).slice(2)}`

@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { getStatus } from "../../src/instance/client.ts"
 import { flagsToEnv, loadInstanceManagerConfig } from "../../src/instance/config.ts"
-import { backupUser, prepareMariadb } from "../support/mariadb.ts"
+import { backupUser, prepareMariadb } from "../../src/sandbox/mariadb.ts"
 import { makePki, processExists } from "./support.ts"
 
 const required = {

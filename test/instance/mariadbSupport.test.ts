@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { backupUser, startMariadb } from "../support/mariadb.ts"
+import { backupUser, startMariadb } from "../../src/sandbox/mariadb.ts"
 
 describe("test/support/mariadb", () => {
   it.live(

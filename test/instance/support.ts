@@ -11,7 +11,7 @@ import {
   type PkiError
 } from "../../src/instance/pki.ts"
 import { type InstanceManager, type InstanceManagerOptions, serveInstanceManager } from "../../src/instance/server.ts"
-import type { MariadbInstance } from "../support/mariadb.ts"
+import type { MariadbInstance } from "../../src/sandbox/mariadb.ts"
 
 /** The cluster CA, a server certificate for loopback, and client certificates good and bad. */
 export interface TestPki {

@@ -6,7 +6,7 @@ import { afterAll, assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Option, Redacted } from "effect"
 import { ObjectStoreConnectionConfig } from "../../src/objectstore/connection.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
-import { s3rver } from "../support/s3rver.ts"
+import { s3rver } from "../../src/sandbox/s3rver.ts"
 
 const dirs: Array<string> = []
 afterAll(() => {

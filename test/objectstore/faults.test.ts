@@ -9,7 +9,7 @@ import { Effect, Option, Redacted, Schedule, Stream } from "effect"
 import type { ObjectStoreConnection } from "../../src/objectstore/connection.ts"
 import { ObjectStoreClient, type S3ClientTuning } from "../../src/objectstore/ObjectStoreClient.ts"
 import { faultProxy } from "../support/faultProxy.ts"
-import { createBucket, rgw, rgwConnection, uniqueBucketName } from "../support/rgw/rgw.ts"
+import { createBucket, rgw, rgwConnection, uniqueBucketName } from "../support/rgw.ts"
 
 const MiB = 1024 * 1024
 let bucket = ""

@@ -11,7 +11,7 @@ import type { ObjectStore } from "../../src/api/objectStore.ts"
 import type { ObjectStoreConnection } from "../../src/objectstore/connection.ts"
 import { ObjectStoreClient, type S3ClientTuning } from "../../src/objectstore/ObjectStoreClient.ts"
 import { faultProxy } from "../support/faultProxy.ts"
-import { createBucket, rgw, rgwConnection, uniqueBucketName } from "../support/rgw/rgw.ts"
+import { createBucket, rgw, rgwConnection, uniqueBucketName } from "../support/rgw.ts"
 
 let bucket = ""
 beforeAll(async () => {

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted, Stream } from "effect"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
-import { s3rver } from "../support/s3rver.ts"
+import { s3rver } from "../../src/sandbox/s3rver.ts"
 
 describe("s3rver", () => {
   it.live("round trip, multipart and paginated listing through the live client", () =>

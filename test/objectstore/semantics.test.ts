@@ -5,7 +5,7 @@
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer, Option, Stream } from "effect"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
-import { createBucket, rgwConnection, uniqueBucketName } from "../support/rgw/rgw.ts"
+import { createBucket, rgwConnection, uniqueBucketName } from "../support/rgw.ts"
 
 const MiB = 1024 * 1024
 const bytes = (n: number, seed = 1): Uint8Array => {

@@ -16,7 +16,7 @@ import type { PartSchedule } from "../../src/pipeline/partSchedule.ts"
 import type { RetryPolicy } from "../../src/pipeline/retry.ts"
 import { uploadStream } from "../../src/pipeline/upload.ts"
 import { type FaultProxy, type FaultRule, faultProxy } from "../support/faultProxy.ts"
-import { createBucket, rgw, rgwConnection, uniqueBucketName } from "../support/rgw/rgw.ts"
+import { createBucket, rgw, rgwConnection, uniqueBucketName } from "../support/rgw.ts"
 import { pseudoRandomBytes, sampleMetadata, sha256, splitAt, streamOf } from "./support.ts"
 
 const MiB = 1024 * 1024

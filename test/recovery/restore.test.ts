@@ -14,9 +14,9 @@ import { mariadb } from "../../src/instance/flavor.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { resolveBackup } from "../../src/recovery/resolve.ts"
 import { restore, restoreResolved } from "../../src/recovery/restore.ts"
+import { startMariadb } from "../../src/sandbox/mariadb.ts"
 import { emptyBucket } from "../e2e/support.ts"
-import { startMariadb } from "../support/mariadb.ts"
-import { createBucket, rgwConnection, startRgw, uniqueBucketName } from "../support/rgw/rgw.ts"
+import { createBucket, rgwConnection, startRgw, uniqueBucketName } from "../support/rgw.ts"
 import { chunkBoundaries, type LocalBackup, localBackup, sha256, storeBackup, writeServerDefaults } from "./support.ts"
 
 interface SourceState {

@@ -8,8 +8,8 @@ import { BackupId } from "../../src/objectstore/backupId.ts"
 import { type BackupKeys, backupKeys } from "../../src/objectstore/layout.ts"
 import { type BackupMetadata, encodeMetadata } from "../../src/objectstore/metadata.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
-import type { MariadbInstance } from "../support/mariadb.ts"
-import { backupUser } from "../support/mariadb.ts"
+import type { MariadbInstance } from "../../src/sandbox/mariadb.ts"
+import { backupUser } from "../../src/sandbox/mariadb.ts"
 
 /** A backup stream taken locally with `mariabackup --backup --stream=xbstream`. */
 export interface LocalBackup {

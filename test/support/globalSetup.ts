@@ -1,5 +1,5 @@
 /**
- * vitest globalSetup for the shared Ceph RGW (see `test/support/rgw/rgw.ts`): reserves one state
+ * vitest globalSetup for the shared Ceph RGW (see `test/support/rgw.ts`): reserves one state
  * directory for the whole run and provides it as `inject("rgw")`; the first test that needs RGW starts it
  * there (so a run without RGW tests costs nothing), and the teardown here stops it by PID (stop.sh signals
  * only the PIDs start.sh recorded) and removes the directory.
@@ -14,7 +14,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import type { TestProject } from "vitest/node"
-import { rgwInstallHint } from "./rgw/rgw.ts"
+import { rgwInstallHint, rgwScripts } from "../../src/sandbox/rgw/rgw.ts"
 
 const run = promisify(execFile)
 
@@ -55,7 +55,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     if (existsSync(join(stateDir, "pids"))) {
       // keep the logs of a start that failed half-way
       const keep = existsSync(join(stateDir, "start-failed")) ? ["--keep"] : []
-      await run(join(import.meta.dirname, "rgw", "stop.sh"), [stateDir, ...keep], { timeout: 90_000 })
+      await run(join(rgwScripts, "stop.sh"), [stateDir, ...keep], { timeout: 90_000 })
     } else {
       rmSync(stateDir, { recursive: true, force: true })
     }

@@ -16,8 +16,8 @@ import {
   writePki
 } from "../../src/demo/processes.ts"
 import { findBackup, listBackups } from "../../src/objectstore/catalog.ts"
+import { backupUser, freePort } from "../../src/sandbox/mariadb.ts"
 import { E2eFixture, fixtureLayer, storeContents, storeLayer } from "../e2e/support.ts"
-import { backupUser, freePort } from "../support/mariadb.ts"
 
 const path = "worker"
 const Fixture = fixtureLayer({ bytes: 240 * 1024 * 1024, path })

@@ -1,0 +1,91 @@
+/**
+ * A throwaway single-node Ceph RGW (a real S3 implementation: it verifies SigV4 and SigV2, enforces multipart
+ * rules, supports SSE-C and SSE-KMS) on loopback, for the demo, the benchmarks and the tests.
+ *
+ * `start.sh STATE_DIR` starts a monitor, an OSD and radosgw bound to 127.0.0.1 with all state in STATE_DIR and
+ * writes `STATE_DIR/env`; `stop.sh STATE_DIR` stops them by recorded PID and removes the directory.
+ *
+ * @since 0.1.0
+ */
+import { execFile } from "node:child_process"
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { promisify } from "node:util"
+
+/** The directory holding start.sh and stop.sh. */
+export const rgwScripts = import.meta.dirname
+const run = promisify(execFile)
+
+/** Where the RGW listens and how to authenticate. */
+export interface RgwEndpoints {
+  readonly endpoint: string
+  readonly tlsEndpoint: string
+  /** PEM file of the CA that signed the https endpoint's certificate. */
+  readonly caFile: string
+  readonly accessKey: string
+  readonly secretKey: string
+  readonly region: string
+  /** The key id of the testing SSE-KMS backend. */
+  readonly kmsKeyId: string
+}
+
+/** The install command named in every "RGW missing" failure. */
+export const rgwInstallHint =
+  "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ceph-mon ceph-osd radosgw curl openssl uuid-runtime"
+
+/** Parse `STATE_DIR/env` as written by start.sh. */
+export const readRgwEnv = (stateDir: string): RgwEndpoints => {
+  const file = join(stateDir, "env")
+  const env = new Map(
+    readFileSync(file, "utf8")
+      .split("\n")
+      .filter((line) => line.includes("="))
+      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)] as const)
+  )
+  const need = (name: string): string => {
+    const value = env.get(name)
+    if (value === undefined || value === "") throw new Error(`${file} has no ${name}`)
+    return value
+  }
+  return {
+    endpoint: need("S3_ENDPOINT"),
+    tlsEndpoint: need("S3_TLS_ENDPOINT"),
+    caFile: need("S3_CA_FILE"),
+    accessKey: need("S3_ACCESS_KEY"),
+    secretKey: need("S3_SECRET_KEY"),
+    region: need("S3_REGION"),
+    kmsKeyId: need("S3_KMS_KEY_ID")
+  }
+}
+
+/** Run start.sh in `stateDir` unless it already ran; only one caller at a time (mkdir is atomic). */
+export const ensureRgwStarted = async (stateDir: string): Promise<RgwEndpoints> => {
+  const lock = `${stateDir}.lock`
+  const failed = join(stateDir, "start-failed")
+  const deadline = Date.now() + 180_000
+  for (;;) {
+    try {
+      mkdirSync(lock)
+      break
+    } catch {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  try {
+    if (existsSync(failed)) throw new Error(readFileSync(failed, "utf8"))
+    if (!existsSync(join(stateDir, "env"))) {
+      try {
+        await run(join(rgwScripts, "start.sh"), [stateDir], { timeout: 150_000 })
+      } catch (error) {
+        const e = error as { stdout?: string; stderr?: string; message: string }
+        const message = `RGW failed to start (logs in ${stateDir}/log): ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`
+        writeFileSync(failed, message)
+        throw new Error(message)
+      }
+    }
+    return readRgwEnv(stateDir)
+  } finally {
+    rmdirSync(lock)
+  }
+}
