@@ -35,7 +35,8 @@ import {
 } from "../src/demo/processes.ts"
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
 import { uploadStream } from "../src/pipeline/upload.ts"
-import { backupUser, freePort, startMariadb } from "../src/sandbox/mariadb.ts"
+import { backupUser, startMariadb } from "../src/sandbox/mariadb.ts"
+import { freePort } from "../src/sandbox/ports.ts"
 import { readRgwEnv, rgwScripts } from "../src/sandbox/rgw/rgw.ts"
 
 const run = promisify(execFile)

@@ -8,12 +8,12 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Data, Effect, type Scope } from "effect"
-import type { SqlRow } from "../../src/instance/flavor.ts"
-import { parseBatchOutput } from "../../src/instance/sqlBatch.ts"
+import type { SqlRow } from "../instance/flavor.ts"
+import { parseBatchOutput } from "../instance/sqlBatch.ts"
+import { freePort } from "./ports.ts"
 
 /** A MariaDB test helper failed (start, SQL, stop). */
 export class MariadbError extends Data.TaggedError("MariadbError")<{ readonly message: string }> {}
@@ -64,16 +64,6 @@ export interface SampleDataOptions {
 }
 
 const systemSchemas = "'mysql','information_schema','performance_schema','sys'"
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-export const freePort: Effect.Effect<number> = Effect.callback<number>((resume) => {
-  const server = createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 /** Fails with a message naming the apt package when a binary is missing. */
 export const requireBinaries = (...names: ReadonlyArray<string>): Effect.Effect<void, MariadbError> =>

@@ -11,10 +11,11 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
-import { type AddressInfo, createConnection, createServer } from "node:net"
+import { createConnection } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
+import { freePortAsync } from "./ports.ts"
 
 /** A running s3rver. */
 export interface S3rver {
@@ -27,16 +28,6 @@ export interface S3rver {
   readonly directory: string
   readonly stop: () => Promise<void>
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.on("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 const accepts = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
@@ -57,7 +48,7 @@ const exited = (child: ChildProcess): Promise<void> =>
 export const startS3rver = async (options: { readonly bucket?: string } = {}): Promise<S3rver> => {
   const bucket = options.bucket ?? "backups"
   const directory = mkdtempSync(join(tmpdir(), "s3rver-"))
-  const port = await freePort()
+  const port = await freePortAsync()
   const bin = createRequire(import.meta.url).resolve("s3rver/bin/s3rver.js")
   const child = spawn(
     process.execPath,

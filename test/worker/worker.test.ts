@@ -16,7 +16,8 @@ import {
   writePki
 } from "../../src/demo/processes.ts"
 import { findBackup, listBackups } from "../../src/objectstore/catalog.ts"
-import { backupUser, freePort } from "../../src/sandbox/mariadb.ts"
+import { backupUser } from "../../src/sandbox/mariadb.ts"
+import { freePort } from "../../src/sandbox/ports.ts"
 import { E2eFixture, fixtureLayer, storeContents, storeLayer } from "../e2e/support.ts"
 
 const path = "worker"

@@ -75,11 +75,17 @@ export const ensureRgwStarted = async (stateDir: string): Promise<RgwEndpoints> 
   try {
     if (existsSync(failed)) throw new Error(readFileSync(failed, "utf8"))
     if (!existsSync(join(stateDir, "env"))) {
+      const start = () => run(join(rgwScripts, "start.sh"), [stateDir], { timeout: 150_000 })
       try {
-        await run(join(rgwScripts, "start.sh"), [stateDir], { timeout: 150_000 })
+        await start().catch(async () => {
+          // one more try from scratch: a start can lose a port to another process between picking and binding
+          await run(join(rgwScripts, "stop.sh"), [stateDir], { timeout: 90_000 }).catch(() => undefined)
+          mkdirSync(stateDir, { recursive: true })
+          return start()
+        })
       } catch (error) {
         const e = error as { stdout?: string; stderr?: string; message: string }
-        const message = `RGW failed to start (logs in ${stateDir}/log): ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`
+        const message = `RGW failed to start twice (logs in ${stateDir}/log): ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`
         writeFileSync(failed, message)
         throw new Error(message)
       }

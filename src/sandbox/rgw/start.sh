@@ -27,11 +27,14 @@ done
 
 DIR=${1:-$(mktemp -d "${TMPDIR:-/tmp}/rgw-XXXXXX")}
 
-# a free loopback port: random, and nothing answers on it (bash /dev/tcp probe)
+# a free loopback port: random BELOW the kernel's ephemeral range (an outgoing connection may hold any port
+# inside it at the moment radosgw binds, which then fails with "Address already in use"), and nothing
+# answers on it (bash /dev/tcp probe)
+read -r EPHEMERAL_LOW _ < /proc/sys/net/ipv4/ip_local_port_range 2> /dev/null || EPHEMERAL_LOW=32768
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 40000 ))
+    p=$(( 10000 + RANDOM % (EPHEMERAL_LOW - 10000) ))
     if ! (exec 3<> "/dev/tcp/127.0.0.1/$p") 2> /dev/null; then echo "$p"; return; fi
   done
   echo "start.sh: no free port found" >&2; return 1
