@@ -233,6 +233,15 @@ export class InvalidName extends Schema.TaggedError<InvalidName>()("InvalidName"
   }
 }
 
+/** A process's configuration (environment variables, mounted files) is missing or malformed. */
+export class InvalidConfiguration extends Schema.TaggedError<InvalidConfiguration>()("InvalidConfiguration", {
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return this.detail
+  }
+}
+
 /** Every failure the operator reports. */
 export type Failure =
   | ClusterNotFound
@@ -254,6 +263,7 @@ export type Failure =
   | BackupNotFound
   | BackupNotCompleted
   | InvalidName
+  | InvalidConfiguration
 
 /** Every failure class, for decoding a failure reported across a process boundary (termination message). */
 export const Failure = Schema.Union([
@@ -275,7 +285,8 @@ export const Failure = Schema.Union([
   RecoverySourceConflict,
   BackupNotFound,
   BackupNotCompleted,
-  InvalidName
+  InvalidName,
+  InvalidConfiguration
 ])
 
 /** The stable reasons, one per failure. */
@@ -331,7 +342,8 @@ export const failureStatus: (error: Failure) => FailureStatus = Match.type<Failu
     RecoverySourceConflict: status("failed", "Recovered", false),
     BackupNotFound: status("pending", "Recovered", true),
     BackupNotCompleted: status("pending", "Recovered", true),
-    InvalidName: status("failed", "Completed", false)
+    InvalidName: status("failed", "Completed", false),
+    InvalidConfiguration: status("failed", "Completed", false)
   })
 )
 

@@ -35,7 +35,8 @@
 import { readFile } from "node:fs/promises"
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Schema } from "effect"
-import { InstanceManagerTLSFailed } from "../api/failures.ts"
+import { decodeEnv } from "../api/env.ts"
+import { InstanceManagerTLSFailed, InvalidConfiguration } from "../api/failures.ts"
 import { type ClientTls, startBackup } from "../instance/client.ts"
 import type { BackupOutcome } from "../instance/protocol.ts"
 import { BackupId } from "../objectstore/backupId.ts"
@@ -69,21 +70,8 @@ export const WorkerEnv = Schema.Struct({
 })
 export type WorkerEnv = typeof WorkerEnv.Type
 
-/** The worker's configuration could not be decoded (reason `InvalidConfiguration`). */
-export class InvalidWorkerConfiguration extends Schema.TaggedError<InvalidWorkerConfiguration>()(
-  "InvalidConfiguration",
-  { detail: Schema.String }
-) {
-  override get message(): string {
-    return this.detail
-  }
-}
-
 /** Decodes the worker environment (only the variables `WorkerEnv` names are looked at). */
-export const decodeWorkerEnv = (env: Readonly<Record<string, string | undefined>>) =>
-  Schema.decodeUnknownEffect(WorkerEnv)(
-    Object.fromEntries(Object.keys(WorkerEnv.fields).flatMap((k) => (env[k] ? [[k, env[k]]] : [])))
-  ).pipe(Effect.mapError((error) => new InvalidWorkerConfiguration({ detail: error.message })))
+export const decodeWorkerEnv = decodeEnv(WorkerEnv)
 
 /** The termination message of a successful backup: what the controller copies into `Backup.status`. */
 export interface WorkerResult {
@@ -241,7 +229,7 @@ export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv
 export const backupWorker = (env: WorkerEnv) =>
   Effect.gen(function* () {
     const connection = yield* ObjectStoreConnectionConfig.pipe(
-      Effect.mapError((error) => new InvalidWorkerConfiguration({ detail: error.message }))
+      Effect.mapError((error) => new InvalidConfiguration({ detail: error.message }))
     )
     const tls = yield* loadClientTls(env)
     return yield* runBackup(env, tls, connection.spec.path ?? "").pipe(

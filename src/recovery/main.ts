@@ -22,6 +22,8 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
+import { decodeEnv } from "../api/env.ts"
+import { InvalidConfiguration } from "../api/failures.ts"
 import { FlavorName, flavorOf } from "../instance/flavor.ts"
 import { ObjectStoreConnectionConfig } from "../objectstore/connection.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
@@ -49,27 +51,11 @@ export const RestoreEnv = Schema.Struct({
 })
 export type RestoreEnv = typeof RestoreEnv.Type
 
-/** A configuration that decodes but does not say what to restore unambiguously. */
-export class InvalidRestoreConfiguration extends Schema.TaggedError<InvalidRestoreConfiguration>()(
-  "InvalidConfiguration",
-  { detail: Schema.String }
-) {
-  override get message(): string {
-    return this.detail
-  }
-}
-
 /** Decodes the restore environment (only the variables `RestoreEnv` names are looked at). */
-export const decodeRestoreEnv = (env: Readonly<Record<string, string | undefined>>) =>
-  Schema.decodeUnknownEffect(RestoreEnv)(
-    Object.fromEntries(Object.keys(RestoreEnv.fields).flatMap((k) => (env[k] ? [[k, env[k]]] : [])))
-  ).pipe(Effect.mapError((error) => new InvalidRestoreConfiguration({ detail: error.message })))
+export const decodeRestoreEnv = decodeEnv(RestoreEnv)
 
 /** What to restore, from the decoded environment and the object store spec's `path`. */
-export const restoreSource = (
-  env: RestoreEnv,
-  path: string
-): Effect.Effect<RestoreSource, InvalidRestoreConfiguration> => {
+export const restoreSource = (env: RestoreEnv, path: string): Effect.Effect<RestoreSource, InvalidConfiguration> => {
   const explicit = [
     env.RESTORE_ARCHIVE_KEY,
     env.RESTORE_METADATA_KEY,
@@ -95,7 +81,7 @@ export const restoreSource = (
     })
   }
   return Effect.fail(
-    new InvalidRestoreConfiguration({
+    new InvalidConfiguration({
       detail:
         "set either all of RESTORE_ARCHIVE_KEY, RESTORE_METADATA_KEY, RESTORE_EXPECTED_SHA256, RESTORE_EXPECTED_SIZE, or RESTORE_SOURCE_CLUSTER (with an optional RESTORE_BACKUP_ID), not both"
     })
@@ -106,7 +92,7 @@ export const restoreSource = (
 export const restoreProgram = (env: RestoreEnv) =>
   Effect.gen(function* () {
     const connection = yield* ObjectStoreConnectionConfig.pipe(
-      Effect.mapError((error) => new InvalidRestoreConfiguration({ detail: error.message }))
+      Effect.mapError((error) => new InvalidConfiguration({ detail: error.message }))
     )
     const source = yield* restoreSource(env, connection.spec.path ?? "")
     return yield* restore({

@@ -56,7 +56,8 @@ const samples: ReadonlyArray<Failures.Failure> = [
   new Failures.RecoverySourceConflict({ detail: "both source and backup set" }),
   new Failures.BackupNotFound({ namespace: "db", backup: "b" }),
   new Failures.BackupNotCompleted({ backup: "b", phase: "running" }),
-  new Failures.InvalidName({ field: "cluster name", value: "A/B", detail: "must be a DNS-1123 label" })
+  new Failures.InvalidName({ field: "cluster name", value: "A/B", detail: "must be a DNS-1123 label" }),
+  new Failures.InvalidConfiguration({ detail: "BACKUP_ID: Expected a string matching the RegExp" })
 ]
 
 describe("failure taxonomy", () => {
