@@ -29,14 +29,12 @@ import {
   runSubcommand,
   type S3Target,
   spawnSubcommand,
-  startInstanceManager,
-  workerEnv,
-  writePki
+  startLocalInstanceManager,
+  workerEnv
 } from "../src/demo/processes.ts"
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
 import { uploadStream } from "../src/pipeline/upload.ts"
 import { backupUser, startMariadb } from "../src/sandbox/mariadb.ts"
-import { freePort } from "../src/sandbox/ports.ts"
 import { readRgwEnv, rgwScripts } from "../src/sandbox/rgw/rgw.ts"
 
 const run = promisify(execFile)
@@ -129,15 +127,11 @@ const bench = Effect.gen(function* () {
     secretKey: r.secretKey
   }
   const storeEnv = yield* objectStoreEnv(target, dir)
-  const pki = yield* writePki(join(dir, "pki"))
-  const im = yield* startInstanceManager({
+  const { pki, im } = yield* startLocalInstanceManager({
     socket: source.socket,
     backupUser: backupUser.user,
     backupPassword: backupUser.password,
-    pki,
-    apiPort: yield* freePort,
-    probePort: yield* freePort,
-    workDir: join(dir, "instance")
+    dir
   })
   const backupCommand = `mariadb-backup --defaults-file=${source.defaultsFile} --backup --stream=xbstream --user=${backupUser.user} --password=${backupUser.password} --target-dir=${join(dir, "unused")} 2>/dev/null`
 

@@ -16,6 +16,7 @@ import {
   issueServerCertificate,
   type PkiError
 } from "../instance/pki.ts"
+import { freePort } from "../sandbox/ports.ts"
 
 /** The launcher of the one executable. */
 export const executable = join(import.meta.dirname, "..", "..", "bin", "cloudnative-mysql.js")
@@ -224,6 +225,29 @@ export const startInstanceManager = (
     return { ...running, url: `https://127.0.0.1:${options.apiPort}` }
   })
 
+/**
+ * A fresh cluster PKI under `dir/pki` and an instance manager attached to the server at `socket`, listening on
+ * free loopback ports: what the demo and the benchmark both need before a backup.
+ */
+export const startLocalInstanceManager = (options: {
+  readonly socket: string
+  readonly backupUser: string
+  readonly backupPassword: string
+  readonly dir: string
+}): Effect.Effect<{ readonly pki: PkiFiles; readonly im: RunningInstanceManager }, Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    const pki = yield* writePki(join(options.dir, "pki"))
+    const im = yield* startInstanceManager({
+      socket: options.socket,
+      backupUser: options.backupUser,
+      backupPassword: options.backupPassword,
+      pki,
+      apiPort: yield* freePort,
+      probePort: yield* freePort,
+      workDir: join(options.dir, "instance")
+    })
+    return { pki, im }
+  })
 /** S3 endpoint and static credentials for the object-store environment of the worker and restore. */
 export interface S3Target {
   readonly endpoint: string

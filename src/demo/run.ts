@@ -22,7 +22,6 @@ import { promisify } from "node:util"
 import { CreateBucketCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3"
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { backupUser, startMariadb } from "../sandbox/mariadb.ts"
-import { freePort } from "../sandbox/ports.ts"
 import { readRgwEnv, rgwScripts } from "../sandbox/rgw/rgw.ts"
 import { s3rver } from "../sandbox/s3rver.ts"
 import {
@@ -31,9 +30,8 @@ import {
   runSubcommand,
   type S3Target,
   spawnSubcommand,
-  startInstanceManager,
-  workerEnv,
-  writePki
+  startLocalInstanceManager,
+  workerEnv
 } from "./processes.ts"
 
 const run = promisify(execFile)
@@ -138,15 +136,11 @@ const demo = Effect.gen(function* () {
   say(`endpoint ${target.endpoint}, bucket ${target.bucket}`)
 
   step("Generating the cluster PKI and starting the instance manager (cloudnative-mysql instance)")
-  const pki = yield* writePki(join(dir, "pki"))
-  const im = yield* startInstanceManager({
+  const { pki, im } = yield* startLocalInstanceManager({
     socket: source.socket,
     backupUser: backupUser.user,
     backupPassword: backupUser.password,
-    pki,
-    apiPort: yield* freePort,
-    probePort: yield* freePort,
-    workDir: join(dir, "instance")
+    dir
   })
   say(`instance manager pid ${im.pid}, mTLS API ${im.url}`)
 
