@@ -3,7 +3,7 @@
  * lazily, so e.g. `restore` never loads the instance manager's HTTP server.
  *
  * Exit codes: 0 success, 1 the subcommand failed (its reason is in the termination message and the
- * logs), 2 usage errors (unknown subcommand, not implemented), 130 interrupted.
+ * logs), 2 usage errors (unknown subcommand, a subcommand this release does not ship), 130 interrupted.
  *
  * @since 0.1.0
  */
@@ -17,7 +17,7 @@ Subcommands:
   instance     run the instance manager next to the database server (docs/instance-manager.md)
   backup       take one backup: stream it from an instance manager into the object store (docs/worker.md)
   restore      restore a backup from the object store into a data directory (docs/restore.md)
-  controller   run the operator's controller-manager (not yet implemented in this release)
+  controller   the operator's controller-manager (not part of this release)
 
 Each subcommand reads its configuration from environment variables and mounted files.
 Options:
@@ -68,7 +68,7 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     }
     case "controller":
       stderr(
-        "cloudnative-mysql controller: not yet implemented in this release (the controller-manager comes in a later release)"
+        "cloudnative-mysql controller: the controller-manager is not part of this release; it comes with the next one"
       )
       return 2
     default:

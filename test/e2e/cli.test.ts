@@ -33,10 +33,10 @@ describe("cloudnative-mysql", () => {
     assert.include(out.stderr, 'unknown subcommand "frobnicate"')
   })
 
-  it("controller is not implemented in this release: exit 2 with a clear message", () => {
+  it("controller is not part of this release: exit 2 with a clear message", () => {
     const out = cli(["controller"])
     assert.strictEqual(out.status, 2)
-    assert.include(out.stderr, "not yet implemented in this release")
+    assert.include(out.stderr, "not part of this release")
   })
 
   it.live("backup without its configuration: exit 1, InvalidConfiguration naming the variable", () =>
