@@ -21,7 +21,6 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3"
 import { Effect, Redacted, Stream } from "effect"
 import {
   objectStoreEnv,
@@ -35,7 +34,8 @@ import {
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
 import { uploadStream } from "../src/pipeline/upload.ts"
 import { backupUser, startMariadb } from "../src/sandbox/mariadb.ts"
-import { readRgwEnv, rgwScripts } from "../src/sandbox/rgw/rgw.ts"
+import { launchRgw } from "../src/sandbox/rgw/rgw.ts"
+import { createBucket } from "../src/sandbox/s3Endpoint.ts"
 
 const run = promisify(execFile)
 const MiB = 1024 * 1024
@@ -80,22 +80,13 @@ const watchPeakRss = (pid: number): { readonly peakMiB: () => number; readonly s
 }
 
 const startRgw = (dir: string) =>
-  Effect.gen(function* () {
-    const reuse = process.env.RGW_STATE_DIR
-    if (reuse !== undefined && existsSync(join(reuse, "env"))) return readRgwEnv(reuse)
-    const stateDir = join(dir, "rgw")
-    yield* Effect.acquireRelease(
-      // room for the archive written three times (worker, sink alone, rclone) plus RGW's overhead
-      Effect.promise(() =>
-        run(join(rgwScripts, "start.sh"), [stateDir], {
-          timeout: 180_000,
-          env: { ...process.env, STORE_GB: String(Math.max(8, Math.ceil((databaseBytes * 6) / 1024 ** 3) + 4)) }
-        })
-      ),
-      () => Effect.promise(() => run(join(rgwScripts, "stop.sh"), [stateDir]).catch(() => undefined))
-    )
-    return readRgwEnv(stateDir)
-  })
+  Effect.acquireRelease(
+    // room for the archive written three times (worker, sink alone, rclone) plus RGW's overhead
+    Effect.promise(() =>
+      launchRgw(join(dir, "rgw"), { storeGb: Math.max(8, Math.ceil((databaseBytes * 6) / 1024 ** 3) + 4) })
+    ),
+    (rgw) => Effect.promise(rgw.stop)
+  ).pipe(Effect.map((rgw) => rgw.endpoints))
 
 const bench = Effect.gen(function* () {
   const dir = yield* Effect.acquireRelease(
@@ -108,16 +99,7 @@ const bench = Effect.gen(function* () {
   yield* source.loadSampleData({ tables: 4, bytes: databaseBytes })
   const r = yield* startRgw(dir)
   const bucket = `bench-backup-${Date.now().toString(36)}`
-  yield* Effect.promise(async () => {
-    const client = new S3Client({
-      endpoint: r.endpoint,
-      region: r.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: r.accessKey, secretAccessKey: r.secretKey }
-    })
-    await client.send(new CreateBucketCommand({ Bucket: bucket }))
-    client.destroy()
-  })
+  yield* Effect.promise(() => createBucket(r, bucket))
   const target: S3Target = {
     endpoint: r.endpoint,
     region: r.region,

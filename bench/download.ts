@@ -18,17 +18,17 @@
  */
 import { spawn, spawnSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { mkdtempSync, readFileSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3"
-import { Effect, Redacted, Stream } from "effect"
+import { Effect, Stream } from "effect"
 import type { ObjectStoreConnection } from "../src/objectstore/connection.ts"
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
 import { verifiedObjectStream } from "../src/pipeline/download.ts"
+import { launchRgw } from "../src/sandbox/rgw/rgw.ts"
+import { createBucket, staticConnection } from "../src/sandbox/s3Endpoint.ts"
 
 const MiB = 1024 * 1024
-const root = join(import.meta.dirname, "..")
 const self = join(import.meta.dirname, "download.ts")
 const log = (...args: ReadonlyArray<unknown>) => console.error("[bench]", ...args)
 
@@ -65,19 +65,7 @@ interface Measured {
   readonly maxRssMiB: number
 }
 
-const connectionOf = (t: Target): ObjectStoreConnection => ({
-  spec: {
-    bucket: t.bucket,
-    endpoint: t.endpoint,
-    region: t.region,
-    forcePathStyle: true,
-    credentials: {
-      accessKeyId: { name: "bench", key: "accessKeyId" },
-      secretAccessKey: { name: "bench", key: "secretAccessKey" }
-    }
-  },
-  credentials: { accessKeyId: Redacted.make(t.accessKey), secretAccessKey: Redacted.make(t.secretKey) }
-})
+const connectionOf = (t: Target): ObjectStoreConnection => staticConnection(t, t.bucket)
 
 /** One reader, timed from the first request to the last byte (module loading excluded). */
 const runChild = async (spec: ChildSpec): Promise<Measured> => {
@@ -182,38 +170,13 @@ const main = async () => {
   const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? 3))
   const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 4)
   const rangeSize = Number(process.env.BENCH_RANGE_MIB ?? 16) * MiB
-  const reused = process.env.RGW_STATE_DIR
-  const stateDir = reused ?? mkdtempSync(join(tmpdir(), "bench-download-rgw-"))
+  log("starting RGW")
+  const rgw = await launchRgw(mkdtempSync(join(tmpdir(), "bench-download-rgw-")), {
+    storeGb: Math.ceil((size / (1024 * MiB)) * 3) + 4
+  })
   try {
-    if (reused === undefined) {
-      log("starting RGW")
-      const started = spawnSync(join(root, "src/sandbox/rgw/start.sh"), [stateDir], {
-        encoding: "utf8",
-        env: { ...process.env, STORE_GB: String(Math.ceil((size / (1024 * MiB)) * 3) + 4) }
-      })
-      if (started.status !== 0) throw new Error(`RGW did not start: ${started.stderr}`)
-    }
-    const env = new Map(
-      readFileSync(join(stateDir, "env"), "utf8")
-        .split("\n")
-        .filter((l) => l.includes("="))
-        .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] as const)
-    )
-    const target: Target = {
-      endpoint: env.get("S3_ENDPOINT") ?? "",
-      bucket: `bench-download-${Date.now().toString(36)}`,
-      accessKey: env.get("S3_ACCESS_KEY") ?? "",
-      secretKey: env.get("S3_SECRET_KEY") ?? "",
-      region: env.get("S3_REGION") ?? "us-east-1"
-    }
-    const admin = new S3Client({
-      endpoint: target.endpoint,
-      region: target.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: target.accessKey, secretAccessKey: target.secretKey }
-    })
-    await admin.send(new CreateBucketCommand({ Bucket: target.bucket }))
-    admin.destroy()
+    const target: Target = { ...rgw.endpoints, bucket: `bench-download-${Date.now().toString(36)}` }
+    await createBucket(target, target.bucket)
     const key = "object"
     log(`putting ${size} bytes`)
     const expected = { sha256: await putObject(target, key, size), size }
@@ -257,7 +220,7 @@ const main = async () => {
     }
     console.log(JSON.stringify(result))
   } finally {
-    if (reused === undefined) spawnSync(join(root, "src/sandbox/rgw/stop.sh"), [stateDir], { stdio: "ignore" })
+    await rgw.stop()
   }
 }
 

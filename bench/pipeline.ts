@@ -26,14 +26,13 @@
 import { spawn, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { PassThrough, Readable } from "node:stream"
 import { pipeline } from "node:stream/promises"
-import { CreateBucketCommand, DeleteObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3"
+import { DeleteObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3"
 import { Upload } from "@aws-sdk/lib-storage"
-import { Effect, Redacted, References, Semaphore, Stream } from "effect"
+import { Effect, References, Semaphore, Stream } from "effect"
 import type { ObjectStoreConnection } from "../src/objectstore/connection.ts"
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
 import { s3ClientConfig } from "../src/objectstore/s3Client.ts"
@@ -42,9 +41,11 @@ import { verifiedObjectStream } from "../src/pipeline/download.ts"
 import { defaultPartSchedule, type PartSchedule } from "../src/pipeline/partSchedule.ts"
 import { defaultRetryPolicy, withRetry } from "../src/pipeline/retry.ts"
 import { memoryBound, uploadDefaults, uploadStream } from "../src/pipeline/upload.ts"
+import { launchRgw } from "../src/sandbox/rgw/rgw.ts"
+import { createBucket, staticConnection } from "../src/sandbox/s3Endpoint.ts"
+import { startS3rver as startSandboxS3rver } from "../src/sandbox/s3rver.ts"
 
 const MiB = 1024 * 1024
-const root = join(import.meta.dirname, "..")
 const self = join(import.meta.dirname, "pipeline.ts")
 
 const parseBytes = (text: string | undefined, fallback: number): number => {
@@ -115,19 +116,7 @@ interface ChildResult {
   readonly peakBytesInFlight?: number
 }
 
-const connectionOf = (t: Target): ObjectStoreConnection => ({
-  spec: {
-    bucket: t.bucket,
-    endpoint: t.endpoint,
-    region: t.region,
-    forcePathStyle: true,
-    credentials: {
-      accessKeyId: { name: "bench", key: "accessKeyId" },
-      secretAccessKey: { name: "bench", key: "secretAccessKey" }
-    }
-  },
-  credentials: { accessKeyId: Redacted.make(t.accessKey), secretAccessKey: Redacted.make(t.secretKey) }
-})
+const connectionOf = (t: Target): ObjectStoreConnection => staticConnection(t, t.bucket)
 
 const scheduleOf = (spec: ChildSpec): PartSchedule => ({ ...defaultPartSchedule, initialPartSize: spec.partSize })
 
@@ -342,91 +331,19 @@ const awsEnv = (t: Target, dir: string, partSize: number, concurrency: number): 
 // ---------------------------------------------------------------------------------------------------------
 // servers
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.on("error", reject)
-    srv.listen(0, "127.0.0.1", () => {
-      const address = srv.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-
 interface Server {
   readonly target: (bucket: string) => Target
   readonly stop: () => Promise<void>
 }
 
-const startRgw = (storeGb: number): Server => {
-  const reuse = process.env.RGW_STATE_DIR
-  const dir = reuse !== undefined && reuse !== "" ? reuse : mkdtempSync(join(tmpdir(), "bench-rgw-"))
-  if (reuse === undefined || reuse === "") {
-    const r = spawnSync(join(root, "src/sandbox/rgw/start.sh"), [dir], {
-      env: { ...process.env, STORE_GB: String(storeGb) },
-      encoding: "utf8",
-      timeout: 180_000
-    })
-    if (r.status !== 0) throw new Error(`RGW failed to start: ${r.stdout}\n${r.stderr}`)
-  }
-  const env = Object.fromEntries(
-    readFileSync(join(dir, "env"), "utf8")
-      .split("\n")
-      .filter((l) => l.includes("="))
-      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)])
-  ) as Record<string, string>
-  return {
-    target: (bucket) => ({
-      endpoint: env.S3_ENDPOINT ?? "",
-      bucket,
-      accessKey: env.S3_ACCESS_KEY ?? "",
-      secretKey: env.S3_SECRET_KEY ?? "",
-      region: env.S3_REGION ?? "us-east-1"
-    }),
-    stop: async () => {
-      if (reuse === undefined || reuse === "") {
-        spawnSync(join(root, "src/sandbox/rgw/stop.sh"), [dir], { encoding: "utf8", timeout: 120_000 })
-      }
-    }
-  }
+const startRgw = async (storeGb: number): Promise<Server> => {
+  const rgw = await launchRgw(mkdtempSync(join(tmpdir(), "bench-rgw-")), { storeGb })
+  return { target: (bucket) => ({ ...rgw.endpoints, bucket }), stop: rgw.stop }
 }
 
-const startS3rver = async (): Promise<Server> => {
-  const dir = mkdtempSync(join(tmpdir(), "bench-s3rver-"))
-  const port = await freePort()
-  const proc = spawn(
-    process.execPath,
-    [
-      "--openssl-legacy-provider",
-      join(root, "node_modules/s3rver/bin/s3rver.js"),
-      "-d",
-      dir,
-      "-a",
-      "127.0.0.1",
-      "-p",
-      String(port),
-      "-s"
-    ],
-    { stdio: "ignore" }
-  )
-  const endpoint = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 100; i++) {
-    const ok = await fetch(endpoint).then(
-      () => true,
-      () => false
-    )
-    if (ok) break
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return {
-    target: (bucket) => ({ endpoint, bucket, accessKey: "S3RVER", secretKey: "S3RVER", region: "us-east-1" }),
-    stop: async () => {
-      const exited = new Promise((r) => proc.once("exit", r))
-      proc.kill("SIGTERM")
-      await exited
-      rmSync(dir, { recursive: true, force: true })
-    }
-  }
+const startS3rver = async (bucket: string): Promise<Server> => {
+  const server = await startSandboxS3rver({ bucket })
+  return { target: (name) => ({ ...server, region: "us-east-1", bucket: name }), stop: server.stop }
 }
 
 const sdk = (t: Target) => new S3Client(s3ClientConfig(connectionOf(t)))
@@ -483,13 +400,11 @@ const main = async () => {
   }
   try {
     log(`starting RGW (store ${Math.ceil(gib * 12) + 4} GB sparse)`)
-    const rgw = startRgw(Math.ceil(gib * 12) + 4)
+    const rgw = await startRgw(Math.ceil(gib * 12) + 4)
     servers.push(rgw)
     const bucket = `bench-${Date.now().toString(36)}`
     const rgwTarget = rgw.target(bucket)
-    const admin = sdk(rgwTarget)
-    await admin.send(new CreateBucketCommand({ Bucket: bucket }))
-    admin.destroy()
+    await createBucket(rgwTarget, bucket)
 
     const spec = (mode: ChildSpec["mode"], target: Target, key: string, n = bytes): ChildSpec => ({
       mode,
@@ -617,12 +532,9 @@ const main = async () => {
 
     if (withS3rver) {
       log("starting s3rver")
-      const s3rver = await startS3rver()
+      const s3rver = await startS3rver("bench")
       servers.push(s3rver)
       const t = s3rver.target("bench")
-      const c = sdk(t)
-      await c.send(new CreateBucketCommand({ Bucket: "bench" }))
-      c.destroy()
       const runs = await nodeRuns(t, "s3rver")
       await remove(t, "s3rver-ours")
       result.s3rver = {

@@ -13,16 +13,15 @@
  *
  * @since 0.1.0
  */
-import { execFile } from "node:child_process"
 import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { promisify } from "node:util"
-import { CreateBucketCommand, GetObjectCommand, S3Client } from "@aws-sdk/client-s3"
-import { Cause, Effect, Exit, Fiber } from "effect"
+import { Cause, Effect, Exit, Fiber, Stream } from "effect"
+import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { backupUser, startMariadb } from "../sandbox/mariadb.ts"
-import { readRgwEnv, rgwScripts } from "../sandbox/rgw/rgw.ts"
+import { launchRgw } from "../sandbox/rgw/rgw.ts"
+import { createBucket, staticConnection } from "../sandbox/s3Endpoint.ts"
 import { s3rver } from "../sandbox/s3rver.ts"
 import {
   objectStoreEnv,
@@ -34,7 +33,6 @@ import {
   workerEnv
 } from "./processes.ts"
 
-const run = promisify(execFile)
 const binDirs = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/sbin", "/bin"]
 const has = (binary: string): boolean => binDirs.some((dir) => existsSync(join(dir, binary)))
 
@@ -54,32 +52,23 @@ class DemoFailed extends Error {}
 const startS3 = (dir: string) =>
   Effect.gen(function* () {
     if (rgwBinaries.every(has)) {
-      const stateDir = join(dir, "rgw")
       say("S3 server: Ceph RGW (radosgw on loopback; takes ~15 s to start)")
-      yield* Effect.acquireRelease(
+      const rgw = yield* Effect.acquireRelease(
         Effect.tryPromise({
-          try: () => run(join(rgwScripts, "start.sh"), [stateDir], { timeout: 180_000 }),
-          catch: (error) => new DemoFailed(`RGW failed to start (logs in ${stateDir}/log): ${String(error)}`)
+          try: () => launchRgw(join(dir, "rgw")),
+          catch: (error) => new DemoFailed(String(error))
         }),
-        () => Effect.promise(() => run(join(rgwScripts, "stop.sh"), [stateDir]).catch(() => undefined))
+        (r) => Effect.promise(r.stop)
       )
-      const r = readRgwEnv(stateDir)
       const bucket = "demo-backups"
-      const client = new S3Client({
-        endpoint: r.endpoint,
-        region: r.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: r.accessKey, secretAccessKey: r.secretKey }
-      })
-      yield* Effect.promise(() => client.send(new CreateBucketCommand({ Bucket: bucket })))
-      client.destroy()
+      yield* Effect.promise(() => createBucket(rgw.endpoints, bucket))
       return {
-        endpoint: r.endpoint,
-        region: r.region,
+        endpoint: rgw.endpoints.endpoint,
+        region: rgw.endpoints.region,
         bucket,
         path: "demo",
-        accessKey: r.accessKey,
-        secretKey: r.secretKey
+        accessKey: rgw.endpoints.accessKey,
+        secretKey: rgw.endpoints.secretKey
       } satisfies S3Target
     }
     say(`S3 server: s3rver (npm; Ceph RGW is not installed: ${rgwBinaries.filter((b) => !has(b)).join(", ")} missing)`)
@@ -94,21 +83,11 @@ const startS3 = (dir: string) =>
     } satisfies S3Target
   })
 
-const readObject = (target: S3Target, key: string): Effect.Effect<string> =>
-  Effect.promise(async () => {
-    const client = new S3Client({
-      endpoint: target.endpoint,
-      region: target.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: target.accessKey, secretAccessKey: target.secretKey }
-    })
-    try {
-      const out = await client.send(new GetObjectCommand({ Bucket: target.bucket, Key: key }))
-      return (await out.Body?.transformToString()) ?? ""
-    } finally {
-      client.destroy()
-    }
-  })
+const readObject = (target: S3Target, key: string) =>
+  Effect.gen(function* () {
+    const s3 = yield* ObjectStoreClient
+    return yield* Stream.mkString(Stream.decodeText(s3.getObject(key)))
+  }).pipe(Effect.provide(ObjectStoreClient.layer(staticConnection(target, target.bucket))))
 
 const demo = Effect.gen(function* () {
   const missing = mariadbBinaries.filter((b) => !has(b))

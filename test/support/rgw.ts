@@ -9,12 +9,11 @@
  * When RGW cannot run (binaries missing outside CI), `startRgw()` rejects with the reason and the install
  * command, so every test that needs it fails instead of passing silently.
  */
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3"
-import { Redacted } from "effect"
 import { inject } from "vitest"
 import type { ObjectStore } from "../../src/api/objectStore.ts"
 import type { ObjectStoreConnection } from "../../src/objectstore/connection.ts"
 import { ensureRgwStarted, type RgwEndpoints } from "../../src/sandbox/rgw/rgw.ts"
+import { createBucket as createBucketOn, staticConnection } from "../../src/sandbox/s3Endpoint.ts"
 
 /** What globalSetup provides: the state directory RGW runs (or will run) in, or why it cannot run. */
 export type RgwProvided =
@@ -52,21 +51,8 @@ let bucketCounter = 0
 export const uniqueBucketName = (label: string): string =>
   `${label}-${process.pid}-${Date.now().toString(36)}-${(bucketCounter++).toString(36)}`.toLowerCase().slice(0, 63)
 
-/** Create a bucket on the test RGW (starting it if needed), with the SDK directly. */
-export const createBucket = async (name: string): Promise<void> => {
-  const r = await startRgw()
-  const client = new S3Client({
-    endpoint: r.endpoint,
-    region: r.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: r.accessKey, secretAccessKey: r.secretKey }
-  })
-  try {
-    await client.send(new CreateBucketCommand({ Bucket: name }))
-  } finally {
-    client.destroy()
-  }
-}
+/** Create a bucket on the test RGW (starting it if needed). */
+export const createBucket = async (name: string): Promise<void> => createBucketOn(await startRgw(), name)
 
 /** A connection to the test RGW over http with SigV4 and path style; `spec` overrides the defaults. */
 export const rgwConnection = (
@@ -74,21 +60,6 @@ export const rgwConnection = (
   spec: Partial<ObjectStore> = {},
   resolved: Omit<ObjectStoreConnection, "spec"> | undefined = undefined
 ): ObjectStoreConnection => {
-  const r = rgw()
-  return {
-    spec: {
-      bucket,
-      endpoint: r.endpoint,
-      region: r.region,
-      forcePathStyle: true,
-      credentials: {
-        accessKeyId: { name: "s3", key: "accessKeyId" },
-        secretAccessKey: { name: "s3", key: "secretAccessKey" }
-      },
-      ...spec
-    },
-    ...(resolved ?? {
-      credentials: { accessKeyId: Redacted.make(r.accessKey), secretAccessKey: Redacted.make(r.secretKey) }
-    })
-  }
+  const connection = staticConnection(rgw(), bucket, spec)
+  return resolved === undefined ? connection : { spec: connection.spec, ...resolved }
 }

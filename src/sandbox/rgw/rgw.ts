@@ -95,3 +95,43 @@ export const ensureRgwStarted = async (stateDir: string): Promise<RgwEndpoints> 
     rmdirSync(lock)
   }
 }
+
+/** An RGW this process started (or joined), and how to stop it. */
+export interface LaunchedRgw {
+  readonly endpoints: RgwEndpoints
+  readonly stateDir: string
+  /** Stops the daemons by recorded PID and removes `stateDir`; a no-op for a joined RGW. */
+  readonly stop: () => Promise<void>
+}
+
+/**
+ * Starts an RGW with its state in `stateDir` (`storeGb`: BlueStore size), or joins the one `RGW_STATE_DIR`
+ * points at, which is left running (fast local iterations). A start that fails stops what it started and keeps
+ * the logs.
+ */
+export const launchRgw = async (
+  stateDir: string,
+  options: { readonly storeGb?: number } = {}
+): Promise<LaunchedRgw> => {
+  const reuse = process.env.RGW_STATE_DIR
+  if (reuse !== undefined && existsSync(join(reuse, "env"))) {
+    return { endpoints: readRgwEnv(reuse), stateDir: reuse, stop: async () => undefined }
+  }
+  const stop = (...flags: ReadonlyArray<string>) =>
+    run(join(rgwScripts, "stop.sh"), [stateDir, ...flags], { timeout: 120_000 }).then(
+      () => undefined,
+      () => undefined
+    )
+  try {
+    await run(join(rgwScripts, "start.sh"), [stateDir], {
+      timeout: 180_000,
+      env: { ...process.env, ...(options.storeGb === undefined ? {} : { STORE_GB: String(options.storeGb) }) }
+    })
+  } catch (error) {
+    await stop("--keep")
+    throw new Error(
+      `RGW failed to start (logs in ${stateDir}/log): ${error instanceof Error ? error.message : String(error)}`
+    )
+  }
+  return { endpoints: readRgwEnv(stateDir), stateDir, stop }
+}
