@@ -10,13 +10,11 @@
  *
  * Run: `npm run bench:kube` (BENCH_OBJECTS=200 for a quick run). The last line is the JSON result.
  */
-import { KubeConfig } from "@kubernetes/client-node"
-import { Deferred, Effect, Layer, Stream } from "effect"
-import { KubeApi } from "../src/kube/KubeApi.ts"
+import { Deferred, Effect, Stream } from "effect"
+import { layerLiveOnFakeServer } from "../src/kube/KubeApiFake.ts"
 import { makeReflector } from "../src/kube/Reflector.ts"
 import { type Job, Resources } from "../src/kube/resources.ts"
 import { makeWorkQueue } from "../src/kube/WorkQueue.ts"
-import { FakeApiServer, kubeconfigYaml } from "../src/sandbox/FakeApiServer.ts"
 import { FakeCluster } from "../src/sandbox/FakeCluster.ts"
 
 const perKind = Number(process.env.BENCH_OBJECTS ?? "1000")
@@ -51,15 +49,6 @@ const createRange = (from: number, to: number) =>
       yield* cluster.create(jobsRef, job(i))
     }
   })
-
-const LiveLayer = Layer.unwrap(
-  Effect.gen(function* () {
-    const server = yield* FakeApiServer
-    const kc = new KubeConfig()
-    kc.loadFromString(kubeconfigYaml(server.url))
-    return KubeApi.layerKubeConfig(kc)
-  })
-).pipe(Layer.provideMerge(FakeApiServer.layerTest))
 
 const program = Effect.gen(function* () {
   const half = Math.floor(perKind / 2)
@@ -105,7 +94,7 @@ const program = Effect.gen(function* () {
   console.log(JSON.stringify(result))
 })
 
-Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(LiveLayer))).then(
+Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(layerLiveOnFakeServer))).then(
   () => process.exit(0),
   (error: unknown) => {
     console.error(error)

@@ -5,8 +5,10 @@
  *
  * @since 0.1.0
  */
+import { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Layer, Stream } from "effect"
 import type { ApiStatusError } from "../sandbox/ApiStatus.ts"
+import { FakeApiServer, kubeconfigYaml } from "../sandbox/FakeApiServer.ts"
 import { FakeCluster, type FakeClusterService, type ResourceRef } from "../sandbox/FakeCluster.ts"
 import { fromStatus, type KubeError } from "./errors.ts"
 import { fromRaw, KubeApi, type RawKubeApi, type RawWatchEvent } from "./KubeApi.ts"
@@ -75,3 +77,16 @@ export const layerFake: Layer.Layer<KubeApi, never, FakeCluster> = Layer.effect(
     return KubeApi.of(fromRaw(makeFakeRaw(cluster)))
   })
 )
+
+/**
+ * The production client-node layer pointed at a fresh fake API server over HTTP, with the server (and its
+ * store) exposed too: for tests and benchmarks of the live client, the reflector and the work queue.
+ */
+export const layerLiveOnFakeServer = Layer.unwrap(
+  Effect.gen(function* () {
+    const server = yield* FakeApiServer
+    const kc = new KubeConfig()
+    kc.loadFromString(kubeconfigYaml(server.url))
+    return KubeApi.layerKubeConfig(kc)
+  })
+).pipe(Layer.provideMerge(FakeApiServer.layerTest))

@@ -2,21 +2,12 @@ import { createServer as createHttpServer, type Server } from "node:http"
 import { createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { KubeConfig } from "@kubernetes/client-node"
-import { Effect, Fiber, Layer, Option, Stream } from "effect"
+import { Effect, Fiber, Option, Stream } from "effect"
 import { KubeApi } from "../../src/kube/KubeApi.ts"
+import { layerLiveOnFakeServer } from "../../src/kube/KubeApiFake.ts"
 import { type Job, Resources } from "../../src/kube/resources.ts"
-import { FakeApiServer, kubeconfigYaml } from "../../src/sandbox/FakeApiServer.ts"
+import { kubeconfigYaml } from "../../src/sandbox/FakeApiServer.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
-
-/** The production client-node layer pointed at a fresh fake API server. */
-const LiveLayer = Layer.unwrap(
-  Effect.gen(function* () {
-    const server = yield* FakeApiServer
-    const kc = new KubeConfig()
-    kc.loadFromString(kubeconfigYaml(server.url))
-    return KubeApi.layerKubeConfig(kc)
-  })
-).pipe(Layer.provideMerge(FakeApiServer.layerTest))
 
 const backup = (name: string) => ({
   apiVersion: "mysql.cloudnative-mysql.io/v1alpha1" as const,
@@ -61,7 +52,7 @@ describe("KubeApi live layer (client-node against the fake API server)", () => {
         ["nightly"]
       )
       assert.isTrue(Number(selected.resourceVersion) >= Number(created.metadata.resourceVersion))
-    }).pipe(Effect.provide(LiveLayer))
+    }).pipe(Effect.provide(layerLiveOnFakeServer))
   )
 
   it.live("merge patches go out as merge-patch+json; status goes through /status only", () =>
@@ -92,7 +83,7 @@ describe("KubeApi live layer (client-node against the fake API server)", () => {
           ["merge", "status"]
         ]
       )
-    }).pipe(Effect.provide(LiveLayer))
+    }).pipe(Effect.provide(layerLiveOnFakeServer))
   )
 
   it.live("typed errors: NotFound, AlreadyExists, Conflict on a stale replace, Invalid with causes", () =>
@@ -114,7 +105,7 @@ describe("KubeApi live layer (client-node against the fake API server)", () => {
       const tooLong = yield* Effect.flip(api.create(Resources.jobs, job(`backup-${"x".repeat(60)}`)))
       assert.strictEqual(tooLong._tag, "Invalid")
       assert.isTrue(tooLong._tag === "Invalid" && tooLong.causes.length > 0)
-    }).pipe(Effect.provide(LiveLayer))
+    }).pipe(Effect.provide(layerLiveOnFakeServer))
   )
 
   it.live("replace with the current resourceVersion keeps fields our schema does not model", () =>
@@ -141,7 +132,7 @@ describe("KubeApi live layer (client-node against the fake API server)", () => {
         | { readonly env?: ReadonlyArray<unknown> }
         | undefined
       assert.deepStrictEqual(container?.env, [{ name: "A", value: "1" }])
-    }).pipe(Effect.provide(LiveLayer))
+    }).pipe(Effect.provide(layerLiveOnFakeServer))
   )
 
   it.live("delete passes the propagation policy; a Job deleted in the background takes its Pods along", () =>
@@ -156,7 +147,7 @@ describe("KubeApi live layer (client-node against the fake API server)", () => {
       assert.strictEqual((yield* api.list(Resources.pods, { namespace: "db" })).items.length, 0)
       const gone = yield* Effect.flip(api.get(Resources.jobs, { namespace: "db", name: "doomed" }))
       assert.strictEqual(gone._tag, "NotFound")
-    }).pipe(Effect.provide(LiveLayer))
+    }).pipe(Effect.provide(layerLiveOnFakeServer))
   )
 
   it.live("a refused connection is Unavailable, naming the socket error", () =>

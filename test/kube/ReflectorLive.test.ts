@@ -1,20 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { KubeConfig } from "@kubernetes/client-node"
-import { Effect, Layer, Schedule, Stream } from "effect"
+import { Effect, Schedule, Stream } from "effect"
 import { KubeApi } from "../../src/kube/KubeApi.ts"
+import { layerLiveOnFakeServer } from "../../src/kube/KubeApiFake.ts"
 import { makeReflector } from "../../src/kube/Reflector.ts"
 import { Resources } from "../../src/kube/resources.ts"
-import { FakeApiServer, kubeconfigYaml } from "../../src/sandbox/FakeApiServer.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
-
-const LiveLayer = Layer.unwrap(
-  Effect.gen(function* () {
-    const server = yield* FakeApiServer
-    const kc = new KubeConfig()
-    kc.loadFromString(kubeconfigYaml(server.url))
-    return KubeApi.layerKubeConfig(kc)
-  })
-).pipe(Layer.provideMerge(FakeApiServer.layerTest))
 
 const backup = (name: string) => ({
   apiVersion: "mysql.cloudnative-mysql.io/v1alpha1" as const,
@@ -78,7 +68,7 @@ describe("Reflector over client-node and the fake API server", () => {
       assert.strictEqual(yield* requests("list"), 1)
       assert.isAtLeast(yield* requests("watch"), 2)
       assert.strictEqual(yield* reflector.cache.size, 3)
-    }).pipe(Effect.provide(LiveLayer))
+    }).pipe(Effect.provide(layerLiveOnFakeServer))
   )
 
   it.live("an ERROR event with 410 (history compacted) makes the reflector relist and carry on", () =>
@@ -103,7 +93,7 @@ describe("Reflector over client-node and the fake API server", () => {
       yield* api.delete(Resources.backups, { namespace: "db", name: "stays" })
       yield* eventually(() => seen.includes("Deleted stays"), "a deletion after the relist")
       assert.strictEqual(yield* reflector.cache.size, 0)
-    }).pipe(Effect.provide(LiveLayer))
+    }).pipe(Effect.provide(layerLiveOnFakeServer))
   )
 
   it.live("a watch the server closes after timeoutSeconds is resumed from its resourceVersion", () =>
@@ -115,7 +105,7 @@ describe("Reflector over client-node and the fake API server", () => {
       yield* eventually(() => seen.includes("Added late"), "an object created after the server closed the first watch")
       assert.strictEqual(yield* requests("list"), 1)
       assert.isAtLeast(yield* requests("watch"), 2)
-    }).pipe(Effect.provide(LiveLayer))
+    }).pipe(Effect.provide(layerLiveOnFakeServer))
   )
 
   it.live(
@@ -131,7 +121,7 @@ describe("Reflector over client-node and the fake API server", () => {
         yield* eventually(() => seen.includes("Added after-silence"), "an object created after the silence")
         assert.deepStrictEqual(seen, ["Added old", "Added after-silence"])
         assert.strictEqual(yield* requests("list"), 1)
-      }).pipe(Effect.provide(LiveLayer)),
+      }).pipe(Effect.provide(layerLiveOnFakeServer)),
     { timeout: 60_000 }
   )
 })
