@@ -17,7 +17,7 @@
  */
 import { execFile } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
@@ -33,7 +33,7 @@ import {
 } from "../src/demo/processes.ts"
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
 import { uploadStream } from "../src/pipeline/upload.ts"
-import { backupUser, startMariadb } from "../src/sandbox/mariadb.ts"
+import { backupUser, startMariadb, writeRestoredServerDefaults } from "../src/sandbox/mariadb.ts"
 import { launchRgw } from "../src/sandbox/rgw/rgw.ts"
 import { createBucket } from "../src/sandbox/s3Endpoint.ts"
 
@@ -194,13 +194,7 @@ const bench = Effect.gen(function* () {
   const restoreParent = join(dir, "restore")
   yield* Effect.promise(() => mkdir(restoreParent, { recursive: true }))
   const dataDir = join(restoreParent, "data")
-  const defaults = join(restoreParent, "my.cnf")
-  yield* Effect.promise(() =>
-    writeFile(
-      defaults,
-      `[mysqld]\ndatadir=${dataDir}\nuser=root\nserver_id=2\nlog_bin=${join(dataDir, "mysql-bin")}\ninnodb_log_file_size=256M\nskip-name-resolve\n`
-    )
-  )
+  const defaults = yield* writeRestoredServerDefaults(restoreParent, dataDir, 2)
   const restore = yield* runSubcommand("restore", {
     workDir: join(dir, "restore-run"),
     env: {

@@ -14,12 +14,12 @@
  * @since 0.1.0
  */
 import { existsSync } from "node:fs"
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Cause, Effect, Exit, Fiber, Stream } from "effect"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
-import { backupUser, startMariadb } from "../sandbox/mariadb.ts"
+import { backupUser, startMariadb, writeRestoredServerDefaults } from "../sandbox/mariadb.ts"
 import { launchRgw } from "../sandbox/rgw/rgw.ts"
 import { createBucket, staticConnection } from "../sandbox/s3Endpoint.ts"
 import { s3rver } from "../sandbox/s3rver.ts"
@@ -166,14 +166,7 @@ const demo = Effect.gen(function* () {
   step("Restoring the latest backup (cloudnative-mysql restore) into a new data directory")
   const restoredDir = join(dir, "restored")
   const dataDir = join(restoredDir, "data")
-  const defaults = join(restoredDir, "my.cnf")
-  yield* Effect.promise(async () => {
-    await mkdir(restoredDir, { recursive: true })
-    await writeFile(
-      defaults,
-      `[mysqld]\ndatadir=${dataDir}\nuser=root\nserver_id=2\nlog_bin=${join(dataDir, "mysql-bin")}\nbinlog_format=ROW\ngtid_domain_id=0\ngtid_strict_mode=ON\nlog_slave_updates=ON\ninnodb_buffer_pool_size=256M\ninnodb_log_file_size=256M\nskip-name-resolve\n`
-    )
-  })
+  const defaults = yield* writeRestoredServerDefaults(restoredDir, dataDir, 2, "256M")
   const restore = yield* runSubcommand("restore", {
     workDir: join(dir, "restore"),
     env: {

@@ -103,14 +103,10 @@ const waitForExit = (child: ChildProcess, ms: number): Effect.Effect<boolean> =>
     })
   })
 
-const optionFile = (dir: string, dataDir: string, port: number, serverId: number, bufferPool: string): string =>
+/** The `[mysqld]` settings of every throwaway server: binlog and GTIDs on (strict), a small InnoDB. */
+const serverSettings = (dataDir: string, serverId: number, bufferPool: string): string =>
   `[mysqld]
 datadir=${dataDir}
-socket=${join(dir, "mysqld.sock")}
-port=${port}
-bind-address=127.0.0.1
-pid-file=${join(dir, "mysqld.pid")}
-log-error=${join(dir, "error.log")}
 user=root
 server_id=${serverId}
 log_bin=${join(dataDir, "mysql-bin")}
@@ -121,10 +117,35 @@ log_slave_updates=ON
 innodb_buffer_pool_size=${bufferPool}
 innodb_log_file_size=256M
 skip-name-resolve
+`
+
+const optionFile = (dir: string, dataDir: string, port: number, serverId: number, bufferPool: string): string =>
+  `${serverSettings(dataDir, serverId, bufferPool)}socket=${join(dir, "mysqld.sock")}
+port=${port}
+bind-address=127.0.0.1
+pid-file=${join(dir, "mysqld.pid")}
+log-error=${join(dir, "error.log")}
 [client]
 socket=${join(dir, "mysqld.sock")}
 user=root
 `
+
+/**
+ * Writes `dir/restored.cnf`, the option file of a server that will run on the restored `dataDir` (what
+ * `RESTORE_SERVER_DEFAULTS_FILE` names), and returns its path.
+ */
+export const writeRestoredServerDefaults = (
+  dir: string,
+  dataDir: string,
+  serverId: number,
+  bufferPool = "128M"
+): Effect.Effect<string> =>
+  Effect.promise(async () => {
+    const path = join(dir, "restored.cnf")
+    await mkdir(dir, { recursive: true })
+    await writeFile(path, serverSettings(dataDir, serverId, bufferPool))
+    return path
+  })
 
 /** An initialised (not running) MariaDB: its directory, option file, socket and port. */
 export interface PreparedMariadb {

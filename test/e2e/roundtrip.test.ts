@@ -11,9 +11,8 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { runSubcommand, startInstanceManager, workerEnv } from "../../src/demo/processes.ts"
 import { decodeMetadata } from "../../src/objectstore/metadata.ts"
-import { backupUser, startMariadb } from "../../src/sandbox/mariadb.ts"
+import { backupUser, startMariadb, writeRestoredServerDefaults } from "../../src/sandbox/mariadb.ts"
 import { freePort } from "../../src/sandbox/ports.ts"
-import { writeServerDefaults } from "../recovery/support.ts"
 import { E2eFixture, fixtureLayer, readObject, storeContents, storeLayer } from "./support.ts"
 
 const path = "e2e"
@@ -34,7 +33,7 @@ const restoreTarget = (dir: string, name: string) =>
   Effect.gen(function* () {
     const parent = yield* Effect.promise(() => mkdtemp(join(dir, `${name}-`)))
     const dataDir = join(parent, "data")
-    return { parent, dataDir, defaults: yield* writeServerDefaults(parent, dataDir, 2) }
+    return { parent, dataDir, defaults: yield* writeRestoredServerDefaults(parent, dataDir, 2) }
   })
 
 const noCredentials = (text: string, secrets: ReadonlyArray<string>) => {

@@ -14,10 +14,10 @@ import { mariadb } from "../../src/instance/flavor.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { resolveBackup } from "../../src/recovery/resolve.ts"
 import { restore, restoreResolved } from "../../src/recovery/restore.ts"
-import { startMariadb } from "../../src/sandbox/mariadb.ts"
+import { startMariadb, writeRestoredServerDefaults } from "../../src/sandbox/mariadb.ts"
 import { emptyBucket } from "../e2e/support.ts"
 import { createBucket, rgwConnection, startRgw, uniqueBucketName } from "../support/rgw.ts"
-import { chunkBoundaries, type LocalBackup, localBackup, sha256, storeBackup, writeServerDefaults } from "./support.ts"
+import { chunkBoundaries, type LocalBackup, localBackup, sha256, storeBackup } from "./support.ts"
 
 interface SourceState {
   readonly backup: LocalBackup
@@ -60,7 +60,7 @@ const target = (options: { readonly lostAndFound?: boolean } = {}) =>
     const dataDir = join(parent, "data")
     if (options.lostAndFound === true)
       yield* Effect.promise(() => mkdir(join(dataDir, "lost+found"), { recursive: true }))
-    const serverDefaultsFile = yield* writeServerDefaults(parent, dataDir, 2)
+    const serverDefaultsFile = yield* writeRestoredServerDefaults(parent, dataDir, 2)
     return { parent, dataDir, serverDefaultsFile }
   })
 

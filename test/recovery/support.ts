@@ -1,7 +1,6 @@
 /** Helpers for the restore tests: local streamed backups, storing them in the test RGW, xbstream chunk walking. */
 import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { BackupId } from "../../src/objectstore/backupId.ts"
@@ -135,26 +134,3 @@ export const chunkBoundaries = (bytes: Uint8Array): Array<number> => {
   out.push(view.length)
   return out
 }
-
-/** An option file for a server that will run on a restored data directory (what the restore's GTID step uses). */
-export const writeServerDefaults = (dir: string, dataDir: string, serverId: number): Effect.Effect<string> =>
-  Effect.promise(async () => {
-    const path = join(dir, "restored.cnf")
-    await writeFile(
-      path,
-      `[mysqld]
-datadir=${dataDir}
-user=root
-server_id=${serverId}
-log_bin=${join(dataDir, "mysql-bin")}
-binlog_format=ROW
-gtid_domain_id=0
-gtid_strict_mode=ON
-log_slave_updates=ON
-innodb_buffer_pool_size=128M
-innodb_log_file_size=256M
-skip-name-resolve
-`
-    )
-    return path
-  })
