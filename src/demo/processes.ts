@@ -17,6 +17,7 @@ import {
   type PkiError
 } from "../instance/pki.ts"
 import { freePort } from "../sandbox/ports.ts"
+import { type S3Endpoint, staticConnection } from "../sandbox/s3Endpoint.ts"
 
 /** The launcher of the one executable. */
 export const executable = join(import.meta.dirname, "..", "..", "bin", "cloudnative-mysql.js")
@@ -248,14 +249,11 @@ export const startLocalInstanceManager = (options: {
     })
     return { pki, im }
   })
+
 /** S3 endpoint and static credentials for the object-store environment of the worker and restore. */
-export interface S3Target {
-  readonly endpoint: string
-  readonly region: string
+export interface S3Target extends S3Endpoint {
   readonly bucket: string
   readonly path: string
-  readonly accessKey: string
-  readonly secretKey: string
 }
 
 /** Writes the credential files and returns `OBJECT_STORE_SPEC` / `OBJECT_STORE_SECRETS_DIR`. */
@@ -265,17 +263,7 @@ export const objectStoreEnv = (target: S3Target, dir: string): Effect.Effect<Rec
     await mkdir(secrets, { recursive: true })
     await writeFile(join(secrets, "accessKeyId"), `${target.accessKey}\n`, { mode: 0o600 })
     await writeFile(join(secrets, "secretAccessKey"), `${target.secretKey}\n`, { mode: 0o600 })
-    const spec = {
-      bucket: target.bucket,
-      ...(target.path === "" ? {} : { path: target.path }),
-      endpoint: target.endpoint,
-      region: target.region,
-      forcePathStyle: true,
-      credentials: {
-        accessKeyId: { name: "s3", key: "accessKeyId" },
-        secretAccessKey: { name: "s3", key: "secretAccessKey" }
-      }
-    }
+    const { spec } = staticConnection(target, target.bucket, target.path === "" ? {} : { path: target.path })
     return { OBJECT_STORE_SPEC: JSON.stringify(spec), OBJECT_STORE_SECRETS_DIR: secrets }
   })
 
