@@ -1,5 +1,6 @@
 /**
- * Backup and restore throughput of the real processes against a real MariaDB and Ceph RGW on loopback.
+ * Backup and restore throughput and CPU cost of the real processes against a real MariaDB and Ceph RGW on
+ * loopback.
  *
  * For a database of `BENCH_BYTES` of sample data (default 1 GiB; accepts `128MiB`, `1GiB` or a byte count):
  *
@@ -10,13 +11,28 @@
  * - `rclone_mbps`: (d) `mariabackup --stream | tee >(sha256sum) | rclone rcat` (null when rclone is missing);
  * - `restore_mbps`: the `cloudnative-mysql restore` process's download → SHA-256 → `mbstream -x` phase;
  * - `local_extract_mbps`: `mbstream -x < local file` of the same archive;
- * - `worker_peak_rss_mib`: the worker process's peak RSS (VmHWM).
+ * - `worker_cpu_s_per_gib`, `restore_cpu_s_per_gib`: user + system CPU of the whole `backup` / `restore`
+ *   process (start-up included, every thread) per GiB of archive, from its own `resourceUsage()` at exit;
+ *   `*_startup_cpu_s`: the same for a run that only loads its modules and stops at configuration;
+ * - `instance_cpu_s_per_gib`: the instance manager's own CPU (`/proc/<pid>/stat`, the backup tool excluded)
+ *   while it serves the backup, per GiB;
+ * - `floor_cpu_s_per_gib`: one SHA-256 pass + one AES-256-GCM pass per GiB (`openssl speed`, measured in the
+ *   same run), what receiving the bytes over TLS and hashing them once must cost; `floor_*` the parts;
+ * - `worker_peak_rss_mib`: the worker's peak RSS; `worker_rss_bound_mib` the issue's bound for it,
+ *   64 MiB + (uploadConcurrency + 2) × partSize.
+ *
+ * `BENCH_REPEAT` (default 1) runs the worker that many times against the same instance manager and reports the
+ * median run (CPU per run in `worker_cpu_s_runs`). `BENCH_PHASES` (default all:
+ * `source,sink,rclone,restore,local`) chooses the side measurements besides the worker. `BENCH_CPU_PROF=dir`
+ * runs the worker, the instance manager and restore under `--cpu-prof` into `dir` (bench/profile.ts reads
+ * them). Other processes share this machine: trust the CPU-seconds, not the MB/s, and compare runs made
+ * under the same conditions.
  *
  * MB/s are 10^6 bytes per second. Notes go to stderr; the last stdout line is the JSON result.
- * Run: `npm run bench:backup` (BENCH_BYTES=128MiB for a quick run). `RGW_STATE_DIR` reuses a running RGW.
+ * Run: `npm run bench:backup` (BENCH_BYTES=128MiB for a quick run).
  */
 import { execFile } from "node:child_process"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -36,6 +52,7 @@ import { uploadStream } from "../src/pipeline/upload.ts"
 import { backupUser, startMariadb, writeRestoredServerDefaults } from "../src/sandbox/mariadb.ts"
 import { launchRgw } from "../src/sandbox/rgw/rgw.ts"
 import { createBucket } from "../src/sandbox/s3Endpoint.ts"
+import { measureFloor, perGiB, procCpuSeconds, readUsage, usageEnv } from "./support/processCpu.ts"
 
 const run = promisify(execFile)
 const MiB = 1024 * 1024
@@ -49,6 +66,17 @@ const parseBytes = (text: string | undefined, fallback: number): number => {
 }
 
 const databaseBytes = parseBytes(process.env.BENCH_BYTES, 1024 * MiB)
+const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? 1))
+const phases = new Set((process.env.BENCH_PHASES ?? "source,sink,rclone,restore,local").split(","))
+const profDir = process.env.BENCH_CPU_PROF
+const profFlags = (name: string): Array<string> =>
+  profDir === undefined || profDir === ""
+    ? []
+    : ["--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}-\${pid}.cpuprofile`]
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN
+}
 const note = (text: string): void => {
   process.stderr.write(`${text}\n`)
 }
@@ -65,20 +93,6 @@ const timed = async <A>(f: () => Promise<A>): Promise<{ value: A; millis: number
 const shell = (script: string, env: Record<string, string> = {}) =>
   run("bash", ["-o", "pipefail", "-c", script], { env: { ...process.env, ...env }, maxBuffer: 16 * MiB })
 
-/** Peak RSS (VmHWM) of a process, polled until it exits. */
-const watchPeakRss = (pid: number): { readonly peakMiB: () => number; readonly stop: () => void } => {
-  let peak = 0
-  const timer = setInterval(() => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/u.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-      if (m !== null) peak = Math.max(peak, Number(m[1]) / 1024)
-    } catch {
-      clearInterval(timer)
-    }
-  }, 50)
-  return { peakMiB: () => Math.round(peak), stop: () => clearInterval(timer) }
-}
-
 const startRgw = (dir: string) =>
   Effect.acquireRelease(
     // room for the archive written three times (worker, sink alone, rclone) plus RGW's overhead
@@ -88,11 +102,16 @@ const startRgw = (dir: string) =>
     (rgw) => Effect.promise(rgw.stop)
   ).pipe(Effect.map((rgw) => rgw.endpoints))
 
+/** The worker's default upload settings (src/pipeline/upload.ts, partSchedule.ts): the issue's RSS bound uses them. */
+const uploadConcurrency = 4
+const firstPartMiB = 16
+
 const bench = Effect.gen(function* () {
   const dir = yield* Effect.acquireRelease(
     Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-bench-backup-"))),
     (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
   )
+  if (profDir !== undefined && profDir !== "") yield* Effect.promise(() => mkdir(profDir, { recursive: true }))
   note(`loading ${Math.round(databaseBytes / MiB)} MiB of sample data`)
   const source = yield* startMariadb({ bufferPoolSize: "1G" })
   yield* source.createUser(backupUser.user, backupUser.password, backupUser.grants)
@@ -113,60 +132,118 @@ const bench = Effect.gen(function* () {
     socket: source.socket,
     backupUser: backupUser.user,
     backupPassword: backupUser.password,
-    dir
+    dir,
+    ...(profFlags("instance").length === 0 ? {} : { extraEnv: { NODE_OPTIONS: profFlags("instance").join(" ") } })
   })
   const backupCommand = `mariadb-backup --defaults-file=${source.defaultsFile} --backup --stream=xbstream --user=${backupUser.user} --password=${backupUser.password} --target-dir=${join(dir, "unused")} 2>/dev/null`
 
-  note("(b) mariabackup --stream | wc -c")
-  const sourceOnly = yield* Effect.promise(() => timed(() => shell(`${backupCommand} | wc -c`)))
-  const sourceBytes = Number(sourceOnly.value.stdout.trim())
+  note("floor: openssl speed sha256 / aes-256-gcm, node createHash")
+  const floor = yield* Effect.promise(measureFloor)
 
-  note("(a) instance manager → mTLS → worker → RGW")
-  const worker = yield* spawnSubcommand("backup", {
-    workDir: join(dir, "worker"),
-    env: {
-      ...workerEnv({ url: im.url, pki, cluster: "bench", backupName: "full", backupId: "20261123T000000Z" }),
-      ...storeEnv
-    }
-  })
-  const rss = watchPeakRss(worker.pid)
-  const backup = yield* worker.outcome
-  rss.stop()
-  if (backup.exitCode !== 0) return yield* Effect.die(new Error(`backup failed: ${backup.stdout.slice(-2000)}`))
-  const result = backup.termination as { size: number; startedAt: string; stoppedAt: string; archiveKey: string }
-  const backupMillis = Date.parse(result.stoppedAt) - Date.parse(result.startedAt)
-
-  note("(c) the upload pipeline alone, in-process, same byte count")
-  const block = Buffer.alloc(4 * MiB)
-  for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i)
-  const chunk = 64 * 1024
-  const chunks = Math.ceil(result.size / chunk)
-  const synthetic = Stream.range(0, chunks - 1).pipe(
-    Stream.map((i) => {
-      const offset = (i * chunk) % block.length
-      const length = Math.min(chunk, result.size - i * chunk)
-      return block.subarray(offset, offset + length) as Uint8Array
+  note("start-up: backup and restore processes that load their modules and stop at configuration")
+  const startup = (subcommand: string) =>
+    Effect.gen(function* () {
+      const file = join(dir, `${subcommand}-startup-usage.json`)
+      yield* runSubcommand(subcommand, { workDir: join(dir, `${subcommand}-startup`), env: usageEnv(file) })
+      return (yield* Effect.promise(() => readUsage(file))).cpuSeconds
     })
-  )
-  const sinkStart = performance.now()
-  yield* uploadStream(synthetic, { key: "bench/sink-only/object" }).pipe(
-    Effect.provide(
-      ObjectStoreClient.layer({
-        spec: {
-          bucket,
-          endpoint: r.endpoint,
-          region: r.region,
-          forcePathStyle: true,
-          credentials: { accessKeyId: { name: "s3", key: "a" }, secretAccessKey: { name: "s3", key: "s" } }
-        },
-        credentials: { accessKeyId: Redacted.make(r.accessKey), secretAccessKey: Redacted.make(r.secretKey) }
+  const workerStartup = yield* startup("backup")
+  const restoreStartup = yield* startup("restore")
+
+  let sourceBytes = 0
+  let sourceMillis = Number.NaN
+  if (phases.has("source")) {
+    note("(b) mariabackup --stream | wc -c")
+    const sourceOnly = yield* Effect.promise(() => timed(() => shell(`${backupCommand} | wc -c`)))
+    sourceBytes = Number(sourceOnly.value.stdout.trim())
+    sourceMillis = sourceOnly.millis
+  }
+
+  interface WorkerRun {
+    readonly size: number
+    readonly millis: number
+    readonly workerCpu: number
+    readonly workerRssMiB: number
+    readonly instanceCpu: number
+    readonly archiveKey: string
+  }
+  const runWorker = (i: number) =>
+    Effect.gen(function* () {
+      note(`(a) instance manager → mTLS → worker → RGW, run ${i + 1}/${repeat}`)
+      const usageFile = join(dir, `worker-${i}-usage.json`)
+      const instanceBefore = yield* Effect.promise(() => procCpuSeconds(im.pid))
+      const worker = yield* spawnSubcommand("backup", {
+        workDir: join(dir, "worker"),
+        env: {
+          ...workerEnv({
+            url: im.url,
+            pki,
+            cluster: "bench",
+            backupName: `full-${i}`,
+            backupId: `20261123T0000${String(i % 60).padStart(2, "0")}Z`
+          }),
+          ...storeEnv,
+          ...usageEnv(usageFile, profFlags("worker"))
+        }
+      })
+      const backup = yield* worker.outcome
+      const instanceCpu = (yield* Effect.promise(() => procCpuSeconds(im.pid))) - instanceBefore
+      if (backup.exitCode !== 0) return yield* Effect.die(new Error(`backup failed: ${backup.stdout.slice(-2000)}`))
+      const result = backup.termination as { size: number; startedAt: string; stoppedAt: string; archiveKey: string }
+      const usage = yield* Effect.promise(() => readUsage(usageFile))
+      note(
+        `    ${mbps(result.size, Date.parse(result.stoppedAt) - Date.parse(result.startedAt))} MB/s, worker ${perGiB(usage.cpuSeconds, result.size)} CPU-s/GiB, instance ${perGiB(instanceCpu, result.size)} CPU-s/GiB, worker peak RSS ${Math.round(usage.peakRssMiB)} MiB`
+      )
+      const run: WorkerRun = {
+        size: result.size,
+        millis: Date.parse(result.stoppedAt) - Date.parse(result.startedAt),
+        workerCpu: usage.cpuSeconds,
+        workerRssMiB: usage.peakRssMiB,
+        instanceCpu,
+        archiveKey: result.archiveKey
+      }
+      return run
+    })
+  const runs: Array<WorkerRun> = []
+  for (let i = 0; i < repeat; i++) runs.push(yield* runWorker(i))
+  const size = runs[0]?.size ?? 0
+  const middle = runs.find((run) => run.workerCpu === median(runs.map((x) => x.workerCpu))) ?? runs[0]
+  if (middle === undefined) return yield* Effect.die(new Error("no worker run"))
+
+  let sinkMillis = Number.NaN
+  if (phases.has("sink")) {
+    note("(c) the upload pipeline alone, in-process, same byte count")
+    const block = Buffer.alloc(4 * MiB)
+    for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i)
+    const chunk = 64 * 1024
+    const chunks = Math.ceil(size / chunk)
+    const synthetic = Stream.range(0, chunks - 1).pipe(
+      Stream.map((i) => {
+        const offset = (i * chunk) % block.length
+        const length = Math.min(chunk, size - i * chunk)
+        return block.subarray(offset, offset + length) as Uint8Array
       })
     )
-  )
-  const sinkMillis = performance.now() - sinkStart
+    const sinkStart = performance.now()
+    yield* uploadStream(synthetic, { key: "bench/sink-only/object" }).pipe(
+      Effect.provide(
+        ObjectStoreClient.layer({
+          spec: {
+            bucket,
+            endpoint: r.endpoint,
+            region: r.region,
+            forcePathStyle: true,
+            credentials: { accessKeyId: { name: "s3", key: "a" }, secretAccessKey: { name: "s3", key: "s" } }
+          },
+          credentials: { accessKeyId: Redacted.make(r.accessKey), secretAccessKey: Redacted.make(r.secretKey) }
+        })
+      )
+    )
+    sinkMillis = performance.now() - sinkStart
+  }
 
   let rcloneMbps: number | null = null
-  if (has("rclone")) {
+  if (phases.has("rclone") && has("rclone")) {
     note("(d) mariabackup --stream | tee >(sha256sum) | rclone rcat")
     const rcloneEnv = {
       RCLONE_CONFIG_BENCH_TYPE: "s3",
@@ -185,51 +262,90 @@ const bench = Effect.gen(function* () {
         )
       )
     )
-    rcloneMbps = mbps(sourceBytes, rc.millis)
+    rcloneMbps = mbps(sourceBytes > 0 ? sourceBytes : size, rc.millis)
   } else {
-    note("(d) skipped: rclone is not installed")
+    note("(d) skipped (not asked for, or rclone is not installed)")
   }
 
-  note("restore: cloudnative-mysql restore (download → sha256 → mbstream -x phase)")
-  const restoreParent = join(dir, "restore")
-  yield* Effect.promise(() => mkdir(restoreParent, { recursive: true }))
-  const dataDir = join(restoreParent, "data")
-  const defaults = yield* writeRestoredServerDefaults(restoreParent, dataDir, 2)
-  const restore = yield* runSubcommand("restore", {
-    workDir: join(dir, "restore-run"),
-    env: {
-      ...storeEnv,
-      RESTORE_DATA_DIR: dataDir,
-      RESTORE_SERVER_DEFAULTS_FILE: defaults,
-      RESTORE_SOURCE_CLUSTER: "bench"
+  let restoreMillis = Number.NaN
+  let restoreCpu = Number.NaN
+  let restoreRss = Number.NaN
+  if (phases.has("restore")) {
+    note("restore: cloudnative-mysql restore (download → sha256 → mbstream -x phase)")
+    const restoreParent = join(dir, "restore")
+    yield* Effect.promise(() => mkdir(restoreParent, { recursive: true }))
+    const dataDir = join(restoreParent, "data")
+    const defaults = yield* writeRestoredServerDefaults(restoreParent, dataDir, 2)
+    const usageFile = join(dir, "restore-usage.json")
+    const restore = yield* runSubcommand("restore", {
+      workDir: join(dir, "restore-run"),
+      env: {
+        ...storeEnv,
+        RESTORE_DATA_DIR: dataDir,
+        RESTORE_SERVER_DEFAULTS_FILE: defaults,
+        RESTORE_SOURCE_CLUSTER: "bench",
+        ...usageEnv(usageFile, profFlags("restore"))
+      }
+    })
+    if (restore.exitCode !== 0) return yield* Effect.die(new Error(`restore failed: ${restore.stdout.slice(-2000)}`))
+    const logs = parseLogLines(restore.stdout) as Array<{ message?: unknown; timestamp?: string }>
+    const at = (message: string) => {
+      const line = logs.find((l) => (Array.isArray(l.message) ? l.message[0] : l.message) === message)
+      return Date.parse(line?.timestamp ?? "")
     }
-  })
-  if (restore.exitCode !== 0) return yield* Effect.die(new Error(`restore failed: ${restore.stdout.slice(-2000)}`))
-  const logs = parseLogLines(restore.stdout) as Array<{ message?: unknown; timestamp?: string }>
-  const at = (message: string) => {
-    const line = logs.find((l) => (Array.isArray(l.message) ? l.message[0] : l.message) === message)
-    return Date.parse(line?.timestamp ?? "")
+    restoreMillis = at("backup downloaded, verified and extracted") - at("restoring backup")
+    const usage = yield* Effect.promise(() => readUsage(usageFile))
+    restoreCpu = usage.cpuSeconds
+    restoreRss = usage.peakRssMiB
   }
-  const restoreMillis = at("backup downloaded, verified and extracted") - at("restoring backup")
 
-  note("local: mbstream -x < file")
-  const archiveFile = join(dir, "archive.xbstream")
-  yield* Effect.promise(() => shell(`${backupCommand} > ${archiveFile}`))
-  const archiveBytes = Number((yield* Effect.promise(() => shell(`stat -c %s ${archiveFile}`))).stdout.trim())
-  const extractDir = join(dir, "local-extract")
-  yield* Effect.promise(() => mkdir(extractDir))
-  const local = yield* Effect.promise(() => timed(() => shell(`mbstream -x -C ${extractDir} < ${archiveFile}`)))
+  let localMillis = Number.NaN
+  let archiveBytes = 0
+  if (phases.has("local")) {
+    note("local: mbstream -x < file")
+    const archiveFile = join(dir, "archive.xbstream")
+    yield* Effect.promise(() => shell(`${backupCommand} > ${archiveFile}`))
+    archiveBytes = Number((yield* Effect.promise(() => shell(`stat -c %s ${archiveFile}`))).stdout.trim())
+    const extractDir = join(dir, "local-extract")
+    yield* Effect.promise(() => mkdir(extractDir))
+    const local = yield* Effect.promise(() => timed(() => shell(`mbstream -x -C ${extractDir} < ${archiveFile}`)))
+    localMillis = local.millis
+  }
 
+  const orNull = (n: number): number | null => (Number.isFinite(n) ? n : null)
+  const backupMbps = mbps(size, middle.millis)
+  const sourceMbps = orNull(mbps(sourceBytes, sourceMillis))
+  const sinkMbps = orNull(mbps(size, sinkMillis))
+  const restoreMbps = orNull(mbps(size, restoreMillis))
+  const localMbps = orNull(mbps(archiveBytes, localMillis))
+  const ratio = (a: number | null, bounds: ReadonlyArray<number | null>): number | null => {
+    const known = bounds.filter((b): b is number => b !== null)
+    return a === null || known.length === 0 ? null : Math.round((a / Math.min(...known)) * 100) / 100
+  }
   return {
     database_bytes: databaseBytes,
-    archive_bytes: result.size,
-    backup_mbps: mbps(result.size, backupMillis),
-    source_only_mbps: mbps(sourceBytes, sourceOnly.millis),
-    sink_only_mbps: mbps(result.size, sinkMillis),
+    archive_bytes: size,
+    runs: repeat,
+    backup_mbps: backupMbps,
+    source_only_mbps: sourceMbps,
+    sink_only_mbps: sinkMbps,
+    backup_vs_bound: ratio(backupMbps, [sourceMbps, sinkMbps]),
     rclone_mbps: rcloneMbps,
-    restore_mbps: mbps(result.size, restoreMillis),
-    local_extract_mbps: mbps(archiveBytes, local.millis),
-    worker_peak_rss_mib: rss.peakMiB()
+    restore_mbps: restoreMbps,
+    local_extract_mbps: localMbps,
+    worker_cpu_s_per_gib: perGiB(middle.workerCpu, size),
+    worker_cpu_s_runs: runs.map((run) => Math.round(run.workerCpu * 100) / 100),
+    instance_cpu_s_per_gib: perGiB(middle.instanceCpu, size),
+    restore_cpu_s_per_gib: orNull(perGiB(restoreCpu, size)),
+    worker_startup_cpu_s: Math.round(workerStartup * 100) / 100,
+    restore_startup_cpu_s: Math.round(restoreStartup * 100) / 100,
+    floor_cpu_s_per_gib: floor.total,
+    floor_sha256_cpu_s_per_gib: floor.sha256,
+    floor_aes_gcm_cpu_s_per_gib: floor.aes256gcm,
+    floor_node_sha256_cpu_s_per_gib: floor.nodeSha256,
+    worker_peak_rss_mib: Math.round(middle.workerRssMiB),
+    worker_rss_bound_mib: 64 + (uploadConcurrency + 2) * firstPartMiB,
+    restore_peak_rss_mib: orNull(Math.round(restoreRss))
   }
 }).pipe(Effect.scoped)
 

@@ -235,6 +235,7 @@ export const startLocalInstanceManager = (options: {
   readonly backupUser: string
   readonly backupPassword: string
   readonly dir: string
+  readonly extraEnv?: Readonly<Record<string, string>>
 }): Effect.Effect<{ readonly pki: PkiFiles; readonly im: RunningInstanceManager }, Error, Scope.Scope> =>
   Effect.gen(function* () {
     const pki = yield* writePki(join(options.dir, "pki"))
@@ -245,7 +246,8 @@ export const startLocalInstanceManager = (options: {
       pki,
       apiPort: yield* freePort,
       probePort: yield* freePort,
-      workDir: join(options.dir, "instance")
+      workDir: join(options.dir, "instance"),
+      ...(options.extraEnv === undefined ? {} : { extraEnv: options.extraEnv })
     })
     return { pki, im }
   })
