@@ -41,11 +41,13 @@ import { Effect, Redacted, Stream } from "effect"
 import {
   objectStoreEnv,
   parseLogLines,
+  type RunningInstanceManager,
   runSubcommand,
   type S3Target,
   spawnSubcommand,
   startLocalInstanceManager,
-  workerEnv
+  workerEnv,
+  writePki
 } from "../src/demo/processes.ts"
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
 import { uploadStream } from "../src/pipeline/upload.ts"
@@ -73,6 +75,22 @@ const profFlags = (name: string): Array<string> =>
   profDir === undefined || profDir === ""
     ? []
     : ["--cpu-prof", `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}-\${pid}.cpuprofile`]
+/**
+ * `BENCH_TREES=label=/path,label2=/path`: compare checkouts of this repository side by side under the same load:
+ * each gets its own instance manager, its worker runs alternate with the others', and each restores once
+ * (default: this tree alone). The JSON's top-level figures are the first tree's; `variants` has each tree's.
+ */
+interface Tree {
+  readonly label: string
+  readonly executable: string | undefined
+}
+const trees: ReadonlyArray<Tree> =
+  process.env.BENCH_TREES === undefined || process.env.BENCH_TREES === ""
+    ? [{ label: "current", executable: undefined }]
+    : process.env.BENCH_TREES.split(",").map((entry) => {
+        const [label = "", path = ""] = entry.split("=")
+        return { label, executable: join(path, "bin", "cloudnative-mysql.js") }
+      })
 const median = (values: ReadonlyArray<number>): number => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN
@@ -128,27 +146,43 @@ const bench = Effect.gen(function* () {
     secretKey: r.secretKey
   }
   const storeEnv = yield* objectStoreEnv(target, dir)
-  const { pki, im } = yield* startLocalInstanceManager({
-    socket: source.socket,
-    backupUser: backupUser.user,
-    backupPassword: backupUser.password,
-    dir,
-    ...(profFlags("instance").length === 0 ? {} : { extraEnv: { NODE_OPTIONS: profFlags("instance").join(" ") } })
-  })
+  const pki = yield* writePki(join(dir, "pki"))
+  const managers = new Map<string, RunningInstanceManager>()
+  for (const tree of trees) {
+    const { im } = yield* startLocalInstanceManager({
+      socket: source.socket,
+      backupUser: backupUser.user,
+      backupPassword: backupUser.password,
+      dir,
+      pki,
+      name: `instance-${tree.label}`,
+      ...(tree.executable === undefined ? {} : { executable: tree.executable }),
+      ...(profFlags(`instance-${tree.label}`).length === 0
+        ? {}
+        : { extraEnv: { NODE_OPTIONS: profFlags(`instance-${tree.label}`).join(" ") } })
+    })
+    managers.set(tree.label, im)
+  }
   const backupCommand = `mariadb-backup --defaults-file=${source.defaultsFile} --backup --stream=xbstream --user=${backupUser.user} --password=${backupUser.password} --target-dir=${join(dir, "unused")} 2>/dev/null`
 
   note("floor: openssl speed sha256 / aes-256-gcm, node createHash")
   const floor = yield* Effect.promise(measureFloor)
 
   note("start-up: backup and restore processes that load their modules and stop at configuration")
-  const startup = (subcommand: string) =>
+  const startup = (tree: Tree, subcommand: string) =>
     Effect.gen(function* () {
-      const file = join(dir, `${subcommand}-startup-usage.json`)
-      yield* runSubcommand(subcommand, { workDir: join(dir, `${subcommand}-startup`), env: usageEnv(file) })
+      const file = join(dir, `${subcommand}-${tree.label}-startup-usage.json`)
+      yield* runSubcommand(subcommand, {
+        workDir: join(dir, `${subcommand}-startup`),
+        env: usageEnv(file),
+        ...(tree.executable === undefined ? {} : { executable: tree.executable })
+      })
       return (yield* Effect.promise(() => readUsage(file))).cpuSeconds
     })
-  const workerStartup = yield* startup("backup")
-  const restoreStartup = yield* startup("restore")
+  const startups = new Map<string, { worker: number; restore: number }>()
+  for (const tree of trees) {
+    startups.set(tree.label, { worker: yield* startup(tree, "backup"), restore: yield* startup(tree, "restore") })
+  }
 
   let sourceBytes = 0
   let sourceMillis = Number.NaN
@@ -165,50 +199,64 @@ const bench = Effect.gen(function* () {
     readonly workerCpu: number
     readonly workerRssMiB: number
     readonly instanceCpu: number
-    readonly archiveKey: string
   }
-  const runWorker = (i: number) =>
+  const runWorker = (tree: Tree, treeIndex: number, i: number) =>
     Effect.gen(function* () {
-      note(`(a) instance manager → mTLS → worker → RGW, run ${i + 1}/${repeat}`)
-      const usageFile = join(dir, `worker-${i}-usage.json`)
+      note(`(a) instance manager → mTLS → worker → RGW, ${tree.label} run ${i + 1}/${repeat}`)
+      const im = managers.get(tree.label)
+      if (im === undefined) return yield* Effect.die(new Error(`no instance manager for ${tree.label}`))
+      const usageFile = join(dir, `worker-${tree.label}-${i}-usage.json`)
       const instanceBefore = yield* Effect.promise(() => procCpuSeconds(im.pid))
       const worker = yield* spawnSubcommand("backup", {
         workDir: join(dir, "worker"),
+        ...(tree.executable === undefined ? {} : { executable: tree.executable }),
         env: {
           ...workerEnv({
             url: im.url,
             pki,
             cluster: "bench",
-            backupName: `full-${i}`,
-            backupId: `20261123T0000${String(i % 60).padStart(2, "0")}Z`
+            backupName: `full-${tree.label}-${i}`,
+            backupId: `20261123T${String(treeIndex % 24).padStart(2, "0")}00${String(i % 60).padStart(2, "0")}Z`
           }),
           ...storeEnv,
-          ...usageEnv(usageFile, profFlags("worker"))
+          ...usageEnv(usageFile, profFlags(`worker-${tree.label}`))
         }
       })
       const backup = yield* worker.outcome
       const instanceCpu = (yield* Effect.promise(() => procCpuSeconds(im.pid))) - instanceBefore
       if (backup.exitCode !== 0) return yield* Effect.die(new Error(`backup failed: ${backup.stdout.slice(-2000)}`))
-      const result = backup.termination as { size: number; startedAt: string; stoppedAt: string; archiveKey: string }
+      const result = backup.termination as { size: number; startedAt: string; stoppedAt: string }
       const usage = yield* Effect.promise(() => readUsage(usageFile))
+      const millis = Date.parse(result.stoppedAt) - Date.parse(result.startedAt)
       note(
-        `    ${mbps(result.size, Date.parse(result.stoppedAt) - Date.parse(result.startedAt))} MB/s, worker ${perGiB(usage.cpuSeconds, result.size)} CPU-s/GiB, instance ${perGiB(instanceCpu, result.size)} CPU-s/GiB, worker peak RSS ${Math.round(usage.peakRssMiB)} MiB`
+        `    ${mbps(result.size, millis)} MB/s, worker ${perGiB(usage.cpuSeconds, result.size)} CPU-s/GiB, instance ${perGiB(instanceCpu, result.size)} CPU-s/GiB, worker peak RSS ${Math.round(usage.peakRssMiB)} MiB`
       )
       const run: WorkerRun = {
         size: result.size,
-        millis: Date.parse(result.stoppedAt) - Date.parse(result.startedAt),
+        millis,
         workerCpu: usage.cpuSeconds,
         workerRssMiB: usage.peakRssMiB,
-        instanceCpu,
-        archiveKey: result.archiveKey
+        instanceCpu
       }
       return run
     })
-  const runs: Array<WorkerRun> = []
-  for (let i = 0; i < repeat; i++) runs.push(yield* runWorker(i))
-  const size = runs[0]?.size ?? 0
-  const middle = runs.find((run) => run.workerCpu === median(runs.map((x) => x.workerCpu))) ?? runs[0]
-  if (middle === undefined) return yield* Effect.die(new Error("no worker run"))
+  const runs = new Map<string, Array<WorkerRun>>(trees.map((t) => [t.label, []]))
+  for (let i = 0; i < repeat; i++) {
+    for (let k = 0; k < trees.length; k++) {
+      const index = (k + i) % trees.length
+      const tree = trees[index]
+      if (tree !== undefined) runs.get(tree.label)?.push(yield* runWorker(tree, index, i))
+    }
+  }
+  const middleOf = (label: string): WorkerRun | undefined => {
+    const list = runs.get(label) ?? []
+    const m = median(list.map((x) => x.workerCpu))
+    return list.find((run) => run.workerCpu === m)
+  }
+  const first = trees[0]
+  const middle = first === undefined ? undefined : middleOf(first.label)
+  if (first === undefined || middle === undefined) return yield* Effect.die(new Error("no worker run"))
+  const size = middle.size
 
   let sinkMillis = Number.NaN
   if (phases.has("sink")) {
@@ -267,36 +315,41 @@ const bench = Effect.gen(function* () {
     note("(d) skipped (not asked for, or rclone is not installed)")
   }
 
-  let restoreMillis = Number.NaN
-  let restoreCpu = Number.NaN
-  let restoreRss = Number.NaN
+  const restores = new Map<string, { millis: number; cpu: number; rssMiB: number }>()
   if (phases.has("restore")) {
-    note("restore: cloudnative-mysql restore (download → sha256 → mbstream -x phase)")
-    const restoreParent = join(dir, "restore")
-    yield* Effect.promise(() => mkdir(restoreParent, { recursive: true }))
-    const dataDir = join(restoreParent, "data")
-    const defaults = yield* writeRestoredServerDefaults(restoreParent, dataDir, 2)
-    const usageFile = join(dir, "restore-usage.json")
-    const restore = yield* runSubcommand("restore", {
-      workDir: join(dir, "restore-run"),
-      env: {
-        ...storeEnv,
-        RESTORE_DATA_DIR: dataDir,
-        RESTORE_SERVER_DEFAULTS_FILE: defaults,
-        RESTORE_SOURCE_CLUSTER: "bench",
-        ...usageEnv(usageFile, profFlags("restore"))
+    for (const tree of trees) {
+      note(`restore: cloudnative-mysql restore (download → sha256 → mbstream -x phase), ${tree.label}`)
+      const restoreParent = join(dir, `restore-${tree.label}`)
+      yield* Effect.promise(() => mkdir(restoreParent, { recursive: true }))
+      const dataDir = join(restoreParent, "data")
+      const defaults = yield* writeRestoredServerDefaults(restoreParent, dataDir, 2)
+      const usageFile = join(dir, `restore-${tree.label}-usage.json`)
+      const restore = yield* runSubcommand("restore", {
+        workDir: join(dir, "restore-run"),
+        ...(tree.executable === undefined ? {} : { executable: tree.executable }),
+        env: {
+          ...storeEnv,
+          RESTORE_DATA_DIR: dataDir,
+          RESTORE_SERVER_DEFAULTS_FILE: defaults,
+          RESTORE_SOURCE_CLUSTER: "bench",
+          ...usageEnv(usageFile, profFlags(`restore-${tree.label}`))
+        }
+      })
+      if (restore.exitCode !== 0) return yield* Effect.die(new Error(`restore failed: ${restore.stdout.slice(-2000)}`))
+      const logs = parseLogLines(restore.stdout) as Array<{ message?: unknown; timestamp?: string }>
+      const at = (message: string) => {
+        const line = logs.find((l) => (Array.isArray(l.message) ? l.message[0] : l.message) === message)
+        return Date.parse(line?.timestamp ?? "")
       }
-    })
-    if (restore.exitCode !== 0) return yield* Effect.die(new Error(`restore failed: ${restore.stdout.slice(-2000)}`))
-    const logs = parseLogLines(restore.stdout) as Array<{ message?: unknown; timestamp?: string }>
-    const at = (message: string) => {
-      const line = logs.find((l) => (Array.isArray(l.message) ? l.message[0] : l.message) === message)
-      return Date.parse(line?.timestamp ?? "")
+      const usage = yield* Effect.promise(() => readUsage(usageFile))
+      restores.set(tree.label, {
+        millis: at("backup downloaded, verified and extracted") - at("restoring backup"),
+        cpu: usage.cpuSeconds,
+        rssMiB: usage.peakRssMiB
+      })
+      note(`    restore ${perGiB(usage.cpuSeconds, size)} CPU-s/GiB, peak RSS ${Math.round(usage.peakRssMiB)} MiB`)
+      yield* Effect.promise(() => rm(restoreParent, { recursive: true, force: true }))
     }
-    restoreMillis = at("backup downloaded, verified and extracted") - at("restoring backup")
-    const usage = yield* Effect.promise(() => readUsage(usageFile))
-    restoreCpu = usage.cpuSeconds
-    restoreRss = usage.peakRssMiB
   }
 
   let localMillis = Number.NaN
@@ -313,15 +366,34 @@ const bench = Effect.gen(function* () {
   }
 
   const orNull = (n: number): number | null => (Number.isFinite(n) ? n : null)
+  const restored = restores.get(first.label)
   const backupMbps = mbps(size, middle.millis)
   const sourceMbps = orNull(mbps(sourceBytes, sourceMillis))
   const sinkMbps = orNull(mbps(size, sinkMillis))
-  const restoreMbps = orNull(mbps(size, restoreMillis))
+  const restoreMbps = restored === undefined ? null : orNull(mbps(size, restored.millis))
   const localMbps = orNull(mbps(archiveBytes, localMillis))
   const ratio = (a: number | null, bounds: ReadonlyArray<number | null>): number | null => {
     const known = bounds.filter((b): b is number => b !== null)
     return a === null || known.length === 0 ? null : Math.round((a / Math.min(...known)) * 100) / 100
   }
+  const figures = (label: string) => {
+    const m = middleOf(label)
+    const r = restores.get(label)
+    const s = startups.get(label)
+    return {
+      backup_mbps: m === undefined ? null : mbps(size, m.millis),
+      worker_cpu_s_per_gib: m === undefined ? null : perGiB(m.workerCpu, size),
+      worker_cpu_s_runs: (runs.get(label) ?? []).map((run) => Math.round(run.workerCpu * 100) / 100),
+      instance_cpu_s_per_gib: m === undefined ? null : perGiB(m.instanceCpu, size),
+      restore_cpu_s_per_gib: r === undefined ? null : perGiB(r.cpu, size),
+      restore_mbps: r === undefined ? null : orNull(mbps(size, r.millis)),
+      worker_startup_cpu_s: s === undefined ? null : Math.round(s.worker * 100) / 100,
+      restore_startup_cpu_s: s === undefined ? null : Math.round(s.restore * 100) / 100,
+      worker_peak_rss_mib: m === undefined ? null : Math.round(m.workerRssMiB),
+      restore_peak_rss_mib: r === undefined ? null : Math.round(r.rssMiB)
+    }
+  }
+  const main = figures(first.label)
   return {
     database_bytes: databaseBytes,
     archive_bytes: size,
@@ -333,19 +405,21 @@ const bench = Effect.gen(function* () {
     rclone_mbps: rcloneMbps,
     restore_mbps: restoreMbps,
     local_extract_mbps: localMbps,
-    worker_cpu_s_per_gib: perGiB(middle.workerCpu, size),
-    worker_cpu_s_runs: runs.map((run) => Math.round(run.workerCpu * 100) / 100),
-    instance_cpu_s_per_gib: perGiB(middle.instanceCpu, size),
-    restore_cpu_s_per_gib: orNull(perGiB(restoreCpu, size)),
-    worker_startup_cpu_s: Math.round(workerStartup * 100) / 100,
-    restore_startup_cpu_s: Math.round(restoreStartup * 100) / 100,
+    restore_vs_bound: ratio(restoreMbps, [localMbps]),
+    worker_cpu_s_per_gib: main.worker_cpu_s_per_gib,
+    worker_cpu_s_runs: main.worker_cpu_s_runs,
+    instance_cpu_s_per_gib: main.instance_cpu_s_per_gib,
+    restore_cpu_s_per_gib: main.restore_cpu_s_per_gib,
+    worker_startup_cpu_s: main.worker_startup_cpu_s,
+    restore_startup_cpu_s: main.restore_startup_cpu_s,
     floor_cpu_s_per_gib: floor.total,
     floor_sha256_cpu_s_per_gib: floor.sha256,
     floor_aes_gcm_cpu_s_per_gib: floor.aes256gcm,
     floor_node_sha256_cpu_s_per_gib: floor.nodeSha256,
-    worker_peak_rss_mib: Math.round(middle.workerRssMiB),
+    worker_peak_rss_mib: main.worker_peak_rss_mib,
     worker_rss_bound_mib: 64 + (uploadConcurrency + 2) * firstPartMiB,
-    restore_peak_rss_mib: orNull(Math.round(restoreRss))
+    restore_peak_rss_mib: main.restore_peak_rss_mib,
+    ...(trees.length > 1 ? { variants: Object.fromEntries(trees.map((t) => [t.label, figures(t.label)])) } : {})
   }
 }).pipe(Effect.scoped)
 

@@ -46,6 +46,8 @@ export interface SubcommandOptions {
   readonly onLine?: (line: string) => void
   /** Directory for the termination message file. */
   readonly workDir: string
+  /** The launcher to run (default {@link executable}; the benchmarks compare builds side by side). */
+  readonly executable?: string
 }
 
 const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
@@ -64,7 +66,7 @@ export const spawnSubcommand = (
     const terminationPath = join(options.workDir, `${subcommand}-${Date.now()}-termination.json`)
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        spawn(process.execPath, [executable, subcommand], {
+        spawn(process.execPath, [options.executable ?? executable, subcommand], {
           env: { ...process.env, TERMINATION_MESSAGE_PATH: terminationPath, ...options.env },
           stdio: ["ignore", "pipe", "pipe"]
         })
@@ -164,6 +166,7 @@ export interface InstanceManagerOptions {
   readonly probePort: number
   readonly workDir: string
   readonly extraEnv?: Readonly<Record<string, string>>
+  readonly executable?: string
 }
 
 /** A running instance manager process. */
@@ -183,6 +186,7 @@ export const startInstanceManager = (
     })
     const running = yield* spawnSubcommand("instance", {
       workDir: options.workDir,
+      ...(options.executable === undefined ? {} : { executable: options.executable }),
       env: {
         FLAVOR: "mariadb",
         LISTEN_ADDRESS: "127.0.0.1",
@@ -236,17 +240,23 @@ export const startLocalInstanceManager = (options: {
   readonly backupPassword: string
   readonly dir: string
   readonly extraEnv?: Readonly<Record<string, string>>
+  readonly executable?: string
+  /** An existing PKI (several instance managers of one benchmark share it). */
+  readonly pki?: PkiFiles
+  /** Its work directory's name under `dir` (default `instance`). */
+  readonly name?: string
 }): Effect.Effect<{ readonly pki: PkiFiles; readonly im: RunningInstanceManager }, Error, Scope.Scope> =>
   Effect.gen(function* () {
-    const pki = yield* writePki(join(options.dir, "pki"))
+    const pki = options.pki ?? (yield* writePki(join(options.dir, "pki")))
     const im = yield* startInstanceManager({
+      ...(options.executable === undefined ? {} : { executable: options.executable }),
       socket: options.socket,
       backupUser: options.backupUser,
       backupPassword: options.backupPassword,
       pki,
       apiPort: yield* freePort,
       probePort: yield* freePort,
-      workDir: join(options.dir, "instance"),
+      workDir: join(options.dir, options.name ?? "instance"),
       ...(options.extraEnv === undefined ? {} : { extraEnv: options.extraEnv })
     })
     return { pki, im }
