@@ -21,6 +21,7 @@
  * - `worker_peak_rss_mib`: the worker's peak RSS; `worker_rss_bound_mib` the issue's bound for it,
  *   64 MiB + (uploadConcurrency + 2) × partSize.
  *
+ * `BENCH_S3_TLS=1` uses RGW's https endpoint (parts then go as UNSIGNED-PAYLOAD).
  * `BENCH_REPEAT` (default 1) runs the worker that many times against the same instance manager and reports the
  * median run (CPU per run in `worker_cpu_s_runs`). `BENCH_PHASES` (default all:
  * `source,sink,rclone,restore,local`) chooses the side measurements besides the worker. `BENCH_CPU_PROF=dir`
@@ -33,7 +34,7 @@
  */
 import { execFile } from "node:child_process"
 import { existsSync } from "node:fs"
-import { mkdir, mkdtemp, rm } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
@@ -71,6 +72,8 @@ const databaseBytes = parseBytes(process.env.BENCH_BYTES, 1024 * MiB)
 const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? 1))
 const phases = new Set((process.env.BENCH_PHASES ?? "source,sink,rclone,restore,local").split(","))
 const profDir = process.env.BENCH_CPU_PROF
+/** `BENCH_S3_TLS=1`: the worker, restore and the sink-only upload talk to RGW's https endpoint. */
+const s3Tls = process.env.BENCH_S3_TLS === "1"
 const profFlags = (name: string): Array<string> =>
   profDir === undefined || profDir === ""
     ? []
@@ -137,13 +140,15 @@ const bench = Effect.gen(function* () {
   const r = yield* startRgw(dir)
   const bucket = `bench-backup-${Date.now().toString(36)}`
   yield* Effect.promise(() => createBucket(r, bucket))
+  const caBundle = s3Tls ? yield* Effect.promise(() => readFile(r.caFile, "utf8")) : undefined
   const target: S3Target = {
-    endpoint: r.endpoint,
+    endpoint: s3Tls ? r.tlsEndpoint : r.endpoint,
     region: r.region,
     bucket,
     path: "bench",
     accessKey: r.accessKey,
-    secretKey: r.secretKey
+    secretKey: r.secretKey,
+    ...(caBundle === undefined ? {} : { caBundle })
   }
   const storeEnv = yield* objectStoreEnv(target, dir)
   const pki = yield* writePki(join(dir, "pki"))
@@ -276,9 +281,10 @@ const bench = Effect.gen(function* () {
     yield* uploadStream(synthetic, { key: "bench/sink-only/object" }).pipe(
       Effect.provide(
         ObjectStoreClient.layer({
+          ...(caBundle === undefined ? {} : { caBundle }),
           spec: {
             bucket,
-            endpoint: r.endpoint,
+            endpoint: target.endpoint,
             region: r.region,
             forcePathStyle: true,
             credentials: { accessKeyId: { name: "s3", key: "a" }, secretAccessKey: { name: "s3", key: "s" } }
@@ -396,6 +402,7 @@ const bench = Effect.gen(function* () {
   const main = figures(first.label)
   return {
     database_bytes: databaseBytes,
+    s3_tls: s3Tls,
     archive_bytes: size,
     runs: repeat,
     backup_mbps: backupMbps,

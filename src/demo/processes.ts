@@ -266,6 +266,8 @@ export const startLocalInstanceManager = (options: {
 export interface S3Target extends S3Endpoint {
   readonly bucket: string
   readonly path: string
+  /** PEM of the CA to trust for an https endpoint. */
+  readonly caBundle?: string
 }
 
 /** Writes the credential files and returns `OBJECT_STORE_SPEC` / `OBJECT_STORE_SECRETS_DIR`. */
@@ -275,7 +277,11 @@ export const objectStoreEnv = (target: S3Target, dir: string): Effect.Effect<Rec
     await mkdir(secrets, { recursive: true })
     await writeFile(join(secrets, "accessKeyId"), `${target.accessKey}\n`, { mode: 0o600 })
     await writeFile(join(secrets, "secretAccessKey"), `${target.secretKey}\n`, { mode: 0o600 })
-    const { spec } = staticConnection(target, target.bucket, target.path === "" ? {} : { path: target.path })
+    if (target.caBundle !== undefined) await writeFile(join(secrets, "caBundle"), target.caBundle)
+    const { spec } = staticConnection(target, target.bucket, {
+      ...(target.path === "" ? {} : { path: target.path }),
+      ...(target.caBundle === undefined ? {} : { caBundle: { name: "s3", key: "caBundle" } })
+    })
     return { OBJECT_STORE_SPEC: JSON.stringify(spec), OBJECT_STORE_SECRETS_DIR: secrets }
   })
 
