@@ -49,6 +49,8 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       ;(command === undefined ? stderr : (t: string) => process.stdout.write(t))(usage)
       return command === undefined ? 2 : 0
     case "instance": {
+      // it serves the backup stream through the same kind of buffers (bench:backup, docs/performance.md)
+      tuneHeapForStreaming()
       const { instanceMain } = await import("../instance/main.ts")
       // the instance manager owns the process from here (signals, exit code): this promise never settles
       instanceMain(rest)
