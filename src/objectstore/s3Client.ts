@@ -48,7 +48,7 @@ import {
   type StorageClass,
   UploadPartCommand
 } from "@aws-sdk/client-s3"
-import { NodeStream } from "@effect/platform-node"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import type { AwsCredentialIdentity } from "@smithy/types"
 import { Effect, Option, Redacted, type Scope, Stream } from "effect"

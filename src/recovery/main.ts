@@ -20,7 +20,8 @@
  *
  * @since 0.1.0
  */
-import { NodeServices } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
 import { Effect, Layer, Schema } from "effect"
 import { decodeEnv } from "../api/env.ts"
 import { InvalidConfiguration } from "../api/failures.ts"
@@ -105,4 +106,4 @@ export const restoreProgram = (env: RestoreEnv) =>
         ? {}
         : { download: { concurrency: env.RESTORE_DOWNLOAD_CONCURRENCY } })
     }).pipe(Effect.provide(ObjectStoreClient.layer(connection)))
-  }).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer)))
+  }).pipe(Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer)))
