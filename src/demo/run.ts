@@ -21,9 +21,6 @@ import { Cause, Effect, Exit, Fiber, Stream } from "effect"
 import { RestoreTerminationMessage, WorkerTerminationMessage } from "../api/jobs.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { backupUser, startMariadb, writeRestoredServerDefaults } from "../sandbox/mariadb.ts"
-import { launchRgw } from "../sandbox/rgw/rgw.ts"
-import { createBucket, staticConnection } from "../sandbox/s3Endpoint.ts"
-import { s3rver } from "../sandbox/s3rver.ts"
 import {
   objectStoreEnv,
   parseLogLines,
@@ -34,7 +31,10 @@ import {
   startLocalInstanceManager,
   terminationResult,
   workerEnv
-} from "./processes.ts"
+} from "../sandbox/processes.ts"
+import { launchRgw } from "../sandbox/rgw/rgw.ts"
+import { createBucket, staticConnection } from "../sandbox/s3Endpoint.ts"
+import { s3rver } from "../sandbox/s3rver.ts"
 
 const binDirs = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/sbin", "/bin"]
 const has = (binary: string): boolean => binDirs.some((dir) => existsSync(join(dir, binary)))

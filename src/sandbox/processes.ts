@@ -24,8 +24,8 @@ import {
   issueServerCertificate,
   type PkiError
 } from "../instance/pki.ts"
-import { freePort } from "../sandbox/ports.ts"
-import { type S3Endpoint, staticConnection } from "../sandbox/s3Endpoint.ts"
+import { freePort } from "./ports.ts"
+import { type S3Endpoint, staticConnection } from "./s3Endpoint.ts"
 
 /** The launcher of the one executable. */
 export const executable = join(import.meta.dirname, "..", "..", "bin", "cloudnative-mysql.js")
