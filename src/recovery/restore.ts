@@ -56,7 +56,7 @@ const firstExisting = (dir: string, names: InfoFileNames): Effect.Effect<string 
     return undefined
   })
 
-const readText = (path: string): Effect.Effect<string> => Effect.promise(() => readFile(path, "utf8"))
+const readInfoFile = (path: string): Effect.Effect<string> => Effect.promise(() => readFile(path, "utf8"))
 
 /** Download → verify → extract into `scratch`, then check the stream was complete. */
 const extract = Effect.fn("recovery.extract")(function* (
@@ -90,7 +90,7 @@ const prepare = Effect.fn("recovery.prepare")(function* (flavor: Flavor, scratch
     return yield* new RestorePrepareFailed({ step: "prepare", exitCode: result.exitCode, detail: describeTail(result) })
   }
   const checkpoints = yield* firstExisting(scratch, flavor.infoFiles.checkpoints)
-  const prepared = checkpoints !== undefined && isPrepared(yield* readText(checkpoints))
+  const prepared = checkpoints !== undefined && isPrepared(yield* readInfoFile(checkpoints))
   if (!prepared) {
     return yield* new RestorePrepareFailed({
       step: "prepare",
@@ -121,7 +121,7 @@ const backupPosition = Effect.fn("recovery.backupPosition")(function* (
   backup: ResolvedBackup
 ) {
   const file = yield* firstExisting(scratch, flavor.infoFiles.binlogInfo)
-  const parsed = file === undefined ? undefined : parseBinlogInfoFile(flavor, yield* readText(file))
+  const parsed = file === undefined ? undefined : parseBinlogInfoFile(flavor, yield* readInfoFile(file))
   const gtid = parsed?.gtid ?? backup.metadata.endGTID ?? ""
   const binlog = parsed === undefined ? backup.metadata.endBinlog : { file: parsed.file, position: parsed.position }
   return { gtid, ...(binlog === undefined ? {} : { binlog }) }

@@ -24,6 +24,7 @@ import {
   issueServerCertificate,
   type PkiError
 } from "../instance/pki.ts"
+import { exitStatus } from "../process/exitStatus.ts"
 import { freePort } from "./ports.ts"
 import { type S3Endpoint, staticConnection } from "./s3Endpoint.ts"
 
@@ -55,9 +56,6 @@ export interface SubcommandOptions {
   /** Directory for the termination message file. */
   readonly workDir: string
 }
-
-const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
-  code ?? (signal === "SIGKILL" ? 137 : signal === "SIGTERM" ? 143 : signal === "SIGINT" ? 130 : 128)
 
 /**
  * Starts `cloudnative-mysql <subcommand>` with `options.env` on top of this process's environment. The
@@ -97,7 +95,7 @@ export const spawnSubcommand = (
       stderr += text
     })
     const exited = new Promise<number>((resolve) => {
-      child.once("close", (code, signal) => resolve(exitCodeOf(code, signal)))
+      child.once("close", (code, signal) => resolve(exitStatus(code, signal)))
     })
     const outcome = Effect.promise(async () => {
       const exitCode = await exited
