@@ -39,20 +39,23 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { Effect, Redacted, Stream } from "effect"
+import { WorkerTerminationMessage } from "../src/api/jobs.ts"
+import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
+import { uploadStream } from "../src/pipeline/upload.ts"
+import { backupUser, startMariadb, writeRestoredServerDefaults } from "../src/sandbox/mariadb.ts"
 import {
   objectStoreEnv,
   parseLogLines,
   type RunningInstanceManager,
+  restoreEnv,
   runSubcommand,
   type S3Target,
   spawnSubcommand,
   startLocalInstanceManager,
+  terminationResult,
   workerEnv,
   writePki
-} from "../src/demo/processes.ts"
-import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
-import { uploadStream } from "../src/pipeline/upload.ts"
-import { backupUser, startMariadb, writeRestoredServerDefaults } from "../src/sandbox/mariadb.ts"
+} from "../src/sandbox/processes.ts"
 import { launchRgw } from "../src/sandbox/rgw/rgw.ts"
 import { createBucket } from "../src/sandbox/s3Endpoint.ts"
 import { measureFloor, perGiB, procCpuSeconds, readUsage, usageEnv } from "./support/processCpu.ts"
@@ -230,7 +233,7 @@ const bench = Effect.gen(function* () {
       const backup = yield* worker.outcome
       const instanceCpu = (yield* Effect.promise(() => procCpuSeconds(im.pid))) - instanceBefore
       if (backup.exitCode !== 0) return yield* Effect.die(new Error(`backup failed: ${backup.stdout.slice(-2000)}`))
-      const result = backup.termination as { size: number; startedAt: string; stoppedAt: string }
+      const result = yield* terminationResult(WorkerTerminationMessage, backup)
       const usage = yield* Effect.promise(() => readUsage(usageFile))
       const millis = Date.parse(result.stoppedAt) - Date.parse(result.startedAt)
       note(
@@ -335,9 +338,7 @@ const bench = Effect.gen(function* () {
         ...(tree.executable === undefined ? {} : { executable: tree.executable }),
         env: {
           ...storeEnv,
-          RESTORE_DATA_DIR: dataDir,
-          RESTORE_SERVER_DEFAULTS_FILE: defaults,
-          RESTORE_SOURCE_CLUSTER: "bench",
+          ...restoreEnv({ dataDir, defaultsFile: defaults, from: { sourceCluster: "bench" } }),
           ...usageEnv(usageFile, profFlags(`restore-${tree.label}`))
         }
       })
