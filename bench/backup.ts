@@ -7,7 +7,8 @@
  * - `backup_mbps`: (a) the full path, `cloudnative-mysql instance` → mTLS → `cloudnative-mysql backup` → RGW,
  *   archive bytes / the worker's own interval (tool start → metadata.json written);
  * - `source_only_mbps`: (b) `mariabackup --stream | wc -c` (the tool alone, output discarded);
- * - `sink_only_mbps`: (c) the upload pipeline alone: as many in-memory bytes uploaded to RGW in-process;
+ * - `sink_only_mbps`: (c) the upload pipeline alone: as many in-memory bytes uploaded to RGW in-process
+ *   (`sink_only_cpu_s_per_gib`: this process's CPU for it: hashing, part cutting and sending, no receiving);
  * - `rclone_mbps`: (d) `mariabackup --stream | tee >(sha256sum) | rclone rcat` (null when rclone is missing);
  * - `restore_mbps`: the `cloudnative-mysql restore` process's download → SHA-256 → `mbstream -x` phase;
  * - `local_extract_mbps`: `mbstream -x < local file` of the same archive;
@@ -267,6 +268,7 @@ const bench = Effect.gen(function* () {
   const size = middle.size
 
   let sinkMillis = Number.NaN
+  let sinkCpu = Number.NaN
   if (phases.has("sink")) {
     note("(c) the upload pipeline alone, in-process, same byte count")
     const block = Buffer.alloc(4 * MiB)
@@ -281,6 +283,7 @@ const bench = Effect.gen(function* () {
       })
     )
     const sinkStart = performance.now()
+    const sinkCpuStart = process.cpuUsage()
     yield* uploadStream(synthetic, { key: "bench/sink-only/object" }).pipe(
       Effect.provide(
         ObjectStoreClient.layer({
@@ -297,6 +300,8 @@ const bench = Effect.gen(function* () {
       )
     )
     sinkMillis = performance.now() - sinkStart
+    const used = process.cpuUsage(sinkCpuStart)
+    sinkCpu = (used.user + used.system) / 1e6
   }
 
   let rcloneMbps: number | null = null
@@ -409,6 +414,7 @@ const bench = Effect.gen(function* () {
     backup_mbps: backupMbps,
     source_only_mbps: sourceMbps,
     sink_only_mbps: sinkMbps,
+    sink_only_cpu_s_per_gib: orNull(perGiB(sinkCpu, size)),
     backup_vs_bound: ratio(backupMbps, [sourceMbps, sinkMbps]),
     rclone_mbps: rcloneMbps,
     restore_mbps: restoreMbps,
