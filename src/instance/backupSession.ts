@@ -2,7 +2,7 @@
  * One `GET /cluster/backup`: runs the backup tool and streams its stdout as the response body, nothing else.
  *
  * - Backpressure: stdout is `pipe`d into the response, so Node pauses the tool's pipe whenever the client's
- *   socket buffer is full; the tool then blocks on write. Memory stays at a few pipe/socket buffers.
+ *   socket buffer (HTTP/1.1) or the stream's flow-control window (HTTP/2) is full; the tool then blocks on write. Memory stays at a few pipe/socket buffers.
  * - Outcome: the exit code, the end GTID/binlog from the tool's "binlog position" stderr line and a secret-free
  *   stderr tail go into HTTP trailers once the tool has exited, because only then is the outcome known
  *   (mariabackup can fail at the very end after streaming everything).
@@ -13,7 +13,6 @@
  * @since 0.1.0
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import type { ServerResponse } from "node:http"
 import { join } from "node:path"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Effect, Fiber, Stream } from "effect"
@@ -28,6 +27,7 @@ import {
   encodeBackupOutcome,
   encodeBackupStart
 } from "./protocol.ts"
+import { type ApiResponse, events, isClosed, writeHead } from "./response.ts"
 
 /** Settings of a backup run. */
 export interface BackupSessionOptions {
@@ -81,22 +81,25 @@ const stopTool = (child: ChildProcess, graceMillis: number, tool: string): Effec
     yield* waitForExit(child, 10_000)
   })
 
-/** Fails when the client disconnects before the response finished. */
-const clientGone = (res: ServerResponse): Effect.Effect<never, "ClientGone"> =>
+/**
+ * Fails when the client disconnects before the response was ended here (only after the tool exited).
+ * `writableEnded`, not `writableFinished`: an HTTP/2 stream the client reset reports itself finished.
+ */
+const clientGone = (res: ApiResponse): Effect.Effect<never, "ClientGone"> =>
   Effect.callback((resume) => {
     const onClose = () => {
-      if (!res.writableFinished) resume(Effect.fail("ClientGone" as const))
+      if (!res.writableEnded) resume(Effect.fail("ClientGone" as const))
     }
-    if (res.destroyed) return onClose()
-    res.once("close", onClose)
-    return Effect.sync(() => res.off("close", onClose))
+    if (isClosed(res)) return onClose()
+    events(res).once("close", onClose)
+    return Effect.sync(() => events(res).off("close", onClose))
   })
 
-const finish = (res: ServerResponse): Effect.Effect<void> =>
+const finish = (res: ApiResponse): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
-    if (res.writableFinished || res.destroyed) return resume(Effect.void)
-    res.once("close", () => resume(Effect.void))
-    res.once("finish", () => resume(Effect.void))
+    if (res.writableFinished || isClosed(res)) return resume(Effect.void)
+    events(res).once("close", () => resume(Effect.void))
+    events(res).once("finish", () => resume(Effect.void))
   })
 
 /**
@@ -104,7 +107,7 @@ const finish = (res: ServerResponse): Effect.Effect<void> =>
  * with `undefined` when the client went away and the tool was stopped.
  */
 export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* (
-  res: ServerResponse,
+  res: ApiResponse,
   options: BackupSessionOptions
 ) {
   const { access } = options
@@ -140,7 +143,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   if (spawnError !== undefined || child.pid === undefined) {
     const detail = `cannot start ${tool}: ${spawnError?.message ?? "no pid"}`
     yield* Effect.logError("backup tool did not start", { tool, detail })
-    res.writeHead(500, { "content-type": "application/json" })
+    writeHead(res, 500, { "content-type": "application/json" })
     res.end(JSON.stringify(apiFailure(500, "BackupToolUnavailable", detail)))
     return undefined
   }
@@ -148,7 +151,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   options.onStarted?.(pid)
   yield* Effect.logInfo("backup started", { tool, pid, beginGtid: options.begin.beginGtid })
 
-  res.writeHead(200, {
+  writeHead(res, 200, {
     "content-type": "application/octet-stream",
     "cache-control": "no-store",
     trailer: Object.values(backupTrailers).join(", "),
@@ -187,7 +190,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   )
 
   // a write to a client that reset the connection must not crash the process; `clientGone` handles it
-  res.on("error", () => undefined)
+  events(res).on("error", () => undefined)
   child.stdout.pipe(res, { end: false })
 
   const closed = yield* Effect.raceFirst(
