@@ -120,9 +120,12 @@ const shell = (script: string, env: Record<string, string> = {}) =>
 
 const startRgw = (dir: string) =>
   Effect.acquireRelease(
-    // room for the archive written three times (worker, sink alone, rclone) plus RGW's overhead
+    // room for every archive (each worker run of each tree, sink alone, rclone; an archive is ~1.3× the
+    // data, RGW stores about 1.5× that) plus RGW's overhead: a full OSD stalls writes instead of failing them
     Effect.promise(() =>
-      launchRgw(join(dir, "rgw"), { storeGb: Math.max(8, Math.ceil((databaseBytes * 6) / 1024 ** 3) + 4) })
+      launchRgw(join(dir, "rgw"), {
+        storeGb: Math.max(8, Math.ceil(((trees.length * repeat + 2) * databaseBytes * 2) / 1024 ** 3) + 4)
+      })
     ),
     (rgw) => Effect.promise(rgw.stop)
   ).pipe(Effect.map((rgw) => rgw.endpoints))
