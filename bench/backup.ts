@@ -24,7 +24,7 @@
  *
  * `BENCH_S3_TLS=1` uses RGW's https endpoint (parts then go as UNSIGNED-PAYLOAD).
  * `BENCH_REPEAT` (default 1) runs the worker that many times against the same instance manager and reports the
- * median run (CPU per run in `worker_cpu_s_runs`). `BENCH_PHASES` (default all:
+ * median of each figure (peak RSS: the highest; the worker's CPU-s of each run in `worker_cpu_s_runs`). `BENCH_PHASES` (default all:
  * `source,sink,rclone,restore,local`) chooses the side measurements besides the worker. `BENCH_CPU_PROF=dir`
  * runs the worker, the instance manager and restore under `--cpu-prof` into `dir` (bench/profile.ts reads
  * them). Other processes share this machine: trust the CPU-seconds, not the MB/s, and compare runs made
@@ -100,7 +100,9 @@ const trees: ReadonlyArray<Tree> =
       })
 const median = (values: ReadonlyArray<number>): number => {
   const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN
+  const lower = sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN
+  const upper = sorted[Math.ceil((sorted.length - 1) / 2)] ?? Number.NaN
+  return (lower + upper) / 2
 }
 const note = (text: string): void => {
   process.stderr.write(`${text}\n`)
@@ -260,10 +262,18 @@ const bench = Effect.gen(function* () {
       if (tree !== undefined) runs.get(tree.label)?.push(yield* runWorker(tree, index, i))
     }
   }
+  /** Each figure's median over a tree's runs, taken separately; peak RSS is the highest of them. */
   const middleOf = (label: string): WorkerRun | undefined => {
     const list = runs.get(label) ?? []
-    const m = median(list.map((x) => x.workerCpu))
-    return list.find((run) => run.workerCpu === m)
+    const first = list[0]
+    if (first === undefined) return undefined
+    return {
+      size: first.size,
+      millis: median(list.map((x) => x.millis)),
+      workerCpu: median(list.map((x) => x.workerCpu)),
+      workerRssMiB: Math.max(...list.map((x) => x.workerRssMiB)),
+      instanceCpu: median(list.map((x) => x.instanceCpu))
+    }
   }
   const first = trees[0]
   const middle = first === undefined ? undefined : middleOf(first.label)
