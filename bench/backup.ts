@@ -22,7 +22,8 @@
  * - `worker_peak_rss_mib`: the worker's peak RSS; `worker_rss_bound_mib` the issue's bound for it,
  *   64 MiB + (uploadConcurrency + 2) × partSize.
  *
- * `BENCH_S3_TLS=1` uses RGW's https endpoint (parts then go as UNSIGNED-PAYLOAD).
+ * `BENCH_S3_TLS=1` uses RGW's https endpoint (parts then go as UNSIGNED-PAYLOAD). `BENCH_RESTORE_REPEAT` (default 1)
+ * restores per tree, interleaved.
  * `BENCH_REPEAT` (default 1) runs the worker that many times against the same instance manager and reports the
  * median of each figure (peak RSS: the highest; the worker's CPU-s of each run in `worker_cpu_s_runs`). `BENCH_PHASES` (default all:
  * `source,sink,rclone,restore,local`) chooses the side measurements besides the worker. `BENCH_CPU_PROF=dir`
@@ -98,6 +99,8 @@ const trees: ReadonlyArray<Tree> =
         const [label = "", path = ""] = entry.split("=")
         return { label, executable: join(path, "bin", "cloudnative-mysql.js") }
       })
+/** `BENCH_RESTORE_REPEAT` (default 1): restores per tree, interleaved across trees; medians are reported. */
+const restoreRepeat = Math.max(1, Number(process.env.BENCH_RESTORE_REPEAT ?? 1))
 const median = (values: ReadonlyArray<number>): number => {
   const sorted = [...values].sort((a, b) => a - b)
   const lower = sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN
@@ -343,38 +346,52 @@ const bench = Effect.gen(function* () {
   }
 
   const restores = new Map<string, { millis: number; cpu: number; rssMiB: number }>()
-  if (phases.has("restore")) {
-    for (const tree of trees) {
-      note(`restore: cloudnative-mysql restore (download → sha256 → mbstream -x phase), ${tree.label}`)
-      const restoreParent = join(dir, `restore-${tree.label}`)
-      yield* Effect.promise(() => mkdir(restoreParent, { recursive: true }))
-      const dataDir = join(restoreParent, "data")
-      const defaults = yield* writeRestoredServerDefaults(restoreParent, dataDir, 2)
-      const usageFile = join(dir, `restore-${tree.label}-usage.json`)
-      const restore = yield* runSubcommand("restore", {
-        workDir: join(dir, "restore-run"),
-        ...(tree.executable === undefined ? {} : { executable: tree.executable }),
-        env: {
-          ...storeEnv,
-          ...restoreEnv({ dataDir, defaultsFile: defaults, from: { sourceCluster: "bench" } }),
-          ...usageEnv(usageFile, profFlags(`restore-${tree.label}`))
-        }
-      })
-      if (restore.exitCode !== 0) return yield* Effect.die(new Error(`restore failed: ${restore.stdout.slice(-2000)}`))
-      const logs = parseLogLines(restore.stdout) as Array<{ message?: unknown; timestamp?: string }>
-      const at = (message: string) => {
-        const line = logs.find((l) => (Array.isArray(l.message) ? l.message[0] : l.message) === message)
-        return Date.parse(line?.timestamp ?? "")
+  const restoreRuns = new Map<string, Array<{ millis: number; cpu: number; rssMiB: number }>>()
+  const restoreOrder = phases.has("restore")
+    ? Array.from({ length: restoreRepeat * trees.length }, (_, n) => {
+        const round = Math.floor(n / trees.length)
+        return trees[(n + round) % trees.length]
+      }).filter((t): t is Tree => t !== undefined)
+    : []
+  for (const tree of restoreOrder) {
+    note(`restore: cloudnative-mysql restore (download → sha256 → mbstream -x phase), ${tree.label}`)
+    const restoreParent = join(dir, `restore-${tree.label}`)
+    yield* Effect.promise(() => mkdir(restoreParent, { recursive: true }))
+    const dataDir = join(restoreParent, "data")
+    const defaults = yield* writeRestoredServerDefaults(restoreParent, dataDir, 2)
+    const usageFile = join(dir, `restore-${tree.label}-usage.json`)
+    const restore = yield* runSubcommand("restore", {
+      workDir: join(dir, "restore-run"),
+      ...(tree.executable === undefined ? {} : { executable: tree.executable }),
+      env: {
+        ...storeEnv,
+        ...restoreEnv({ dataDir, defaultsFile: defaults, from: { sourceCluster: "bench" } }),
+        ...usageEnv(usageFile, profFlags(`restore-${tree.label}`))
       }
-      const usage = yield* Effect.promise(() => readUsage(usageFile))
-      restores.set(tree.label, {
-        millis: at("backup downloaded, verified and extracted") - at("restoring backup"),
-        cpu: usage.cpuSeconds,
-        rssMiB: usage.peakRssMiB
-      })
-      note(`    restore ${perGiB(usage.cpuSeconds, size)} CPU-s/GiB, peak RSS ${Math.round(usage.peakRssMiB)} MiB`)
-      yield* Effect.promise(() => rm(restoreParent, { recursive: true, force: true }))
+    })
+    if (restore.exitCode !== 0) return yield* Effect.die(new Error(`restore failed: ${restore.stdout.slice(-2000)}`))
+    const logs = parseLogLines(restore.stdout) as Array<{ message?: unknown; timestamp?: string }>
+    const at = (message: string) => {
+      const line = logs.find((l) => (Array.isArray(l.message) ? l.message[0] : l.message) === message)
+      return Date.parse(line?.timestamp ?? "")
     }
+    const usage = yield* Effect.promise(() => readUsage(usageFile))
+    const list = restoreRuns.get(tree.label) ?? []
+    list.push({
+      millis: at("backup downloaded, verified and extracted") - at("restoring backup"),
+      cpu: usage.cpuSeconds,
+      rssMiB: usage.peakRssMiB
+    })
+    restoreRuns.set(tree.label, list)
+    note(`    restore ${perGiB(usage.cpuSeconds, size)} CPU-s/GiB, peak RSS ${Math.round(usage.peakRssMiB)} MiB`)
+    yield* Effect.promise(() => rm(restoreParent, { recursive: true, force: true }))
+  }
+  for (const [label, list] of restoreRuns) {
+    restores.set(label, {
+      millis: median(list.map((r) => r.millis)),
+      cpu: median(list.map((r) => r.cpu)),
+      rssMiB: Math.max(...list.map((r) => r.rssMiB))
+    })
   }
 
   let localMillis = Number.NaN
