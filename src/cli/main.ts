@@ -9,8 +9,9 @@
  * 2 usage errors (unknown subcommand or flag, no subcommand, a subcommand this release does not ship),
  * 130 interrupted.
  *
- * Adding a subcommand: write a `Command.make(name, flags, handler)` whose handler ends with
- * `exitWith(code)`, and add it to `subcommands` below.
+ * Adding a subcommand: write a `Command.make(name, flags, handler)` whose handler ends with `exitWith(code)`
+ * (or is `runToCompletion(load)` for a process that writes a termination message), and add it to
+ * `subcommands` below.
  *
  * @since 0.1.0
  */
@@ -18,7 +19,8 @@ import { setFlagsFromString } from "node:v8"
 import { NodeServices } from "@effect/platform-node"
 import { Console, Context, Deferred, Effect, Layer, Option } from "effect"
 import { CliOutput, Command, Flag } from "effect/cli"
-import { RestoreEnv, WorkerEnv } from "../api/jobs.ts"
+import type { Failure } from "../api/failures.ts"
+import { decodeRestoreEnv, decodeWorkerEnv, RestoreEnv, WorkerEnv } from "../api/jobs.ts"
 import { InstanceManagerEnv } from "../instance/config.ts"
 import { DefaultTerminationMessagePath, runCommand } from "./run.ts"
 
@@ -70,15 +72,21 @@ const instance = Command.make("instance", instanceFlags, (flags) =>
   )
 )
 
-const backup = Command.make("backup", {}, () =>
+/**
+ * A run-to-completion subcommand (a Job's or an init container's process): `load` imports its code and builds
+ * the program; `runCommand` runs it and writes the termination message.
+ */
+const runToCompletion = (load: () => Promise<Effect.Effect<object, Failure>>) =>
   Effect.gen(function* () {
     tuneHeapForStreaming()
-    const { decodeWorkerEnv } = yield* Effect.promise(() => import("../api/jobs.ts"))
-    const { backupWorker } = yield* Effect.promise(() => import("../pipeline/worker.ts"))
-    const code = yield* Effect.promise(() =>
-      runCommand(Effect.flatMap(decodeWorkerEnv(process.env), backupWorker), terminationPath())
-    )
-    yield* exitWith(code)
+    const program = yield* Effect.promise(load)
+    yield* exitWith(yield* Effect.promise(() => runCommand(program, terminationPath())))
+  })
+
+const backup = Command.make("backup", {}, () =>
+  runToCompletion(async () => {
+    const { backupWorker } = await import("../pipeline/worker.ts")
+    return Effect.flatMap(decodeWorkerEnv(process.env), backupWorker)
   })
 ).pipe(
   Command.withDescription(
@@ -87,14 +95,9 @@ const backup = Command.make("backup", {}, () =>
 )
 
 const restore = Command.make("restore", {}, () =>
-  Effect.gen(function* () {
-    tuneHeapForStreaming()
-    const { decodeRestoreEnv } = yield* Effect.promise(() => import("../api/jobs.ts"))
-    const { restoreProgram } = yield* Effect.promise(() => import("../recovery/main.ts"))
-    const code = yield* Effect.promise(() =>
-      runCommand(Effect.flatMap(decodeRestoreEnv(process.env), restoreProgram), terminationPath())
-    )
-    yield* exitWith(code)
+  runToCompletion(async () => {
+    const { restoreProgram } = await import("../recovery/main.ts")
+    return Effect.flatMap(decodeRestoreEnv(process.env), restoreProgram)
   })
 ).pipe(
   Command.withDescription(

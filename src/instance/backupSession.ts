@@ -18,7 +18,7 @@ import { join } from "node:path"
 import { NodeStream } from "@effect/platform-node"
 import { Effect, Fiber, Stream } from "effect"
 import { nowRfc3339Millis } from "../api/time.ts"
-import { exitStatus } from "../process/exitStatus.ts"
+import { exitStatus } from "../platform/exitStatus.ts"
 import type { DatabaseAccess } from "./database.ts"
 import { BinlogPositionParser, isCompletedOk } from "./flavor.ts"
 import {
