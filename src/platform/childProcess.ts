@@ -25,11 +25,7 @@ export const waitForExit = (child: ChildProcess, timeout: Duration.Input): Effec
   exitEvent(child).pipe(Effect.timeoutOption(timeout), Effect.map(Option.isSome))
 
 /** Sends `signal`; if the child is still running after `grace`, SIGKILL, and waits up to 10 s for the exit. */
-export const stopChild = (
-  child: ChildProcess,
-  signal: NodeJS.Signals,
-  grace: Duration.Input
-): Effect.Effect<void> =>
+export const stopChild = (child: ChildProcess, signal: NodeJS.Signals, grace: Duration.Input): Effect.Effect<void> =>
   Effect.gen(function* () {
     if (hasExited(child)) return
     child.kill(signal)
