@@ -15,8 +15,10 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
 import * as NodeStream from "@effect/platform-node/NodeStream"
-import { Effect, Fiber, Stream } from "effect"
-import { exitStatus } from "../process/exitStatus.ts"
+import { Data, Effect, Fiber, Stream } from "effect"
+import { nowRfc3339Millis } from "../api/time.ts"
+import { hasExited, waitForExit } from "../platform/childProcess.ts"
+import { exitStatus } from "../platform/exitStatus.ts"
 import type { DatabaseAccess } from "./database.ts"
 import { BinlogPositionParser, isCompletedOk } from "./flavor.ts"
 import {
@@ -52,25 +54,10 @@ export const scrub = (line: string, secrets: ReadonlyArray<string>): string => {
   return out
 }
 
-const waitForExit = (child: ChildProcess, millis: number): Effect.Effect<boolean> =>
-  Effect.callback<boolean>((resume) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(true))
-    const timer = setTimeout(() => resume(Effect.succeed(false)), millis)
-    const onExit = () => {
-      clearTimeout(timer)
-      resume(Effect.succeed(true))
-    }
-    child.once("exit", onExit)
-    return Effect.sync(() => {
-      clearTimeout(timer)
-      child.off("exit", onExit)
-    })
-  })
-
 /** SIGINT, then SIGKILL after the grace period; mariabackup blocks SIGTERM and would finish the backup. */
 const stopTool = (child: ChildProcess, graceMillis: number, tool: string): Effect.Effect<void> =>
   Effect.gen(function* () {
-    if (child.exitCode !== null || child.signalCode !== null) return
+    if (hasExited(child)) return
     yield* Effect.logWarning("stopping backup tool", { tool, pid: child.pid, signal: "SIGINT" })
     child.kill("SIGINT")
     // a tool blocked writing into a pipe nobody reads must see EPIPE rather than wait forever
@@ -81,14 +68,17 @@ const stopTool = (child: ChildProcess, graceMillis: number, tool: string): Effec
     yield* waitForExit(child, 10_000)
   })
 
+/** The backup's HTTP client went away before the response finished. */
+class ClientGone extends Data.TaggedError("ClientGone") {}
+
 /**
  * Fails when the client disconnects before the response was ended here (only after the tool exited).
  * `writableEnded`, not `writableFinished`: an HTTP/2 stream the client reset reports itself finished.
  */
-const clientGone = (res: ApiResponse): Effect.Effect<never, "ClientGone"> =>
+const clientGone = (res: ApiResponse): Effect.Effect<never, ClientGone> =>
   Effect.callback((resume) => {
     const onClose = () => {
-      if (!res.writableEnded) resume(Effect.fail("ClientGone" as const))
+      if (!res.writableEnded) resume(Effect.fail(new ClientGone()))
     }
     if (isClosed(res)) return onClose()
     events(res).once("close", onClose)
@@ -151,6 +141,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   options.onStarted?.(pid)
   yield* Effect.logInfo("backup started", { tool, pid, beginGtid: options.begin.beginGtid })
 
+  const startedAt = yield* nowRfc3339Millis
   writeHead(res, 200, {
     "content-type": "application/octet-stream",
     "cache-control": "no-store",
@@ -161,7 +152,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
       toolVersion: options.toolVersion,
       beginGtid: options.begin.beginGtid,
       beginBinlog: options.begin.beginBinlog,
-      startedAt: new Date().toISOString()
+      startedAt
     })
   })
 
@@ -196,7 +187,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   const closed = yield* Effect.raceFirst(
     Effect.promise(() => toolClosed),
     clientGone(res)
-  ).pipe(Effect.catch(() => Effect.succeed(undefined)))
+  ).pipe(Effect.catchTag("ClientGone", () => Effect.succeed(undefined)))
   if (closed === undefined) {
     yield* Effect.logWarning("client disconnected during backup; stopping the tool", { tool, pid })
     yield* stopTool(child, options.killGraceMillis, tool)

@@ -1,5 +1,5 @@
 /**
- * The instance manager's two listeners (DESIGN.md §4):
+ * The instance manager's two listeners (docs/instance-manager.md):
  * - plain HTTP for kubelet probes: `/healthz` (the process and, when supervised, the server process are alive)
  *   and `/readyz` (the server answers a query);
  * - mTLS (`requestCert` + `rejectUnauthorized` against the cluster CA) for `/cluster/status` and
@@ -16,9 +16,10 @@
  */
 import { createServer as createHttpServer, type IncomingMessage } from "node:http"
 import { createSecureServer, type Http2ServerRequest } from "node:http2"
-import type { AddressInfo, Server, Socket } from "node:net"
+import type { Socket } from "node:net"
 import type { TLSSocket } from "node:tls"
-import { Effect, FiberSet, Redacted, type Scope } from "effect"
+import { Effect, FiberSet, Redacted } from "effect"
+import { listenScoped } from "../platform/listen.ts"
 import { streamBackup } from "./backupSession.ts"
 import { backupToolVersion, type DatabaseAccess, makeDatabaseAccess, ping, queryStatus } from "./database.ts"
 import type { Flavor, ServerAddress } from "./flavor.ts"
@@ -55,29 +56,6 @@ const json = (res: ApiResponse, code: number, body: unknown): void => {
   writeHead(res, code, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
   res.end(text)
 }
-
-/** Listens for the scope's lifetime; on close, `dropConnections` ends what `close` alone would wait for. */
-const listen = (
-  server: Server,
-  port: number,
-  host: string,
-  dropConnections: () => void
-): Effect.Effect<number, Error, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.callback<number, Error>((resume) => {
-      const onError = (error: Error) => resume(Effect.fail(error))
-      server.once("error", onError)
-      server.listen(port, host, () => {
-        server.off("error", onError)
-        resume(Effect.succeed((server.address() as AddressInfo).port))
-      })
-    }),
-    () =>
-      Effect.callback<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        dropConnections()
-      })
-  )
 
 const peerName = (req: IncomingMessage | Http2ServerRequest): string => {
   const socket = req.socket as TLSSocket
@@ -215,10 +193,10 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
     res.writeHead(404).end()
   })
 
-  const apiPort = yield* listen(api, options.apiPort, options.listenAddress, () => {
+  const apiPort = yield* listenScoped(api, options.apiPort, options.listenAddress, () => {
     for (const socket of connections) socket.destroy()
   })
-  const probePort = yield* listen(probe, options.probePort, options.listenAddress, () => probe.closeAllConnections())
+  const probePort = yield* listenScoped(probe, options.probePort, options.listenAddress)
   yield* Effect.logInfo("instance manager listening", {
     apiPort,
     probePort,

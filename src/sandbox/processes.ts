@@ -18,13 +18,16 @@ import {
   type WorkerEnvVars,
   type WorkerTerminationMessage
 } from "../api/jobs.ts"
+import { nowMillis } from "../api/time.ts"
 import {
   createCertificateAuthority,
   issueClientCertificate,
   issueServerCertificate,
   type PkiError
 } from "../instance/pki.ts"
-import { exitStatus } from "../process/exitStatus.ts"
+import { stopChild } from "../platform/childProcess.ts"
+import { exitStatus } from "../platform/exitStatus.ts"
+import { waitUntilReady } from "../platform/waitUntil.ts"
 import { freePort } from "./ports.ts"
 import { type S3Endpoint, staticConnection } from "./s3Endpoint.ts"
 
@@ -69,7 +72,7 @@ export const spawnSubcommand = (
 ): Effect.Effect<RunningProcess, never, Scope.Scope> =>
   Effect.gen(function* () {
     yield* Effect.promise(() => mkdir(options.workDir, { recursive: true }))
-    const terminationPath = join(options.workDir, `${subcommand}-${Date.now()}-termination.json`)
+    const terminationPath = join(options.workDir, `${subcommand}-${yield* nowMillis}-termination.json`)
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
         spawn(process.execPath, [options.executable ?? executable, subcommand], {
@@ -175,6 +178,15 @@ export interface InstanceManagerOptions {
   readonly executable?: string
 }
 
+/** The instance manager exited or did not answer `/healthz` in time; `output` is the end of its logs. */
+export class InstanceManagerNotHealthy extends Data.TaggedError("InstanceManagerNotHealthy")<{
+  readonly output: string
+}> {
+  override get message(): string {
+    return `the instance manager did not become healthy: ${this.output}`
+  }
+}
+
 /** A running instance manager process. */
 export interface RunningInstanceManager extends RunningProcess {
   readonly url: string
@@ -208,31 +220,21 @@ export const startInstanceManager = (
       }
     })
     // stop it with SIGTERM (clean shutdown) before the scope's SIGKILL fallback
-    yield* Effect.addFinalizer(() =>
-      Effect.promise(async () => {
-        if (running.child.exitCode !== null || running.child.signalCode !== null) return
-        running.child.kill("SIGTERM")
-        await new Promise((resolve) => {
-          const timer = setTimeout(resolve, 15_000)
-          running.child.once("close", () => {
-            clearTimeout(timer)
-            resolve(undefined)
-          })
-        })
-      })
-    )
-    const deadline = Date.now() + 30_000
-    while ((yield* probe(options.probePort, "/healthz")) !== 200) {
-      if (running.child.exitCode !== null || Date.now() > deadline) {
-        const outcome = yield* running.outcome
-        return yield* Effect.fail(
-          new Error(
-            `the instance manager did not become healthy: ${outcome.stdout.slice(-1500)}${outcome.stderr.slice(-1500)}`
-          )
+    yield* Effect.addFinalizer(() => stopChild(running.child, "SIGTERM", "15 seconds"))
+    const unhealthy = () =>
+      Effect.flatMap(running.outcome, (outcome) =>
+        Effect.fail(
+          new InstanceManagerNotHealthy({ output: `${outcome.stdout.slice(-1500)}${outcome.stderr.slice(-1500)}` })
         )
-      }
-      yield* Effect.sleep("100 millis")
-    }
+      )
+    yield* waitUntilReady({
+      probe: Effect.map(probe(options.probePort, "/healthz"), (status) => status === 200),
+      exited: () => running.child.exitCode !== null,
+      interval: "100 millis",
+      timeout: "30 seconds",
+      onExited: unhealthy,
+      onTimeout: unhealthy
+    })
     return { ...running, url: `https://127.0.0.1:${options.apiPort}` }
   })
 
