@@ -33,19 +33,11 @@ export interface ToolOptions<E, R> {
   readonly quiet?: boolean
 }
 
-/**
- * Writes one batch of chunks as one `writev` (corked), then waits for `drain` when the pipe is full; a closed
- * pipe ends the wait (the exit code decides). One Effect per batch, not per chunk: the download delivers
- * many socket reads per pull.
- */
-const writeChunks = (stdin: Writable, chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void> =>
+/** Writes one chunk, waiting for `drain` when the pipe is full; a closed pipe ends the wait (the exit code decides). */
+const writeChunk = (stdin: Writable, chunk: Uint8Array): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
     if (stdin.destroyed || stdin.writableEnded) return resume(Effect.void)
-    stdin.cork()
-    let room = true
-    for (const chunk of chunks) room = stdin.write(chunk)
-    stdin.uncork()
-    if (room) return resume(Effect.void)
+    if (stdin.write(chunk)) return resume(Effect.void)
     const done = () => {
       stdin.off("drain", done)
       stdin.off("close", done)
@@ -123,7 +115,7 @@ export const runTool = <E = never, R = never>(
         }).pipe(Effect.annotateLogs({ tool: command, stream: "stderr" }))
         if (options.stdin !== undefined && child.stdin !== null) {
           const stdin = child.stdin
-          yield* Stream.runForEachArray(options.stdin, (chunks) => writeChunks(stdin, chunks))
+          yield* Stream.runForEach(options.stdin, (chunk) => writeChunk(stdin, chunk))
           yield* endStdin(stdin)
         }
         const exitCode = yield* Effect.promise(() => exited)
