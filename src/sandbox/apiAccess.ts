@@ -16,7 +16,7 @@
  */
 import type { IncomingMessage } from "node:http"
 import { Clock, Effect, Schema } from "effect"
-import { ApiStatusError, badRequest, invalid, notFound } from "./ApiStatus.ts"
+import { ApiStatusError, badRequest, invalid, notFound, unsupportedMediaType } from "./ApiStatus.ts"
 import {
   adminUser,
   anonymousUser,
@@ -67,6 +67,7 @@ export interface ApiAccess {
   readonly tokenRequest: (
     method: string,
     url: URL,
+    contentType: string,
     body: Effect.Effect<unknown, ApiStatusError>
   ) => Effect.Effect<unknown, ApiStatusError> | undefined
   /** A token for a ServiceAccount (404 when it does not exist). */
@@ -251,13 +252,24 @@ export const makeApiAccess = (cluster: FakeClusterService, options: { readonly r
         })
       })
 
-    const tokenRequest = (method: string, url: URL, body: Effect.Effect<unknown, ApiStatusError>) => {
+    const tokenRequest = (
+      method: string,
+      url: URL,
+      contentType: string,
+      body: Effect.Effect<unknown, ApiStatusError>
+    ) => {
       const match = tokenRequestPath.exec(url.pathname)
       if (match === null) return undefined
       const namespace = decodeURIComponent(match[1] ?? "")
       const name = decodeURIComponent(match[2] ?? "")
       return Effect.gen(function* () {
         if (method !== "POST") return yield* badRequest(`the token subresource only supports create (got ${method})`)
+        if (contentType.includes("protobuf")) {
+          return yield* unsupportedMediaType(
+            contentType,
+            "the fake API server does not decode protobuf (kubectl create token sends it): send the TokenRequest as application/json"
+          )
+        }
         const request = yield* decodeTokenRequest((yield* body) ?? {}).pipe(
           Effect.mapError((error) => badRequest(`invalid TokenRequest: ${error.message}`))
         )
