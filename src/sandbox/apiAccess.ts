@@ -27,10 +27,10 @@ import {
   unauthorized
 } from "./authn.ts"
 import type { FakeClusterService } from "./FakeCluster.ts"
-import type { KubeObject } from "./KubeObject.ts"
 import { authorize, forbiddenStatus, type UserInfo } from "./rbac.ts"
 import { type RequestAttributes, requestAttributes } from "./requestAttributes.ts"
 import { timestamp } from "./Store.ts"
+import type { StoredObject } from "./StoredObject.ts"
 
 /** One denied request. */
 export interface Denial {
@@ -184,7 +184,7 @@ export const makeApiAccess = (cluster: FakeClusterService, options: { readonly r
       }
     }
 
-    const find = (objects: ReadonlyArray<KubeObject>, namespace: string, name: string) =>
+    const find = (objects: ReadonlyArray<StoredObject>, namespace: string, name: string) =>
       objects.find((object) => object.metadata.namespace === namespace && object.metadata.name === name)
 
     const nowSeconds = Effect.map(Clock.currentTimeMillis, (millis) => Math.floor(millis / 1000))

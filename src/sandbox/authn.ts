@@ -15,8 +15,8 @@
  */
 import { generateKeyPairSync, type KeyObject, randomBytes, sign, verify } from "node:crypto"
 import { ApiStatusError } from "./ApiStatus.ts"
-import { isRecord } from "./KubeObject.ts"
 import { mastersGroup, serviceAccountUserName, type UserInfo } from "./rbac.ts"
+import { isRecord } from "./StoredObject.ts"
 
 /** The issuer and default audience of ServiceAccount tokens (the real default `--service-account-issuer`). */
 export const apiServerAudience = "https://kubernetes.default.svc.cluster.local"

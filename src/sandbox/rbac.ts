@@ -21,9 +21,9 @@
  * @since 0.1.0
  */
 import type { StatusBody } from "./ApiStatus.ts"
-import type { KubeObject } from "./KubeObject.ts"
-import { isRecord } from "./KubeObject.ts"
 import type { RequestAttributes } from "./requestAttributes.ts"
+import type { StoredObject } from "./StoredObject.ts"
+import { isRecord } from "./StoredObject.ts"
 
 /** Who a request is from. */
 export interface UserInfo {
@@ -34,10 +34,10 @@ export interface UserInfo {
 
 /** The RBAC objects the authorizer reads. */
 export interface RbacPolicy {
-  readonly roles: ReadonlyArray<KubeObject>
-  readonly clusterRoles: ReadonlyArray<KubeObject>
-  readonly roleBindings: ReadonlyArray<KubeObject>
-  readonly clusterRoleBindings: ReadonlyArray<KubeObject>
+  readonly roles: ReadonlyArray<StoredObject>
+  readonly clusterRoles: ReadonlyArray<StoredObject>
+  readonly roleBindings: ReadonlyArray<StoredObject>
+  readonly clusterRoleBindings: ReadonlyArray<StoredObject>
 }
 
 /** The authorizer's answer: allowed, or not with the reason the Forbidden message appends (often empty). */
@@ -57,7 +57,7 @@ interface Rule {
 const strings = (value: unknown): ReadonlyArray<string> =>
   Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : []
 
-const rulesOf = (role: KubeObject): ReadonlyArray<Rule> =>
+const rulesOf = (role: StoredObject): ReadonlyArray<Rule> =>
   (Array.isArray(role.rules) ? role.rules : []).filter(isRecord).map((rule) => ({
     verbs: strings(rule.verbs),
     apiGroups: strings(rule.apiGroups),
@@ -95,7 +95,7 @@ export const ruleAllows = (rule: Rule, request: RequestAttributes): boolean => {
 export const serviceAccountUserName = (namespace: string, name: string): string =>
   `system:serviceaccount:${namespace}:${name}`
 
-const appliesTo = (user: UserInfo, binding: KubeObject): boolean =>
+const appliesTo = (user: UserInfo, binding: StoredObject): boolean =>
   (Array.isArray(binding.subjects) ? binding.subjects : []).filter(isRecord).some((subject) => {
     const name = typeof subject.name === "string" ? subject.name : ""
     switch (subject.kind) {
@@ -113,12 +113,12 @@ const appliesTo = (user: UserInfo, binding: KubeObject): boolean =>
     }
   })
 
-const roleRefOf = (binding: KubeObject): { readonly kind: string; readonly name: string } => {
+const roleRefOf = (binding: StoredObject): { readonly kind: string; readonly name: string } => {
   const ref = isRecord(binding.roleRef) ? binding.roleRef : {}
   return { kind: typeof ref.kind === "string" ? ref.kind : "", name: typeof ref.name === "string" ? ref.name : "" }
 }
 
-const named = (objects: ReadonlyArray<KubeObject>, name: string, namespace?: string): KubeObject | undefined =>
+const named = (objects: ReadonlyArray<StoredObject>, name: string, namespace?: string): StoredObject | undefined =>
   objects.find(
     (object) => object.metadata.name === name && (namespace === undefined || object.metadata.namespace === namespace)
   )
@@ -127,7 +127,7 @@ const named = (objects: ReadonlyArray<KubeObject>, name: string, namespace?: str
 export const authorize = (policy: RbacPolicy, user: UserInfo, request: RequestAttributes): Decision => {
   if (user.groups.includes(mastersGroup)) return { allowed: true }
   const errors: Array<string> = []
-  const roleRules = (binding: KubeObject, namespace: string | undefined): ReadonlyArray<Rule> => {
+  const roleRules = (binding: StoredObject, namespace: string | undefined): ReadonlyArray<Rule> => {
     const ref = roleRefOf(binding)
     const role =
       ref.kind === "ClusterRole"

@@ -19,9 +19,9 @@ import { loadKubeConfig } from "../../src/kube/kubeConfig.ts"
 import { Resources } from "../../src/kube/resources.ts"
 import { FakeApiServer } from "../../src/sandbox/FakeApiServer.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
-import type { KubeObject } from "../../src/sandbox/KubeObject.ts"
 import { authorize, serviceAccountUserName } from "../../src/sandbox/rbac.ts"
 import { requestAttributes } from "../../src/sandbox/requestAttributes.ts"
+import type { StoredObject } from "../../src/sandbox/StoredObject.ts"
 import { backup, paths } from "./http.ts"
 
 const repo = join(import.meta.dirname, "..", "..")
@@ -577,14 +577,14 @@ describe("RBAC authorization", () => {
 })
 
 /** The operator's RBAC objects as deploy/rbac ships them. */
-const rbacObjects: ReadonlyArray<KubeObject> = [
+const rbacObjects: ReadonlyArray<StoredObject> = [
   "role.yaml",
   "role_binding.yaml",
   "leader_election_role.yaml",
   "leader_election_role_binding.yaml"
 ]
   .flatMap((file) => parseAllDocuments(readFileSync(join(repo, "deploy", "rbac", file), "utf8")))
-  .map((document) => document.toJS() as KubeObject)
+  .map((document) => document.toJS() as StoredObject)
 
 describe("the operator's shipped role, as this authorizer evaluates it", () => {
   const policy = {
