@@ -19,6 +19,7 @@ import { loadKubeConfig } from "../../src/kube/kubeConfig.ts"
 import { Resources } from "../../src/kube/resources.ts"
 import { FakeApiServer } from "../../src/sandbox/FakeApiServer.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
+import { layerLiveOnFakeServerWith } from "../../src/sandbox/KubeApiFake.ts"
 import { authorize, serviceAccountUserName } from "../../src/sandbox/rbac.ts"
 import { requestAttributes } from "../../src/sandbox/requestAttributes.ts"
 import type { StoredObject } from "../../src/sandbox/StoredObject.ts"
@@ -678,6 +679,22 @@ describe("clients: kubectl, and client-node in-cluster over HTTPS", () => {
           `Error from server (Forbidden): secrets is forbidden: User "${userOf(operatorNamespace, operatorNames.serviceAccount)}" cannot list resource "secrets" in API group "" in the namespace "db"`
         )
       }).pipe(Effect.provide(FakeApiServer.layerTestWith({ tls: true, rbac: true })))
+  )
+
+  it.live("client-node from the admin kubeconfig over HTTPS with RBAC on: the sandbox admin is never denied", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      const server = yield* FakeApiServer
+      yield* api.create(Resources.backups, {
+        apiVersion: "mysql.cloudnative-mysql.io/v1alpha1",
+        kind: "Backup",
+        metadata: { name: "b1", namespace: "db" },
+        spec: { cluster: { name: "c" }, method: "xtrabackup", target: "prefer-standby", online: true }
+      })
+      assert.strictEqual((yield* api.list(Resources.backups, { namespace: "db" })).items.length, 1)
+      assert.isTrue(server.url.startsWith("https://"))
+      assert.deepStrictEqual(yield* server.denials, [])
+    }).pipe(Effect.provide(layerLiveOnFakeServerWith({ tls: true, rbac: true })))
   )
 
   it.live("HTTPS: the server's certificate verifies only against its own CA", () =>
