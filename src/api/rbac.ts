@@ -120,3 +120,21 @@ export const policyRule = (rule: GrantedRule): PolicyRule => ({
   verbs: rule.verbs,
   ...(rule.resourceNames === undefined ? {} : { resourceNames: rule.resourceNames })
 })
+
+/** One permission as `<verb> <group>/<resource>[/<subresource>]` (`patch mysql.cloudnative-mysql.io/backups/status`). */
+export const permission = (verb: string, group: string, resource: string): string => `${verb} ${group}/${resource}`
+
+/**
+ * Every permission the rules grant, one key per verb × group × resource (the rules have no `*` and no
+ * `resourceNames`, so this is the whole grant). Compared with the permissions a controller run used (the sandbox's
+ * `permissionsUsed`), it shows a verb the code needs and the role lacks, and one the role grants and nothing uses;
+ * `<kind>/finalizers` is never a request of its own (an admission check on owner references) and must be expected.
+ */
+export const permissionsOf = (rules: ReadonlyArray<PolicyRule>): ReadonlySet<string> =>
+  new Set(
+    rules.flatMap((rule) =>
+      rule.apiGroups.flatMap((group) =>
+        rule.resources.flatMap((resource) => rule.verbs.map((verb) => permission(verb, group, resource)))
+      )
+    )
+  )

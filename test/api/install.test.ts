@@ -11,7 +11,7 @@ import { parseAllDocuments } from "yaml"
 import { renderDeployFiles } from "../../src/api/deployFiles.ts"
 import { instanceImageRepository, operatorImage, operatorImageRepository } from "../../src/api/images.ts"
 import { operatorNames, operatorNamespace, operatorPorts } from "../../src/api/install.ts"
-import { leaderElectionRules, operatorRules } from "../../src/api/rbac.ts"
+import { leaderElectionRules, operatorRules, permissionsOf } from "../../src/api/rbac.ts"
 
 const root = join(import.meta.dirname, "..", "..")
 const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string }
@@ -142,5 +142,19 @@ describe("the controller-manager Deployment", () => {
     assert.strictEqual(service.spec.ports[0].targetPort, "metrics")
     assert.deepStrictEqual(service.spec.selector, deployment.spec.selector.matchLabels)
     assert.deepStrictEqual(deployment.spec.template.metadata.labels, deployment.spec.selector.matchLabels)
+  })
+})
+
+describe("permissions as comparable keys (for the role-vs-calls check)", () => {
+  it("permissionsOf lists every verb × group × resource of the rules", () => {
+    const granted = permissionsOf(operatorRules)
+    assert.isTrue(granted.has("patch mysql.cloudnative-mysql.io/backups/status"))
+    assert.isTrue(granted.has("create /events"))
+    assert.isFalse(granted.has("list /secrets"))
+    const size = operatorRules.reduce(
+      (sum, rule) => sum + rule.apiGroups.length * rule.resources.length * rule.verbs.length,
+      0
+    )
+    assert.strictEqual(granted.size, size, "no two rules grant the same permission")
   })
 })

@@ -13,13 +13,14 @@ import { Effect } from "effect"
 import { Agent, request as undiciRequest } from "undici"
 import { parseAllDocuments } from "yaml"
 import { operatorNames, operatorNamespace } from "../../src/api/install.ts"
-import { leaderElectionRules, operatorRules } from "../../src/api/rbac.ts"
+import { leaderElectionRules, operatorRules, permissionsOf } from "../../src/api/rbac.ts"
 import { KubeApi } from "../../src/kube/KubeApi.ts"
 import { loadKubeConfig } from "../../src/kube/kubeConfig.ts"
 import { Resources } from "../../src/kube/resources.ts"
 import { FakeApiServer } from "../../src/sandbox/FakeApiServer.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
 import { layerLiveOnFakeServerWith } from "../../src/sandbox/KubeApiFake.ts"
+import { permissionsUsed } from "../../src/sandbox/permissionsUsed.ts"
 import { authorize, serviceAccountUserName } from "../../src/sandbox/rbac.ts"
 import { requestAttributes } from "../../src/sandbox/requestAttributes.ts"
 import type { StoredObject } from "../../src/sandbox/StoredObject.ts"
@@ -731,6 +732,8 @@ describe("clients: kubectl, and client-node in-cluster over HTTPS", () => {
           operatorNamespace,
           operatorNames.serviceAccount
         )
+        // from here on only the operator's identity talks to the server
+        yield* fake.clearAudit
         const inCluster = { KUBERNETES_SERVICE_HOST: server.host, KUBERNETES_SERVICE_PORT: String(server.port) }
         // client-node's loadFromCluster reads the address from process.env itself, as it does in a Pod
         yield* Effect.acquireRelease(
@@ -766,6 +769,14 @@ describe("clients: kubectl, and client-node in-cluster over HTTPS", () => {
         assert.include(elsewhere.message, 'cannot create resource "leases" in API group "coordination.k8s.io"')
         const secrets = yield* Effect.flip(api.list(Resources.secrets, { namespace: "db" }))
         assert.strictEqual(secrets._tag, "Forbidden")
+        // what the requests used, in the role's terms: all of it granted (the two denials aside)
+        const used = permissionsUsed(yield* fake.audit)
+        const granted = permissionsOf([...operatorRules, ...leaderElectionRules])
+        assert.deepStrictEqual(
+          [...used].filter((key) => !granted.has(key)),
+          []
+        )
+        assert.isTrue(used.has("list mysql.cloudnative-mysql.io/backups"))
         const denied = yield* server.denials
         assert.deepStrictEqual(
           denied.map((denial) => `${denial.verb} ${denial.resource} ${denial.namespace}`),
