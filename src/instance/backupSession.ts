@@ -17,6 +17,7 @@ import type { ServerResponse } from "node:http"
 import { join } from "node:path"
 import { NodeStream } from "@effect/platform-node"
 import { Effect, Fiber, Stream } from "effect"
+import { nowRfc3339Millis } from "../api/time.ts"
 import { exitStatus } from "../process/exitStatus.ts"
 import type { DatabaseAccess } from "./database.ts"
 import { BinlogPositionParser, isCompletedOk } from "./flavor.ts"
@@ -148,6 +149,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   options.onStarted?.(pid)
   yield* Effect.logInfo("backup started", { tool, pid, beginGtid: options.begin.beginGtid })
 
+  const startedAt = yield* nowRfc3339Millis
   res.writeHead(200, {
     "content-type": "application/octet-stream",
     "cache-control": "no-store",
@@ -158,7 +160,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
       toolVersion: options.toolVersion,
       beginGtid: options.begin.beginGtid,
       beginBinlog: options.begin.beginBinlog,
-      startedAt: new Date().toISOString()
+      startedAt
     })
   })
 

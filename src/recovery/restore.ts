@@ -21,6 +21,7 @@ import { dirname, join } from "node:path"
 import { Effect } from "effect"
 import { RestoreCopyBackFailed, RestorePrepareFailed } from "../api/failures.ts"
 import type { RestoreResult } from "../api/jobs.ts"
+import { nowMetaV1Time } from "../api/time.ts"
 import { type Flavor, type InfoFileNames, isPrepared, parseBinlogInfoFile } from "../instance/flavor.ts"
 import { type DownloadOptions, verifiedObjectStream } from "../pipeline/download.ts"
 import { checkDataDir, clear, install, makeStagingDir, removeDir } from "./dataDir.ts"
@@ -127,8 +128,6 @@ const backupPosition = Effect.fn("recovery.backupPosition")(function* (
   return { gtid, ...(binlog === undefined ? {} : { binlog }) }
 })
 
-const isoNow = (): string => new Date().toISOString().replace(/\.\d+Z$/u, "Z")
-
 /**
  * Restores an already resolved backup into `options.dataDir` (see the module comment). Fails with
  * `ObjectStoreDownloadFailed`, `ChecksumMismatch`, `RestorePrepareFailed` or `RestoreCopyBackFailed`.
@@ -138,7 +137,7 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
   options: Omit<RestoreOptions, "source">
 ) {
   const { flavor, dataDir } = options
-  const startedAt = isoNow()
+  const startedAt = yield* nowMetaV1Time
   yield* checkDataDir(dataDir)
   yield* Effect.logInfo("restoring backup").pipe(
     Effect.annotateLogs({
@@ -178,6 +177,7 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
       workDir: scratch
     }).pipe(Effect.tapError(() => clear(dataDir)))
   }
+  const stoppedAt = yield* nowMetaV1Time
   const result: RestoreResult = {
     backupId: backup.metadata.backupId,
     archiveKey: backup.archiveKey,
@@ -186,7 +186,7 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
     gtid: position.gtid,
     ...(position.binlog === undefined ? {} : { binlog: position.binlog }),
     startedAt,
-    stoppedAt: isoNow()
+    stoppedAt
   }
   yield* Effect.logInfo("restore completed").pipe(Effect.annotateLogs({ gtid: result.gtid }))
   return result
