@@ -15,7 +15,8 @@
  * @since 0.1.0
  */
 import type { IncomingMessage } from "node:http"
-import { Clock, Effect, Schema } from "effect"
+import { Effect, Schema } from "effect"
+import { metaV1Time, nowMillis } from "../api/time.ts"
 import { ApiStatusError, badRequest, invalid, notFound, unsupportedMediaType } from "./ApiStatus.ts"
 import {
   adminUser,
@@ -29,7 +30,6 @@ import {
 import type { FakeClusterService } from "./FakeCluster.ts"
 import { authorize, forbiddenStatus, type UserInfo } from "./rbac.ts"
 import { type RequestAttributes, requestAttributes } from "./requestAttributes.ts"
-import { timestamp } from "./Store.ts"
 import type { StoredObject } from "./StoredObject.ts"
 
 /** One denied request. */
@@ -187,7 +187,7 @@ export const makeApiAccess = (cluster: FakeClusterService, options: { readonly r
     const find = (objects: ReadonlyArray<StoredObject>, namespace: string, name: string) =>
       objects.find((object) => object.metadata.namespace === namespace && object.metadata.name === name)
 
-    const nowSeconds = Effect.map(Clock.currentTimeMillis, (millis) => Math.floor(millis / 1000))
+    const nowSeconds = Effect.map(nowMillis, (millis) => Math.floor(millis / 1000))
 
     const authenticate = (header: string | undefined): Effect.Effect<UserInfo, ApiStatusError> =>
       Effect.gen(function* () {
@@ -295,13 +295,13 @@ export const makeApiAccess = (cluster: FakeClusterService, options: { readonly r
           audiences,
           ...(bound?.kind === "Pod" && bound.name !== undefined ? { pod: bound.name } : {})
         })
-        const now = yield* Clock.currentTimeMillis
+        const now = yield* nowMillis
         return {
           kind: "TokenRequest",
           apiVersion: "authentication.k8s.io/v1",
           metadata: { name, namespace, creationTimestamp: null },
           spec: { audiences, expirationSeconds, boundObjectRef: bound ?? null },
-          status: { token, expirationTimestamp: timestamp(now + expirationSeconds * 1000) }
+          status: { token, expirationTimestamp: metaV1Time(now + expirationSeconds * 1000) }
         }
       })
     }

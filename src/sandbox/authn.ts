@@ -85,6 +85,7 @@ export class TokenAuthority {
   private readonly publicKey: KeyObject
   private readonly keyId: string
 
+  // keys and the admin token are credentials: they come from the CSPRNG, not the fiber's (seedable) Random
   constructor() {
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" })
     this.privateKey = privateKey
