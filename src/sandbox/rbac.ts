@@ -7,7 +7,7 @@
  * - RoleBindings in the request's namespace grant their Role, or their ClusterRole's resource rules, in that
  *   namespace only; a cluster-scoped request never consults RoleBindings.
  * - Subjects: `User` by name, `Group` by membership, `ServiceAccount` by `system:serviceaccount:<ns>:<name>` (a
- *   ServiceAccount subject without a namespace matches nobody).
+ *   ServiceAccount subject without a namespace means one in the RoleBinding's namespace).
  * - A rule matches when its verbs, API groups and resources contain the request's (or `*`); a resource rule names
  *   a subresource as `<resource>/<subresource>` (`pods` does not grant `pods/status`; `* /status` grants every
  *   status); `resourceNames` restrict it to those names (so never a create, nor a list without a name);
@@ -95,7 +95,8 @@ export const ruleAllows = (rule: Rule, request: RequestAttributes): boolean => {
 export const serviceAccountUserName = (namespace: string, name: string): string =>
   `system:serviceaccount:${namespace}:${name}`
 
-const appliesTo = (user: UserInfo, binding: StoredObject): boolean =>
+/** `namespace`: the RoleBinding's, which a ServiceAccount subject without one defaults to ("" for ClusterRoleBindings). */
+const appliesTo = (user: UserInfo, binding: StoredObject, namespace: string): boolean =>
   (Array.isArray(binding.subjects) ? binding.subjects : []).filter(isRecord).some((subject) => {
     const name = typeof subject.name === "string" ? subject.name : ""
     switch (subject.kind) {
@@ -104,9 +105,8 @@ const appliesTo = (user: UserInfo, binding: StoredObject): boolean =>
       case "Group":
         return user.groups.includes(name)
       case "ServiceAccount": {
-        // the namespace is required: `kubectl create rolebinding --serviceaccount=ns:name` always writes it
-        const namespace = typeof subject.namespace === "string" ? subject.namespace : ""
-        return namespace !== "" && user.name === serviceAccountUserName(namespace, name)
+        const own = typeof subject.namespace === "string" && subject.namespace !== "" ? subject.namespace : namespace
+        return own !== "" && user.name === serviceAccountUserName(own, name)
       }
       default:
         return false
@@ -143,16 +143,14 @@ export const authorize = (policy: RbacPolicy, user: UserInfo, request: RequestAt
     return rulesOf(role)
   }
   for (const binding of policy.clusterRoleBindings) {
-    if (!appliesTo(user, binding)) continue
+    if (!appliesTo(user, binding, "")) continue
     if (roleRules(binding, undefined).some((rule) => ruleAllows(rule, request))) return { allowed: true }
   }
   const namespace = request.resourceRequest ? request.namespace : ""
   if (namespace !== "") {
     for (const binding of policy.roleBindings) {
-      if (binding.metadata.namespace !== namespace || !appliesTo(user, binding)) continue
-      // a ClusterRole bound in a namespace grants its resource rules there, never its non-resource URLs
-      if (roleRules(binding, namespace).some((rule) => rule.nonResourceURLs.length === 0 && ruleAllows(rule, request)))
-        return { allowed: true }
+      if (binding.metadata.namespace !== namespace || !appliesTo(user, binding, namespace)) continue
+      if (roleRules(binding, namespace).some((rule) => ruleAllows(rule, request))) return { allowed: true }
     }
   }
   const reason = errors.length === 0 ? "" : `RBAC: ${errors.length === 1 ? errors[0] : `[${errors.join(", ")}]`}`

@@ -481,31 +481,84 @@ describe("RBAC authorization", () => {
       )
   )
 
-  it.live(
-    "Subjects: Groups (system:serviceaccounts:<ns>), Users by name, and a ServiceAccount subject needs its namespace",
-    () =>
-      rbacServer(
-        Effect.gen(function* () {
-          const a = yield* serviceAccount("team-a", "a")
-          const b = yield* serviceAccount("team-a", "b")
-          const c = yield* serviceAccount("team-c", "c")
-          yield* role("pod-lister", [{ apiGroups: [""], resources: ["pods"], verbs: ["list"] }])
-          yield* bind("team-a-all", { kind: "ClusterRole", name: "pod-lister" }, [
-            { kind: "Group", apiGroup: rbac, name: "system:serviceaccounts:team-a" }
-          ])
-          assert.strictEqual((yield* send("GET", "/api/v1/pods", { token: a })).status, 200)
-          assert.strictEqual((yield* send("GET", "/api/v1/pods", { token: b })).status, 200)
-          assert.strictEqual((yield* send("GET", "/api/v1/pods", { token: c })).status, 403)
-          yield* bind("no-namespace", { kind: "ClusterRole", name: "pod-lister" }, [
-            { kind: "ServiceAccount", name: "c" }
-          ])
-          assert.strictEqual((yield* send("GET", "/api/v1/pods", { token: c })).status, 403)
-          yield* bind("by-user-name", { kind: "ClusterRole", name: "pod-lister" }, [
-            { kind: "User", apiGroup: rbac, name: userOf("team-c", "c") }
-          ])
-          assert.strictEqual((yield* send("GET", "/api/v1/pods", { token: c })).status, 200)
+  it.live("Subjects: Groups, Users by name, ServiceAccounts (namespace defaults to the RoleBinding's)", () =>
+    rbacServer(
+      Effect.gen(function* () {
+        const a = yield* serviceAccount("team-a", "a")
+        const b = yield* serviceAccount("team-a", "b")
+        const c = yield* serviceAccount("team-c", "c")
+        yield* role("pod-lister", [{ apiGroups: [""], resources: ["pods"], verbs: ["list"] }])
+        yield* bind("team-a-all", { kind: "ClusterRole", name: "pod-lister" }, [
+          { kind: "Group", apiGroup: rbac, name: "system:serviceaccounts:team-a" }
+        ])
+        assert.strictEqual((yield* send("GET", "/api/v1/pods", { token: a })).status, 200)
+        assert.strictEqual((yield* send("GET", "/api/v1/pods", { token: b })).status, 200)
+        assert.strictEqual((yield* send("GET", "/api/v1/pods", { token: c })).status, 403)
+        // in a RoleBinding, a ServiceAccount subject without a namespace is one of the binding's namespace
+        yield* bind(
+          "local",
+          { kind: "ClusterRole", name: "pod-lister" },
+          [{ kind: "ServiceAccount", name: "c" }],
+          "team-c"
+        )
+        assert.strictEqual((yield* send("GET", paths.pods("team-c"), { token: c })).status, 200)
+        assert.strictEqual((yield* send("GET", "/api/v1/pods", { token: c })).status, 403)
+        yield* bind("by-user-name", { kind: "ClusterRole", name: "pod-lister" }, [
+          { kind: "User", apiGroup: rbac, name: userOf("team-c", "c") }
+        ])
+        assert.strictEqual((yield* send("GET", "/api/v1/pods", { token: c })).status, 200)
+      })
+    )
+  )
+
+  it.live("RBAC validation: rules need verbs, groups, resources; URLs only in ClusterRoles; roleRef is immutable", () =>
+    rbacServer(
+      Effect.gen(function* () {
+        const server = yield* FakeApiServer
+        const token = server.adminToken
+        const roles = `/apis/${rbac}/v1/namespaces/apps/roles`
+        const namespacedUrls = yield* send("POST", roles, {
+          token,
+          body: { metadata: { name: "bad" }, rules: [{ nonResourceURLs: ["/metrics"], verbs: ["get"] }] }
         })
-      )
+        assert.strictEqual(namespacedUrls.status, 422)
+        assert.strictEqual(
+          namespacedUrls.body.message,
+          `Role.${rbac} "bad" is invalid: rules[0].nonResourceURLs: Invalid value: []string{"/metrics"}: namespaced rules cannot apply to non-resource URLs`
+        )
+        const empty = yield* send("POST", roles, { token, body: { metadata: { name: "empty" }, rules: [{}] } })
+        assert.deepStrictEqual(
+          empty.body.details.causes.map((cause: Json) => `${cause.field}: ${cause.message}`),
+          [
+            "rules[0].verbs: Required value: verbs must contain at least one value",
+            "rules[0].apiGroups: Required value: resource rules must supply at least one api group",
+            "rules[0].resources: Required value: resource rules must supply at least one resource"
+          ]
+        )
+        const noNamespace = yield* send("POST", `/apis/${rbac}/v1/clusterrolebindings`, {
+          token,
+          body: {
+            metadata: { name: "x" },
+            roleRef: { apiGroup: rbac, kind: "Role", name: "r" },
+            subjects: [{ kind: "ServiceAccount", name: "c" }]
+          }
+        })
+        assert.deepStrictEqual(
+          noNamespace.body.details.causes.map((cause: Json) => cause.field),
+          ["roleRef.kind", "subjects[0].namespace"]
+        )
+        const binding = yield* bind("fixed", { kind: "ClusterRole", name: "view" }, [saSubject("apps", "a")], "apps")
+        const changed = yield* send("PUT", `/apis/${rbac}/v1/namespaces/apps/rolebindings/fixed`, {
+          token,
+          body: { ...binding, roleRef: { apiGroup: rbac, kind: "ClusterRole", name: "edit" } }
+        })
+        assert.strictEqual(changed.status, 422)
+        assert.include(
+          changed.body.message,
+          `roleRef: Invalid value: rbac.RoleRef{APIGroup:"${rbac}", Kind:"ClusterRole", Name:"edit"}: cannot change roleRef`
+        )
+      })
+    )
   )
 
   it.live("Non-resource URLs: granted by ClusterRoles through ClusterRoleBindings, exactly or by a trailing *", () =>
