@@ -527,7 +527,7 @@ const handle = (
   const method = request.method ?? "GET"
   const program = Effect.gen(function* () {
     yield* access.check(request, url)
-    const tokenRequest = access.tokenRequest(method, url, request.headers["content-type"] ?? "", readBody(request))
+    const tokenRequest = access.tokenRequest(request, url)
     if (tokenRequest !== undefined) return yield* send(response, 201, yield* tokenRequest)
     if (method === "GET" && path.startsWith("/openapi/v3")) {
       const types = yield* cluster.resources

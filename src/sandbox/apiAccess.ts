@@ -9,7 +9,8 @@
  * With `rbac: false` (the default) every request is the sandbox admin, and nothing is checked: what existed before
  * access control works unchanged.
  *
- * It also serves the TokenRequest subresource (`POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/token`) and
+ * It also serves the TokenRequest subresource (`POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/token`, JSON or
+ * the protobuf `kubectl create token` sends) and
  * issues the same tokens to the sandbox itself (the node agent's projected service-account volume).
  *
  * @since 0.1.0
@@ -17,7 +18,7 @@
 import type { IncomingMessage } from "node:http"
 import { Effect, Schema } from "effect"
 import { metaV1Time, nowMillis } from "../api/time.ts"
-import { ApiStatusError, badRequest, invalid, notFound, unsupportedMediaType } from "./ApiStatus.ts"
+import { ApiStatusError, badRequest, invalid, notFound } from "./ApiStatus.ts"
 import {
   adminUser,
   anonymousUser,
@@ -31,6 +32,7 @@ import type { FakeClusterService } from "./FakeCluster.ts"
 import { authorize, forbiddenStatus, type UserInfo } from "./rbac.ts"
 import { type RequestAttributes, requestAttributes } from "./requestAttributes.ts"
 import type { StoredObject } from "./StoredObject.ts"
+import { decodeTokenRequestProtobuf } from "./tokenRequestProtobuf.ts"
 
 /** One denied request. */
 export interface Denial {
@@ -63,13 +65,8 @@ export interface ApiAccess {
   readonly adminToken: string
   /** Authenticates and authorizes a request; fails with the 401/403 Status to send. */
   readonly check: (request: IncomingMessage, url: URL) => Effect.Effect<UserInfo, ApiStatusError>
-  /** The TokenRequest answer when `url` is a TokenRequest (else undefined: route it normally). */
-  readonly tokenRequest: (
-    method: string,
-    url: URL,
-    contentType: string,
-    body: Effect.Effect<unknown, ApiStatusError>
-  ) => Effect.Effect<unknown, ApiStatusError> | undefined
+  /** The TokenRequest answer when `url` is a TokenRequest (else undefined: route it normally); reads the body. */
+  readonly tokenRequest: (request: IncomingMessage, url: URL) => Effect.Effect<unknown, ApiStatusError> | undefined
   /** A token for a ServiceAccount (404 when it does not exist). */
   readonly issueToken: (
     namespace: string,
@@ -153,6 +150,24 @@ const TokenRequestBody = Schema.Struct({
   )
 })
 const decodeTokenRequest = Schema.decodeUnknownEffect(TokenRequestBody)
+
+const readBytes = (request: IncomingMessage): Effect.Effect<Buffer> =>
+  Effect.callback<Buffer>((resume) => {
+    const chunks: Array<Buffer> = []
+    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    request.on("end", () => resume(Effect.succeed(Buffer.concat(chunks))))
+    request.on("error", () => resume(Effect.succeed(Buffer.alloc(0))))
+  })
+
+/** A JSON body (an empty one is an empty TokenRequest), or undefined when it is not JSON. */
+const parseJson = (bytes: Buffer): unknown => {
+  if (bytes.length === 0) return {}
+  try {
+    return JSON.parse(bytes.toString("utf8"))
+  } catch {
+    return undefined
+  }
+}
 
 const tokenRequestPath = /^\/api\/v1\/namespaces\/([^/]+)\/serviceaccounts\/([^/]+)\/token\/?$/
 
@@ -252,25 +267,23 @@ export const makeApiAccess = (cluster: FakeClusterService, options: { readonly r
         })
       })
 
-    const tokenRequest = (
-      method: string,
-      url: URL,
-      contentType: string,
-      body: Effect.Effect<unknown, ApiStatusError>
-    ) => {
+    const tokenRequest = (incoming: IncomingMessage, url: URL) => {
       const match = tokenRequestPath.exec(url.pathname)
       if (match === null) return undefined
       const namespace = decodeURIComponent(match[1] ?? "")
       const name = decodeURIComponent(match[2] ?? "")
       return Effect.gen(function* () {
+        const method = incoming.method ?? "GET"
         if (method !== "POST") return yield* badRequest(`the token subresource only supports create (got ${method})`)
-        if (contentType.includes("protobuf")) {
-          return yield* unsupportedMediaType(
-            contentType,
-            "the fake API server does not decode protobuf (kubectl create token sends it): send the TokenRequest as application/json"
+        const contentType = incoming.headers["content-type"] ?? ""
+        const bytes = yield* readBytes(incoming)
+        const body = contentType.includes("protobuf") ? decodeTokenRequestProtobuf(bytes) : parseJson(bytes)
+        if (body === undefined) {
+          return yield* badRequest(
+            `the body of the request was in an unknown format: not a TokenRequest (${contentType})`
           )
         }
-        const request = yield* decodeTokenRequest((yield* body) ?? {}).pipe(
+        const request = yield* decodeTokenRequest(body).pipe(
           Effect.mapError((error) => badRequest(`invalid TokenRequest: ${error.message}`))
         )
         const spec = request.spec ?? {}
