@@ -227,6 +227,12 @@ describe("authentication", () => {
         })
         assert.strictEqual(missing.status, 404)
         assert.strictEqual(missing.body.message, 'serviceaccounts "nobody" not found')
+        const garbage = yield* send("POST", "/api/v1/namespaces/apps/serviceaccounts/worker/token", {
+          token: server.adminToken,
+          body: "k8s",
+          contentType: "application/vnd.kubernetes.protobuf"
+        })
+        assert.strictEqual(garbage.status, 400)
         const short = yield* send("POST", "/api/v1/namespaces/apps/serviceaccounts/worker/token", {
           token: server.adminToken,
           body: { spec: { expirationSeconds: 60 } }
