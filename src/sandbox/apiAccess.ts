@@ -73,6 +73,7 @@ export interface ApiAccess {
     serviceAccount: string,
     options?: IssueTokenOptions
   ) => Effect.Effect<string, ApiStatusError>
+  /** The denied requests, oldest first (at least the latest 10,000). */
   readonly denials: Effect.Effect<ReadonlyArray<Denial>>
   readonly clearDenials: Effect.Effect<void>
 }
@@ -169,6 +170,9 @@ const parseJson = (bytes: Buffer): unknown => {
   }
 }
 
+/** At least this many of the latest denials are kept. */
+const maxDenials = 10_000
+
 const tokenRequestPath = /^\/api\/v1\/namespaces\/([^/]+)\/serviceaccounts\/([^/]+)\/token\/?$/
 
 const serviceAccountsSubject = { group: "", plural: "serviceaccounts", kind: "ServiceAccount" }
@@ -239,6 +243,8 @@ export const makeApiAccess = (cluster: FakeClusterService, options: { readonly r
         if (decision.allowed) return user
         const status = forbiddenStatus(user, attributes, decision.reason)
         denials.push(denialOf(user, attributes, status.message))
+        // bounded like the request audit: a denial loop in a long run must not grow without limit
+        if (denials.length > 2 * maxDenials) denials = denials.slice(-maxDenials)
         return yield* new ApiStatusError({ status })
       })
 
