@@ -19,8 +19,8 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import { RestoreCopyBackFailed } from "../api/failures.ts"
 import type { Flavor } from "../instance/flavor.ts"
-import { exitStatus } from "../process/exitStatus.ts"
-import { waitUntilReady } from "../process/waitUntil.ts"
+import { exitStatus } from "../platform/exitStatus.ts"
+import { waitUntilReady } from "../platform/waitUntil.ts"
 import { describeTail, runTool } from "./tool.ts"
 
 /** The server binary of each flavour. */

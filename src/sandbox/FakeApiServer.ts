@@ -27,9 +27,9 @@
 import { mkdirSync, writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
-import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import { Clock, Context, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { listenScoped } from "../platform/listen.ts"
 import {
   type ApiStatusError,
   badRequest,
@@ -163,16 +163,8 @@ export const startFakeApiServerWith = Effect.fn("FakeApiServer.start")(function*
       : createHttpsServer({ key: tls.privateKey, cert: tls.certificate }, listener)
   // client-node keeps connections alive; without this, close() would wait for idle sockets.
   server.keepAliveTimeout = 5_000
-  const port = yield* Effect.acquireRelease(
-    Effect.callback<number>((resume) => {
-      server.listen(0, host, () => resume(Effect.succeed((server.address() as AddressInfo).port)))
-    }),
-    () =>
-      Effect.callback<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeAllConnections()
-      })
-  )
+  // a loopback bind on a free port does not fail short of a broken machine
+  const port = yield* Effect.orDie(listenScoped(server, 0, host))
   const url = `${tls === undefined ? "http" : "https"}://${host}:${port}`
   const token = access.enabled ? access.adminToken : "fake"
   return FakeApiServer.of({

@@ -13,7 +13,7 @@ import { join } from "node:path"
 import { Data, Effect, type Scope } from "effect"
 import type { SqlRow } from "../instance/flavor.ts"
 import { parseBatchOutput } from "../instance/sqlBatch.ts"
-import { waitUntilReady } from "../process/waitUntil.ts"
+import { waitUntilReady } from "../platform/waitUntil.ts"
 import { freePort } from "./ports.ts"
 
 /** A MariaDB test helper failed (start, SQL, stop). */
