@@ -27,7 +27,7 @@ export const operatorNames = {
   deployment: "cloudnative-mysql-controller",
   metricsService: "cloudnative-mysql-controller-metrics",
   /** The Lease the replicas compete for, in the operator's namespace. */
-  leaderElectionLease: "cloudnative-mysql-controller-leader"
+  leaderElectionLease: "cloudnative-mysql-controller"
 } as const
 
 /** Container ports of the controller-manager. */
@@ -38,12 +38,16 @@ export const operatorPorts = {
   probes: 8081
 } as const
 
-/** The controller-manager's command line in its Deployment (kubebuilder's flag names). */
+/**
+ * The controller-manager's command line in its Deployment (the flags of `cloudnative-mysql controller`; the Lease's
+ * namespace comes from `POD_NAMESPACE`, set by the downward API).
+ */
 export const controllerArgs: ReadonlyArray<string> = [
   "controller",
   "--leader-elect",
-  `--metrics-bind-address=:${operatorPorts.metrics}`,
-  `--health-probe-bind-address=:${operatorPorts.probes}`
+  `--metrics-address=:${operatorPorts.metrics}`,
+  `--probe-address=:${operatorPorts.probes}`,
+  `--leader-election-id=${operatorNames.leaderElectionLease}`
 ]
 
 /** The uid/gid the images and the Deployment run as (not root, not a uid any base image assigns a name to). */

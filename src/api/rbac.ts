@@ -38,8 +38,8 @@ export const operatorRules: ReadonlyArray<GrantedRule> = [
   {
     apiGroups: [group],
     resources: ["backups"],
-    verbs: [...read, "create", "patch", "update"],
-    why: "the Backup reconciler watches Backups (finalizer); the ScheduledBackup reconciler creates them"
+    verbs: [...read, "create"],
+    why: "the Backup reconciler watches Backups; the ScheduledBackup reconciler creates them"
   },
   {
     apiGroups: [group],
@@ -62,8 +62,8 @@ export const operatorRules: ReadonlyArray<GrantedRule> = [
   {
     apiGroups: ["batch"],
     resources: ["jobs"],
-    verbs: [...read, "create", "delete"],
-    why: "backup, recovery and cleanup Jobs: created, mirrored into status, deleted when finished or orphaned"
+    verbs: [...read, "create", "delete", "patch"],
+    why: "backup, recovery and cleanup Jobs: created, mirrored into status, deleted when finished or orphaned; patch removes the finalizer that keeps a failed backup Job until its uploads are aborted"
   },
   {
     apiGroups: [""],
