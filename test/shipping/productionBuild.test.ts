@@ -70,6 +70,14 @@ describe("the production package (npm run build + npm ci --omit=dev)", () => {
     for (const sub of ["instance", "backup", "restore", "controller"]) assert.include(help.stdout, sub)
   })
 
+  it("every subcommand's --help starts from the package (the controller's included)", () => {
+    for (const sub of ["instance", "backup", "restore", "controller"]) {
+      const help = run([sub, "--help"])
+      assert.strictEqual(help.status, 0, `${sub}: ${help.stderr}`)
+      assert.include(help.stdout, sub)
+    }
+  })
+
   it("every shipped module loads with production dependencies only", () => {
     const modules = jsFiles(join(packageDir, "src")).map((file) => `./${relative(packageDir, file)}`)
     assert.isAbove(modules.length, 20)
