@@ -13,7 +13,7 @@
  * `fieldValidation=Strict` on writes; and `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` tables
  * (also for watches) built from a CRD's `additionalPrinterColumns`.
  *
- * Access control (`layerWith({ rbac: true })`, apiAccess.ts): bearer-token authentication (the sandbox admin,
+ * Access control (`layerTestWith({ rbac: true })`, apiAccess.ts): bearer-token authentication (the sandbox admin,
  * ServiceAccount tokens from the TokenRequest subresource) and RBAC authorization with the real server's 403
  * bodies; off by default, when every request is the admin. `tls: true` serves HTTPS with the server's own CA
  * (apiServerTls.ts), which the kubeconfig and `writeServiceAccountFiles` hand to clients.
