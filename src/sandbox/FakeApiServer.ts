@@ -18,8 +18,8 @@
  * bodies; off by default, when every request is the admin. `tls: true` serves HTTPS with the server's own CA
  * (apiServerTls.ts), which the kubeconfig and `writeServiceAccountFiles` hand to clients.
  *
- * Not served: pagination (`limit` is ignored and the
- * whole list returned, which clients accept), `deletecollection`, protobuf, Namespace lifecycle (any
+ * Not served: pagination (`limit` is ignored and the whole list returned, which clients accept),
+ * `deletecollection`, protobuf (but the TokenRequest of `kubectl create token`), Namespace lifecycle (any
  * namespace name is usable without creating it).
  *
  * @since 0.1.0
