@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import { Agent, request as undiciRequest } from "undici"
 import { parseAllDocuments } from "yaml"
 import { operatorNames, operatorNamespace } from "../../src/api/install.ts"
@@ -763,6 +763,9 @@ describe("clients: kubectl, and client-node in-cluster over HTTPS", () => {
         spec: { cluster: { name: "c" }, method: "xtrabackup", target: "prefer-standby", online: true }
       })
       assert.strictEqual((yield* api.list(Resources.backups, { namespace: "db" })).items.length, 1)
+      // a watch streams over TLS as well
+      const events = yield* api.watch(Resources.backups, { namespace: "db" }).pipe(Stream.take(1), Stream.runCollect)
+      assert.strictEqual([...events][0]?.type, "ADDED")
       assert.isTrue(server.url.startsWith("https://"))
       assert.deepStrictEqual(yield* server.denials, [])
     }).pipe(Effect.provide(layerLiveOnFakeServerWith({ tls: true, rbac: true })))
