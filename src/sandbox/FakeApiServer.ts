@@ -22,7 +22,7 @@
 import { writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Clock, Context, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { Clock, Context, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
 import {
   type ApiStatusError,
   badRequest,
@@ -34,6 +34,7 @@ import {
 import { FakeCluster, type FakeClusterService, type ResourceRef, type WriteOptions } from "./FakeCluster.ts"
 import type { KubeObject } from "./KubeObject.ts"
 import { openApiDocument, openApiIndex } from "./openapi.ts"
+import { type PodLogOptions, PodLogs, type PodLogsService } from "./PodLogs.ts"
 import { apiVersionOf, type ResourceType } from "./resources.ts"
 import { tableOf } from "./table.ts"
 
@@ -89,10 +90,11 @@ export const kubeconfigYaml = (url: string, namespace = "default"): string =>
 /** Starts the server on 127.0.0.1:0 in the current scope (closed, with its watches, when the scope closes). */
 export const startFakeApiServer = Effect.gen(function* () {
   const cluster = yield* FakeCluster
+  const logs = Option.getOrUndefined(yield* Effect.serviceOption(PodLogs))
   const context = yield* Effect.context<never>()
   const runFork = Effect.runForkWith(context)
   const server = createServer((request, response) => {
-    const fiber = runFork(handle(cluster, request, response))
+    const fiber = runFork(handle(cluster, logs, request, response))
     response.on("close", () => {
       if (!response.writableFinished) Effect.runFork(Fiber.interrupt(fiber))
     })
@@ -295,6 +297,7 @@ const PropagationPolicy = Schema.Literals(["Orphan", "Background", "Foreground"]
 const DeleteOptionsBody = Schema.Struct({
   propagationPolicy: Schema.optionalKey(PropagationPolicy),
   orphanDependents: Schema.optionalKey(Schema.Boolean),
+  gracePeriodSeconds: Schema.optionalKey(Schema.NullOr(Schema.Int)),
   dryRun: Schema.optionalKey(Schema.Array(Schema.String)),
   preconditions: Schema.optionalKey(
     Schema.Struct({ uid: Schema.optionalKey(Schema.String), resourceVersion: Schema.optionalKey(Schema.String) })
@@ -317,8 +320,14 @@ const handleDelete = (cluster: FakeClusterService, route: Route, name: string, r
       (query(url, "orphanDependents") === undefined ? undefined : query(url, "orphanDependents") === "true")
     const propagationPolicy =
       options.propagationPolicy ?? fromQuery ?? (orphan === undefined ? undefined : orphan ? "Orphan" : "Background")
+    const graceQuery = query(url, "gracePeriodSeconds")
+    const gracePeriodSeconds = options.gracePeriodSeconds ?? (graceQuery === undefined ? undefined : Number(graceQuery))
+    if (gracePeriodSeconds !== undefined && gracePeriodSeconds !== null && !Number.isInteger(gracePeriodSeconds)) {
+      return yield* badRequest(`invalid gracePeriodSeconds: ${graceQuery ?? ""}`)
+    }
     const result = yield* cluster.delete(route.ref, name, {
       propagationPolicy,
+      ...(gracePeriodSeconds === undefined || gracePeriodSeconds === null ? {} : { gracePeriodSeconds }),
       dryRun: query(url, "dryRun") === "All" || (options.dryRun?.includes("All") ?? false),
       ...(options.preconditions === undefined ? {} : { preconditions: options.preconditions })
     })
@@ -431,8 +440,49 @@ const serveWatch = (
   return Effect.andThen(opened, bounded).pipe(Effect.ensuring(Effect.sync(() => response.end())))
 }
 
+const podLogPath = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/
+
+const optionalCount = (url: URL, key: string): Effect.Effect<number | undefined, ApiStatusError> => {
+  const value = query(url, key)
+  if (value === undefined) return Effect.succeed(undefined)
+  const count = Number(value)
+  return Number.isInteger(count) && count >= 0
+    ? Effect.succeed(count)
+    : Effect.fail(badRequest(`invalid ${key}: ${value}: must be a non-negative integer`))
+}
+
+/** `pods/{name}/log`: the kubelet's answer, through the node agent when there is one. */
+const servePodLog = (
+  cluster: FakeClusterService,
+  logs: PodLogsService | undefined,
+  namespace: string,
+  name: string,
+  url: URL,
+  response: ServerResponse
+) =>
+  Effect.gen(function* () {
+    const pod = yield* cluster.get({ group: "", version: "v1", plural: "pods", namespace }, name)
+    const spec = pod.spec as { readonly nodeName?: unknown } | undefined
+    if (logs === undefined || typeof spec?.nodeName !== "string" || spec.nodeName === "") {
+      return yield* badRequest(`pod ${name} does not have a host assigned`)
+    }
+    const options: PodLogOptions = {
+      container: query(url, "container"),
+      previous: query(url, "previous") === "true",
+      follow: query(url, "follow") === "true",
+      tailLines: yield* optionalCount(url, "tailLines"),
+      limitBytes: yield* optionalCount(url, "limitBytes")
+    }
+    const bytes = yield* logs.read(pod, options)
+    response.writeHead(200, { "Content-Type": "text/plain", "Transfer-Encoding": "chunked" })
+    response.flushHeaders()
+    yield* Stream.runForEach(bytes, (chunk) => Effect.sync(() => response.write(chunk)))
+    response.end()
+  })
+
 const handle = (
   cluster: FakeClusterService,
+  logs: PodLogsService | undefined,
   request: IncomingMessage,
   response: ServerResponse
 ): Effect.Effect<void> => {
@@ -440,6 +490,17 @@ const handle = (
   const path = url.pathname.replace(/\/+$/, "") || "/"
   const method = request.method ?? "GET"
   const program = Effect.gen(function* () {
+    const podLog = method === "GET" ? podLogPath.exec(path) : null
+    if (podLog !== null) {
+      return yield* servePodLog(
+        cluster,
+        logs,
+        decodeURIComponent(podLog[1] ?? ""),
+        decodeURIComponent(podLog[2] ?? ""),
+        url,
+        response
+      )
+    }
     if (method === "GET" && path.startsWith("/openapi/v3")) {
       const types = yield* cluster.resources
       const document =

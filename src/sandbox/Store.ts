@@ -105,6 +105,8 @@ export interface WatchEvent {
 /** Options of a delete. */
 export interface DeleteOptions {
   readonly dryRun?: boolean | undefined
+  /** For Pods: how long the kubelet gives the containers (default `spec.terminationGracePeriodSeconds`). */
+  readonly gracePeriodSeconds?: number | undefined
   readonly propagationPolicy?: "Orphan" | "Background" | "Foreground" | undefined
   readonly preconditions?: { readonly uid?: string | undefined; readonly resourceVersion?: string | undefined }
 }
@@ -186,6 +188,20 @@ const subjectOf = (type: ResourceType): Subject => ({ group: type.group, plural:
 const specPart = (type: ResourceType, object: JsonObject): JsonObject => {
   const { metadata: _metadata, status, ...rest } = object
   return type.statusSubresource ? rest : { ...rest, status }
+}
+
+/**
+ * The grace period a Pod delete gets, or undefined when the delete is immediate: a Pod never bound to a node or
+ * already terminal goes at once (nothing runs it), as the Pod strategy decides.
+ */
+const podGracePeriod = (type: ResourceType, pod: KubeObject, requested: number | undefined): number | undefined => {
+  if (type.group !== "" || type.plural !== "pods") return undefined
+  const spec = isRecord(pod.spec) ? pod.spec : {}
+  const status = isRecord(pod.status) ? pod.status : {}
+  if (typeof spec.nodeName !== "string" || spec.nodeName === "") return undefined
+  if (status.phase === "Succeeded" || status.phase === "Failed") return undefined
+  const fromSpec = typeof spec.terminationGracePeriodSeconds === "number" ? spec.terminationGracePeriodSeconds : 30
+  return Math.max(0, requested ?? fromSpec)
 }
 
 /** The in-memory API store. Methods throw `ApiStatusError`; the `FakeCluster` service turns that into failures. */
@@ -450,6 +466,8 @@ export class Store {
         this.injectFault(type, "delete", name)
         // batch/v1 Jobs keep their Pods unless asked otherwise (kubernetes#20902): the default policy is Orphan.
         const effective = policy ?? (type.group === "batch" && type.plural === "jobs" ? "Orphan" : "Background")
+        const grace = podGracePeriod(type, existing, options.gracePeriodSeconds)
+        if (grace !== undefined) return this.deletePodGracefully(type, key, existing, effective, grace, now)
         return this.deleteObject(type, key, existing, effective, now)
       })
     })
@@ -738,7 +756,10 @@ export class Store {
       meta.generation = (old.metadata.generation ?? 0) + 1
     }
     if (jsonEqual(next, old)) return old
-    const deleting = meta.deletionTimestamp !== undefined && stringsAt(meta, "finalizers").length === 0
+    const deleting =
+      meta.deletionTimestamp !== undefined &&
+      stringsAt(meta, "finalizers").length === 0 &&
+      (typeof meta.deletionGracePeriodSeconds === "number" ? meta.deletionGracePeriodSeconds : 0) === 0
     if (deleting) {
       return this.commitDelete(type, key, next)
     }
@@ -763,6 +784,44 @@ export class Store {
     meta.deletionTimestamp = timestamp(now)
     meta.deletionGracePeriodSeconds = 0
     if (typeof meta.generation === "number" && meta.generation > 0) meta.generation = meta.generation + 1
+    return { deleted: false, object: this.commit(type, key, next, existing) }
+  }
+
+  /**
+   * Graceful deletion of a Pod bound to a node (the Pod strategy's `CheckGracefulDelete`): the object stays with
+   * `deletionTimestamp = now + grace` and `deletionGracePeriodSeconds = grace` until the kubelet has stopped its
+   * containers and deletes it again with grace 0. A later delete may only shorten the period.
+   */
+  private deletePodGracefully(
+    type: ResourceType,
+    key: string,
+    existing: KubeObject,
+    policy: "Orphan" | "Background" | "Foreground",
+    grace: number,
+    now: number
+  ): DeleteResult {
+    const current = existing.metadata.deletionGracePeriodSeconds
+    if (existing.metadata.deletionTimestamp !== undefined && current !== undefined && grace >= current) {
+      return { deleted: false, object: existing }
+    }
+    if (grace === 0) {
+      if ((existing.metadata.finalizers ?? []).length === 0) {
+        return { deleted: true, object: this.commitDelete(type, key, existing) }
+      }
+      const next = cloneJson(existing) as JsonObject
+      const meta = metaOf(next)
+      meta.deletionGracePeriodSeconds = 0
+      if (meta.deletionTimestamp === undefined) meta.deletionTimestamp = timestamp(now)
+      return { deleted: false, object: this.commit(type, key, next, existing) }
+    }
+    const next = cloneJson(existing) as JsonObject
+    const meta = metaOf(next)
+    const finalizers = stringsAt(meta, "finalizers")
+    if (policy === "Orphan" && !finalizers.includes("orphan")) meta.finalizers = [...finalizers, "orphan"]
+    if (policy === "Foreground" && !finalizers.includes("foregroundDeletion"))
+      meta.finalizers = [...finalizers, "foregroundDeletion"]
+    meta.deletionTimestamp = timestamp(now + grace * 1000)
+    meta.deletionGracePeriodSeconds = grace
     return { deleted: false, object: this.commit(type, key, next, existing) }
   }
 
