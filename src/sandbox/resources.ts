@@ -65,7 +65,7 @@ const builtin = (
   ...fields
 })
 
-/** The built-in kinds: core Pods, Secrets, ConfigMaps, Services, PVCs, Events, Namespaces; Jobs; Leases. */
+/** The built-in kinds: core Pods, Secrets, ConfigMaps, Services, PVCs, Events, Namespaces, Nodes; Jobs; Leases. */
 export const builtinTypes: ReadonlyArray<ResourceType> = [
   builtin({
     group: "",
@@ -143,7 +143,16 @@ export const builtinTypes: ReadonlyArray<ResourceType> = [
     tracksGeneration: true,
     fieldSelectors: ["status.successful"]
   }),
-  builtin({ group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true })
+  builtin({ group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true }),
+  builtin({
+    group: "",
+    version: "v1",
+    plural: "nodes",
+    kind: "Node",
+    namespaced: false,
+    shortNames: ["no"],
+    statusSubresource: true
+  })
 ]
 
 /** Reads the value a field selector compares against (`""` when the field is unset, as the server does). */
