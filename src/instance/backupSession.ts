@@ -14,10 +14,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import type { ServerResponse } from "node:http"
-import { constants } from "node:os"
 import { join } from "node:path"
 import { NodeStream } from "@effect/platform-node"
 import { Effect, Fiber, Stream } from "effect"
+import { exitStatus } from "../process/exitStatus.ts"
 import type { DatabaseAccess } from "./database.ts"
 import { BinlogPositionParser, isCompletedOk } from "./flavor.ts"
 import {
@@ -51,9 +51,6 @@ export const scrub = (line: string, secrets: ReadonlyArray<string>): string => {
   for (const secret of secrets) if (secret !== "") out = out.replaceAll(secret, "<redacted>")
   return out
 }
-
-const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
-  code ?? (signal === null ? 1 : 128 + (constants.signals[signal] ?? 0))
 
 const waitForExit = (child: ChildProcess, millis: number): Effect.Effect<boolean> =>
   Effect.callback<boolean>((resume) => {
@@ -203,7 +200,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
     return undefined
   }
   yield* Fiber.join(stderr)
-  const exitCode = exitCodeOf(closed.code, closed.signal)
+  const exitCode = exitStatus(closed.code, closed.signal)
   const completedOk = isCompletedOk(lastLine)
   const end = parser.result
   const failed = exitCode !== 0 || !completedOk

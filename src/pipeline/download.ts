@@ -29,7 +29,7 @@ import { Duration, Effect, Option, type Sink, Stream } from "effect"
 import { ChecksumMismatch, ObjectStoreDownloadFailed } from "../api/failures.ts"
 import type { ByteRange } from "../objectstore/ObjectStoreClient.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
-import { defaultRetryPolicy, isRetryable, type RetryPolicy, withRetry } from "./retry.ts"
+import { defaultRetryPolicy, isRetryableObjectStoreError, type RetryPolicy, withRetry } from "./retry.ts"
 
 /** What the bytes must be (from metadata.json). */
 export interface ExpectedContent {
@@ -75,7 +75,7 @@ const resumingGet = (
       })
     )
     return Stream.catch(body, (error) => {
-      if (!isRetryable(error) || retriesLeft <= 0 || delivered >= size) return Stream.fail(error)
+      if (!isRetryableObjectStoreError(error) || retriesLeft <= 0 || delivered >= size) return Stream.fail(error)
       const attempt = policy.retries - retriesLeft
       const delay = Math.min(maxMillis, baseMillis * 2 ** attempt) * (0.8 + 0.4 * Math.random())
       return Stream.concat(

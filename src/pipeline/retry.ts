@@ -37,7 +37,7 @@ const retryableCodes: ReadonlySet<string> = new Set([
 ])
 
 /** Whether a failed object-store call may succeed when repeated. */
-export const isRetryable = (error: ObjectStoreUploadFailed | ObjectStoreDownloadFailed): boolean =>
+export const isRetryableObjectStoreError = (error: ObjectStoreUploadFailed | ObjectStoreDownloadFailed): boolean =>
   (error.code !== undefined && retryableCodes.has(error.code)) ||
   error.status === undefined ||
   error.status >= 500 ||
@@ -68,5 +68,5 @@ export const withRetry =
       Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, maxDelay))),
       Schedule.jittered
     )
-    return Effect.retry(effect, { schedule, times: policy.retries, while: isRetryable })
+    return Effect.retry(effect, { schedule, times: policy.retries, while: isRetryableObjectStoreError })
   }

@@ -19,6 +19,7 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import { RestoreCopyBackFailed } from "../api/failures.ts"
 import type { Flavor } from "../instance/flavor.ts"
+import { exitStatus } from "../process/exitStatus.ts"
 import { describeTail, runTool } from "./tool.ts"
 
 /** The server binary of each flavour. */
@@ -75,7 +76,7 @@ export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* (op
       const child = spawn(serverBinary(flavor), serverArgs, { stdio: "ignore" })
       const exited = new Promise<number>((resolve) => {
         child.once("error", () => resolve(127))
-        child.once("exit", (code, signal) => resolve(code ?? (signal === null ? 0 : 128)))
+        child.once("exit", (code, signal) => resolve(exitStatus(code, signal)))
       })
       return { child, exited }
     }),

@@ -7,7 +7,7 @@
  */
 import { Context, type Effect, type Stream } from "effect"
 import type { ApiStatusError } from "./ApiStatus.ts"
-import type { KubeObject } from "./KubeObject.ts"
+import type { StoredObject } from "./StoredObject.ts"
 
 /** The query of a log request (`PodLogOptions`). */
 export interface PodLogOptions {
@@ -21,7 +21,7 @@ export interface PodLogOptions {
 /** A node's log endpoint. */
 export interface PodLogsService {
   /** The log bytes of one container of `pod` (the stored object), or the kubelet's 400 for a bad request. */
-  readonly read: (pod: KubeObject, options: PodLogOptions) => Effect.Effect<Stream.Stream<Uint8Array>, ApiStatusError>
+  readonly read: (pod: StoredObject, options: PodLogOptions) => Effect.Effect<Stream.Stream<Uint8Array>, ApiStatusError>
 }
 
 export class PodLogs extends Context.Service<PodLogs, PodLogsService>()("cnmysql/sandbox/PodLogs") {}

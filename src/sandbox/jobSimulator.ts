@@ -10,9 +10,9 @@
  * @since 0.1.0
  */
 import { notFound } from "./ApiStatus.ts"
-import { cloneJson, isRecord, type JsonObject, type KubeObject } from "./KubeObject.ts"
-import type { ResourceType } from "./resources.ts"
+import type { ServedKind } from "./resources.ts"
 import { randomSuffix, type Store, timestamp } from "./Store.ts"
+import { cloneJson, isRecord, type JsonObject, type StoredObject } from "./StoredObject.ts"
 
 /** How the simulated Job ends. */
 export type JobOutcome =
@@ -38,7 +38,7 @@ const jobOf = (
   store: Store,
   namespace: string,
   name: string
-): { readonly type: ResourceType; readonly job: KubeObject } => {
+): { readonly type: ServedKind; readonly job: StoredObject } => {
   const type = store.builtin("batch", "jobs")
   const job = store.current(type, namespace, name)
   if (job === undefined) throw notFound(type, name)
@@ -46,7 +46,7 @@ const jobOf = (
 }
 
 /** Starts a Job: `startTime`, `active: 1`, and one Running Pod owned by it. */
-export const startJob = (store: Store, namespace: string, name: string, now: number): KubeObject =>
+export const startJob = (store: Store, namespace: string, name: string, now: number): StoredObject =>
   store.asSystem(() => {
     const { type, job } = jobOf(store, namespace, name)
     const spec = isRecord(job.spec) ? job.spec : {}
@@ -104,7 +104,7 @@ export const finishJob = (
   name: string,
   outcome: JobOutcome,
   now: number
-): KubeObject =>
+): StoredObject =>
   store.asSystem(() => {
     const { type, job } = jobOf(store, namespace, name)
     const pods = store.builtin("", "pods")

@@ -5,8 +5,9 @@
  *
  * @since 0.1.0
  */
-import { type KubeObject, valueAtPath } from "./KubeObject.ts"
-import type { PrinterColumn, ResourceType } from "./resources.ts"
+
+import type { PrinterColumn, ServedKind } from "./resources.ts"
+import { type StoredObject, valueAtPath } from "./StoredObject.ts"
 
 const defaultColumns: ReadonlyArray<PrinterColumn> = [
   { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" }
@@ -32,7 +33,7 @@ export const humanDuration = (millis: number): string => {
   return `${years}y`
 }
 
-const cell = (object: KubeObject, column: PrinterColumn, now: number): unknown => {
+const cell = (object: StoredObject, column: PrinterColumn, now: number): unknown => {
   const value = valueAtPath(object, column.jsonPath.replace(/^\./, "").split("."))
   if (value === undefined || value === null) return null
   if (column.type === "date" && typeof value === "string") return humanDuration(now - Date.parse(value))
@@ -61,7 +62,7 @@ const terminatedReason = (terminated: Record<string, unknown>): string =>
       ? `Signal:${terminated.signal}`
       : `ExitCode:${String(terminated.exitCode ?? 0)}`
 
-const podCells = (pod: KubeObject): [string, string, string] => {
+const podCells = (pod: StoredObject): [string, string, string] => {
   const status = record(pod.status)
   const spec = record(pod.spec)
   const containers = records(status.containerStatuses)
@@ -107,7 +108,7 @@ const podCells = (pod: KubeObject): [string, string, string] => {
 }
 
 /** The Table for a list (or one object) of a kind. */
-export const tableOf = (type: ResourceType, items: ReadonlyArray<KubeObject>, resourceVersion: string, now: number) => {
+export const tableOf = (type: ServedKind, items: ReadonlyArray<StoredObject>, resourceVersion: string, now: number) => {
   const isPod = !type.custom && type.group === "" && type.plural === "pods"
   const columns = isPod ? podColumns : type.printerColumns.length > 0 ? type.printerColumns : defaultColumns
   return {

@@ -16,8 +16,8 @@ import { cpus, totalmem } from "node:os"
 import { join } from "node:path"
 import { Clock, Context, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { badRequest } from "../ApiStatus.ts"
-import { FakeCluster, type WatchEvent } from "../FakeCluster.ts"
-import { isRecord, type KubeObject } from "../KubeObject.ts"
+import { FakeCluster, type StoreWatchEvent as WatchEvent } from "../FakeCluster.ts"
+import { isRecord, type StoredObject } from "../StoredObject.ts"
 import { type PodLogOptions, PodLogs } from "../PodLogs.ts"
 import { timestamp } from "../Store.ts"
 import { acquireAddressBlock, type AddressBlockUnavailable } from "./addresses.ts"
@@ -86,9 +86,9 @@ const writeLaunchers = (binDir: string, nodeBinary: string, projectRoot: string)
   chmodSync(node, 0o755)
 }
 
-const labelsOf = (object: KubeObject): Record<string, string> => (object.metadata.labels ?? {}) as Record<string, string>
+const labelsOf = (object: StoredObject): Record<string, string> => (object.metadata.labels ?? {}) as Record<string, string>
 
-const hostsPodOf = (pod: KubeObject): HostsPod => {
+const hostsPodOf = (pod: StoredObject): HostsPod => {
   const spec = isRecord(pod.spec) ? pod.spec : {}
   const status = isRecord(pod.status) ? pod.status : {}
   const conditions = Array.isArray(status.conditions) ? status.conditions : []
@@ -110,7 +110,7 @@ const hostsPodOf = (pod: KubeObject): HostsPod => {
   }
 }
 
-const hostsServiceOf = (service: KubeObject): HostsService => {
+const hostsServiceOf = (service: StoredObject): HostsService => {
   const spec = isRecord(service.spec) ? service.spec : {}
   return {
     namespace: service.metadata.namespace ?? "",
@@ -139,8 +139,8 @@ export const startNodeAgent = (options: NodeAgentOptions) =>
     const hostIP = "127.0.0.1"
 
     const workers = new Map<string, PodWorker>()
-    const podsByUid = new Map<string, KubeObject>()
-    const services = new Map<string, KubeObject>()
+    const podsByUid = new Map<string, StoredObject>()
+    const services = new Map<string, StoredObject>()
     const hostsFiles = new Map<string, { readonly path: string; content: string }>()
 
     const rewriteHosts = Effect.sync(() => {
@@ -335,7 +335,7 @@ const registerNode = (nodeName: string, hostIP: string, allocatable: { readonly 
   })
 
 /** `pods/log` as the kubelet answers it. */
-const readPodLog = (workers: ReadonlyMap<string, PodWorker>, pod: KubeObject, query: PodLogOptions) =>
+const readPodLog = (workers: ReadonlyMap<string, PodWorker>, pod: StoredObject, query: PodLogOptions) =>
   Effect.gen(function* () {
     const name = pod.metadata.name ?? ""
     const spec = isRecord(pod.spec) ? pod.spec : {}

@@ -7,7 +7,7 @@
  */
 import { Clock, Effect } from "effect"
 import type { FakeClusterService } from "../FakeCluster.ts"
-import type { KubeObject } from "../KubeObject.ts"
+import type { StoredObject } from "../StoredObject.ts"
 import { timestamp } from "../Store.ts"
 
 export interface PodEvents {
@@ -22,7 +22,7 @@ export interface PodEvents {
 const events = (namespace: string) => ({ group: "", version: "v1", plural: "events", namespace })
 
 /** An event writer for one Pod. */
-export const podEvents = (cluster: FakeClusterService, pod: KubeObject, nodeName: string): PodEvents => {
+export const podEvents = (cluster: FakeClusterService, pod: StoredObject, nodeName: string): PodEvents => {
   const seen = new Map<string, { readonly name: string; count: number }>()
   const namespace = pod.metadata.namespace ?? "default"
   return {

@@ -21,7 +21,7 @@ import { join } from "node:path"
 import { Clock, Deferred, Effect, Fiber, Option, Semaphore } from "effect"
 import type { ApiStatusError } from "../ApiStatus.ts"
 import type { FakeClusterService, ResourceRef } from "../FakeCluster.ts"
-import { isRecord, type JsonObject, jsonEqual, type KubeObject } from "../KubeObject.ts"
+import { isRecord, type JsonObject, jsonEqual, type StoredObject } from "../StoredObject.ts"
 import { timestamp } from "../Store.ts"
 import type { DownwardPod, NodeAllocatable } from "./downward.ts"
 import { ContainerConfigError, containerEnvironment, expandReferences } from "./env.ts"
@@ -60,7 +60,7 @@ export interface NodeContext {
 /** The handle the node agent keeps for a running pod worker. */
 export interface PodWorker {
   /** Feeds the latest version of the Pod (or `undefined` once it is gone from the API). */
-  readonly update: (pod: KubeObject | undefined) => Effect.Effect<void>
+  readonly update: (pod: StoredObject | undefined) => Effect.Effect<void>
   /** Log files of the Pod's containers, for `pods/log`. */
   readonly logState: (container: string) => { readonly current?: string; readonly previous?: string; readonly waiting?: string; readonly running: boolean } | undefined
   /** Stops the Pod's containers (grace capped at `graceCapSeconds`) without deleting it: the node goes away. */
@@ -69,7 +69,7 @@ export interface PodWorker {
 }
 
 const podsRef = (namespace: string): ResourceRef => ({ group: "", version: "v1", plural: "pods", namespace })
-const decodeData = (object: KubeObject, binary: boolean): Record<string, string> | Record<string, Buffer> => {
+const decodeData = (object: StoredObject, binary: boolean): Record<string, string> | Record<string, Buffer> => {
   const out: Record<string, string | Buffer> = {}
   const data = isRecord(object.data) ? object.data : {}
   const raw = isRecord(object.binaryData) ? object.binaryData : {}
@@ -111,14 +111,14 @@ const waiting = (reason: string, message?: string): ContainerRunState => ({
 })
 
 /** Starts the worker of one Pod (forked into the agent's scope by the caller). */
-export const startPodWorker = (node: NodeContext, first: KubeObject, spec: PodSpec): Effect.Effect<PodWorker> =>
+export const startPodWorker = (node: NodeContext, first: StoredObject, spec: PodSpec): Effect.Effect<PodWorker> =>
   Effect.gen(function* () {
     const { cluster } = node
     const uid = first.metadata.uid ?? ""
     const name = first.metadata.name ?? ""
     const namespace = first.metadata.namespace ?? "default"
     const podDir = join(node.stateDir, "pods", uid)
-    const latest: Mutable<KubeObject> = { value: first }
+    const latest: Mutable<StoredObject> = { value: first }
     const gone = yield* Deferred.make<void>()
     const deletion = yield* Deferred.make<void>()
     const finished = yield* Deferred.make<void>()

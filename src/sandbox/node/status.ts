@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import type { JsonObject } from "../KubeObject.ts"
+import type { JsonObject } from "../StoredObject.ts"
 
 export type ContainerRunState =
   | { readonly waiting: { readonly reason: string; readonly message?: string } }
