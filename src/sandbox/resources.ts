@@ -65,7 +65,10 @@ const builtin = (
   ...fields
 })
 
-/** The built-in kinds: core Pods, Secrets, ConfigMaps, Services, PVCs, Events, Namespaces; Jobs; Leases. */
+/**
+ * The built-in kinds: core Pods, Secrets, ConfigMaps, Services, PVCs, PVs, Endpoints, Events, Namespaces; Jobs;
+ * Deployments and ReplicaSets; StorageClasses; EndpointSlices; Leases.
+ */
 export const builtinTypes: ReadonlyArray<ResourceType> = [
   builtin({
     group: "",
@@ -100,6 +103,16 @@ export const builtinTypes: ReadonlyArray<ResourceType> = [
     shortNames: ["pvc"],
     statusSubresource: true
   }),
+  builtin({
+    group: "",
+    version: "v1",
+    plural: "persistentvolumes",
+    kind: "PersistentVolume",
+    namespaced: false,
+    shortNames: ["pv"],
+    statusSubresource: true
+  }),
+  builtin({ group: "", version: "v1", plural: "endpoints", kind: "Endpoints", namespaced: true, shortNames: ["ep"] }),
   builtin({
     group: "",
     version: "v1",
@@ -142,6 +155,43 @@ export const builtinTypes: ReadonlyArray<ResourceType> = [
     statusSubresource: true,
     tracksGeneration: true,
     fieldSelectors: ["status.successful"]
+  }),
+  builtin({
+    group: "apps",
+    version: "v1",
+    plural: "deployments",
+    kind: "Deployment",
+    namespaced: true,
+    shortNames: ["deploy"],
+    categories: ["all"],
+    statusSubresource: true,
+    tracksGeneration: true
+  }),
+  builtin({
+    group: "apps",
+    version: "v1",
+    plural: "replicasets",
+    kind: "ReplicaSet",
+    namespaced: true,
+    shortNames: ["rs"],
+    categories: ["all"],
+    statusSubresource: true,
+    tracksGeneration: true
+  }),
+  builtin({
+    group: "storage.k8s.io",
+    version: "v1",
+    plural: "storageclasses",
+    kind: "StorageClass",
+    namespaced: false,
+    shortNames: ["sc"]
+  }),
+  builtin({
+    group: "discovery.k8s.io",
+    version: "v1",
+    plural: "endpointslices",
+    kind: "EndpointSlice",
+    namespaced: true
   }),
   builtin({ group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true })
 ]
