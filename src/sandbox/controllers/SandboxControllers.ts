@@ -9,6 +9,7 @@
  */
 import { Context, Duration, Effect, Layer } from "effect"
 import type { KubeApi } from "../../kube/KubeApi.ts"
+import { startGarbageCollector } from "./GarbageCollector.ts"
 import { startJobController } from "./JobController.ts"
 
 /** Settings of the sandbox's controllers. */
@@ -30,6 +31,7 @@ export interface SandboxControllersService {
 const make = (options: SandboxControllersOptions) =>
   Effect.gen(function* () {
     const controllers = [
+      yield* startGarbageCollector,
       yield* startJobController({
         podBackoffMillis: Duration.toMillis(options.jobPodBackoff ?? "10 seconds"),
         podBackoffCapMillis: Duration.toMillis(options.jobPodBackoffCap ?? "6 minutes")
