@@ -65,6 +65,9 @@ const builtin = (
   ...fields
 })
 
+const column = (name: string, jsonPath: string, type = "string"): PrinterColumn => ({ name, type, jsonPath })
+const age = column("Age", ".metadata.creationTimestamp", "date")
+
 /**
  * The built-in kinds: core Pods, Secrets, ConfigMaps, Services, PVCs, PVs, Endpoints, Events, Namespaces; Jobs;
  * Deployments and ReplicaSets; StorageClasses; EndpointSlices; Leases.
@@ -101,7 +104,14 @@ export const builtinTypes: ReadonlyArray<ResourceType> = [
     kind: "PersistentVolumeClaim",
     namespaced: true,
     shortNames: ["pvc"],
-    statusSubresource: true
+    statusSubresource: true,
+    printerColumns: [
+      column("Status", ".status.phase"),
+      column("Volume", ".spec.volumeName"),
+      column("Capacity", ".status.capacity.storage"),
+      column("StorageClass", ".spec.storageClassName"),
+      age
+    ]
   }),
   builtin({
     group: "",
@@ -110,7 +120,14 @@ export const builtinTypes: ReadonlyArray<ResourceType> = [
     kind: "PersistentVolume",
     namespaced: false,
     shortNames: ["pv"],
-    statusSubresource: true
+    statusSubresource: true,
+    printerColumns: [
+      column("Capacity", ".spec.capacity.storage"),
+      column("Reclaim Policy", ".spec.persistentVolumeReclaimPolicy"),
+      column("Status", ".status.phase"),
+      column("StorageClass", ".spec.storageClassName"),
+      age
+    ]
   }),
   builtin({ group: "", version: "v1", plural: "endpoints", kind: "Endpoints", namespaced: true, shortNames: ["ep"] }),
   builtin({
@@ -165,7 +182,13 @@ export const builtinTypes: ReadonlyArray<ResourceType> = [
     shortNames: ["deploy"],
     categories: ["all"],
     statusSubresource: true,
-    tracksGeneration: true
+    tracksGeneration: true,
+    printerColumns: [
+      column("Replicas", ".spec.replicas", "integer"),
+      column("Up-to-date", ".status.updatedReplicas", "integer"),
+      column("Available", ".status.availableReplicas", "integer"),
+      age
+    ]
   }),
   builtin({
     group: "apps",
@@ -176,7 +199,13 @@ export const builtinTypes: ReadonlyArray<ResourceType> = [
     shortNames: ["rs"],
     categories: ["all"],
     statusSubresource: true,
-    tracksGeneration: true
+    tracksGeneration: true,
+    printerColumns: [
+      column("Desired", ".spec.replicas", "integer"),
+      column("Current", ".status.replicas", "integer"),
+      column("Ready", ".status.readyReplicas", "integer"),
+      age
+    ]
   }),
   builtin({
     group: "storage.k8s.io",
@@ -184,7 +213,13 @@ export const builtinTypes: ReadonlyArray<ResourceType> = [
     plural: "storageclasses",
     kind: "StorageClass",
     namespaced: false,
-    shortNames: ["sc"]
+    shortNames: ["sc"],
+    printerColumns: [
+      column("Provisioner", ".provisioner"),
+      column("ReclaimPolicy", ".reclaimPolicy"),
+      column("VolumeBindingMode", ".volumeBindingMode"),
+      age
+    ]
   }),
   builtin({
     group: "discovery.k8s.io",

@@ -11,6 +11,7 @@ import { Context, Duration, Effect, Layer } from "effect"
 import type { KubeApi } from "../../kube/KubeApi.ts"
 import { startGarbageCollector } from "./GarbageCollector.ts"
 import { startJobController } from "./JobController.ts"
+import { startVolumeProvisioner } from "./VolumeProvisioner.ts"
 
 /** Settings of the sandbox's controllers. */
 export interface SandboxControllersOptions {
@@ -32,6 +33,7 @@ const make = (options: SandboxControllersOptions) =>
   Effect.gen(function* () {
     const controllers = [
       yield* startGarbageCollector,
+      yield* startVolumeProvisioner(options.stateDirectory),
       yield* startJobController({
         podBackoffMillis: Duration.toMillis(options.jobPodBackoff ?? "10 seconds"),
         podBackoffCapMillis: Duration.toMillis(options.jobPodBackoffCap ?? "6 minutes")

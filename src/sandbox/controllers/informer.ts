@@ -25,8 +25,8 @@ export const controllerBackoff: Schedule.Schedule<unknown, unknown> = Schedule.m
 ])
 
 /** Starts a work queue with the controllers' retry policy. */
-export const startQueue = (
-  reconcile: (key: string) => Effect.Effect<Reconciled, KubeError, KubeApi>,
+export const startQueue = <E>(
+  reconcile: (key: string) => Effect.Effect<Reconciled, E, KubeApi>,
   workers = 2
 ): Effect.Effect<WorkQueue, never, KubeApi | Scope.Scope> =>
   makeWorkQueue({ workers, reconcile, backoff: controllerBackoff, shutdownTimeout: "2 seconds" })
