@@ -9,7 +9,7 @@
  * 5. watches: events in RV order, replay from retained history, 410 when too old, selector transitions;
  * 6. finalizers and deletionTimestamp; 7. ownerReferences and an explicit `gc()`;
  * 8–11. Event validation, selectors, CRD schema validation/pruning/defaulting, Job defaults/immutability;
- * 12. the Job simulator and fault hooks.
+ * 12. the Job simulator and fault hooks; 13. the DefaultStorageClass admission plugin for claims.
  *
  * Objects are frozen once stored, so reads and watch fan-out share them without copying. Operations are
  * O(1) map work plus the size of the object, except list (O(n log n) in the collection). The garbage
@@ -352,7 +352,8 @@ export class Store {
         let name = stringAt(meta, "name") ?? ""
         const generateName = stringAt(meta, "generateName")
         if (name === "" && generateName !== undefined && generateName !== "") {
-          name = `${generateName}${randomSuffix()}`
+          // the generator keeps the whole name within 63 characters: the base is cut to 58
+          name = `${generateName.slice(0, 58)}${randomSuffix()}`
         }
         if (name === "") {
           throw invalid(subjectOf(type), "", [requiredValue("metadata.name", "name or generateName is required")])
@@ -372,6 +373,7 @@ export class Store {
         if (type.tracksGeneration) meta.generation = 1
         else delete meta.generation
         if (type.statusSubresource) delete object.status
+        this.admitDefaultStorageClass(type, object)
         this.prepare(type, object, undefined, strict(options))
         const key = this.keyOf(type, namespace, name)
         if (this.collection(type).has(key)) throw alreadyExists(subjectOf(type), name)
@@ -645,6 +647,21 @@ export class Store {
     if (fault?.code === 503)
       throw serviceUnavailable("the server is currently unable to handle the request (injected fault)")
     throw internalError("injected fault")
+  }
+
+  /**
+   * The DefaultStorageClass admission plugin: a claim created without `spec.storageClassName` gets the class
+   * annotated `storageclass.kubernetes.io/is-default-class: "true"` (the newest one when several are).
+   */
+  private admitDefaultStorageClass(type: ServedKind, object: JsonObject): void {
+    if (type.group !== "" || type.plural !== "persistentvolumeclaims") return
+    const spec = isRecord(object.spec) ? object.spec : undefined
+    if (spec === undefined || spec.storageClassName !== undefined) return
+    const defaults = [...(this.collections.get("storage.k8s.io/storageclasses")?.values() ?? [])]
+      .filter((item) => item.metadata.annotations?.["storageclass.kubernetes.io/is-default-class"] === "true")
+      .sort((a, b) => (b.metadata.creationTimestamp ?? "").localeCompare(a.metadata.creationTimestamp ?? ""))
+    const chosen = defaults[0]?.metadata.name
+    if (chosen !== undefined) spec.storageClassName = chosen
   }
 
   /** Defaulting, pruning and validation shared by create and update. */

@@ -65,7 +65,13 @@ const builtin = (
   ...fields
 })
 
-/** The built-in kinds: core Pods, Secrets, ConfigMaps, Services, PVCs, Events, Namespaces, Nodes; Jobs; Leases. */
+const column = (name: string, jsonPath: string, type = "string"): PrinterColumn => ({ name, type, jsonPath })
+const age = column("Age", ".metadata.creationTimestamp", "date")
+
+/**
+ * The built-in kinds: core Pods, Secrets, ConfigMaps, Services, PVCs, PVs, Endpoints, Events, Namespaces, Nodes; Jobs;
+ * Deployments and ReplicaSets; StorageClasses; EndpointSlices; Leases.
+ */
 export const builtinTypes: ReadonlyArray<ServedKind> = [
   builtin({
     group: "",
@@ -98,8 +104,32 @@ export const builtinTypes: ReadonlyArray<ServedKind> = [
     kind: "PersistentVolumeClaim",
     namespaced: true,
     shortNames: ["pvc"],
-    statusSubresource: true
+    statusSubresource: true,
+    printerColumns: [
+      column("Status", ".status.phase"),
+      column("Volume", ".spec.volumeName"),
+      column("Capacity", ".status.capacity.storage"),
+      column("StorageClass", ".spec.storageClassName"),
+      age
+    ]
   }),
+  builtin({
+    group: "",
+    version: "v1",
+    plural: "persistentvolumes",
+    kind: "PersistentVolume",
+    namespaced: false,
+    shortNames: ["pv"],
+    statusSubresource: true,
+    printerColumns: [
+      column("Capacity", ".spec.capacity.storage"),
+      column("Reclaim Policy", ".spec.persistentVolumeReclaimPolicy"),
+      column("Status", ".status.phase"),
+      column("StorageClass", ".spec.storageClassName"),
+      age
+    ]
+  }),
+  builtin({ group: "", version: "v1", plural: "endpoints", kind: "Endpoints", namespaced: true, shortNames: ["ep"] }),
   builtin({
     group: "",
     version: "v1",
@@ -142,6 +172,61 @@ export const builtinTypes: ReadonlyArray<ServedKind> = [
     statusSubresource: true,
     tracksGeneration: true,
     fieldSelectors: ["status.successful"]
+  }),
+  builtin({
+    group: "apps",
+    version: "v1",
+    plural: "deployments",
+    kind: "Deployment",
+    namespaced: true,
+    shortNames: ["deploy"],
+    categories: ["all"],
+    statusSubresource: true,
+    tracksGeneration: true,
+    printerColumns: [
+      column("Replicas", ".spec.replicas", "integer"),
+      column("Up-to-date", ".status.updatedReplicas", "integer"),
+      column("Available", ".status.availableReplicas", "integer"),
+      age
+    ]
+  }),
+  builtin({
+    group: "apps",
+    version: "v1",
+    plural: "replicasets",
+    kind: "ReplicaSet",
+    namespaced: true,
+    shortNames: ["rs"],
+    categories: ["all"],
+    statusSubresource: true,
+    tracksGeneration: true,
+    printerColumns: [
+      column("Desired", ".spec.replicas", "integer"),
+      column("Current", ".status.replicas", "integer"),
+      column("Ready", ".status.readyReplicas", "integer"),
+      age
+    ]
+  }),
+  builtin({
+    group: "storage.k8s.io",
+    version: "v1",
+    plural: "storageclasses",
+    kind: "StorageClass",
+    namespaced: false,
+    shortNames: ["sc"],
+    printerColumns: [
+      column("Provisioner", ".provisioner"),
+      column("ReclaimPolicy", ".reclaimPolicy"),
+      column("VolumeBindingMode", ".volumeBindingMode"),
+      age
+    ]
+  }),
+  builtin({
+    group: "discovery.k8s.io",
+    version: "v1",
+    plural: "endpointslices",
+    kind: "EndpointSlice",
+    namespaced: true
   }),
   builtin({ group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true }),
   builtin({
