@@ -12,6 +12,12 @@
  */
 import { instanceImageOf, operatorImageRepository } from "../../api/images.ts"
 
+/**
+ * Where the launchers appear inside a container of one of our images (bind-mounted there read-only, like a
+ * directory of the image, so no volume of the Pod can hide them).
+ */
+export const imageBinPath = "/opt/cloudnative-mysql/bin"
+
 /** What the runtime takes from an image it can run. */
 export interface ImageConfig {
   readonly entrypoint: ReadonlyArray<string>
@@ -35,11 +41,11 @@ const repositoryOf = (reference: string): string => {
 }
 
 /**
- * Resolves an image reference. `binDir` holds the `cloudnative-mysql` and `node` launchers the sandbox
- * writes (they run the project's Node 24 on this checkout), first on the image's `PATH`.
+ * Resolves an image reference. The image's `PATH` starts with `imageBinPath`, where the `cloudnative-mysql`
+ * and `node` launchers (the project's Node 24 on this checkout) are mounted.
  */
-export const resolveImage = (reference: string, binDir: string): ImageResolution => {
-  const path = `${binDir}:${systemPath}`
+export const resolveImage = (reference: string): ImageResolution => {
+  const path = `${imageBinPath}:${systemPath}`
   if (repositoryOf(reference) === operatorImageRepository) {
     return { _tag: "Runnable", config: { entrypoint: ["cloudnative-mysql"], cmd: [], user: 65532, group: 65532, path } }
   }

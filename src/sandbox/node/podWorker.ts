@@ -26,7 +26,7 @@ import { timestamp } from "../Store.ts"
 import type { DownwardPod, NodeAllocatable } from "./downward.ts"
 import { ContainerConfigError, containerEnvironment, expandReferences } from "./env.ts"
 import { type PodEvents, podEvents } from "./events.ts"
-import { resolveImage } from "./images.ts"
+import { imageBinPath, resolveImage } from "./images.ts"
 import { boundLogFile, openRunLog, runLogFile } from "./logs.ts"
 import type { Container, PodSpec, Probe } from "./podSpec.ts"
 import { type ProbeTarget, runHandler } from "./probes.ts"
@@ -353,6 +353,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
             file
           })
         }
+        mounts.push({ source: node.binDir, target: imageBinPath, readOnly: true, file: false })
         mounts.push({ source: hostsFile, target: "/etc/hosts", readOnly: false, file: true })
         mounts.push({ source: terminationLog, target: slot.spec.terminationMessagePath ?? "/dev/termination-log", readOnly: false, file: true })
         return mounts
@@ -519,7 +520,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
     const runOnce = (slot: ContainerSlot) =>
       Effect.gen(function* () {
         const image = slot.spec.image ?? ""
-        const resolved = resolveImage(image, node.binDir)
+        const resolved = resolveImage(image)
         if (resolved._tag === "Unavailable") {
           yield* events.emit("Warning", "Failed", resolved.message, { fieldPath: fieldPathOf(slot) })
           yield* events.emit("Warning", "Failed", "Error: ErrImagePull", { fieldPath: fieldPathOf(slot) })
