@@ -26,13 +26,21 @@ const pod = (name: string, command: ReadonlyArray<string>, extra: object = {}) =
   apiVersion: "v1",
   kind: "Pod",
   metadata: { name, labels: { bench: "sandbox" } },
-  spec: { restartPolicy: "Never", terminationGracePeriodSeconds: 1, containers: [{ name: "main", image, command, ...extra }] }
+  spec: {
+    restartPolicy: "Never",
+    terminationGracePeriodSeconds: 1,
+    containers: [{ name: "main", image, command, ...extra }]
+  }
 })
 
 const kubectl = (kubeconfig: string, args: ReadonlyArray<string>, stdin?: string) =>
   Effect.callback<string>((resume) => {
-    const child = execFile("kubectl", [...args], { env: { ...process.env, KUBECONFIG: kubeconfig } }, (error, stdout, stderr) =>
-      resume(error === null ? Effect.succeed(stdout) : Effect.die(new Error(`kubectl ${args.join(" ")}: ${stderr}`)))
+    const child = execFile(
+      "kubectl",
+      [...args],
+      { env: { ...process.env, KUBECONFIG: kubeconfig } },
+      (error, stdout, stderr) =>
+        resume(error === null ? Effect.succeed(stdout) : Effect.die(new Error(`kubectl ${args.join(" ")}: ${stderr}`)))
     )
     child.stdin?.end(stdin ?? "")
   })
@@ -44,7 +52,9 @@ const untilPhase = (names: ReadonlyArray<string>, phase: string, ready = false) 
     for (;;) {
       const list = yield* Effect.orDie(cluster.list(podsRef, { labelSelector: "bench=sandbox" }))
       const done = list.items.filter((item) => {
-        const status = item.status as { phase?: string; conditions?: Array<{ type: string; status: string }> } | undefined
+        const status = item.status as
+          | { phase?: string; conditions?: Array<{ type: string; status: string }> }
+          | undefined
         if (!names.includes(item.metadata.name ?? "") || status?.phase !== phase) return false
         return !ready || (status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
       })
@@ -101,7 +111,12 @@ const program = Effect.gen(function* () {
       metadata: { name: "bench-job" },
       spec: {
         backoffLimit: 0,
-        template: { spec: { restartPolicy: "Never", containers: [{ name: "main", image, command: ["cloudnative-mysql", "--help"] }] } }
+        template: {
+          spec: {
+            restartPolicy: "Never",
+            containers: [{ name: "main", image, command: ["cloudnative-mysql", "--help"] }]
+          }
+        }
       }
     })
   )
@@ -109,7 +124,11 @@ const program = Effect.gen(function* () {
   const jobToComplete = (yield* now) - jobStart
 
   const sleepers = Array.from({ length: 20 }, (_, index) => `sleeper-${index}`)
-  yield* kubectl(kubeconfig, ["apply", "-f", "-"], sleepers.map((name) => JSON.stringify(pod(name, ["sleep", "3600"]))).join("\n"))
+  yield* kubectl(
+    kubeconfig,
+    ["apply", "-f", "-"],
+    sleepers.map((name) => JSON.stringify(pod(name, ["sleep", "3600"]))).join("\n")
+  )
   yield* untilPhase(sleepers, "Running")
   yield* Effect.sleep("1 second")
   const idle = yield* cpuPercentOver(10_000)
@@ -117,7 +136,11 @@ const program = Effect.gen(function* () {
 
   const probed = Array.from({ length: 20 }, (_, index) => `probed-${index}`)
   const probe = { readinessProbe: { exec: { command: ["true"] }, periodSeconds: 1 } }
-  yield* kubectl(kubeconfig, ["apply", "-f", "-"], probed.map((name) => JSON.stringify(pod(name, ["sleep", "3600"], probe))).join("\n"))
+  yield* kubectl(
+    kubeconfig,
+    ["apply", "-f", "-"],
+    probed.map((name) => JSON.stringify(pod(name, ["sleep", "3600"], probe))).join("\n")
+  )
   yield* untilPhase(probed, "Running", true)
   yield* Effect.sleep("1 second")
   const idleWithProbes = yield* cpuPercentOver(10_000)

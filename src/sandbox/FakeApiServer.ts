@@ -11,7 +11,9 @@
  * server-side apply is refused with a 415 that says so); DELETE (`propagationPolicy`, `preconditions`,
  * `dryRun` from the DeleteOptions body or the query); `/status` subresources; `dryRun=All` and
  * `fieldValidation=Strict` on writes; and `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` tables
- * (also for watches) built from a CRD's `additionalPrinterColumns`.
+ * (also for watches) built from a CRD's `additionalPrinterColumns`; `GET …/pods/{name}/log` (`container`,
+ * `previous`, `tailLines`, `limitBytes`, `follow`) answered by the node agent's `PodLogs` when one is in
+ * context (the real server proxies it to the Pod's kubelet); DELETE honours `gracePeriodSeconds` for Pods.
  *
  * Not served: authentication/RBAC (it binds to loopback only), pagination (`limit` is ignored and the
  * whole list returned, which clients accept), `deletecollection`, protobuf, Namespace lifecycle (any

@@ -77,14 +77,13 @@ export class Sandbox extends Context.Service<Sandbox, SandboxService>()("cnmysql
             mkdirSync(options.stateDir, { recursive: true })
             return options.stateDir
           }),
-          (dir) => Effect.sync(() => (options.keep === true ? undefined : rmSync(dir, { recursive: true, force: true })))
+          (dir) =>
+            Effect.sync(() => (options.keep === true ? undefined : rmSync(dir, { recursive: true, force: true })))
         )
         return Layer.effect(Sandbox, make(stateDir, options)).pipe(
           Layer.provideMerge(controllersOn(stateDir, options)),
           Layer.provideMerge(FakeApiServer.layerOnly),
-          Layer.provideMerge(
-            NodeAgent.layer({ ...options.node, stateDir })
-          ),
+          Layer.provideMerge(NodeAgent.layer({ ...options.node, stateDir })),
           Layer.provideMerge(FakeCluster.layer)
         )
       })
@@ -156,7 +155,9 @@ const make = (stateDir: string, options: SandboxOptions) =>
         yield* Effect.tryPromise({
           try: () => createBucket(store, sandboxBucket),
           catch: (cause) =>
-            new SandboxError({ message: `cannot create bucket ${sandboxBucket}: ${cause instanceof Error ? cause.message : String(cause)}` })
+            new SandboxError({
+              message: `cannot create bucket ${sandboxBucket}: ${cause instanceof Error ? cause.message : String(cause)}`
+            })
         })
       }
       yield* Effect.mapError(

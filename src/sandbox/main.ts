@@ -19,7 +19,8 @@ const parse = (argv: ReadonlyArray<string>): SandboxOptions | string => {
     else if (arg.startsWith("--state-dir=")) options = { ...options, stateDir: arg.slice("--state-dir=".length) }
     else if (arg.startsWith("--object-store=")) {
       const value = arg.slice("--object-store=".length)
-      if (value !== "auto" && value !== "rgw" && value !== "s3rver" && value !== "none") return `unknown object store ${value}`
+      if (value !== "auto" && value !== "rgw" && value !== "s3rver" && value !== "none")
+        return `unknown object store ${value}`
       options = { ...options, objectStore: value }
     } else return `unknown argument ${arg}`
   }

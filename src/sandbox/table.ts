@@ -80,7 +80,11 @@ const podCells = (pod: StoredObject): [string, string, string] => {
     if (state.terminated !== undefined && terminated.exitCode === 0) return
     initializing = true
     if (state.terminated !== undefined) reason = `Init:${terminatedReason(terminated)}`
-    else if (typeof waitingState.reason === "string" && waitingState.reason !== "" && waitingState.reason !== "PodInitializing")
+    else if (
+      typeof waitingState.reason === "string" &&
+      waitingState.reason !== "" &&
+      waitingState.reason !== "PodInitializing"
+    )
       reason = `Init:${waitingState.reason}`
     else reason = `Init:${index}/${initTotal}`
   })
@@ -134,7 +138,9 @@ export const tableOf = (type: ServedKind, items: ReadonlyArray<StoredObject>, re
     rows: items.map((object) => ({
       cells: [
         object.metadata.name ?? "",
-        ...(isPod ? [...podCells(object), ...columns.slice(3).map((column) => cell(object, column, now))] : columns.map((column) => cell(object, column, now)))
+        ...(isPod
+          ? [...podCells(object), ...columns.slice(3).map((column) => cell(object, column, now))]
+          : columns.map((column) => cell(object, column, now)))
       ],
       object: { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: object.metadata }
     }))

@@ -17,10 +17,10 @@ import { join } from "node:path"
 import { Clock, Context, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { badRequest } from "../ApiStatus.ts"
 import { FakeCluster, type StoreWatchEvent as WatchEvent } from "../FakeCluster.ts"
-import { isRecord, type StoredObject } from "../StoredObject.ts"
 import { type PodLogOptions, PodLogs } from "../PodLogs.ts"
 import { timestamp } from "../Store.ts"
-import { acquireAddressBlock, type AddressBlockUnavailable } from "./addresses.ts"
+import { isRecord, type StoredObject } from "../StoredObject.ts"
+import { type AddressBlockUnavailable, acquireAddressBlock } from "./addresses.ts"
 import { type HostsPod, type HostsService, renderHosts } from "./hosts.ts"
 import { readLog } from "./logs.ts"
 import { decodePodSpec } from "./podSpec.ts"
@@ -86,13 +86,16 @@ const writeLaunchers = (binDir: string, nodeBinary: string, projectRoot: string)
   chmodSync(node, 0o755)
 }
 
-const labelsOf = (object: StoredObject): Record<string, string> => (object.metadata.labels ?? {}) as Record<string, string>
+const labelsOf = (object: StoredObject): Record<string, string> =>
+  (object.metadata.labels ?? {}) as Record<string, string>
 
 const hostsPodOf = (pod: StoredObject): HostsPod => {
   const spec = isRecord(pod.spec) ? pod.spec : {}
   const status = isRecord(pod.status) ? pod.status : {}
   const conditions = Array.isArray(status.conditions) ? status.conditions : []
-  const ready = conditions.some((condition) => isRecord(condition) && condition.type === "Ready" && condition.status === "True")
+  const ready = conditions.some(
+    (condition) => isRecord(condition) && condition.type === "Ready" && condition.status === "True"
+  )
   const aliases = Array.isArray(spec.hostAliases) ? spec.hostAliases : []
   return {
     namespace: pod.metadata.namespace ?? "",
@@ -222,7 +225,9 @@ export const startNodeAgent = (options: NodeAgentOptions) =>
         }
         const decoded = yield* Effect.option(decodePodSpec(pod.spec))
         if (Option.isNone(decoded)) {
-          yield* Effect.logWarning(`sandbox node: Pod ${pod.metadata.namespace}/${pod.metadata.name} has a spec it cannot read`)
+          yield* Effect.logWarning(
+            `sandbox node: Pod ${pod.metadata.namespace}/${pod.metadata.name} has a spec it cannot read`
+          )
           return
         }
         const started = yield* startPodWorker(context, pod, decoded.value)
@@ -269,7 +274,11 @@ export const startNodeAgent = (options: NodeAgentOptions) =>
     return { agent: NodeAgent.of({ nodeName, addressBlock: block.block, binDir }), logs }
   })
 
-const registerNode = (nodeName: string, hostIP: string, allocatable: { readonly cpuCores: number; readonly memoryBytes: number }) =>
+const registerNode = (
+  nodeName: string,
+  hostIP: string,
+  allocatable: { readonly cpuCores: number; readonly memoryBytes: number }
+) =>
   Effect.gen(function* () {
     const cluster = yield* FakeCluster
     const now = timestamp(yield* Clock.currentTimeMillis)
@@ -340,7 +349,9 @@ const readPodLog = (workers: ReadonlyMap<string, PodWorker>, pod: StoredObject, 
     const name = pod.metadata.name ?? ""
     const spec = isRecord(pod.spec) ? pod.spec : {}
     const names = (list: unknown) =>
-      Array.isArray(list) ? list.flatMap((item) => (isRecord(item) && typeof item.name === "string" ? [item.name] : [])) : []
+      Array.isArray(list)
+        ? list.flatMap((item) => (isRecord(item) && typeof item.name === "string" ? [item.name] : []))
+        : []
     const containers = names(spec.containers)
     const initContainers = names(spec.initContainers)
     let container = query.container

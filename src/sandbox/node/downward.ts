@@ -30,7 +30,9 @@ export interface NodeAllocatable {
 const quoted = (record: Readonly<Record<string, string>>): string =>
   Object.keys(record)
     .sort()
-    .map((key) => `${key}="${(record[key] ?? "").replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`)
+    .map(
+      (key) => `${key}="${(record[key] ?? "").replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`
+    )
     .join("\n")
 
 const subscript = /^metadata\.(labels|annotations)\['(.+)'\]$/u

@@ -33,7 +33,7 @@ export const expandReferences = (text: string, env: Readonly<Record<string, stri
     name === undefined ? "$" : (env[name] ?? match)
   )
 
-const required = (kind: "Secret" | "ConfigMap", name: string, namespace: string): ContainerConfigError =>
+const required = (kind: "Secret" | "ConfigMap", name: string): ContainerConfigError =>
   new ContainerConfigError({ message: `${kind === "Secret" ? "secret" : "configmap"} "${name}" not found` })
 
 const missingKey = (kind: "Secret" | "ConfigMap", namespace: string, name: string, key: string) =>
@@ -56,7 +56,7 @@ export const containerEnvironment = (
       const data = yield* (kind === "Secret" ? sources.secret : sources.configMap)(name)
       if (data === undefined) {
         if (ref.optional === true) continue
-        return yield* required(kind, name, namespace)
+        return yield* required(kind, name)
       }
       for (const [key, value] of Object.entries(data)) env[`${prefix}${key}`] = value
     }
@@ -73,7 +73,7 @@ export const containerEnvironment = (
         const data = yield* (kind === "Secret" ? sources.secret : sources.configMap)(name)
         if (data === undefined) {
           if (keyRef.optional === true) continue
-          return yield* required(kind, name, namespace)
+          return yield* required(kind, name)
         }
         const value = data[keyRef.key]
         if (value === undefined) {

@@ -7,8 +7,8 @@
  */
 import { Clock, Effect } from "effect"
 import type { FakeClusterService } from "../FakeCluster.ts"
-import type { StoredObject } from "../StoredObject.ts"
 import { timestamp } from "../Store.ts"
+import type { StoredObject } from "../StoredObject.ts"
 
 export interface PodEvents {
   readonly emit: (

@@ -21,8 +21,8 @@ import { join } from "node:path"
 import { Clock, Deferred, Effect, Fiber, Option, Semaphore } from "effect"
 import type { ApiStatusError } from "../ApiStatus.ts"
 import type { FakeClusterService, ResourceRef } from "../FakeCluster.ts"
-import { isRecord, type JsonObject, jsonEqual, type StoredObject } from "../StoredObject.ts"
 import { timestamp } from "../Store.ts"
+import { isRecord, type JsonObject, jsonEqual, type StoredObject } from "../StoredObject.ts"
 import type { DownwardPod, NodeAllocatable } from "./downward.ts"
 import { ContainerConfigError, containerEnvironment, expandReferences } from "./env.ts"
 import { type PodEvents, podEvents } from "./events.ts"
@@ -32,7 +32,13 @@ import type { Container, PodSpec, Probe } from "./podSpec.ts"
 import { type ProbeTarget, runHandler } from "./probes.ts"
 import { type BindMount, type ContainerProcess, launchContainer } from "./runtime.ts"
 import { type ContainerRecord, type ContainerRunState, type PodRecord, podStatus } from "./status.ts"
-import { type PreparedVolume, prepareVolumes, serviceAccountMountPath, serviceAccountVolumeName, VolumeSetupError } from "./volumes.ts"
+import {
+  type PreparedVolume,
+  prepareVolumes,
+  serviceAccountMountPath,
+  serviceAccountVolumeName,
+  VolumeSetupError
+} from "./volumes.ts"
 
 /** What every pod worker shares: the node's settings and services. */
 export interface NodeContext {
@@ -62,7 +68,11 @@ export interface PodWorker {
   /** Feeds the latest version of the Pod (or `undefined` once it is gone from the API). */
   readonly update: (pod: StoredObject | undefined) => Effect.Effect<void>
   /** Log files of the Pod's containers, for `pods/log`. */
-  readonly logState: (container: string) => { readonly current?: string; readonly previous?: string; readonly waiting?: string; readonly running: boolean } | undefined
+  readonly logState: (
+    container: string
+  ) =>
+    | { readonly current?: string; readonly previous?: string; readonly waiting?: string; readonly running: boolean }
+    | undefined
   /** Stops the Pod's containers (grace capped at `graceCapSeconds`) without deleting it: the node goes away. */
   readonly shutdown: (graceCapSeconds: number) => Effect.Effect<void>
   readonly done: Effect.Effect<void>
@@ -209,25 +219,36 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
     const unschedulable = Effect.gen(function* () {
       for (const claim of claims) {
         const found = yield* Effect.option(cluster.get(claimRef, claim))
-        if (Option.isNone(found)) return `0/1 nodes are available: persistentvolumeclaim "${claim}" not found. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.`
+        if (Option.isNone(found))
+          return `0/1 nodes are available: persistentvolumeclaim "${claim}" not found. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.`
         const object = found.value
-        if (object.metadata.deletionTimestamp !== undefined) return `0/1 nodes are available: persistentvolumeclaim "${claim}" is being deleted. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.`
+        if (object.metadata.deletionTimestamp !== undefined)
+          return `0/1 nodes are available: persistentvolumeclaim "${claim}" is being deleted. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.`
         const phase = isRecord(object.status) ? object.status.phase : undefined
-        if (phase !== "Bound") return "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+        if (phase !== "Bound")
+          return "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
       }
       return undefined
     })
     const claimPath = (claim: string): Effect.Effect<string, VolumeSetupError> =>
       Effect.gen(function* () {
-        const object = yield* Effect.mapError(cluster.get(claimRef, claim), () => new VolumeSetupError({ message: `persistentvolumeclaim "${claim}" not found` }))
+        const object = yield* Effect.mapError(
+          cluster.get(claimRef, claim),
+          () => new VolumeSetupError({ message: `persistentvolumeclaim "${claim}" not found` })
+        )
         const volumeName = isRecord(object.spec) ? object.spec.volumeName : undefined
         if (typeof volumeName !== "string" || volumeName === "") {
           return yield* new VolumeSetupError({ message: `persistentvolumeclaim "${claim}" is not bound` })
         }
-        const volume = yield* Effect.mapError(cluster.get(pvRef, volumeName), () => new VolumeSetupError({ message: `persistentvolume "${volumeName}" not found` }))
+        const volume = yield* Effect.mapError(
+          cluster.get(pvRef, volumeName),
+          () => new VolumeSetupError({ message: `persistentvolume "${volumeName}" not found` })
+        )
         const hostPath = isRecord(volume.spec) && isRecord(volume.spec.hostPath) ? volume.spec.hostPath.path : undefined
         if (typeof hostPath !== "string") {
-          return yield* new VolumeSetupError({ message: `persistentvolume "${volumeName}" has no hostPath: the sandbox node mounts only hostPath volumes` })
+          return yield* new VolumeSetupError({
+            message: `persistentvolume "${volumeName}" has no hostPath: the sandbox node mounts only hostPath volumes`
+          })
         }
         yield* Effect.promise(() => mkdir(hostPath, { recursive: true }))
         return hostPath
@@ -247,7 +268,9 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
         yield* sleepOrStop(node.retryMillis)
       }
       if (spec.nodeName === undefined || spec.nodeName === "") {
-        const bound = yield* Effect.option(cluster.mergePatch(podsRef(namespace), name, { spec: { nodeName: node.nodeName } }))
+        const bound = yield* Effect.option(
+          cluster.mergePatch(podsRef(namespace), name, { spec: { nodeName: node.nodeName } })
+        )
         if (Option.isSome(bound)) latest.value = bound.value
         yield* events.emit("Normal", "Scheduled", `Successfully assigned ${namespace}/${name} to ${node.nodeName}`, {
           component: "default-scheduler"
@@ -322,22 +345,33 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
       `spec.${slot.init ? "initContainers" : "containers"}{${slot.spec.name}}`
     const podRef = `${name}_${namespace}(${uid})`
 
-    const mountsOf = (slot: ContainerSlot, terminationLog: string): Effect.Effect<Array<BindMount>, ContainerConfigError> =>
+    const mountsOf = (
+      slot: ContainerSlot,
+      terminationLog: string
+    ): Effect.Effect<Array<BindMount>, ContainerConfigError> =>
       Effect.gen(function* () {
         const byName = new Map(volumes.map((volume) => [volume.name, volume]))
         const mounts: Array<BindMount> = []
         const volumeMounts = [...(slot.spec.volumeMounts ?? [])]
-        if (automount && byName.has(serviceAccountVolumeName) && !volumeMounts.some((mount) => mount.mountPath === serviceAccountMountPath)) {
+        if (
+          automount &&
+          byName.has(serviceAccountVolumeName) &&
+          !volumeMounts.some((mount) => mount.mountPath === serviceAccountMountPath)
+        ) {
           volumeMounts.push({ name: serviceAccountVolumeName, mountPath: serviceAccountMountPath, readOnly: true })
         }
         for (const mount of volumeMounts) {
           const volume = byName.get(mount.name)
           if (volume === undefined) {
-            return yield* new ContainerConfigError({ message: `cannot find volume "${mount.name}" to mount into container "${slot.spec.name}"` })
+            return yield* new ContainerConfigError({
+              message: `cannot find volume "${mount.name}" to mount into container "${slot.spec.name}"`
+            })
           }
           const sub = mount.subPath ?? ""
           if (sub.startsWith("/") || sub.split("/").includes("..")) {
-            return yield* new ContainerConfigError({ message: `failed to prepare subPath for volumeMount "${mount.name}" of container "${slot.spec.name}"` })
+            return yield* new ContainerConfigError({
+              message: `failed to prepare subPath for volumeMount "${mount.name}" of container "${slot.spec.name}"`
+            })
           }
           const source = sub === "" ? volume.path : join(volume.path, sub)
           let file = false
@@ -355,7 +389,12 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
         }
         mounts.push({ source: node.binDir, target: imageBinPath, readOnly: true, file: false })
         mounts.push({ source: hostsFile, target: "/etc/hosts", readOnly: false, file: true })
-        mounts.push({ source: terminationLog, target: slot.spec.terminationMessagePath ?? "/dev/termination-log", readOnly: false, file: true })
+        mounts.push({
+          source: terminationLog,
+          target: slot.spec.terminationMessagePath ?? "/dev/termination-log",
+          readOnly: false,
+          file: true
+        })
         return mounts
       })
 
@@ -406,9 +445,14 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
         const started = yield* Clock.currentTimeMillis
         const preStop = slot.spec.lifecycle?.preStop
         if (preStop !== undefined && graceSeconds > 0) {
-          const hook = yield* Effect.timeoutOption(runHandler(preStop, probeTarget(slot, process), graceSeconds * 1000), `${graceSeconds} seconds`)
+          const hook = yield* Effect.timeoutOption(
+            runHandler(preStop, probeTarget(slot, process), graceSeconds * 1000),
+            `${graceSeconds} seconds`
+          )
           if (Option.isSome(hook) && !hook.value.success) {
-            yield* events.emit("Warning", "FailedPreStopHook", `PreStopHook failed: ${hook.value.message}`, { fieldPath: fieldPathOf(slot) })
+            yield* events.emit("Warning", "FailedPreStopHook", `PreStopHook failed: ${hook.value.message}`, {
+              fieldPath: fieldPathOf(slot)
+            })
           }
         }
         yield* process.signal("SIGTERM")
@@ -425,7 +469,11 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
       Effect.gen(function* () {
         const target = probeTarget(slot, process)
         const startedAt = yield* Clock.currentTimeMillis
-        const run = (probe: Probe, kind: "Startup" | "Liveness" | "Readiness", onResult: (ok: boolean, message: string) => Effect.Effect<boolean>) =>
+        const run = (
+          probe: Probe,
+          kind: "Startup" | "Liveness" | "Readiness",
+          onResult: (ok: boolean, message: string) => Effect.Effect<boolean>
+        ) =>
           Effect.gen(function* () {
             const delay = (probe.initialDelaySeconds ?? 0) * 1000 - ((yield* Clock.currentTimeMillis) - startedAt)
             if (delay > 0) yield* Effect.sleep(`${delay} millis`)
@@ -434,13 +482,18 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
             for (;;) {
               const result = yield* runHandler(probe, target, timeout)
               if (!result.success) {
-                yield* events.emit("Warning", "Unhealthy", `${kind} probe failed: ${result.message}`, { fieldPath: fieldPathOf(slot) })
+                yield* events.emit("Warning", "Unhealthy", `${kind} probe failed: ${result.message}`, {
+                  fieldPath: fieldPathOf(slot)
+                })
               }
               if (!(yield* onResult(result.success, result.message))) return
               yield* Effect.sleep(`${period} millis`)
             }
           })
-        const thresholds = (probe: Probe) => ({ success: probe.successThreshold ?? 1, failure: probe.failureThreshold ?? 3 })
+        const thresholds = (probe: Probe) => ({
+          success: probe.successThreshold ?? 1,
+          failure: probe.failureThreshold ?? 3
+        })
         const counter = () => ({ ok: 0, failed: 0 })
         const startup = slot.spec.startupProbe
         if (startup !== undefined) {
@@ -507,7 +560,11 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
                 count.failed = ok ? 0 : count.failed + 1
                 if (count.failed < limits.failure) return true
                 const grace = liveness.terminationGracePeriodSeconds ?? spec.terminationGracePeriodSeconds ?? 30
-                yield* stopContainer(slot, grace, `Container ${slot.spec.name} failed liveness probe, will be restarted`)
+                yield* stopContainer(
+                  slot,
+                  grace,
+                  `Container ${slot.spec.name} failed liveness probe, will be restarted`
+                )
                 return false
               })
             )
@@ -552,7 +609,9 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
           yield* sleepOrStop(node.retryMillis)
           return undefined
         }
-        yield* events.emit("Normal", "Pulled", `Container image "${image}" already present on machine`, { fieldPath: fieldPathOf(slot) })
+        yield* events.emit("Normal", "Pulled", `Container image "${image}" already present on machine`, {
+          fieldPath: fieldPathOf(slot)
+        })
         const env: Record<string, string> = {
           PATH: config.path,
           HOSTNAME: spec.hostname ?? name,
@@ -602,7 +661,9 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
         slot.process = process
         const startedMillis = yield* Clock.currentTimeMillis
         const startedAt = timestamp(startedMillis)
-        yield* events.emit("Normal", "Created", `Created container: ${slot.spec.name}`, { fieldPath: fieldPathOf(slot) })
+        yield* events.emit("Normal", "Created", `Created container: ${slot.spec.name}`, {
+          fieldPath: fieldPathOf(slot)
+        })
         yield* events.emit("Normal", "Started", `Started container ${slot.spec.name}`, { fieldPath: fieldPathOf(slot) })
         const hasStartup = slot.spec.startupProbe !== undefined
         slot.record = {
@@ -628,7 +689,11 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
           terminated: {
             exitCode: exit.exitCode,
             reason,
-            ...(exit.startError !== undefined ? { message: exit.startError } : message === undefined ? {} : { message }),
+            ...(exit.startError !== undefined
+              ? { message: exit.startError }
+              : message === undefined
+                ? {}
+                : { message }),
             startedAt,
             finishedAt,
             containerID
@@ -646,10 +711,9 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
         for (;;) {
           const outcome = yield* runOnce(slot)
           if (outcome === undefined) continue
-          const restart =
-            slot.init
-              ? outcome.exitCode !== 0 && restartPolicy !== "Never"
-              : restartPolicy === "Always" || (restartPolicy === "OnFailure" && outcome.exitCode !== 0)
+          const restart = slot.init
+            ? outcome.exitCode !== 0 && restartPolicy !== "Never"
+            : restartPolicy === "Always" || (restartPolicy === "OnFailure" && outcome.exitCode !== 0)
           if (!restart) return outcome.exitCode
           // the kubelet forgets the back-off of a container that ran well for twice the cap
           if (outcome.ranMillis > 2 * node.backoffCapMillis) backoff = 0
@@ -664,7 +728,12 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
               )
             }
             yield* publish
-            yield* events.emit("Warning", "BackOff", `Back-off restarting failed container ${slot.spec.name} in pod ${podRef}`, { fieldPath: fieldPathOf(slot) })
+            yield* events.emit(
+              "Warning",
+              "BackOff",
+              `Back-off restarting failed container ${slot.spec.name} in pod ${podRef}`,
+              { fieldPath: fieldPathOf(slot) }
+            )
             yield* Effect.sleep(`${backoff} millis`)
           }
           slot.record = { ...slot.record, lastState: last, restartCount: slot.record.restartCount + 1 }
@@ -673,12 +742,16 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
       })
 
     const deadlineSeconds = spec.activeDeadlineSeconds
-    const activeDeadline = deadlineSeconds === undefined
-      ? Effect.never
-      : Effect.gen(function* () {
-          yield* Effect.sleep(`${deadlineSeconds} seconds`)
-          pod.failure = { reason: "DeadlineExceeded", message: `Pod was active on the node longer than the specified deadline` }
-        })
+    const activeDeadline =
+      deadlineSeconds === undefined
+        ? Effect.never
+        : Effect.gen(function* () {
+            yield* Effect.sleep(`${deadlineSeconds} seconds`)
+            pod.failure = {
+              reason: "DeadlineExceeded",
+              message: `Pod was active on the node longer than the specified deadline`
+            }
+          })
 
     const lifecycle = Effect.gen(function* () {
       yield* schedule
@@ -708,7 +781,15 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
           if ("waiting" in slot.record.state && slot.record.lastState === undefined) {
             slot.record = {
               ...slot.record,
-              state: { terminated: { exitCode: 137, reason: "ContainerStatusUnknown", message: "The container could not be located when the pod was terminated", startedAt: yield* now, finishedAt: yield* now } }
+              state: {
+                terminated: {
+                  exitCode: 137,
+                  reason: "ContainerStatusUnknown",
+                  message: "The container could not be located when the pod was terminated",
+                  startedAt: yield* now,
+                  finishedAt: yield* now
+                }
+              }
             }
           }
         }
@@ -803,7 +884,12 @@ const terminationMessage = (slot: ContainerSlot, path: string, exitCode: number)
   } catch {
     text = ""
   }
-  if (text === "" && exitCode !== 0 && slot.spec.terminationMessagePolicy === "FallbackToLogsOnError" && slot.currentLog !== undefined) {
+  if (
+    text === "" &&
+    exitCode !== 0 &&
+    slot.spec.terminationMessagePolicy === "FallbackToLogsOnError" &&
+    slot.currentLog !== undefined
+  ) {
     try {
       const lines = readFileSync(slot.currentLog, "utf8").split("\n")
       if (lines.at(-1) === "") lines.pop()

@@ -167,7 +167,11 @@ export const execInContainer = (
   })
 
 /** One attempt of a probe or lifecycle handler. */
-export const runHandler = (handler: Handler | Probe, target: ProbeTarget, timeoutMs: number): Effect.Effect<ProbeResult> => {
+export const runHandler = (
+  handler: Handler | Probe,
+  target: ProbeTarget,
+  timeoutMs: number
+): Effect.Effect<ProbeResult> => {
   if (handler.httpGet !== undefined) return httpProbe(handler.httpGet, target, timeoutMs)
   if (handler.tcpSocket !== undefined) return tcpProbe(handler.tcpSocket, target, timeoutMs)
   if (handler.exec !== undefined) return execInContainer(handler.exec.command ?? [], target, timeoutMs)

@@ -82,9 +82,7 @@ const childOf = (pid: number): number | undefined => {
 const mountTable = (mounts: ReadonlyArray<BindMount>): string =>
   [...mounts]
     .sort((a, b) => a.target.split("/").length - b.target.split("/").length)
-    .map((mount) =>
-      [mount.file ? "file" : "dir", mount.readOnly ? "ro" : "rw", mount.source, mount.target].join("\t")
-    )
+    .map((mount) => [mount.file ? "file" : "dir", mount.readOnly ? "ro" : "rw", mount.source, mount.target].join("\t"))
     .join("\n")
     .concat("\n")
 

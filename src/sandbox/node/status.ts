@@ -52,7 +52,8 @@ export interface PodRecord {
 const isTerminated = (state: ContainerRunState): state is Extract<ContainerRunState, { terminated: unknown }> =>
   "terminated" in state
 
-const initDone = (record: ContainerRecord): boolean => isTerminated(record.state) && record.state.terminated.exitCode === 0
+const initDone = (record: ContainerRecord): boolean =>
+  isTerminated(record.state) && record.state.terminated.exitCode === 0
 
 /** The phase, as the kubelet's `getPhase` decides it. */
 export const podPhase = (pod: PodRecord): "Pending" | "Running" | "Succeeded" | "Failed" => {
@@ -112,7 +113,12 @@ export const podStatus = (pod: PodRecord, now: string, previous: JsonObject | un
   const pendingInit = pod.initContainers.filter((record) => !initDone(record)).map((record) => record.name)
   const unready = pod.containers.filter((record) => !record.ready).map((record) => record.name)
   const conditions: Array<Condition> = [
-    { type: "PodScheduled", status: pod.scheduled.status ? "True" : "False", ...(pod.scheduled.reason === undefined ? {} : { reason: pod.scheduled.reason }), ...(pod.scheduled.message === undefined ? {} : { message: pod.scheduled.message }) }
+    {
+      type: "PodScheduled",
+      status: pod.scheduled.status ? "True" : "False",
+      ...(pod.scheduled.reason === undefined ? {} : { reason: pod.scheduled.reason }),
+      ...(pod.scheduled.message === undefined ? {} : { message: pod.scheduled.message })
+    }
   ]
   if (pod.scheduled.status) {
     conditions.push({ type: "PodReadyToStartContainers", status: pod.sandboxReady && !terminal ? "True" : "False" })
@@ -146,7 +152,8 @@ export const podStatus = (pod: PodRecord, now: string, previous: JsonObject | un
   }
   const withTimes = conditions.map((condition) => {
     const old = before.get(condition.type)
-    const since = old?.status === condition.status && typeof old.lastTransitionTime === "string" ? old.lastTransitionTime : now
+    const since =
+      old?.status === condition.status && typeof old.lastTransitionTime === "string" ? old.lastTransitionTime : now
     return { ...condition, lastProbeTime: null, lastTransitionTime: since }
   })
   return {

@@ -57,7 +57,10 @@ const failed = (volume: string, why: string) =>
   new VolumeSetupError({ message: `MountVolume.SetUp failed for volume "${volume}" : ${why}` })
 
 const io = <A>(volume: string, f: () => Promise<A>): Effect.Effect<A, VolumeSetupError> =>
-  Effect.tryPromise({ try: f, catch: (cause) => failed(volume, cause instanceof Error ? cause.message : String(cause)) })
+  Effect.tryPromise({
+    try: f,
+    catch: (cause) => failed(volume, cause instanceof Error ? cause.message : String(cause))
+  })
 
 /** A relative path that stays inside the volume (no absolute path, no `..`), as validation requires. */
 const safeRelative = (path: string): boolean =>
@@ -172,7 +175,8 @@ const filesOf = (volume: Volume, sources: VolumeSources): Effect.Effect<Array<Fi
             optional,
             kind === "secret" ? sources.secret : sources.configMap
           )
-          if (data !== undefined) files.push(...(yield* keyedFiles(volume.name, kind, data, projection.items, mode, optional)))
+          if (data !== undefined)
+            files.push(...(yield* keyedFiles(volume.name, kind, data, projection.items, mode, optional)))
         }
         if (source.downwardAPI !== undefined) {
           files.push(...(yield* downwardFiles(volume.name, source.downwardAPI.items ?? [], mode, sources)))
@@ -194,7 +198,8 @@ const writeFiles = (volume: string, dir: string, files: ReadonlyArray<FileEntry>
   io(volume, async () => {
     await mkdir(dir, { recursive: true, mode: 0o755 })
     for (const file of files) {
-      if (!safeRelative(file.path)) throw new Error(`invalid path ${file.path}: must be relative and may not contain '..'`)
+      if (!safeRelative(file.path))
+        throw new Error(`invalid path ${file.path}: must be relative and may not contain '..'`)
       const target = join(dir, file.path)
       await mkdir(dirname(target), { recursive: true, mode: 0o755 })
       await writeFile(target, file.content)

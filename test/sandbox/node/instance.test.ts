@@ -109,63 +109,87 @@ const startsRecorded = (volumeDir: string) =>
   Effect.callback<string>((resume) => {
     execFile(
       "mariadb",
-      [`--socket=${join(volumeDir, "mysqld.sock")}`, "-uroot", "--batch", "--skip-column-names", "-e", "SELECT COUNT(*) FROM sandbox.starts"],
+      [
+        `--socket=${join(volumeDir, "mysqld.sock")}`,
+        "-uroot",
+        "--batch",
+        "--skip-column-names",
+        "-e",
+        "SELECT COUNT(*) FROM sandbox.starts"
+      ],
       (error, stdout, stderr) => resume(Effect.succeed(error === null ? stdout.trim() : `error: ${stderr}`))
     )
   })
 
 describe("node: the MariaDB instance image on a claim", () => {
   layer(nodeTestSandbox(), { excludeTestServices: true, timeout: "180 seconds" })((it) => {
-    it.effect("Ready only once MariaDB answers; deleted and re-created on the same claim, the data is still there", () =>
-      Effect.gen(function* () {
-        const ca = yield* createCertificateAuthority({ commonName: "db CA" })
-        const server = yield* issueServerCertificate(ca, { commonName: "db-1", names: ["db-1", "127.0.0.1"] })
-        yield* apply(
-          {
-            apiVersion: "v1",
-            kind: "PersistentVolumeClaim",
-            metadata: { name: "db-1" },
-            spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } }
-          },
-          { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "db-config" }, data: { "my.cnf": myCnf, "init.sql": initSql } },
-          {
-            apiVersion: "v1",
-            kind: "Secret",
-            metadata: { name: "db-tls" },
-            stringData: { "ca.crt": ca.certificate, "tls.crt": server.certificate, "tls.key": server.privateKey }
-          },
-          { apiVersion: "v1", kind: "Secret", metadata: { name: "db-passwords" }, stringData: { "backup-password": "backup-pw\n" } },
-          instancePod
-        )
-        const running = yield* podWhen("db-1", "instance running", (p) => containerStatus(p, "instance")?.state?.running !== undefined, "60 seconds")
-        // the status written when the process started: not ready before the first /readyz success
-        assert.strictEqual(condition(running, "Ready").status === "True", containerStatus(running, "instance").ready)
-        const ready = yield* kubectl(["wait", "--for=condition=Ready", "pod/db-1", "--timeout=40s"])
-        if (ready.code !== 0) {
-          console.log((yield* kubectl(["get", "pod", "db-1", "-o", "yaml"])).stdout)
-          console.log((yield* kubectl(["logs", "db-1", "-c", "instance"])).stdout)
-          console.log((yield* kubectl(["get", "events"])).stdout)
-        }
-        assert.strictEqual(ready.code, 0, ready.stderr)
-        const claim = yield* getJson("pvc", "db-1")
-        const volume = yield* getJson("pv", claim.spec.volumeName)
-        const volumeDir: string = volume.spec.hostPath.path
-        assert.strictEqual(yield* startsRecorded(volumeDir), "1")
+    it.effect(
+      "Ready only once MariaDB answers; deleted and re-created on the same claim, the data is still there",
+      () =>
+        Effect.gen(function* () {
+          const ca = yield* createCertificateAuthority({ commonName: "db CA" })
+          const server = yield* issueServerCertificate(ca, { commonName: "db-1", names: ["db-1", "127.0.0.1"] })
+          yield* apply(
+            {
+              apiVersion: "v1",
+              kind: "PersistentVolumeClaim",
+              metadata: { name: "db-1" },
+              spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } }
+            },
+            {
+              apiVersion: "v1",
+              kind: "ConfigMap",
+              metadata: { name: "db-config" },
+              data: { "my.cnf": myCnf, "init.sql": initSql }
+            },
+            {
+              apiVersion: "v1",
+              kind: "Secret",
+              metadata: { name: "db-tls" },
+              stringData: { "ca.crt": ca.certificate, "tls.crt": server.certificate, "tls.key": server.privateKey }
+            },
+            {
+              apiVersion: "v1",
+              kind: "Secret",
+              metadata: { name: "db-passwords" },
+              stringData: { "backup-password": "backup-pw\n" }
+            },
+            instancePod
+          )
+          const running = yield* podWhen(
+            "db-1",
+            "instance running",
+            (p) => containerStatus(p, "instance")?.state?.running !== undefined,
+            "60 seconds"
+          )
+          // the status written when the process started: not ready before the first /readyz success
+          assert.strictEqual(condition(running, "Ready").status === "True", containerStatus(running, "instance").ready)
+          const ready = yield* kubectl(["wait", "--for=condition=Ready", "pod/db-1", "--timeout=40s"])
+          if (ready.code !== 0) {
+            console.log((yield* kubectl(["get", "pod", "db-1", "-o", "yaml"])).stdout)
+            console.log((yield* kubectl(["logs", "db-1", "-c", "instance"])).stdout)
+            console.log((yield* kubectl(["get", "events"])).stdout)
+          }
+          assert.strictEqual(ready.code, 0, ready.stderr)
+          const claim = yield* getJson("pvc", "db-1")
+          const volume = yield* getJson("pv", claim.spec.volumeName)
+          const volumeDir: string = volume.spec.hostPath.path
+          assert.strictEqual(yield* startsRecorded(volumeDir), "1")
 
-        const deleted = yield* kubectl(["delete", "pod", "db-1", "--timeout=60s"])
-        assert.strictEqual(deleted.code, 0, deleted.stderr)
-        yield* apply(instancePod)
-        const again = yield* kubectl(["wait", "--for=condition=Ready", "pod/db-1", "--timeout=90s"])
-        assert.strictEqual(again.code, 0, again.stderr)
-        const pod = yield* getJson("pod", "db-1")
-        // the data directory was not initialised again: the first start's row is still there
-        assert.strictEqual(pod.status.initContainerStatuses[0].state.terminated.exitCode, 0)
-        assert.strictEqual(yield* startsRecorded(volumeDir), "2")
-        const logs = yield* kubectl(["logs", "db-1", "-c", "instance", "--tail=50"])
-        assert.match(logs.stdout, /"level"/)
-        const stopped = yield* kubectl(["delete", "pod", "db-1", "--timeout=60s"])
-        assert.strictEqual(stopped.code, 0, stopped.stderr)
-      }),
+          const deleted = yield* kubectl(["delete", "pod", "db-1", "--timeout=60s"])
+          assert.strictEqual(deleted.code, 0, deleted.stderr)
+          yield* apply(instancePod)
+          const again = yield* kubectl(["wait", "--for=condition=Ready", "pod/db-1", "--timeout=90s"])
+          assert.strictEqual(again.code, 0, again.stderr)
+          const pod = yield* getJson("pod", "db-1")
+          // the data directory was not initialised again: the first start's row is still there
+          assert.strictEqual(pod.status.initContainerStatuses[0].state.terminated.exitCode, 0)
+          assert.strictEqual(yield* startsRecorded(volumeDir), "2")
+          const logs = yield* kubectl(["logs", "db-1", "-c", "instance", "--tail=50"])
+          assert.match(logs.stdout, /"level"/)
+          const stopped = yield* kubectl(["delete", "pod", "db-1", "--timeout=60s"])
+          assert.strictEqual(stopped.code, 0, stopped.stderr)
+        }),
       { timeout: 170_000 }
     )
   })

@@ -28,7 +28,9 @@ describe("node: Jobs", () => {
   layer(nodeTestSandbox(), { excludeTestServices: true, timeout: "60 seconds" })((it) => {
     it.effect("a Job runs to Complete; its Pod's termination message is in the Pod status", () =>
       Effect.gen(function* () {
-        yield* apply(job("job-ok", "cloudnative-mysql --help > /dev/null && printf '{\"ok\":true}' > /dev/termination-log"))
+        yield* apply(
+          job("job-ok", "cloudnative-mysql --help > /dev/null && printf '{\"ok\":true}' > /dev/termination-log")
+        )
         const wait = yield* kubectl(["wait", "--for=condition=complete", "job/job-ok", "--timeout=40s"])
         assert.strictEqual(wait.code, 0, wait.stderr)
         const pods = yield* kubectl(["get", "pods", "-l", "job-name=job-ok", "-o", "json"])
@@ -51,7 +53,14 @@ describe("node: Jobs", () => {
         assert.strictEqual(failed.status.failed, 2)
         const condition = failed.status.conditions.find((item: { type: string }) => item.type === "Failed")
         assert.strictEqual(condition.reason, "BackoffLimitExceeded")
-        const pods = yield* kubectl(["get", "pods", "-l", "job-name=job-fail", "-o", "jsonpath={.items[*].status.containerStatuses[0].state.terminated.exitCode}"])
+        const pods = yield* kubectl([
+          "get",
+          "pods",
+          "-l",
+          "job-name=job-fail",
+          "-o",
+          "jsonpath={.items[*].status.containerStatuses[0].state.terminated.exitCode}"
+        ])
         assert.strictEqual(pods.stdout, "5 5")
         yield* kubectl(["delete", "job", "job-fail", "--cascade=background"])
       })

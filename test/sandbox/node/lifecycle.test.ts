@@ -25,7 +25,12 @@ describe("node: Pod lifecycle", () => {
     it.effect("binds the Pod, gives it a 127.x Pod IP, runs it to Succeeded with the kubelet's conditions", () =>
       Effect.gen(function* () {
         yield* apply(shellPod("lifecycle-ok", "echo done"))
-        const wait = yield* kubectl(["wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/lifecycle-ok", "--timeout=30s"])
+        const wait = yield* kubectl([
+          "wait",
+          "--for=jsonpath={.status.phase}=Succeeded",
+          "pod/lifecycle-ok",
+          "--timeout=30s"
+        ])
         assert.strictEqual(wait.code, 0, wait.stderr)
         const pod = yield* getJson("pod", "lifecycle-ok")
         assert.strictEqual(pod.spec.nodeName, "sandbox")
@@ -64,15 +69,34 @@ describe("node: Pod lifecycle", () => {
             restartPolicy: "Never",
             volumes: [{ name: "work", emptyDir: {} }],
             initContainers: [
-              { name: "first", image: operatorImage, command: ["sh", "-c", "echo first >> /work/order"], volumeMounts: [{ name: "work", mountPath: "/work" }] },
-              { name: "second", image: operatorImage, command: ["sh", "-c", "echo second >> /work/order"], volumeMounts: [{ name: "work", mountPath: "/work" }] }
+              {
+                name: "first",
+                image: operatorImage,
+                command: ["sh", "-c", "echo first >> /work/order"],
+                volumeMounts: [{ name: "work", mountPath: "/work" }]
+              },
+              {
+                name: "second",
+                image: operatorImage,
+                command: ["sh", "-c", "echo second >> /work/order"],
+                volumeMounts: [{ name: "work", mountPath: "/work" }]
+              }
             ],
-            containers: [{ name: "main", image: operatorImage, command: ["sh", "-c", "cat /work/order"], volumeMounts: [{ name: "work", mountPath: "/work" }] }]
+            containers: [
+              {
+                name: "main",
+                image: operatorImage,
+                command: ["sh", "-c", "cat /work/order"],
+                volumeMounts: [{ name: "work", mountPath: "/work" }]
+              }
+            ]
           }
         })
         const pod = yield* podWhen("lifecycle-init", "Succeeded", (p) => p.status.phase === "Succeeded")
         assert.deepStrictEqual(
-          pod.status.initContainerStatuses.map((s: { state: { terminated: { reason: string } } }) => s.state.terminated.reason),
+          pod.status.initContainerStatuses.map(
+            (s: { state: { terminated: { reason: string } } }) => s.state.terminated.reason
+          ),
           ["Completed", "Completed"]
         )
         const logs = yield* kubectl(["logs", "lifecycle-init"])
@@ -101,27 +125,44 @@ describe("node: Pod lifecycle", () => {
       })
     )
 
-    it.effect("crash loop: restartPolicy Always restarts with a growing, capped back-off (CrashLoopBackOff, lastState)", () =>
-      Effect.gen(function* () {
-        yield* apply(shellPod("lifecycle-crash", "echo crashing; exit 2", { spec: { restartPolicy: "Always" } }))
-        const backingOff = yield* podWhen(
-          "lifecycle-crash",
-          "CrashLoopBackOff",
-          (p) => containerStatus(p)?.state?.waiting?.reason === "CrashLoopBackOff"
-        )
-        const status = containerStatus(backingOff)
-        assert.match(status.state.waiting.message, /^back-off [\d.]+s restarting failed container=main pod=lifecycle-crash_default\(/)
-        assert.strictEqual(status.lastState.terminated.exitCode, 2)
-        assert.strictEqual(status.lastState.terminated.reason, "Error")
-        assert.strictEqual(backingOff.status.phase, "Running")
-        const restarts = yield* podWhen("lifecycle-crash", "4 restarts", (p) => containerStatus(p).restartCount >= 4, "30 seconds")
-        assert.isAtLeast(containerStatus(restarts).restartCount, 4)
-        const events = yield* kubectl(["get", "events", "--field-selector", "involvedObject.name=lifecycle-crash,reason=BackOff", "-o", "json"])
-        assert.isAbove(JSON.parse(events.stdout).items.length, 0)
-        const previous = yield* kubectl(["logs", "lifecycle-crash", "--previous"])
-        assert.strictEqual(previous.stdout, "crashing\n")
-        yield* removePod("lifecycle-crash")
-      })
+    it.effect(
+      "crash loop: restartPolicy Always restarts with a growing, capped back-off (CrashLoopBackOff, lastState)",
+      () =>
+        Effect.gen(function* () {
+          yield* apply(shellPod("lifecycle-crash", "echo crashing; exit 2", { spec: { restartPolicy: "Always" } }))
+          const backingOff = yield* podWhen(
+            "lifecycle-crash",
+            "CrashLoopBackOff",
+            (p) => containerStatus(p)?.state?.waiting?.reason === "CrashLoopBackOff"
+          )
+          const status = containerStatus(backingOff)
+          assert.match(
+            status.state.waiting.message,
+            /^back-off [\d.]+s restarting failed container=main pod=lifecycle-crash_default\(/
+          )
+          assert.strictEqual(status.lastState.terminated.exitCode, 2)
+          assert.strictEqual(status.lastState.terminated.reason, "Error")
+          assert.strictEqual(backingOff.status.phase, "Running")
+          const restarts = yield* podWhen(
+            "lifecycle-crash",
+            "4 restarts",
+            (p) => containerStatus(p).restartCount >= 4,
+            "30 seconds"
+          )
+          assert.isAtLeast(containerStatus(restarts).restartCount, 4)
+          const events = yield* kubectl([
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=lifecycle-crash,reason=BackOff",
+            "-o",
+            "json"
+          ])
+          assert.isAbove(JSON.parse(events.stdout).items.length, 0)
+          const previous = yield* kubectl(["logs", "lifecycle-crash", "--previous"])
+          assert.strictEqual(previous.stdout, "crashing\n")
+          yield* removePod("lifecycle-crash")
+        })
     )
 
     it.effect("OnFailure restarts a failed container and leaves a succeeded one terminated", () =>
@@ -149,28 +190,43 @@ describe("node: Pod lifecycle", () => {
       })
     )
 
-    it.effect("deletion while running: SIGTERM first, SIGKILL after terminationGracePeriodSeconds, then the Pod is gone", () =>
-      Effect.gen(function* () {
-        // PID 1 traps SIGTERM and ignores it, so only the SIGKILL after the grace period ends it
-        yield* apply(
-          shellPod("lifecycle-delete", "trap 'echo got SIGTERM' TERM; echo started; while true; do sleep 0.1; done", {
-            spec: { terminationGracePeriodSeconds: 2 }
-          })
-        )
-        yield* podWhen("lifecycle-delete", "Running", (p) => p.status.phase === "Running")
-        yield* eventually("started", Effect.map(kubectl(["logs", "lifecycle-delete"]), (run) => (run.stdout.includes("started") ? true : undefined)))
-        const before = yield* Clock.currentTimeMillis
-        const deleted = yield* kubectl(["delete", "pod", "lifecycle-delete", "--wait=false"])
-        assert.strictEqual(deleted.code, 0, deleted.stderr)
-        const terminating = yield* getJson("pod", "lifecycle-delete")
-        assert.isDefined(terminating.metadata.deletionTimestamp)
-        assert.strictEqual(terminating.metadata.deletionGracePeriodSeconds, 2)
-        yield* eventually("SIGTERM logged", Effect.map(kubectl(["logs", "lifecycle-delete"]), (run) => (run.stdout.includes("got SIGTERM") ? true : undefined)))
-        yield* eventually("gone", Effect.map(getJson("pod", "lifecycle-delete"), (pod) => (pod === undefined ? true : undefined)))
-        const elapsed = (yield* Clock.currentTimeMillis) - before
-        assert.isAtLeast(elapsed, 2_000)
-        assert.isBelow(elapsed, 10_000)
-      })
+    it.effect(
+      "deletion while running: SIGTERM first, SIGKILL after terminationGracePeriodSeconds, then the Pod is gone",
+      () =>
+        Effect.gen(function* () {
+          // PID 1 traps SIGTERM and ignores it, so only the SIGKILL after the grace period ends it
+          yield* apply(
+            shellPod("lifecycle-delete", "trap 'echo got SIGTERM' TERM; echo started; while true; do sleep 0.1; done", {
+              spec: { terminationGracePeriodSeconds: 2 }
+            })
+          )
+          yield* podWhen("lifecycle-delete", "Running", (p) => p.status.phase === "Running")
+          yield* eventually(
+            "started",
+            Effect.map(kubectl(["logs", "lifecycle-delete"]), (run) =>
+              run.stdout.includes("started") ? true : undefined
+            )
+          )
+          const before = yield* Clock.currentTimeMillis
+          const deleted = yield* kubectl(["delete", "pod", "lifecycle-delete", "--wait=false"])
+          assert.strictEqual(deleted.code, 0, deleted.stderr)
+          const terminating = yield* getJson("pod", "lifecycle-delete")
+          assert.isDefined(terminating.metadata.deletionTimestamp)
+          assert.strictEqual(terminating.metadata.deletionGracePeriodSeconds, 2)
+          yield* eventually(
+            "SIGTERM logged",
+            Effect.map(kubectl(["logs", "lifecycle-delete"]), (run) =>
+              run.stdout.includes("got SIGTERM") ? true : undefined
+            )
+          )
+          yield* eventually(
+            "gone",
+            Effect.map(getJson("pod", "lifecycle-delete"), (pod) => (pod === undefined ? true : undefined))
+          )
+          const elapsed = (yield* Clock.currentTimeMillis) - before
+          assert.isAtLeast(elapsed, 2_000)
+          assert.isBelow(elapsed, 10_000)
+        })
     )
 
     it.effect("a container that handles SIGTERM ends at once; its exit code is recorded before the Pod goes", () =>
@@ -188,25 +244,27 @@ describe("node: Pod lifecycle", () => {
       })
     )
 
-    it.effect("termination message: the file at terminationMessagePath, else the log tail with FallbackToLogsOnError", () =>
-      Effect.gen(function* () {
-        yield* apply(
-          shellPod("lifecycle-message", "printf 'result: ok' > /tmp/result; exit 0", {
-            container: { terminationMessagePath: "/tmp/result" }
-          }),
-          shellPod("lifecycle-fallback", "echo last words; exit 4", {
-            container: { terminationMessagePolicy: "FallbackToLogsOnError" }
-          }),
-          shellPod("lifecycle-nofallback", "echo not a message; exit 4")
-        )
-        const file = yield* podWhen("lifecycle-message", "Succeeded", (p) => p.status.phase === "Succeeded")
-        assert.strictEqual(containerStatus(file).state.terminated.message, "result: ok")
-        const fallback = yield* podWhen("lifecycle-fallback", "Failed", (p) => p.status.phase === "Failed")
-        assert.strictEqual(containerStatus(fallback).state.terminated.message, "last words")
-        const plain = yield* podWhen("lifecycle-nofallback", "Failed", (p) => p.status.phase === "Failed")
-        assert.isUndefined(containerStatus(plain).state.terminated.message)
-        for (const name of ["lifecycle-message", "lifecycle-fallback", "lifecycle-nofallback"]) yield* removePod(name)
-      })
+    it.effect(
+      "termination message: the file at terminationMessagePath, else the log tail with FallbackToLogsOnError",
+      () =>
+        Effect.gen(function* () {
+          yield* apply(
+            shellPod("lifecycle-message", "printf 'result: ok' > /tmp/result; exit 0", {
+              container: { terminationMessagePath: "/tmp/result" }
+            }),
+            shellPod("lifecycle-fallback", "echo last words; exit 4", {
+              container: { terminationMessagePolicy: "FallbackToLogsOnError" }
+            }),
+            shellPod("lifecycle-nofallback", "echo not a message; exit 4")
+          )
+          const file = yield* podWhen("lifecycle-message", "Succeeded", (p) => p.status.phase === "Succeeded")
+          assert.strictEqual(containerStatus(file).state.terminated.message, "result: ok")
+          const fallback = yield* podWhen("lifecycle-fallback", "Failed", (p) => p.status.phase === "Failed")
+          assert.strictEqual(containerStatus(fallback).state.terminated.message, "last words")
+          const plain = yield* podWhen("lifecycle-nofallback", "Failed", (p) => p.status.phase === "Failed")
+          assert.isUndefined(containerStatus(plain).state.terminated.message)
+          for (const name of ["lifecycle-message", "lifecycle-fallback", "lifecycle-nofallback"]) yield* removePod(name)
+        })
     )
 
     it.effect("preStop runs before SIGTERM (seen through a claim that outlives the Pod)", () =>
@@ -221,15 +279,24 @@ describe("node: Pod lifecycle", () => {
         const volumes = [{ name: "data", persistentVolumeClaim: { claimName: "prestop-data" } }]
         yield* apply(
           claim,
-          shellPod("lifecycle-prestop", "trap 'cat /data/hook > /data/seen-at-term; exit 0' TERM; while true; do sleep 0.1; done", {
-            container: { ...mount, lifecycle: { preStop: { exec: { command: ["sh", "-c", "echo prestop ran > /data/hook"] } } } },
-            spec: { terminationGracePeriodSeconds: 10, volumes }
-          })
+          shellPod(
+            "lifecycle-prestop",
+            "trap 'cat /data/hook > /data/seen-at-term; exit 0' TERM; while true; do sleep 0.1; done",
+            {
+              container: {
+                ...mount,
+                lifecycle: { preStop: { exec: { command: ["sh", "-c", "echo prestop ran > /data/hook"] } } }
+              },
+              spec: { terminationGracePeriodSeconds: 10, volumes }
+            }
+          )
         )
         yield* podWhen("lifecycle-prestop", "Running", (p) => p.status.phase === "Running")
         const deleted = yield* kubectl(["delete", "pod", "lifecycle-prestop"])
         assert.strictEqual(deleted.code, 0, deleted.stderr)
-        yield* apply(shellPod("lifecycle-prestop-reader", "cat /data/seen-at-term", { container: mount, spec: { volumes } }))
+        yield* apply(
+          shellPod("lifecycle-prestop-reader", "cat /data/seen-at-term", { container: mount, spec: { volumes } })
+        )
         yield* podWhen("lifecycle-prestop-reader", "Succeeded", (p) => p.status.phase === "Succeeded")
         const logs = yield* kubectl(["logs", "lifecycle-prestop-reader"])
         assert.strictEqual(logs.stdout, "prestop ran\n")
@@ -247,7 +314,14 @@ describe("node: Pod lifecycle", () => {
             restartPolicy: "Never",
             containers: [
               { name: "help", image: operatorImage, args: ["--help"] },
-              { name: "echo", image: operatorImage, command: ["echo"], args: ["$(GREETING) world", "$$(GREETING)"], env: [{ name: "GREETING", value: "hello" }], workingDir: "/tmp" }
+              {
+                name: "echo",
+                image: operatorImage,
+                command: ["echo"],
+                args: ["$(GREETING) world", "$$(GREETING)"],
+                env: [{ name: "GREETING", value: "hello" }],
+                workingDir: "/tmp"
+              }
             ]
           }
         })

@@ -42,17 +42,29 @@ describe("node: probes, logs, DNS", () => {
         yield* apply(
           shellPod("probe-unready", "sleep 600", {
             spec: { restartPolicy: "Always" },
-            container: { readinessProbe: { httpGet: { path: "/readyz", port: 8000 }, periodSeconds: 1, failureThreshold: 1 } }
+            container: {
+              readinessProbe: { httpGet: { path: "/readyz", port: 8000 }, periodSeconds: 1, failureThreshold: 1 }
+            }
           })
         )
         const pod = yield* eventually(
           "Unhealthy event",
           Effect.gen(function* () {
-            const events = yield* kubectl(["get", "events", "--field-selector", "involvedObject.name=probe-unready,reason=Unhealthy", "-o", "jsonpath={.items[0].message}"])
+            const events = yield* kubectl([
+              "get",
+              "events",
+              "--field-selector",
+              "involvedObject.name=probe-unready,reason=Unhealthy",
+              "-o",
+              "jsonpath={.items[0].message}"
+            ])
             return events.stdout === "" ? undefined : events.stdout
           })
         )
-        assert.match(pod, /^Readiness probe failed: Get "http:\/\/127\.\d+\.\d+\.\d+:8000\/readyz": dial tcp 127\.\d+\.\d+\.\d+:8000: connect: connection refused$/)
+        assert.match(
+          pod,
+          /^Readiness probe failed: Get "http:\/\/127\.\d+\.\d+\.\d+:8000\/readyz": dial tcp 127\.\d+\.\d+\.\d+:8000: connect: connection refused$/
+        )
         const status = yield* podWhen("probe-unready", "Running", (p) => p.status.phase === "Running")
         assert.strictEqual(condition(status, "Ready").status, "False")
         assert.strictEqual(condition(status, "ContainersReady").reason, "ContainersNotReady")
@@ -86,42 +98,62 @@ describe("node: probes, logs, DNS", () => {
             container: { livenessProbe: { tcpSocket: { port: 9 }, periodSeconds: 1, failureThreshold: 2 } }
           })
         )
-        const pod = yield* podWhen("probe-liveness", "restarted", (p) => containerStatus(p)?.restartCount >= 1, "30 seconds")
+        const pod = yield* podWhen(
+          "probe-liveness",
+          "restarted",
+          (p) => containerStatus(p)?.restartCount >= 1,
+          "30 seconds"
+        )
         assert.strictEqual(containerStatus(pod).lastState.terminated.exitCode, 137)
-        const events = yield* kubectl(["get", "events", "--field-selector", "involvedObject.name=probe-liveness,reason=Killing", "-o", "jsonpath={.items[0].message}"])
+        const events = yield* kubectl([
+          "get",
+          "events",
+          "--field-selector",
+          "involvedObject.name=probe-liveness,reason=Killing",
+          "-o",
+          "jsonpath={.items[0].message}"
+        ])
         assert.strictEqual(events.stdout, "Container main failed liveness probe, will be restarted")
         yield* removePod("probe-liveness")
       })
     )
 
-    it.effect("a startup probe holds started and readiness until it passes; an httpGet readiness probe on a named port", () =>
-      Effect.gen(function* () {
-        yield* apply({
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: { name: "probe-startup" },
-          spec: {
-            containers: [
-              {
-                ...httpServer("ok"),
-                startupProbe: { tcpSocket: { port: "http" }, periodSeconds: 1, failureThreshold: 30 },
-                readinessProbe: { httpGet: { path: "/", port: "http" }, periodSeconds: 1 }
-              }
-            ]
-          }
+    it.effect(
+      "a startup probe holds started and readiness until it passes; an httpGet readiness probe on a named port",
+      () =>
+        Effect.gen(function* () {
+          yield* apply({
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "probe-startup" },
+            spec: {
+              containers: [
+                {
+                  ...httpServer("ok"),
+                  startupProbe: { tcpSocket: { port: "http" }, periodSeconds: 1, failureThreshold: 30 },
+                  readinessProbe: { httpGet: { path: "/", port: "http" }, periodSeconds: 1 }
+                }
+              ]
+            }
+          })
+          const first = yield* podWhen(
+            "probe-startup",
+            "running",
+            (p) => containerStatus(p)?.state?.running !== undefined
+          )
+          if (!containerStatus(first).ready) assert.isFalse(condition(first, "Ready").status === "True")
+          const ready = yield* podWhen("probe-startup", "Ready", (p) => condition(p, "Ready")?.status === "True")
+          assert.isTrue(containerStatus(ready).started)
+          assert.isTrue(containerStatus(ready).ready)
+          yield* removePod("probe-startup")
         })
-        const first = yield* podWhen("probe-startup", "running", (p) => containerStatus(p)?.state?.running !== undefined)
-        if (!containerStatus(first).ready) assert.isFalse(condition(first, "Ready").status === "True")
-        const ready = yield* podWhen("probe-startup", "Ready", (p) => condition(p, "Ready")?.status === "True")
-        assert.isTrue(containerStatus(ready).started)
-        assert.isTrue(containerStatus(ready).ready)
-        yield* removePod("probe-startup")
-      })
     )
 
     it.effect("kubectl logs: tail, follow until the container ends", () =>
       Effect.gen(function* () {
-        yield* apply(shellPod("logs-lines", "sleep 0.5; for i in 1 2 3 4 5; do echo line $i; sleep 0.2; done; echo err >&2"))
+        yield* apply(
+          shellPod("logs-lines", "sleep 0.5; for i in 1 2 3 4 5; do echo line $i; sleep 0.2; done; echo err >&2")
+        )
         yield* podWhen("logs-lines", "running", (p) => containerStatus(p)?.state?.running !== undefined)
         // -f streams while the container runs and ends with it
         const follow = yield* kubectl(["logs", "-f", "logs-lines"])
@@ -152,14 +184,20 @@ describe("node: probes, logs, DNS", () => {
             spec: {
               hostname: "web-0",
               subdomain: "web-headless",
-              containers: [{ ...httpServer("hello from web-0"), readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 } }]
+              containers: [
+                { ...httpServer("hello from web-0"), readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 } }
+              ]
             }
           },
           {
             apiVersion: "v1",
             kind: "Pod",
             metadata: { name: "web-unready", labels: { app: "web" } },
-            spec: { containers: [{ ...httpServer("never"), readinessProbe: { exec: { command: ["false"] }, periodSeconds: 1 } }] }
+            spec: {
+              containers: [
+                { ...httpServer("never"), readinessProbe: { exec: { command: ["false"] }, periodSeconds: 1 } }
+              ]
+            }
           }
         )
         const ready = yield* kubectl(["wait", "--for=condition=Ready", "pod/web-0", "--timeout=30s"])
@@ -171,7 +209,12 @@ describe("node: probes, logs, DNS", () => {
           "http://web-0.web-headless.default.svc.cluster.local:8080/",
           "http://web-0.web-headless:8080/"
         ]
-        yield* apply(shellPod("web-client", `node --input-type=module -e '${fetchScript(urls)}'; cat /etc/hosts | grep -c web-unready || true`))
+        yield* apply(
+          shellPod(
+            "web-client",
+            `node --input-type=module -e '${fetchScript(urls)}'; cat /etc/hosts | grep -c web-unready || true`
+          )
+        )
         yield* podWhen("web-client", "Succeeded", (p) => p.status.phase === "Succeeded")
         const logs = yield* kubectl(["logs", "web-client"])
         assert.strictEqual(logs.stdout, `${urls.map((url) => `${url} hello from web-0`).join("\n")}\n0\n`)

@@ -76,13 +76,20 @@ const pod = (name: string, script: string) =>
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name },
-    spec: { containers: [{ name: "main", image: "ghcr.io/cloudnative-mysql/cloudnative-mysql:0.1.0", command: ["sh", "-c", script] }] }
+    spec: {
+      containers: [
+        { name: "main", image: "ghcr.io/cloudnative-mysql/cloudnative-mysql:0.1.0", command: ["sh", "-c", script] }
+      ]
+    }
   })
 
 const apply = (kubeconfig: string, manifest: string) =>
   Effect.callback<number>((resume) => {
-    const child = execFile("kubectl", ["apply", "-f", "-"], { env: { ...process.env, KUBECONFIG: kubeconfig } }, (error) =>
-      resume(Effect.succeed(error === null ? 0 : 1))
+    const child = execFile(
+      "kubectl",
+      ["apply", "-f", "-"],
+      { env: { ...process.env, KUBECONFIG: kubeconfig } },
+      (error) => resume(Effect.succeed(error === null ? 0 : 1))
     )
     child.stdin?.end(manifest)
   })

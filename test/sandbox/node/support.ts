@@ -16,7 +16,13 @@ export const nodeTestSandbox = (options: SandboxOptions = {}) =>
     objectStore: "none",
     jobPodBackoff: "200 millis",
     ...options,
-    node: { backoffInitialMillis: 500, backoffCapMillis: 2_000, retryMillis: 250, shutdownGraceSeconds: 2, ...options.node }
+    node: {
+      backoffInitialMillis: 500,
+      backoffCapMillis: 2_000,
+      retryMillis: 250,
+      shutdownGraceSeconds: 2,
+      ...options.node
+    }
   })
 
 export interface Run {
@@ -80,7 +86,9 @@ export const eventually = <A, R>(
       if (value !== undefined) return value
       yield* Effect.sleep("100 millis")
     }
-  }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.die(new Error(`timed out waiting: ${what}`)) }))
+  }).pipe(
+    Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.die(new Error(`timed out waiting: ${what}`)) })
+  )
 
 /** The Pod once `predicate` holds for it. */
 export const podWhen = (name: string, what: string, predicate: (pod: Json) => boolean, timeout?: Duration.Input) =>
@@ -94,7 +102,11 @@ export const podWhen = (name: string, what: string, predicate: (pod: Json) => bo
 export const operatorImage = "ghcr.io/cloudnative-mysql/cloudnative-mysql:0.1.0"
 
 /** A Pod manifest running `script` with `sh -c` in the operator image. */
-export const shellPod = (name: string, script: string, extra: { readonly spec?: Json; readonly container?: Json; readonly metadata?: Json } = {}) => ({
+export const shellPod = (
+  name: string,
+  script: string,
+  extra: { readonly spec?: Json; readonly container?: Json; readonly metadata?: Json } = {}
+) => ({
   apiVersion: "v1",
   kind: "Pod",
   metadata: { name, ...extra.metadata },
@@ -115,7 +127,8 @@ export const containerStatus = (pod: Json, name?: string): Json =>
   (pod?.status?.containerStatuses ?? []).find((item: Json) => name === undefined || item.name === name)
 
 /** Deletes a Pod now (grace 0) so the next test starts clean. */
-export const removePod = (name: string) => kubectl(["delete", "pod", name, "--grace-period=0", "--force", "--wait=false"])
+export const removePod = (name: string) =>
+  kubectl(["delete", "pod", name, "--grace-period=0", "--force", "--wait=false"])
 
 export const writeTemp = (name: string, content: string): string => {
   const dir = mkdtempSync(join(tmpdir(), "node-test-"))
