@@ -22,7 +22,7 @@ import { SandboxControllers } from "./controllers/SandboxControllers.ts"
 import { FakeApiServer, kubeconfigYaml } from "./FakeApiServer.ts"
 import { FakeCluster } from "./FakeCluster.ts"
 import type { AddressBlockUnavailable } from "./node/addresses.ts"
-import { NodeAgent, type NodeAgentOptions } from "./node/NodeAgent.ts"
+import { NodeAgent, type NodeAgentOptions, type NodeAgentUnavailable } from "./node/NodeAgent.ts"
 import type { PodLogs } from "./PodLogs.ts"
 import { launchRgw } from "./rgw/rgw.ts"
 import { createBucket, type S3Endpoint } from "./s3Endpoint.ts"
@@ -67,7 +67,7 @@ export class Sandbox extends Context.Service<Sandbox, SandboxService>()("cnmysql
     options: SandboxOptions = {}
   ): Layer.Layer<
     Sandbox | FakeCluster | FakeApiServer | NodeAgent | PodLogs | SandboxControllers,
-    SandboxError | AddressBlockUnavailable
+    SandboxError | AddressBlockUnavailable | NodeAgentUnavailable
   > =>
     Layer.unwrap(
       Effect.gen(function* () {

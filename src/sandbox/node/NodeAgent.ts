@@ -11,10 +11,10 @@
  *
  * @since 0.1.0
  */
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
 import { join } from "node:path"
-import { Clock, Context, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { Clock, Context, Data, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { badRequest } from "../ApiStatus.ts"
 import { FakeCluster, type StoreWatchEvent as WatchEvent } from "../FakeCluster.ts"
 import { type PodLogOptions, PodLogs } from "../PodLogs.ts"
@@ -25,6 +25,11 @@ import { type HostsPod, type HostsService, renderHosts } from "./hosts.ts"
 import { readLog } from "./logs.ts"
 import { decodePodSpec } from "./podSpec.ts"
 import { type NodeContext, type PodWorker, startPodWorker } from "./podWorker.ts"
+
+/** The node cannot run here (it needs root for mount namespaces, and util-linux). */
+export class NodeAgentUnavailable extends Data.TaggedError("NodeAgentUnavailable")<{ readonly message: string }> {}
+
+const requiredTools = ["/usr/bin/unshare", "/usr/bin/nsenter", "/usr/bin/setpriv", "/usr/sbin/chroot", "/usr/bin/mount"]
 
 /** Settings of the node agent. */
 export interface NodeAgentOptions {
@@ -64,7 +69,7 @@ export class NodeAgent extends Context.Service<NodeAgent, NodeAgentService>()("c
   /** The node agent over the `FakeCluster` in context; it also provides `PodLogs` for the API server. */
   static readonly layer = (
     options: NodeAgentOptions
-  ): Layer.Layer<NodeAgent | PodLogs, AddressBlockUnavailable, FakeCluster> =>
+  ): Layer.Layer<NodeAgent | PodLogs, AddressBlockUnavailable | NodeAgentUnavailable, FakeCluster> =>
     Layer.effectContext(
       Effect.map(startNodeAgent(options), ({ agent, logs }) =>
         Context.make(NodeAgent, agent).pipe(Context.add(PodLogs, logs))
@@ -131,6 +136,17 @@ const nodesRef = { group: "", version: "v1", plural: "nodes" }
 /** Starts the node agent in the current scope; its Pods' processes stop when the scope closes. */
 export const startNodeAgent = (options: NodeAgentOptions) =>
   Effect.gen(function* () {
+    if (process.getuid?.() !== 0) {
+      return yield* new NodeAgentUnavailable({
+        message: "the sandbox node runs containers in their own mount namespaces and needs root: run it as root"
+      })
+    }
+    const missing = requiredTools.filter((tool) => !existsSync(tool))
+    if (missing.length > 0) {
+      return yield* new NodeAgentUnavailable({
+        message: `the sandbox node needs ${missing.join(", ")}: apt-get install -y util-linux mount coreutils`
+      })
+    }
     const cluster = yield* FakeCluster
     const nodeName = options.nodeName ?? "sandbox"
     const block = yield* acquireAddressBlock(options.addressBlock)

@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { mkdir, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { Clock, Deferred, Effect, Fiber, Option, Semaphore } from "effect"
@@ -377,7 +377,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
           let file = false
           if (sub !== "") {
             if (!existsSync(source)) yield* Effect.promise(() => mkdir(source, { recursive: true }))
-            file = !(yield* Effect.promise(async () => (await import("node:fs/promises")).stat(source))).isDirectory()
+            file = !statSync(source).isDirectory()
           }
           mounts.push({
             source,
