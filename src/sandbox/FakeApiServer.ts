@@ -22,7 +22,8 @@
  * @since 0.1.0
  */
 import { writeFileSync } from "node:fs"
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { createServer as createSecureServer, type Server as SecureServer } from "node:https"
 import type { AddressInfo } from "node:net"
 import { Clock, Context, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
 import {
@@ -44,6 +45,8 @@ import { tableOf } from "./table.ts"
 export interface FakeApiServerService {
   /** `http://127.0.0.1:<port>` */
   readonly url: string
+  /** `https://127.0.0.1:<port>` when the server also serves TLS (what in-cluster clients in Pods use). */
+  readonly tlsUrl: string | undefined
   /** Writes a kubeconfig (plain http, `insecure-skip-tls-verify`) pointing at the server; returns its path. */
   readonly writeKubeconfig: (path: string, namespace?: string) => Effect.Effect<string>
 }
@@ -55,10 +58,11 @@ export class FakeApiServer extends Context.Service<FakeApiServer, FakeApiServerS
   /** The HTTP face over an existing `FakeCluster`. */
   static readonly layerOnly: Layer.Layer<FakeApiServer, never, FakeCluster> = Layer.effect(
     FakeApiServer,
-    Effect.gen(function* () {
-      return yield* startFakeApiServer
-    })
+    Effect.suspend(() => startFakeApiServer)
   )
+  /** The HTTP face, and the same on TLS with `tls` (certificate and key PEM, port; 0 picks one). */
+  static readonly layerWith = (options: FakeApiServerOptions): Layer.Layer<FakeApiServer, never, FakeCluster> =>
+    Layer.effect(FakeApiServer, startFakeApiServerWith(options))
   /** The HTTP face and a fresh `FakeCluster` (with the repo's CRDs), both exposed. */
   static readonly layerTest: Layer.Layer<FakeApiServer | FakeCluster> = FakeApiServer.layerOnly.pipe(
     Layer.provideMerge(FakeCluster.layer)
@@ -89,23 +93,16 @@ export const kubeconfigYaml = (url: string, namespace = "default"): string =>
     ""
   ].join("\n")
 
-/** Starts the server on 127.0.0.1:0 in the current scope (closed, with its watches, when the scope closes). */
-export const startFakeApiServer = Effect.gen(function* () {
-  const cluster = yield* FakeCluster
-  const logs = Option.getOrUndefined(yield* Effect.serviceOption(PodLogs))
-  const context = yield* Effect.context<never>()
-  const runFork = Effect.runForkWith(context)
-  const server = createServer((request, response) => {
-    const fiber = runFork(handle(cluster, logs, request, response))
-    response.on("close", () => {
-      if (!response.writableFinished) Effect.runFork(Fiber.interrupt(fiber))
-    })
-  })
-  // client-node keeps connections alive; without this, close() would wait for idle sockets.
-  server.keepAliveTimeout = 5_000
-  const port = yield* Effect.acquireRelease(
+/** Options of the fake API server. */
+export interface FakeApiServerOptions {
+  readonly tls?: { readonly certificate: string; readonly privateKey: string; readonly port: number } | undefined
+}
+
+/** Listens on 127.0.0.1 in the current scope; closes (with open connections) when the scope closes. */
+const listen = (server: Server | SecureServer, port: number) =>
+  Effect.acquireRelease(
     Effect.callback<number>((resume) => {
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as AddressInfo).port)))
+      server.listen(port, "127.0.0.1", () => resume(Effect.succeed((server.address() as AddressInfo).port)))
     }),
     () =>
       Effect.callback<void>((resume) => {
@@ -113,16 +110,44 @@ export const startFakeApiServer = Effect.gen(function* () {
         server.closeAllConnections()
       })
   )
-  const url = `http://127.0.0.1:${port}`
-  return FakeApiServer.of({
-    url,
-    writeKubeconfig: (path, namespace) =>
-      Effect.sync(() => {
-        writeFileSync(path, kubeconfigYaml(url, namespace))
-        return path
+
+/** Starts the server on 127.0.0.1:0 in the current scope (closed, with its watches, when the scope closes). */
+export const startFakeApiServer = Effect.suspend(() => startFakeApiServerWith({}))
+
+/** {@link startFakeApiServer} with options (a TLS listener next to the plain one). */
+export const startFakeApiServerWith = (options: FakeApiServerOptions) =>
+  Effect.gen(function* () {
+    const cluster = yield* FakeCluster
+    const logs = Option.getOrUndefined(yield* Effect.serviceOption(PodLogs))
+    const context = yield* Effect.context<never>()
+    const runFork = Effect.runForkWith(context)
+    const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+      const fiber = runFork(handle(cluster, logs, request, response))
+      response.on("close", () => {
+        if (!response.writableFinished) Effect.runFork(Fiber.interrupt(fiber))
       })
+    }
+    const server = createServer(onRequest)
+    // client-node keeps connections alive; without this, close() would wait for idle sockets.
+    server.keepAliveTimeout = 5_000
+    const port = yield* listen(server, 0)
+    const url = `http://127.0.0.1:${port}`
+    let tlsUrl: string | undefined
+    if (options.tls !== undefined) {
+      const secure = createSecureServer({ cert: options.tls.certificate, key: options.tls.privateKey }, onRequest)
+      secure.keepAliveTimeout = 5_000
+      tlsUrl = `https://127.0.0.1:${yield* listen(secure, options.tls.port)}`
+    }
+    return FakeApiServer.of({
+      url,
+      tlsUrl,
+      writeKubeconfig: (path, namespace) =>
+        Effect.sync(() => {
+          writeFileSync(path, kubeconfigYaml(url, namespace))
+          return path
+        })
+    })
   })
-})
 
 // ---- request handling ----
 

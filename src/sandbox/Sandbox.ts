@@ -17,6 +17,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Context, Data, Effect, Layer } from "effect"
+import { createCertificateAuthority, issueServerCertificate } from "../instance/pki.ts"
 import { KubeApi } from "../kube/KubeApi.ts"
 import { SandboxControllers } from "./controllers/SandboxControllers.ts"
 import { FakeApiServer, kubeconfigYaml } from "./FakeApiServer.ts"
@@ -24,6 +25,7 @@ import { FakeCluster } from "./FakeCluster.ts"
 import type { AddressBlockUnavailable } from "./node/addresses.ts"
 import { NodeAgent, type NodeAgentOptions, type NodeAgentUnavailable } from "./node/NodeAgent.ts"
 import type { PodLogs } from "./PodLogs.ts"
+import { freePort } from "./ports.ts"
 import { launchRgw } from "./rgw/rgw.ts"
 import { createBucket, type S3Endpoint } from "./s3Endpoint.ts"
 import { startS3rver } from "./s3rver.ts"
@@ -80,10 +82,30 @@ export class Sandbox extends Context.Service<Sandbox, SandboxService>()("cnmysql
           (dir) =>
             Effect.sync(() => (options.keep === true ? undefined : rmSync(dir, { recursive: true, force: true })))
         )
+        // the API server's TLS face, for in-cluster clients in Pods: its CA goes into every service-account volume
+        const ca = yield* Effect.mapError(
+          createCertificateAuthority({ commonName: "sandbox API server CA" }),
+          (error) => new SandboxError({ message: `cannot create the API server CA: ${error.detail}` })
+        )
+        const certificate = yield* Effect.mapError(
+          issueServerCertificate(ca, {
+            commonName: "kube-apiserver",
+            names: ["127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"]
+          }),
+          (error) => new SandboxError({ message: `cannot issue the API server certificate: ${error.detail}` })
+        )
+        const tlsPort = yield* freePort
         return Layer.effect(Sandbox, make(stateDir, options)).pipe(
           Layer.provideMerge(controllersOn(stateDir, options)),
-          Layer.provideMerge(FakeApiServer.layerOnly),
-          Layer.provideMerge(NodeAgent.layer({ ...options.node, stateDir })),
+          Layer.provideMerge(FakeApiServer.layerWith({ tls: { ...certificate, port: tlsPort } })),
+          Layer.provideMerge(
+            NodeAgent.layer({
+              caCertificate: ca.certificate,
+              apiServer: { host: "127.0.0.1", port: tlsPort },
+              ...options.node,
+              stateDir
+            })
+          ),
           Layer.provideMerge(FakeCluster.layer)
         )
       })

@@ -316,6 +316,30 @@ describe("node: container configuration", () => {
         })
     )
 
+    it.effect(
+      "in-cluster config: a Pod reaches the API server over TLS with its service-account token and ca.crt",
+      () =>
+        Effect.gen(function* () {
+          const clientNode = import.meta.resolve("@kubernetes/client-node")
+          const script = [
+            `const k8s = await import(${JSON.stringify(clientNode)})`,
+            "const config = new k8s.KubeConfig()",
+            "config.loadFromCluster()",
+            "const pods = await config.makeApiClient(k8s.CoreV1Api).listNamespacedPod({ namespace: 'default' })",
+            "console.log(config.getCurrentCluster().server.startsWith('https://127.0.0.1:'), pods.items.some((p) => p.metadata.name === 'config-incluster'))"
+          ].join("; ")
+          yield* apply(
+            shellPod("config-incluster", "", { container: { command: ["node", "--input-type=module", "-e", script] } })
+          )
+          const pod = yield* podWhen("config-incluster", "finished", (p) =>
+            ["Succeeded", "Failed"].includes(p.status.phase)
+          )
+          assert.strictEqual(yield* logsOf("config-incluster"), "true true\n")
+          assert.strictEqual(pod.status.phase, "Succeeded")
+          yield* removePod("config-incluster")
+        })
+    )
+
     it.effect("emptyDir is shared by the Pod's containers; subPath mounts a part of a volume", () =>
       Effect.gen(function* () {
         yield* apply({
