@@ -16,8 +16,9 @@ import { type ChildProcess, spawn } from "node:child_process"
 import type { ServerResponse } from "node:http"
 import { join } from "node:path"
 import { NodeStream } from "@effect/platform-node"
-import { Effect, Fiber, Stream } from "effect"
-import { exitStatus } from "../process/exitStatus.ts"
+import { Data, Effect, Fiber, Stream } from "effect"
+import { nowRfc3339Millis } from "../api/time.ts"
+import { exitStatus } from "../platform/exitStatus.ts"
 import type { DatabaseAccess } from "./database.ts"
 import { BinlogPositionParser, isCompletedOk } from "./flavor.ts"
 import {
@@ -81,11 +82,14 @@ const stopTool = (child: ChildProcess, graceMillis: number, tool: string): Effec
     yield* waitForExit(child, 10_000)
   })
 
+/** The backup's HTTP client went away before the response finished. */
+class ClientGone extends Data.TaggedError("ClientGone") {}
+
 /** Fails when the client disconnects before the response finished. */
-const clientGone = (res: ServerResponse): Effect.Effect<never, "ClientGone"> =>
+const clientGone = (res: ServerResponse): Effect.Effect<never, ClientGone> =>
   Effect.callback((resume) => {
     const onClose = () => {
-      if (!res.writableFinished) resume(Effect.fail("ClientGone" as const))
+      if (!res.writableFinished) resume(Effect.fail(new ClientGone()))
     }
     if (res.destroyed) return onClose()
     res.once("close", onClose)
@@ -148,6 +152,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   options.onStarted?.(pid)
   yield* Effect.logInfo("backup started", { tool, pid, beginGtid: options.begin.beginGtid })
 
+  const startedAt = yield* nowRfc3339Millis
   res.writeHead(200, {
     "content-type": "application/octet-stream",
     "cache-control": "no-store",
@@ -158,7 +163,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
       toolVersion: options.toolVersion,
       beginGtid: options.begin.beginGtid,
       beginBinlog: options.begin.beginBinlog,
-      startedAt: new Date().toISOString()
+      startedAt
     })
   })
 
@@ -193,7 +198,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   const closed = yield* Effect.raceFirst(
     Effect.promise(() => toolClosed),
     clientGone(res)
-  ).pipe(Effect.catch(() => Effect.succeed(undefined)))
+  ).pipe(Effect.catchTag("ClientGone", () => Effect.succeed(undefined)))
   if (closed === undefined) {
     yield* Effect.logWarning("client disconnected during backup; stopping the tool", { tool, pid })
     yield* stopTool(child, options.killGraceMillis, tool)

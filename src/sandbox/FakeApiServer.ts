@@ -22,10 +22,10 @@
  * @since 0.1.0
  */
 import { writeFileSync } from "node:fs"
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import { createServer as createSecureServer, type Server as SecureServer } from "node:https"
-import type { AddressInfo } from "node:net"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import { createServer as createSecureServer } from "node:https"
 import { Clock, Context, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
+import { listenScoped } from "../platform/listen.ts"
 import {
   type ApiStatusError,
   badRequest,
@@ -98,19 +98,6 @@ export interface FakeApiServerOptions {
   readonly tls?: { readonly certificate: string; readonly privateKey: string; readonly port: number } | undefined
 }
 
-/** Listens on 127.0.0.1 in the current scope; closes (with open connections) when the scope closes. */
-const listen = (server: Server | SecureServer, port: number) =>
-  Effect.acquireRelease(
-    Effect.callback<number>((resume) => {
-      server.listen(port, "127.0.0.1", () => resume(Effect.succeed((server.address() as AddressInfo).port)))
-    }),
-    () =>
-      Effect.callback<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeAllConnections()
-      })
-  )
-
 /** Starts the server on 127.0.0.1:0 in the current scope (closed, with its watches, when the scope closes). */
 export const startFakeApiServer = Effect.suspend(() => startFakeApiServerWith({}))
 
@@ -130,13 +117,14 @@ export const startFakeApiServerWith = (options: FakeApiServerOptions) =>
     const server = createServer(onRequest)
     // client-node keeps connections alive; without this, close() would wait for idle sockets.
     server.keepAliveTimeout = 5_000
-    const port = yield* listen(server, 0)
+    // a loopback bind on a free port does not fail short of a broken machine
+    const port = yield* Effect.orDie(listenScoped(server, 0, "127.0.0.1"))
     const url = `http://127.0.0.1:${port}`
     let tlsUrl: string | undefined
     if (options.tls !== undefined) {
       const secure = createSecureServer({ cert: options.tls.certificate, key: options.tls.privateKey }, onRequest)
       secure.keepAliveTimeout = 5_000
-      tlsUrl = `https://127.0.0.1:${yield* listen(secure, options.tls.port)}`
+      tlsUrl = `https://127.0.0.1:${yield* Effect.orDie(listenScoped(secure, options.tls.port, "127.0.0.1"))}`
     }
     return FakeApiServer.of({
       url,

@@ -39,7 +39,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Latch, Layer, Stream } from "effect"
+import { Clock, Context, Effect, Latch, Layer, Random, Stream } from "effect"
 import * as Queue from "effect/Queue"
 import { ApiStatusError } from "./ApiStatus.ts"
 import { crdTypes, defaultCrdFiles, loadCrdFiles } from "./crdFiles.ts"
@@ -177,7 +177,7 @@ export interface FakeClusterService {
 }
 
 /** Options of `FakeCluster.layerWith`. */
-export interface FakeClusterOptions extends Omit<StoreOptions, "customTypes"> {
+export interface FakeClusterOptions extends Omit<StoreOptions, "customTypes" | "random"> {
   /** CRD YAML files to serve (default: every `deploy/crds/*.yaml` except kustomization files). */
   readonly crdFiles?: ReadonlyArray<string>
   /** Extra CRD objects (`apiextensions.k8s.io/v1`) to serve as well. */
@@ -188,7 +188,12 @@ const make = (options: FakeClusterOptions) =>
   Effect.gen(function* () {
     const files = options.crdFiles ?? (yield* defaultCrdFiles)
     const crds = [...(yield* loadCrdFiles(files)), ...(options.crds ?? [])]
-    const store = new Store({ ...options, customTypes: crds.flatMap(crdTypes) })
+    const random = yield* Random.Random
+    const store = new Store({
+      ...options,
+      customTypes: crds.flatMap(crdTypes),
+      random: () => random.nextDoubleUnsafe()
+    })
     const running = yield* Latch.make(true)
 
     const now = Clock.currentTimeMillis

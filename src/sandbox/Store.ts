@@ -17,7 +17,9 @@
  *
  * @since 0.1.0
  */
+
 import { randomUUID } from "node:crypto"
+import { metaV1Time } from "../api/time.ts"
 import {
   type ApiStatusError,
   alreadyExists,
@@ -148,6 +150,11 @@ export interface StoreOptions {
   readonly customTypes?: ReadonlyArray<ServedKind>
   /** How many watch events the store keeps for replay (default 10,000). Smaller makes 410 easy to provoke. */
   readonly historySize?: number
+  /**
+   * Uniform numbers in [0, 1) for `generateName` suffixes. The store is synchronous, so `FakeCluster` hands it
+   * the fiber's `Random` service (seedable in tests) as a function.
+   */
+  readonly random: () => number
 }
 
 interface Listener {
@@ -173,14 +180,6 @@ type Patch = "merge" | "json" | "strategic"
 
 const AUDIT_LIMIT = 10_000
 const NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-/** RFC 3339 with second precision, as `metav1.Time` serialises. */
-export const timestamp = (millis: number): string =>
-  new Date(Math.floor(millis / 1000) * 1000).toISOString().replace(".000Z", "Z")
-
-/** The API server's `generateName` suffix: 5 characters from its consonant-and-digit alphabet. */
-export const randomSuffix = (): string =>
-  Array.from({ length: 5 }, () => NAME_ALPHABET[Math.floor(Math.random() * NAME_ALPHABET.length)]).join("")
 
 const subjectOf = (type: ServedKind): Subject => ({ group: type.group, plural: type.plural, kind: type.kind })
 
@@ -221,11 +220,19 @@ export class Store {
   private system = false
   private audit: Array<AuditEntry> = []
 
+  private readonly random: () => number
+
   constructor(options: StoreOptions) {
     this.historySize = options.historySize ?? 10_000
+    this.random = options.random
     for (const type of [...builtinTypes, ...(options.customTypes ?? [])]) {
       this.types.set(`${type.group}/${type.version}/${type.plural}`, type)
     }
+  }
+
+  /** The API server's `generateName` suffix: 5 characters from its consonant-and-digit alphabet. */
+  randomSuffix(): string {
+    return Array.from({ length: 5 }, () => NAME_ALPHABET[Math.floor(this.random() * NAME_ALPHABET.length)]).join("")
   }
 
   /** Every served kind. */
@@ -353,7 +360,7 @@ export class Store {
         const generateName = stringAt(meta, "generateName")
         if (name === "" && generateName !== undefined && generateName !== "") {
           // the generator keeps the whole name within 63 characters: the base is cut to 58
-          name = `${generateName.slice(0, 58)}${randomSuffix()}`
+          name = `${generateName.slice(0, 58)}${this.randomSuffix()}`
         }
         if (name === "") {
           throw invalid(subjectOf(type), "", [requiredValue("metadata.name", "name or generateName is required")])
@@ -366,7 +373,7 @@ export class Store {
         if (namespace !== undefined) meta.namespace = namespace
         const uid = randomUUID()
         meta.uid = uid
-        meta.creationTimestamp = timestamp(now)
+        meta.creationTimestamp = metaV1Time(now)
         delete meta.deletionTimestamp
         delete meta.deletionGracePeriodSeconds
         delete meta.resourceVersion
@@ -804,7 +811,7 @@ export class Store {
     const next = cloneJson(existing) as JsonObject
     const meta = metaOf(next)
     meta.finalizers = finalizers
-    meta.deletionTimestamp = timestamp(now)
+    meta.deletionTimestamp = metaV1Time(now)
     meta.deletionGracePeriodSeconds = 0
     if (typeof meta.generation === "number" && meta.generation > 0) meta.generation = meta.generation + 1
     return { deleted: false, object: this.commit(type, key, next, existing) }
@@ -834,7 +841,7 @@ export class Store {
       const next = cloneJson(existing) as JsonObject
       const meta = metaOf(next)
       meta.deletionGracePeriodSeconds = 0
-      if (meta.deletionTimestamp === undefined) meta.deletionTimestamp = timestamp(now)
+      if (meta.deletionTimestamp === undefined) meta.deletionTimestamp = metaV1Time(now)
       return { deleted: false, object: this.commit(type, key, next, existing) }
     }
     const next = cloneJson(existing) as JsonObject
@@ -843,7 +850,7 @@ export class Store {
     if (policy === "Orphan" && !finalizers.includes("orphan")) meta.finalizers = [...finalizers, "orphan"]
     if (policy === "Foreground" && !finalizers.includes("foregroundDeletion"))
       meta.finalizers = [...finalizers, "foregroundDeletion"]
-    meta.deletionTimestamp = timestamp(now + grace * 1000)
+    meta.deletionTimestamp = metaV1Time(now + grace * 1000)
     meta.deletionGracePeriodSeconds = grace
     return { deleted: false, object: this.commit(type, key, next, existing) }
   }

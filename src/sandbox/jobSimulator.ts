@@ -9,9 +9,11 @@
  *
  * @since 0.1.0
  */
+
+import { metaV1Time } from "../api/time.ts"
 import { notFound } from "./ApiStatus.ts"
 import type { ServedKind } from "./resources.ts"
-import { randomSuffix, type Store, timestamp } from "./Store.ts"
+import type { Store } from "./Store.ts"
 import { cloneJson, isRecord, type JsonObject, type StoredObject } from "./StoredObject.ts"
 
 /** How the simulated Job ends. */
@@ -59,7 +61,7 @@ export const startJob = (store: Store, namespace: string, name: string, now: num
         apiVersion: "v1",
         kind: "Pod",
         metadata: {
-          name: `${name}-${randomSuffix()}`,
+          name: `${name}-${store.randomSuffix()}`,
           namespace,
           labels: { ...(isRecord(templateMeta.labels) ? templateMeta.labels : {}) },
           ownerReferences: [
@@ -81,19 +83,19 @@ export const startJob = (store: Store, namespace: string, name: string, now: num
       ...current,
       status: {
         phase: "Running",
-        startTime: timestamp(now),
+        startTime: metaV1Time(now),
         containerStatuses: containerNames(current).map((container) => ({
           name: container,
           ready: true,
           restartCount: 0,
           started: true,
-          state: { running: { startedAt: timestamp(now) } }
+          state: { running: { startedAt: metaV1Time(now) } }
         }))
       }
     }))
     return store.updateWith(type, namespace, name, "status", (current) => ({
       ...current,
-      status: { ...statusOf(current), startTime: timestamp(now), active: 1, ready: 1 }
+      status: { ...statusOf(current), startTime: metaV1Time(now), active: 1, ready: 1 }
     }))
   })
 
@@ -129,8 +131,8 @@ export const finishJob = (
               terminated: {
                 exitCode,
                 reason: succeeded ? "Completed" : "Error",
-                startedAt: statusOf(current).startTime ?? timestamp(now),
-                finishedAt: timestamp(now),
+                startedAt: statusOf(current).startTime ?? metaV1Time(now),
+                finishedAt: metaV1Time(now),
                 ...(outcome.terminationMessage === undefined ? {} : { message: outcome.terminationMessage })
               }
             }
@@ -147,8 +149,8 @@ export const finishJob = (
     const condition = (conditionType: string) => ({
       type: conditionType,
       status: "True",
-      lastProbeTime: timestamp(now),
-      lastTransitionTime: timestamp(now),
+      lastProbeTime: metaV1Time(now),
+      lastTransitionTime: metaV1Time(now),
       reason,
       message
     })
@@ -162,5 +164,5 @@ export const finishJob = (
         return { ...current, status: { ...status, ...extra, conditions: [...conditions, condition(conditionType)] } }
       })
     addCondition(succeeded ? "SuccessCriteriaMet" : "FailureTarget", counts)
-    return addCondition(succeeded ? "Complete" : "Failed", succeeded ? { completionTime: timestamp(now) } : {})
+    return addCondition(succeeded ? "Complete" : "Failed", succeeded ? { completionTime: metaV1Time(now) } : {})
   })

@@ -18,13 +18,15 @@ import {
   type WorkerEnvVars,
   type WorkerTerminationMessage
 } from "../api/jobs.ts"
+import { nowMillis } from "../api/time.ts"
 import {
   createCertificateAuthority,
   issueClientCertificate,
   issueServerCertificate,
   type PkiError
 } from "../instance/pki.ts"
-import { exitStatus } from "../process/exitStatus.ts"
+import { exitStatus } from "../platform/exitStatus.ts"
+import { waitUntilReady } from "../platform/waitUntil.ts"
 import { freePort } from "./ports.ts"
 import { type S3Endpoint, staticConnection } from "./s3Endpoint.ts"
 
@@ -67,7 +69,7 @@ export const spawnSubcommand = (
 ): Effect.Effect<RunningProcess, never, Scope.Scope> =>
   Effect.gen(function* () {
     yield* Effect.promise(() => mkdir(options.workDir, { recursive: true }))
-    const terminationPath = join(options.workDir, `${subcommand}-${Date.now()}-termination.json`)
+    const terminationPath = join(options.workDir, `${subcommand}-${yield* nowMillis}-termination.json`)
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
         spawn(process.execPath, [executable, subcommand], {
@@ -172,6 +174,15 @@ export interface InstanceManagerOptions {
   readonly extraEnv?: Readonly<Record<string, string>>
 }
 
+/** The instance manager exited or did not answer `/healthz` in time; `output` is the end of its logs. */
+export class InstanceManagerNotHealthy extends Data.TaggedError("InstanceManagerNotHealthy")<{
+  readonly output: string
+}> {
+  override get message(): string {
+    return `the instance manager did not become healthy: ${this.output}`
+  }
+}
+
 /** A running instance manager process. */
 export interface RunningInstanceManager extends RunningProcess {
   readonly url: string
@@ -217,18 +228,20 @@ export const startInstanceManager = (
         })
       })
     )
-    const deadline = Date.now() + 30_000
-    while ((yield* probe(options.probePort, "/healthz")) !== 200) {
-      if (running.child.exitCode !== null || Date.now() > deadline) {
-        const outcome = yield* running.outcome
-        return yield* Effect.fail(
-          new Error(
-            `the instance manager did not become healthy: ${outcome.stdout.slice(-1500)}${outcome.stderr.slice(-1500)}`
-          )
+    const unhealthy = () =>
+      Effect.flatMap(running.outcome, (outcome) =>
+        Effect.fail(
+          new InstanceManagerNotHealthy({ output: `${outcome.stdout.slice(-1500)}${outcome.stderr.slice(-1500)}` })
         )
-      }
-      yield* Effect.sleep("100 millis")
-    }
+      )
+    yield* waitUntilReady({
+      probe: Effect.map(probe(options.probePort, "/healthz"), (status) => status === 200),
+      exited: () => running.child.exitCode !== null,
+      interval: "100 millis",
+      timeout: "30 seconds",
+      onExited: unhealthy,
+      onTimeout: unhealthy
+    })
     return { ...running, url: `https://127.0.0.1:${options.apiPort}` }
   })
 

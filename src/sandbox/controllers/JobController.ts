@@ -12,12 +12,12 @@
  * @since 0.1.0
  */
 import { Clock, Duration, Effect, Option } from "effect"
+import { metaV1Time as timestamp } from "../../api/time.ts"
 import { makeEventRecorder } from "../../kube/EventRecorder.ts"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { type ObjectRef, parseKey } from "../../kube/resources.ts"
 import type { Reconciled } from "../../kube/WorkQueue.ts"
-import { timestamp } from "../Store.ts"
 import {
   controllerKey,
   controllerOf,

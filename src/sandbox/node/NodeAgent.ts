@@ -15,10 +15,10 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { cpus, totalmem } from "node:os"
 import { join } from "node:path"
 import { Clock, Context, Data, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { metaV1Time } from "../../api/time.ts"
 import { badRequest } from "../ApiStatus.ts"
 import { FakeCluster, type StoreWatchEvent as WatchEvent } from "../FakeCluster.ts"
 import { type PodLogOptions, PodLogs } from "../PodLogs.ts"
-import { timestamp } from "../Store.ts"
 import { isRecord, type StoredObject } from "../StoredObject.ts"
 import { type AddressBlockUnavailable, acquireAddressBlock } from "./addresses.ts"
 import { type HostsPod, type HostsService, renderHosts } from "./hosts.ts"
@@ -297,7 +297,7 @@ const registerNode = (
 ) =>
   Effect.gen(function* () {
     const cluster = yield* FakeCluster
-    const now = timestamp(yield* Clock.currentTimeMillis)
+    const now = metaV1Time(yield* Clock.currentTimeMillis)
     const capacity = {
       cpu: String(allocatable.cpuCores),
       memory: `${Math.floor(allocatable.memoryBytes / 1024)}Ki`,

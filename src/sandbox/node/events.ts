@@ -6,8 +6,8 @@
  * @since 0.1.0
  */
 import { Clock, Effect } from "effect"
+import { metaV1Time } from "../../api/time.ts"
 import type { FakeClusterService } from "../FakeCluster.ts"
-import { timestamp } from "../Store.ts"
 import type { StoredObject } from "../StoredObject.ts"
 
 export interface PodEvents {
@@ -28,7 +28,7 @@ export const podEvents = (cluster: FakeClusterService, pod: StoredObject, nodeNa
   return {
     emit: (type, reason, message, options = {}) =>
       Effect.gen(function* () {
-        const now = timestamp(yield* Clock.currentTimeMillis)
+        const now = metaV1Time(yield* Clock.currentTimeMillis)
         const key = `${type}\u0000${reason}\u0000${message}\u0000${options.fieldPath ?? ""}`
         const known = seen.get(key)
         if (known !== undefined) {

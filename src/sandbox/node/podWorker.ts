@@ -19,9 +19,9 @@ import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "no
 import { mkdir, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { Clock, Deferred, Effect, Fiber, Option, Semaphore } from "effect"
+import { metaV1Time } from "../../api/time.ts"
 import type { ApiStatusError } from "../ApiStatus.ts"
 import type { FakeClusterService, ResourceRef } from "../FakeCluster.ts"
-import { timestamp } from "../Store.ts"
 import { isRecord, type JsonObject, jsonEqual, type StoredObject } from "../StoredObject.ts"
 import type { DownwardPod, NodeAllocatable } from "./downward.ts"
 import { ContainerConfigError, containerEnvironment, expandReferences } from "./env.ts"
@@ -178,7 +178,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
       terminating: false
     }
     let lastWritten: JsonObject | undefined
-    const now = Effect.map(Clock.currentTimeMillis, timestamp)
+    const now = Effect.map(Clock.currentTimeMillis, metaV1Time)
 
     const publish = publishLock.withPermits(1)(
       Effect.gen(function* () {
@@ -660,7 +660,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
         })
         slot.process = process
         const startedMillis = yield* Clock.currentTimeMillis
-        const startedAt = timestamp(startedMillis)
+        const startedAt = metaV1Time(startedMillis)
         yield* events.emit("Normal", "Created", `Created container: ${slot.spec.name}`, {
           fieldPath: fieldPathOf(slot)
         })
