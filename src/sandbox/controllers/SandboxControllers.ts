@@ -10,6 +10,7 @@
 import { Context, Duration, Effect, Layer } from "effect"
 import type { KubeApi } from "../../kube/KubeApi.ts"
 import { startDeploymentController } from "./DeploymentController.ts"
+import { startEndpointsController } from "./EndpointsController.ts"
 import { startGarbageCollector } from "./GarbageCollector.ts"
 import { startJobController } from "./JobController.ts"
 import { startReplicaSetController } from "./ReplicaSetController.ts"
@@ -38,6 +39,7 @@ const make = (options: SandboxControllersOptions) =>
       yield* startVolumeProvisioner(options.stateDirectory),
       yield* startDeploymentController,
       yield* startReplicaSetController,
+      yield* startEndpointsController,
       yield* startJobController({
         podBackoffMillis: Duration.toMillis(options.jobPodBackoff ?? "10 seconds"),
         podBackoffCapMillis: Duration.toMillis(options.jobPodBackoffCap ?? "6 minutes")
