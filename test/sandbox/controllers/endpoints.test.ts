@@ -73,63 +73,59 @@ const service = (name: string, clusterIP?: string) => ({
 })
 
 describe("Endpoints and EndpointSlice controllers", () => {
-  it.live(
-    `${SERVICE}#endpoints: ready Pods are addresses, others notReadyAddresses; named targetPorts resolve`,
-    () =>
-      controllerTest(() =>
-        Effect.gen(function* () {
-          const api = yield* KubeApi
-          yield* api.create(Kinds.pods, pod("db-1"))
-          yield* api.create(Kinds.pods, pod("db-2"))
-          yield* api.create(Kinds.pods, {
-            ...pod("other"),
-            metadata: { namespace: "default", name: "other", labels: { app: "web" } }
-          })
-          yield* run("db-1", "127.0.1.1", true)
-          yield* run("db-2", "127.0.1.2", false)
-          yield* run("other", "127.0.1.3", true)
-          yield* api.create(Kinds.services, service("db-rw"))
-          const endpoints = yield* eventually(
-            "Endpoints with both Pods",
-            Effect.map(endpointsOf("db-rw"), (value) =>
-              value?.subsets?.[0]?.addresses?.length === 1 && value.subsets[0].notReadyAddresses?.length === 1
-                ? value
-                : undefined
-            )
-          )
-          const [subset] = endpoints.subsets
-          assert.deepStrictEqual(subset.addresses[0].ip, "127.0.1.1")
-          assert.deepInclude(subset.addresses[0].targetRef, { kind: "Pod", name: "db-1", namespace: "default" })
-          assert.deepStrictEqual(subset.notReadyAddresses[0].ip, "127.0.1.2")
-          assert.deepStrictEqual(
-            [...subset.ports].sort((a: Json, b: Json) => a.port - b.port),
-            [
-              { name: "mysql", port: 3306, protocol: "TCP" },
-              { name: "probe", port: 8001, protocol: "TCP" }
-            ]
-          )
-          const listed = yield* kubectl("get", "endpoints", "db-rw", "-o", "jsonpath={.subsets[0].addresses[*].ip}")
-          assert.strictEqual(listed.stdout, "127.0.1.1")
-
-          yield* run("db-2", "127.0.1.2", true)
-          yield* eventually(
-            "db-2 ready",
-            Effect.map(endpointsOf("db-rw"), (value) =>
-              value?.subsets?.[0]?.addresses?.length === 2 ? true : undefined
-            )
-          )
-          yield* api.delete(Kinds.pods, { namespace: "default", name: "db-1" })
-          const after = yield* eventually(
-            "db-1 gone",
-            Effect.map(endpointsOf("db-rw"), (value) =>
-              value?.subsets?.[0]?.addresses?.length === 1 && value.subsets[0].addresses[0].ip === "127.0.1.2"
-                ? value
-                : undefined
-            )
-          )
-          assert.isUndefined(after.subsets[0].notReadyAddresses)
+  it.live(`${SERVICE}#endpoints: ready Pods are addresses, others notReadyAddresses; named targetPorts resolve`, () =>
+    controllerTest(() =>
+      Effect.gen(function* () {
+        const api = yield* KubeApi
+        yield* api.create(Kinds.pods, pod("db-1"))
+        yield* api.create(Kinds.pods, pod("db-2"))
+        yield* api.create(Kinds.pods, {
+          ...pod("other"),
+          metadata: { namespace: "default", name: "other", labels: { app: "web" } }
         })
-      )
+        yield* run("db-1", "127.0.1.1", true)
+        yield* run("db-2", "127.0.1.2", false)
+        yield* run("other", "127.0.1.3", true)
+        yield* api.create(Kinds.services, service("db-rw"))
+        const endpoints = yield* eventually(
+          "Endpoints with both Pods",
+          Effect.map(endpointsOf("db-rw"), (value) =>
+            value?.subsets?.[0]?.addresses?.length === 1 && value.subsets[0].notReadyAddresses?.length === 1
+              ? value
+              : undefined
+          )
+        )
+        const [subset] = endpoints.subsets
+        assert.deepStrictEqual(subset.addresses[0].ip, "127.0.1.1")
+        assert.deepInclude(subset.addresses[0].targetRef, { kind: "Pod", name: "db-1", namespace: "default" })
+        assert.deepStrictEqual(subset.notReadyAddresses[0].ip, "127.0.1.2")
+        assert.deepStrictEqual(
+          [...subset.ports].sort((a: Json, b: Json) => a.port - b.port),
+          [
+            { name: "mysql", port: 3306, protocol: "TCP" },
+            { name: "probe", port: 8001, protocol: "TCP" }
+          ]
+        )
+        const listed = yield* kubectl("get", "endpoints", "db-rw", "-o", "jsonpath={.subsets[0].addresses[*].ip}")
+        assert.strictEqual(listed.stdout, "127.0.1.1")
+
+        yield* run("db-2", "127.0.1.2", true)
+        yield* eventually(
+          "db-2 ready",
+          Effect.map(endpointsOf("db-rw"), (value) => (value?.subsets?.[0]?.addresses?.length === 2 ? true : undefined))
+        )
+        yield* api.delete(Kinds.pods, { namespace: "default", name: "db-1" })
+        const after = yield* eventually(
+          "db-1 gone",
+          Effect.map(endpointsOf("db-rw"), (value) =>
+            value?.subsets?.[0]?.addresses?.length === 1 && value.subsets[0].addresses[0].ip === "127.0.1.2"
+              ? value
+              : undefined
+          )
+        )
+        assert.isUndefined(after.subsets[0].notReadyAddresses)
+      })
+    )
   )
 
   it.live(`${SLICES}: one EndpointSlice per Service, owned by it, with ready/serving/terminating conditions`, () =>
