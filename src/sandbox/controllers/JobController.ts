@@ -116,9 +116,14 @@ export const startJobController = (timing: JobTiming) =>
           return yield* finished(job, now)
         }
         const startTime = job.status?.startTime ?? timestamp(now)
-        const plan = planJob(job, pods, now, Date.parse(startTime), lastFailure.get(uid), timing)
+        const decide = () => planJob(job, pods, now, Date.parse(startTime), lastFailure.get(uid), timing)
         const known = new Set(job.status?.uncountedTerminatedPods?.failed ?? [])
-        if (plan.uncountedFailed.some((failed) => !known.has(failed))) lastFailure.set(uid, now)
+        let plan = decide()
+        if (plan.uncountedFailed.some((failed) => !known.has(failed))) {
+          // a failure seen now starts the backoff now: decide again with it
+          lastFailure.set(uid, now)
+          plan = decide()
+        }
 
         if (plan.create) {
           const template = job.spec?.template
