@@ -8,16 +8,16 @@
 import { Effect } from "effect"
 import { type ApiStatusError, badRequest, unsupportedMediaType } from "./ApiStatus.ts"
 import type { FakeClusterService, ResourceRef } from "./FakeCluster.ts"
-import { isRecord, type KubeObject } from "./KubeObject.ts"
 import { jsonPatch, mergePatch, strategicMergePatch } from "./patches.ts"
-import type { ResourceType } from "./resources.ts"
+import type { ServedKind } from "./resources.ts"
+import { isRecord, type StoredObject } from "./StoredObject.ts"
 
 /** True for the kinds that serve `…/scale`. */
-export const servesScale = (type: ResourceType): boolean =>
+export const servesScale = (type: ServedKind): boolean =>
   type.group === "apps" && (type.plural === "deployments" || type.plural === "replicasets")
 
 /** The discovery entry of a kind's scale subresource. */
-export const scaleDiscovery = (type: ResourceType) => ({
+export const scaleDiscovery = (type: ServedKind) => ({
   name: `${type.plural}/scale`,
   singularName: "",
   namespaced: type.namespaced,
@@ -27,7 +27,7 @@ export const scaleDiscovery = (type: ResourceType) => ({
   verbs: ["get", "patch", "update"]
 })
 
-const selectorOf = (object: KubeObject): string => {
+const selectorOf = (object: StoredObject): string => {
   const spec = isRecord(object.spec) ? object.spec : {}
   const selector = isRecord(spec.selector) ? spec.selector : {}
   const labels = isRecord(selector.matchLabels) ? selector.matchLabels : {}
@@ -37,7 +37,7 @@ const selectorOf = (object: KubeObject): string => {
 }
 
 /** The `Scale` view of an object. */
-export const scaleOf = (object: KubeObject) => {
+export const scaleOf = (object: StoredObject) => {
   const spec = isRecord(object.spec) ? object.spec : {}
   const status = isRecord(object.status) ? object.status : {}
   const { name, namespace, uid, resourceVersion, creationTimestamp } = object.metadata
@@ -61,7 +61,7 @@ const replicasIn = (scale: unknown): Effect.Effect<number, ApiStatusError> => {
 /** GET, PATCH or PUT of `…/scale`; `body` is the request body, `contentType` its media type. */
 export const handleScale = (
   cluster: FakeClusterService,
-  type: ResourceType,
+  type: ServedKind,
   ref: ResourceRef,
   name: string,
   method: string,

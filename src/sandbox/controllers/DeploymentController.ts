@@ -12,13 +12,13 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
+import { metaV1Time, nowMillis } from "../../api/time.ts"
 import { makeEventRecorder } from "../../kube/EventRecorder.ts"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { parseKey } from "../../kube/resources.ts"
 import type { Reconciled } from "../../kube/WorkQueue.ts"
-import { timestamp } from "../Store.ts"
 import {
   controllerKey,
   controllerReference,
@@ -171,9 +171,9 @@ export const startDeploymentController = Effect.gen(function* () {
           )
         )
       }
-      const nowMillis = yield* Clock.currentTimeMillis
+      const now = yield* nowMillis
       const all = next === undefined ? old : [next, ...old]
-      const { status, waitMillis } = deploymentStatus(deployment, next, all, created, timestamp(nowMillis), nowMillis)
+      const { status, waitMillis } = deploymentStatus(deployment, next, all, created, metaV1Time(now), now)
       yield* api.patchStatus(Kinds.deployments, ref, { status })
       return waitMillis === undefined ? undefined : { requeueAfter: Duration.millis(waitMillis) }
     }).pipe(Effect.withSpan("DeploymentController.reconcile", { attributes: { key } }))

@@ -21,7 +21,7 @@ import { Effect } from "effect"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { parseKey } from "../../kube/resources.ts"
-import { jsonEqual } from "../KubeObject.ts"
+import { jsonEqual } from "../StoredObject.ts"
 import {
   controllerReference,
   ignoreNotFound,

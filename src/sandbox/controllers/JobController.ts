@@ -11,13 +11,13 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
+import { metaV1Time, nowMillis } from "../../api/time.ts"
 import { makeEventRecorder } from "../../kube/EventRecorder.ts"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { type ObjectRef, parseKey } from "../../kube/resources.ts"
 import type { Reconciled } from "../../kube/WorkQueue.ts"
-import { timestamp } from "../Store.ts"
 import {
   controllerKey,
   controllerOf,
@@ -71,8 +71,8 @@ export const startJobController = (timing: JobTiming) =>
       status: "True",
       reason,
       message,
-      lastProbeTime: timestamp(now),
-      lastTransitionTime: timestamp(now)
+      lastProbeTime: metaV1Time(now),
+      lastTransitionTime: metaV1Time(now)
     })
 
     const finished = (job: Job, now: number) =>
@@ -109,13 +109,13 @@ export const startJobController = (timing: JobTiming) =>
           lastFailure.delete(uid)
           return yield* releaseAll(pods)
         }
-        const now = yield* Clock.currentTimeMillis
+        const now = yield* nowMillis
         if (terminalCondition(job) !== undefined) {
           lastFailure.delete(uid)
           yield* releaseAll(pods)
           return yield* finished(job, now)
         }
-        const startTime = job.status?.startTime ?? timestamp(now)
+        const startTime = job.status?.startTime ?? metaV1Time(now)
         const decide = () => planJob(job, pods, now, Date.parse(startTime), lastFailure.get(uid), timing)
         const known = new Set(job.status?.uncountedTerminatedPods?.failed ?? [])
         let plan = decide()
@@ -181,7 +181,7 @@ export const startJobController = (timing: JobTiming) =>
           conditions,
           // a merge patch merges `{}` into what is there: clear the lists explicitly
           uncountedTerminatedPods: { succeeded: null, failed: null },
-          ...(terminal && plan.finish?.type === "SuccessCriteriaMet" ? { completionTime: timestamp(now) } : {})
+          ...(terminal && plan.finish?.type === "SuccessCriteriaMet" ? { completionTime: metaV1Time(now) } : {})
         })
         if (terminal && plan.finish !== undefined) {
           if (plan.finish.type === "SuccessCriteriaMet") {

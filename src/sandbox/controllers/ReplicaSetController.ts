@@ -9,7 +9,8 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
+import { nowMillis } from "../../api/time.ts"
 import { makeEventRecorder } from "../../kube/EventRecorder.ts"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
@@ -80,7 +81,7 @@ export const startReplicaSetController = Effect.gen(function* () {
           )
         }
       }
-      const now = yield* Clock.currentTimeMillis
+      const now = yield* nowMillis
       const minReadyMillis = (replicaSet.spec?.minReadySeconds ?? 0) * 1000
       const labels = template?.metadata?.labels ?? {}
       const ready = active.filter(isReady)

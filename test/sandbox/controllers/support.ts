@@ -9,10 +9,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type Duration, Effect, Layer, type Scope } from "effect"
 import { KubeApi } from "../../../src/kube/KubeApi.ts"
-import { layerLiveOnFakeServer } from "../../../src/kube/KubeApiFake.ts"
 import { Kinds, type Pod } from "../../../src/sandbox/controllers/kinds.ts"
 import { SandboxControllers } from "../../../src/sandbox/controllers/SandboxControllers.ts"
 import { FakeApiServer } from "../../../src/sandbox/FakeApiServer.ts"
+import { layerLiveOnFakeServer } from "../../../src/sandbox/KubeApiFake.ts"
 
 /** A fresh state directory for one test, removed afterwards. */
 export const stateDirectory = Effect.acquireRelease(

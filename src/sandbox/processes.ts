@@ -9,15 +9,26 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { request } from "node:http"
 import { join } from "node:path"
-import { Effect, type Scope } from "effect"
+import { Data, Effect, Schema, type Scope } from "effect"
+import {
+  type FailureMessage,
+  isFailureMessage,
+  type RestoreEnvVars,
+  type RestoreTerminationMessage,
+  type WorkerEnvVars,
+  type WorkerTerminationMessage
+} from "../api/jobs.ts"
+import { nowMillis } from "../api/time.ts"
 import {
   createCertificateAuthority,
   issueClientCertificate,
   issueServerCertificate,
   type PkiError
 } from "../instance/pki.ts"
-import { freePort } from "../sandbox/ports.ts"
-import { type S3Endpoint, staticConnection } from "../sandbox/s3Endpoint.ts"
+import { exitStatus } from "../process/exitStatus.ts"
+import { waitUntilReady } from "../process/waitUntil.ts"
+import { freePort } from "./ports.ts"
+import { type S3Endpoint, staticConnection } from "./s3Endpoint.ts"
 
 /** The launcher of the one executable. */
 export const executable = join(import.meta.dirname, "..", "..", "bin", "cloudnative-mysql.js")
@@ -48,9 +59,6 @@ export interface SubcommandOptions {
   readonly workDir: string
 }
 
-const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
-  code ?? (signal === "SIGKILL" ? 137 : signal === "SIGTERM" ? 143 : signal === "SIGINT" ? 130 : 128)
-
 /**
  * Starts `cloudnative-mysql <subcommand>` with `options.env` on top of this process's environment. The
  * process is SIGKILLed when the scope closes if it still runs.
@@ -61,7 +69,7 @@ export const spawnSubcommand = (
 ): Effect.Effect<RunningProcess, never, Scope.Scope> =>
   Effect.gen(function* () {
     yield* Effect.promise(() => mkdir(options.workDir, { recursive: true }))
-    const terminationPath = join(options.workDir, `${subcommand}-${Date.now()}-termination.json`)
+    const terminationPath = join(options.workDir, `${subcommand}-${yield* nowMillis}-termination.json`)
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
         spawn(process.execPath, [executable, subcommand], {
@@ -89,7 +97,7 @@ export const spawnSubcommand = (
       stderr += text
     })
     const exited = new Promise<number>((resolve) => {
-      child.once("close", (code, signal) => resolve(exitCodeOf(code, signal)))
+      child.once("close", (code, signal) => resolve(exitStatus(code, signal)))
     })
     const outcome = Effect.promise(async () => {
       const exitCode = await exited
@@ -166,6 +174,15 @@ export interface InstanceManagerOptions {
   readonly extraEnv?: Readonly<Record<string, string>>
 }
 
+/** The instance manager exited or did not answer `/healthz` in time; `output` is the end of its logs. */
+export class InstanceManagerNotHealthy extends Data.TaggedError("InstanceManagerNotHealthy")<{
+  readonly output: string
+}> {
+  override get message(): string {
+    return `the instance manager did not become healthy: ${this.output}`
+  }
+}
+
 /** A running instance manager process. */
 export interface RunningInstanceManager extends RunningProcess {
   readonly url: string
@@ -211,18 +228,20 @@ export const startInstanceManager = (
         })
       })
     )
-    const deadline = Date.now() + 30_000
-    while ((yield* probe(options.probePort, "/healthz")) !== 200) {
-      if (running.child.exitCode !== null || Date.now() > deadline) {
-        const outcome = yield* running.outcome
-        return yield* Effect.fail(
-          new Error(
-            `the instance manager did not become healthy: ${outcome.stdout.slice(-1500)}${outcome.stderr.slice(-1500)}`
-          )
+    const unhealthy = () =>
+      Effect.flatMap(running.outcome, (outcome) =>
+        Effect.fail(
+          new InstanceManagerNotHealthy({ output: `${outcome.stdout.slice(-1500)}${outcome.stderr.slice(-1500)}` })
         )
-      }
-      yield* Effect.sleep("100 millis")
-    }
+      )
+    yield* waitUntilReady({
+      probe: Effect.map(probe(options.probePort, "/healthz"), (status) => status === 200),
+      exited: () => running.child.exitCode !== null,
+      interval: "100 millis",
+      timeout: "30 seconds",
+      onExited: unhealthy,
+      onTimeout: unhealthy
+    })
     return { ...running, url: `https://127.0.0.1:${options.apiPort}` }
   })
 
@@ -275,7 +294,7 @@ export const workerEnv = (options: {
   readonly backupName: string
   readonly backupId: string
   readonly namespace?: string
-}): Record<string, string> => ({
+}): WorkerEnvVars => ({
   BACKUP_NAMESPACE: options.namespace ?? "default",
   BACKUP_CLUSTER_NAME: options.cluster,
   BACKUP_CLUSTER_UID: "00000000-0000-4000-8000-000000000001",
@@ -288,6 +307,85 @@ export const workerEnv = (options: {
   BACKUP_TLS_CERT_FILE: options.pki.clientCertFile,
   BACKUP_TLS_KEY_FILE: options.pki.clientKeyFile
 })
+
+/** Which backup a restore takes: explicit keys (a Backup's status) or the latest / a pinned id under a prefix. */
+export type RestoreFrom =
+  | {
+      readonly archiveKey: string
+      readonly metadataKey: string
+      readonly sha256: string
+      readonly size: number
+    }
+  | { readonly sourceCluster: string; readonly backupId?: string }
+
+/** The restore environment for a data directory and its server option file. */
+export const restoreEnv = (options: {
+  readonly dataDir: string
+  readonly defaultsFile: string
+  readonly from: RestoreFrom
+}): RestoreEnvVars => {
+  const { from } = options
+  const source: RestoreEnvVars =
+    "sourceCluster" in from
+      ? {
+          RESTORE_DATA_DIR: options.dataDir,
+          RESTORE_SERVER_DEFAULTS_FILE: options.defaultsFile,
+          RESTORE_SOURCE_CLUSTER: from.sourceCluster,
+          ...(from.backupId === undefined ? {} : { RESTORE_BACKUP_ID: from.backupId })
+        }
+      : {
+          RESTORE_DATA_DIR: options.dataDir,
+          RESTORE_SERVER_DEFAULTS_FILE: options.defaultsFile,
+          RESTORE_ARCHIVE_KEY: from.archiveKey,
+          RESTORE_METADATA_KEY: from.metadataKey,
+          RESTORE_EXPECTED_SHA256: from.sha256,
+          RESTORE_EXPECTED_SIZE: String(from.size)
+        }
+  return source
+}
+
+/** A termination message that does not decode with its process's contract, or is not the expected outcome. */
+export class UnexpectedTermination extends Data.TaggedError("UnexpectedTermination")<{
+  readonly detail: string
+}> {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+type TerminationSchema = typeof WorkerTerminationMessage | typeof RestoreTerminationMessage
+
+const decodeTermination = <S extends TerminationSchema>(schema: S, outcome: ProcessOutcome) =>
+  Schema.decodeUnknownEffect(schema)(outcome.termination).pipe(
+    Effect.mapError(
+      (error) =>
+        new UnexpectedTermination({
+          detail: `the termination message ${JSON.stringify(outcome.termination)} does not decode: ${error.message}`
+        })
+    )
+  ) as Effect.Effect<S["Type"], UnexpectedTermination>
+
+/** A successful run's result, decoded with the process's `TerminationMessage` Schema. */
+export const terminationResult = <S extends TerminationSchema>(
+  schema: S,
+  outcome: ProcessOutcome
+): Effect.Effect<Exclude<S["Type"], FailureMessage>, UnexpectedTermination> =>
+  Effect.flatMap(decodeTermination(schema, outcome), (message) =>
+    isFailureMessage(message)
+      ? Effect.fail(new UnexpectedTermination({ detail: `the run failed: ${message.reason}: ${message.message}` }))
+      : Effect.succeed(message as Exclude<S["Type"], FailureMessage>)
+  )
+
+/** A failed run's `{ reason, message }`, decoded with the process's `TerminationMessage` Schema. */
+export const terminationFailure = <S extends TerminationSchema>(
+  schema: S,
+  outcome: ProcessOutcome
+): Effect.Effect<FailureMessage, UnexpectedTermination> =>
+  Effect.flatMap(decodeTermination(schema, outcome), (message) =>
+    isFailureMessage(message)
+      ? Effect.succeed(message)
+      : Effect.fail(new UnexpectedTermination({ detail: `the run succeeded: ${JSON.stringify(message)}` }))
+  )
 
 /** Parses JSON log lines, skipping anything else. */
 export const parseLogLines = (stdout: string): Array<{ message?: unknown; annotations?: Record<string, unknown> }> =>
