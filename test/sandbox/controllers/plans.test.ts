@@ -9,6 +9,7 @@ import { planJob, trackingFinalizer } from "../../../src/sandbox/controllers/job
 import type { Deployment, Job, Pod, ReplicaSet } from "../../../src/sandbox/controllers/kinds.ts"
 import {
   bounds,
+  deploymentStatus,
   resolveIntOrPercent,
   rollingNewSize,
   rollingOldSizes,
@@ -23,10 +24,16 @@ const template = (image: string) => ({
   spec: { containers: [{ name: "web", image }] }
 })
 
-const deployment = (replicas: number, maxSurge: number | string, maxUnavailable: number | string): Deployment => ({
+const deployment = (
+  replicas: number,
+  maxSurge: number | string,
+  maxUnavailable: number | string,
+  progressDeadlineSeconds = 600
+): Deployment => ({
   metadata: { name: "web" },
   spec: {
     replicas,
+    progressDeadlineSeconds,
     selector: { matchLabels: { app: "web" } },
     template: template("v2"),
     strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge, maxUnavailable } }
@@ -83,6 +90,36 @@ describe("rolling update arithmetic", () => {
         assert.isAtMost(rollingNewSize(spec, fresh, [old, fresh]), replicas)
       })
   )
+
+  it(`https://kubernetes.io/docs/concepts/workloads/controllers/deployment/#failed-deployment: no progress for progressDeadlineSeconds is ProgressDeadlineExceeded`, () => {
+    const stuck = replicaSet("web-new", 2, 0, "2026-01-02T00:00:00Z")
+    const spec: Deployment = {
+      ...deployment(2, 1, 0, 60),
+      metadata: { name: "web", generation: 2 },
+      status: {
+        replicas: 2,
+        updatedReplicas: 2,
+        readyReplicas: 0,
+        availableReplicas: 0,
+        conditions: [
+          {
+            type: "Progressing",
+            status: "True",
+            reason: "ReplicaSetUpdated",
+            lastUpdateTime: "2026-01-01T00:00:00Z",
+            lastTransitionTime: "2026-01-01T00:00:00Z"
+          }
+        ]
+      }
+    }
+    const at = (seconds: number) => Date.parse("2026-01-01T00:00:00Z") + seconds * 1000
+    const early = deploymentStatus(spec, stuck, [stuck], false, "2026-01-01T00:00:30Z", at(30))
+    assert.strictEqual(early.status.conditions[1]?.status, "True")
+    assert.isAbove(early.waitMillis ?? 0, 30_000)
+    const late = deploymentStatus(spec, stuck, [stuck], false, "2026-01-01T00:01:01Z", at(61))
+    assert.deepInclude(late.status.conditions[1] ?? {}, { status: "False", reason: "ProgressDeadlineExceeded" })
+    assert.deepInclude(late.status.conditions[0] ?? {}, { type: "Available", status: "False" })
+  })
 
   it("the pod-template-hash ignores the hash label and changes with the template", () => {
     const a = template("v1")
