@@ -22,9 +22,11 @@ import {
   controllerKey,
   controllerOf,
   controllerReference,
+  createPodOrReport,
   ignoreNotFound,
   isControlledBy,
   isDeleting,
+  refusedCreateRetry,
   startInformer,
   startQueue
 } from "./informer.ts"
@@ -89,7 +91,7 @@ export const startJobController = (timing: JobTiming) =>
         )
       })
 
-    const reconcile = (key: string): Effect.Effect<Reconciled, KubeError> =>
+    const reconcile = (key: string): Effect.Effect<Reconciled, KubeError, KubeApi> =>
       Effect.gen(function* () {
         const ref = parseKey(key)
         const job = yield* ignoreNotFound(api.get(Kinds.jobs, ref))
@@ -127,17 +129,23 @@ export const startJobController = (timing: JobTiming) =>
 
         if (plan.create) {
           const template = job.spec?.template
-          const pod = yield* api.create(Kinds.pods, {
-            metadata: {
-              generateName: `${ref.name}-`,
-              namespace: ref.namespace ?? "",
-              labels: { ...template?.metadata?.labels },
-              ...(template?.metadata?.annotations === undefined ? {} : { annotations: template.metadata.annotations }),
-              finalizers: [trackingFinalizer],
-              ownerReferences: [controllerReference("batch/v1", "Job", job)]
+          const pod = yield* createPodOrReport(
+            {
+              metadata: {
+                generateName: `${ref.name}-`,
+                namespace: ref.namespace ?? "",
+                labels: { ...template?.metadata?.labels },
+                ...(template?.metadata?.annotations === undefined
+                  ? {}
+                  : { annotations: template.metadata.annotations }),
+                finalizers: [trackingFinalizer],
+                ownerReferences: [controllerReference("batch/v1", "Job", job)]
+              },
+              spec: template?.spec ?? { containers: [] }
             },
-            spec: template?.spec ?? { containers: [] }
-          })
+            (message) => recorder.warning(Kinds.jobs, job, "FailedCreate", message)
+          )
+          if (pod === undefined) return { requeueAfter: refusedCreateRetry }
           yield* recorder.normal(Kinds.jobs, job, "SuccessfulCreate", `Created pod: ${pod.metadata.name ?? ""}`)
         }
         for (const pod of plan.remove) {

@@ -19,12 +19,14 @@ import type { Reconciled } from "../../kube/WorkQueue.ts"
 import {
   controllerKey,
   controllerReference,
+  createPodOrReport,
   ignoreNotFound,
   isActive,
   isControlledBy,
   isDeleting,
   isReady,
   readySince,
+  refusedCreateRetry,
   startInformer,
   startQueue
 } from "./informer.ts"
@@ -38,7 +40,7 @@ export const startReplicaSetController = Effect.gen(function* () {
   const api = yield* KubeApi
   const recorder = yield* makeEventRecorder({ component: "replicaset-controller" })
 
-  const reconcile = (key: string): Effect.Effect<Reconciled, KubeError> =>
+  const reconcile = (key: string): Effect.Effect<Reconciled, KubeError, KubeApi> =>
     Effect.gen(function* () {
       const ref = parseKey(key)
       const replicaSet = yield* ignoreNotFound(api.get(Kinds.replicaSets, ref))
@@ -50,16 +52,20 @@ export const startReplicaSetController = Effect.gen(function* () {
       const wanted = replicaSet.spec?.replicas ?? 1
       const template = replicaSet.spec?.template
       for (let index = active.length; index < wanted; index++) {
-        const pod = yield* api.create(Kinds.pods, {
-          metadata: {
-            generateName: `${ref.name}-`,
-            namespace: ref.namespace ?? "",
-            labels: { ...template?.metadata?.labels },
-            ...(template?.metadata?.annotations === undefined ? {} : { annotations: template.metadata.annotations }),
-            ownerReferences: [controllerReference("apps/v1", "ReplicaSet", replicaSet)]
+        const pod = yield* createPodOrReport(
+          {
+            metadata: {
+              generateName: `${ref.name}-`,
+              namespace: ref.namespace ?? "",
+              labels: { ...template?.metadata?.labels },
+              ...(template?.metadata?.annotations === undefined ? {} : { annotations: template.metadata.annotations }),
+              ownerReferences: [controllerReference("apps/v1", "ReplicaSet", replicaSet)]
+            },
+            spec: template?.spec ?? { containers: [] }
           },
-          spec: template?.spec ?? { containers: [] }
-        })
+          (message) => recorder.warning(Kinds.replicaSets, replicaSet, "FailedCreate", message)
+        )
+        if (pod === undefined) return { requeueAfter: refusedCreateRetry }
         yield* recorder.normal(
           Kinds.replicaSets,
           replicaSet,
