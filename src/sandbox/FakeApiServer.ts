@@ -9,7 +9,8 @@
  * `resourceVersion`, `labelSelector`, `fieldSelector`, `timeoutSeconds`, `allowWatchBookmarks`); POST;
  * PUT; PATCH (`merge-patch+json`, `json-patch+json`, `strategic-merge-patch+json` for built-ins only;
  * server-side apply is refused with a 415 that says so); DELETE (`propagationPolicy`, `preconditions`,
- * `dryRun` from the DeleteOptions body or the query); `/status` subresources; `dryRun=All` and
+ * `dryRun` from the DeleteOptions body or the query); `/status` subresources; `/scale` of Deployments and
+ * ReplicaSets (`kubectl scale`); `dryRun=All` and
  * `fieldValidation=Strict` on writes; and `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` tables
  * (also for watches) built from a CRD's `additionalPrinterColumns`; `GET …/pods/{name}/log` (`container`,
  * `previous`, `tailLines`, `limitBytes`, `follow`) answered by the node agent's `PodLogs` when one is in
@@ -39,6 +40,7 @@ import { openApiDocument, openApiIndex } from "./openapi.ts"
 import { type PodLogOptions, PodLogs, type PodLogsService } from "./PodLogs.ts"
 import { apiVersionOf, type ServedKind } from "./resources.ts"
 import type { StoredObject } from "./StoredObject.ts"
+import { handleScale, scaleDiscovery, servesScale } from "./scale.ts"
 import { tableOf } from "./table.ts"
 
 /** A running fake API server. */
@@ -144,6 +146,8 @@ interface Route {
   readonly ref: ResourceRef
   readonly name: string | undefined
   readonly subresource: "" | "status"
+  /** `…/scale` of a Deployment or ReplicaSet. */
+  readonly scale: boolean
 }
 
 const send = (response: ServerResponse, code: number, body: unknown): Effect.Effect<void> =>
@@ -253,7 +257,8 @@ const discovery = (cluster: FakeClusterService, path: string, url: URL): Effect.
                 verbs: ["get", "patch", "update"]
               }
             ]
-          : [])
+          : []),
+        ...(servesScale(type) ? [scaleDiscovery(type)] : [])
       ])
     }
   })
@@ -291,16 +296,22 @@ const routeOf = (cluster: FakeClusterService, path: string): Effect.Effect<Route
       rest = rest.slice(2)
     }
     const [plural, name, subresource, ...extra] = rest
-    if (plural === undefined || extra.length > 0 || (subresource !== undefined && subresource !== "status")) {
+    if (
+      plural === undefined ||
+      extra.length > 0 ||
+      (subresource !== undefined && subresource !== "status" && subresource !== "scale")
+    ) {
       return yield* resourceNotFound()
     }
     const type = yield* cluster.resource({ group, version, plural })
     if (type.namespaced === false && namespace !== undefined) return yield* resourceNotFound()
+    if (subresource === "scale" && !servesScale(type)) return yield* resourceNotFound()
     return {
       type,
       ref: { group, version, plural, namespace },
       name,
-      subresource: subresource === "status" ? "status" : ""
+      subresource: subresource === "status" ? "status" : "",
+      scale: subresource === "scale"
     }
   })
 
@@ -552,6 +563,20 @@ const handle = (
       }
       return yield* methodNotAllowed(
         `the server does not allow this method on the requested resource (${method} ${path})`
+      )
+    }
+    if (route.scale) {
+      if (method !== "GET" && method !== "PATCH" && method !== "PUT") {
+        return yield* methodNotAllowed(
+          `the server does not allow this method on the requested resource (${method} ${path})`
+        )
+      }
+      const contentType = (request.headers["content-type"] ?? "").split(";")[0]?.trim() ?? ""
+      const body = method === "GET" ? undefined : yield* readBody(request)
+      return yield* send(
+        response,
+        200,
+        yield* handleScale(cluster, route.type, route.ref, name, method, contentType, body)
       )
     }
     switch (method) {

@@ -11,8 +11,8 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Option } from "effect"
-import { metaV1Time as timestamp } from "../../api/time.ts"
+import { Duration, Effect, Option } from "effect"
+import { metaV1Time, nowMillis } from "../../api/time.ts"
 import { makeEventRecorder } from "../../kube/EventRecorder.ts"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
@@ -22,9 +22,11 @@ import {
   controllerKey,
   controllerOf,
   controllerReference,
+  createPodOrReport,
   ignoreNotFound,
   isControlledBy,
   isDeleting,
+  refusedCreateRetry,
   startInformer,
   startQueue
 } from "./informer.ts"
@@ -71,8 +73,8 @@ export const startJobController = (timing: JobTiming) =>
       status: "True",
       reason,
       message,
-      lastProbeTime: timestamp(now),
-      lastTransitionTime: timestamp(now)
+      lastProbeTime: metaV1Time(now),
+      lastTransitionTime: metaV1Time(now)
     })
 
     const finished = (job: Job, now: number) =>
@@ -89,7 +91,7 @@ export const startJobController = (timing: JobTiming) =>
         )
       })
 
-    const reconcile = (key: string): Effect.Effect<Reconciled, KubeError> =>
+    const reconcile = (key: string): Effect.Effect<Reconciled, KubeError, KubeApi> =>
       Effect.gen(function* () {
         const ref = parseKey(key)
         const job = yield* ignoreNotFound(api.get(Kinds.jobs, ref))
@@ -109,30 +111,41 @@ export const startJobController = (timing: JobTiming) =>
           lastFailure.delete(uid)
           return yield* releaseAll(pods)
         }
-        const now = yield* Clock.currentTimeMillis
+        const now = yield* nowMillis
         if (terminalCondition(job) !== undefined) {
           lastFailure.delete(uid)
           yield* releaseAll(pods)
           return yield* finished(job, now)
         }
-        const startTime = job.status?.startTime ?? timestamp(now)
-        const plan = planJob(job, pods, now, Date.parse(startTime), lastFailure.get(uid), timing)
+        const startTime = job.status?.startTime ?? metaV1Time(now)
+        const decide = () => planJob(job, pods, now, Date.parse(startTime), lastFailure.get(uid), timing)
         const known = new Set(job.status?.uncountedTerminatedPods?.failed ?? [])
-        if (plan.uncountedFailed.some((failed) => !known.has(failed))) lastFailure.set(uid, now)
+        let plan = decide()
+        if (plan.uncountedFailed.some((failed) => !known.has(failed))) {
+          // a failure seen now starts the backoff now: decide again with it
+          lastFailure.set(uid, now)
+          plan = decide()
+        }
 
         if (plan.create) {
           const template = job.spec?.template
-          const pod = yield* api.create(Kinds.pods, {
-            metadata: {
-              generateName: `${ref.name}-`,
-              namespace: ref.namespace ?? "",
-              labels: { ...template?.metadata?.labels },
-              ...(template?.metadata?.annotations === undefined ? {} : { annotations: template.metadata.annotations }),
-              finalizers: [trackingFinalizer],
-              ownerReferences: [controllerReference("batch/v1", "Job", job)]
+          const pod = yield* createPodOrReport(
+            {
+              metadata: {
+                generateName: `${ref.name}-`,
+                namespace: ref.namespace ?? "",
+                labels: { ...template?.metadata?.labels },
+                ...(template?.metadata?.annotations === undefined
+                  ? {}
+                  : { annotations: template.metadata.annotations }),
+                finalizers: [trackingFinalizer],
+                ownerReferences: [controllerReference("batch/v1", "Job", job)]
+              },
+              spec: template?.spec ?? { containers: [] }
             },
-            spec: template?.spec ?? { containers: [] }
-          })
+            (message) => recorder.warning(Kinds.jobs, job, "FailedCreate", message)
+          )
+          if (pod === undefined) return { requeueAfter: refusedCreateRetry }
           yield* recorder.normal(Kinds.jobs, job, "SuccessfulCreate", `Created pod: ${pod.metadata.name ?? ""}`)
         }
         for (const pod of plan.remove) {
@@ -176,7 +189,7 @@ export const startJobController = (timing: JobTiming) =>
           conditions,
           // a merge patch merges `{}` into what is there: clear the lists explicitly
           uncountedTerminatedPods: { succeeded: null, failed: null },
-          ...(terminal && plan.finish?.type === "SuccessCriteriaMet" ? { completionTime: timestamp(now) } : {})
+          ...(terminal && plan.finish?.type === "SuccessCriteriaMet" ? { completionTime: metaV1Time(now) } : {})
         })
         if (terminal && plan.finish !== undefined) {
           if (plan.finish.type === "SuccessCriteriaMet") {

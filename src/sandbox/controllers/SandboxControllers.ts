@@ -9,8 +9,11 @@
  */
 import { Context, Duration, Effect, Layer } from "effect"
 import type { KubeApi } from "../../kube/KubeApi.ts"
+import { startDeploymentController } from "./DeploymentController.ts"
+import { startEndpointsController } from "./EndpointsController.ts"
 import { startGarbageCollector } from "./GarbageCollector.ts"
 import { startJobController } from "./JobController.ts"
+import { startReplicaSetController } from "./ReplicaSetController.ts"
 import { startVolumeProvisioner } from "./VolumeProvisioner.ts"
 
 /** Settings of the sandbox's controllers. */
@@ -34,6 +37,9 @@ const make = (options: SandboxControllersOptions) =>
     const controllers = [
       yield* startGarbageCollector,
       yield* startVolumeProvisioner(options.stateDirectory),
+      yield* startDeploymentController,
+      yield* startReplicaSetController,
+      yield* startEndpointsController,
       yield* startJobController({
         podBackoffMillis: Duration.toMillis(options.jobPodBackoff ?? "10 seconds"),
         podBackoffCapMillis: Duration.toMillis(options.jobPodBackoffCap ?? "6 minutes")

@@ -16,6 +16,11 @@
  * the real controller writes (`FailedBinding`, `ProvisioningFailed`, `ExternalProvisioning`); a class
  * created later provisions it.
  *
+ * Storage-object-in-use protection: a bound claim carries the `kubernetes.io/pvc-protection` finalizer, removed
+ * once the claim is being deleted and no scheduled, unfinished Pod uses it — so deleting a claim under a running
+ * database waits for the Pod instead of pulling its data directory away. (The real API server adds the finalizer
+ * at admission; here binding adds it, so stores without the controllers running keep deleting claims at once.)
+ *
  * @since 0.1.0
  */
 import { chmod, mkdir, rm } from "node:fs/promises"
@@ -25,7 +30,7 @@ import { makeEventRecorder } from "../../kube/EventRecorder.ts"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { parseKey } from "../../kube/resources.ts"
-import { ignoreNotFound, isDeleting, startInformer, startQueue } from "./informer.ts"
+import { ignoreNotFound, isDeleting, isTerminal, startInformer, startQueue } from "./informer.ts"
 import type { RunningController } from "./JobController.ts"
 import { Kinds, type PersistentVolume, type PersistentVolumeClaim } from "./kinds.ts"
 
@@ -44,6 +49,9 @@ export class VolumeDirectoryError extends Data.TaggedError("VolumeDirectoryError
     return `volume directory ${this.path}: ${String(this.cause)}`
   }
 }
+
+/** The finalizer that keeps a claim while a Pod uses it. */
+export const claimProtectionFinalizer = "kubernetes.io/pvc-protection"
 
 const claimKey = (key: string) => `claim:${key}`
 const volumeKey = (name: string) => `volume:${name}`
@@ -154,6 +162,11 @@ export const startVolumeProvisioner = (stateDirectory: string) =>
         const ref = { namespace, name: claim.metadata.name ?? "" }
         yield* api.patch(Kinds.persistentVolumeClaims, ref, {
           metadata: {
+            finalizers: [
+              ...(claim.metadata.finalizers ?? []).filter((item) => item !== claimProtectionFinalizer),
+              claimProtectionFinalizer
+            ],
+            resourceVersion: claim.metadata.resourceVersion,
             annotations: {
               "pv.kubernetes.io/bind-completed": "yes",
               "pv.kubernetes.io/bound-by-controller": "yes",
@@ -169,10 +182,40 @@ export const startVolumeProvisioner = (stateDirectory: string) =>
         yield* pending(claim, "Normal", "ProvisioningSucceeded", `Successfully provisioned volume ${name}`)
       })
 
+    /** A scheduled Pod that has not finished and mounts the claim keeps it. */
+    const inUse = (claim: PersistentVolumeClaim) =>
+      Effect.map(api.list(Kinds.pods, { namespace: claim.metadata.namespace }), (list) =>
+        list.items.some(
+          (pod) =>
+            (pod.spec?.nodeName ?? "") !== "" &&
+            !isTerminal(pod) &&
+            (pod.spec?.volumes ?? []).some((volume) => volume.persistentVolumeClaim?.claimName === claim.metadata.name)
+        )
+      )
+
+    const releaseClaim = (claim: PersistentVolumeClaim) =>
+      Effect.gen(function* () {
+        if (!(claim.metadata.finalizers ?? []).includes(claimProtectionFinalizer)) return
+        if (yield* inUse(claim)) return
+        yield* ignoreNotFound(
+          api.patch(
+            Kinds.persistentVolumeClaims,
+            { namespace: claim.metadata.namespace, name: claim.metadata.name ?? "" },
+            {
+              metadata: {
+                finalizers: (claim.metadata.finalizers ?? []).filter((item) => item !== claimProtectionFinalizer),
+                resourceVersion: claim.metadata.resourceVersion
+              }
+            }
+          )
+        )
+      })
+
     const reconcileClaim = (key: string) =>
       Effect.gen(function* () {
         const claim = yield* ignoreNotFound(api.get(Kinds.persistentVolumeClaims, parseKey(key)))
-        if (claim === undefined || isDeleting(claim)) return
+        if (claim === undefined) return
+        if (isDeleting(claim)) return yield* releaseClaim(claim)
         if (claim.status?.phase === "Bound" && claim.spec?.volumeName !== undefined) return
         yield* provision(claim)
       })
@@ -217,6 +260,17 @@ export const startVolumeProvisioner = (stateDirectory: string) =>
     const claims = yield* startInformer({ resource: Kinds.persistentVolumeClaims }, (event) =>
       event.type === "Deleted" ? queue.add(volumeKey(volumeNameOf(event.object))) : queue.add(claimKey(event.key))
     )
+    // a Pod that stops or goes may free a claim being deleted
+    const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>
+      Effect.forEach(
+        event.object.spec?.volumes ?? [],
+        (volume) =>
+          volume.persistentVolumeClaim === undefined
+            ? Effect.void
+            : queue.add(claimKey(`${event.object.metadata.namespace ?? ""}/${volume.persistentVolumeClaim.claimName}`)),
+        { discard: true }
+      )
+    )
     const persistentVolumes = yield* startInformer({ resource: Kinds.persistentVolumes }, (event) =>
       queue.add(volumeKey(event.key))
     )
@@ -231,6 +285,6 @@ export const startVolumeProvisioner = (stateDirectory: string) =>
       )
     )
     return {
-      synced: Effect.all([claims.synced, persistentVolumes.synced, classes.synced], { discard: true })
+      synced: Effect.all([claims.synced, pods.synced, persistentVolumes.synced, classes.synced], { discard: true })
     } satisfies RunningController
   })

@@ -10,13 +10,13 @@
  *
  * @since 0.1.0
  */
-import { Effect, Option, Schedule, type Scope, Stream } from "effect"
+import { Duration, Effect, Option, Schedule, type Scope, Stream } from "effect"
 import type { KubeError } from "../../kube/errors.ts"
-import type { KubeApi } from "../../kube/KubeApi.ts"
+import { KubeApi } from "../../kube/KubeApi.ts"
 import { makeReflector, type ReflectorCache, type ReflectorEvent, type ReflectorOptions } from "../../kube/Reflector.ts"
 import type { KubeObject } from "../../kube/resources.ts"
 import { makeWorkQueue, type Reconciled, type WorkQueue } from "../../kube/WorkQueue.ts"
-import type { LabelSelector, Pod } from "./kinds.ts"
+import { Kinds, type LabelSelector, type Pod } from "./kinds.ts"
 
 /** Retries of a failed reconcile: fast at first (a 409 usually clears at once), never slower than 5 s. */
 export const controllerBackoff: Schedule.Schedule<unknown, unknown> = Schedule.min([
@@ -133,3 +133,25 @@ export const matchesSelector = (
 export const ignoreNotFound = <A, R>(
   effect: Effect.Effect<A, KubeError, R>
 ): Effect.Effect<A | undefined, KubeError, R> => Effect.catchTag(effect, "NotFound", () => Effect.succeed(undefined))
+
+/** How long a controller waits before trying again to create a Pod the API server refused. */
+export const refusedCreateRetry = Duration.seconds(10)
+
+/**
+ * Creates a Pod; a refusal (422 Invalid, 403 Forbidden, 400) is not an API hiccup to retry at once but a
+ * template problem: it is reported as the real controllers report it (a Warning `FailedCreate` Event,
+ * "Error creating: …") and `undefined` comes back, so the caller looks again after `refusedCreateRetry`.
+ */
+export const createPodOrReport = (
+  pod: Pod,
+  report: (message: string) => Effect.Effect<void>
+): Effect.Effect<Pod | undefined, KubeError, KubeApi> =>
+  Effect.flatMap(KubeApi, (api) =>
+    api.create(Kinds.pods, pod).pipe(
+      Effect.map((created): Pod | undefined => created),
+      Effect.catchTags({
+        Invalid: (error) => Effect.as(report(`Error creating: ${error.detail}`), undefined),
+        Forbidden: (error) => Effect.as(report(`Error creating: ${error.detail}`), undefined)
+      })
+    )
+  )

@@ -43,7 +43,15 @@ export const PodSpec = open({
   restartPolicy: OptionalString,
   nodeName: OptionalString,
   hostname: OptionalString,
-  subdomain: OptionalString
+  subdomain: OptionalString,
+  volumes: Schema.optionalKey(
+    Schema.Array(
+      open({
+        name: Schema.String,
+        persistentVolumeClaim: Schema.optionalKey(open({ claimName: Schema.String }))
+      })
+    )
+  )
 })
 
 /** `spec.template` of a Job, Deployment or ReplicaSet. */

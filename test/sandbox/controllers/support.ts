@@ -7,7 +7,7 @@ import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { type Duration, Effect, Layer } from "effect"
+import { type Duration, Effect, Layer, type Scope } from "effect"
 import { KubeApi } from "../../../src/kube/KubeApi.ts"
 import { Kinds, type Pod } from "../../../src/sandbox/controllers/kinds.ts"
 import { SandboxControllers } from "../../../src/sandbox/controllers/SandboxControllers.ts"
@@ -28,7 +28,7 @@ export const withControllers = (directory: string) =>
 
 /** Runs a test body with a state directory and the controllers. */
 export const controllerTest = <A, E>(
-  body: (directory: string) => Effect.Effect<A, E, KubeApi | FakeApiServer | SandboxControllers>
+  body: (directory: string) => Effect.Effect<A, E, KubeApi | FakeApiServer | SandboxControllers | Scope.Scope>
 ) =>
   Effect.gen(function* () {
     const directory = yield* stateDirectory
@@ -130,5 +130,20 @@ export const podExited = (pod: Pod, exitCode: number) =>
           }))
         }
       }
+    )
+  )
+
+/** The test as a kubelet that starts every new Pod of `namespace` at once and reports it ready. */
+export const kubeletReadiesPods = (namespace: string) =>
+  Effect.forkScoped(
+    Effect.forever(
+      Effect.gen(function* () {
+        for (const pod of yield* podsIn(namespace)) {
+          if (pod.status?.phase === "Pending" && pod.metadata.deletionTimestamp === undefined) {
+            yield* Effect.ignore(podRunning(pod))
+          }
+        }
+        yield* Effect.sleep("50 millis")
+      })
     )
   )

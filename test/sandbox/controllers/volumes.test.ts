@@ -142,6 +142,44 @@ describe("PVC provisioner", () => {
   )
 
   it.live(
+    `${PV}#storage-object-in-use-protection: a claim a running Pod uses stays Terminating until the Pod is gone`,
+    () =>
+      controllerTest(() =>
+        Effect.gen(function* () {
+          const api = yield* KubeApi
+          yield* api.create(Kinds.persistentVolumeClaims, claim("data-5"))
+          const done = yield* bound("data-5")
+          assert.include(done.metadata.finalizers ?? [], "kubernetes.io/pvc-protection")
+          const path = (yield* volumeOf(done)).spec?.hostPath?.path ?? ""
+          yield* api.create(Kinds.pods, {
+            metadata: { namespace: "default", name: "db-5" },
+            spec: {
+              nodeName: "sandbox",
+              containers: [{ name: "db", image: "ghcr.io/cloudnative-mysql/instance:mariadb-10.11" }],
+              volumes: [{ name: "data", persistentVolumeClaim: { claimName: "data-5" } }]
+            }
+          })
+          yield* api.patchStatus(Kinds.pods, { namespace: "default", name: "db-5" }, { status: { phase: "Running" } })
+          const deleting = yield* kubectl("delete", "pvc", "data-5", "--wait=false")
+          assert.strictEqual(deleting.code, 0, deleting.stderr)
+          yield* Effect.sleep("300 millis")
+          const held = yield* api.get(Kinds.persistentVolumeClaims, { namespace: "default", name: "data-5" })
+          assert.isString(held.metadata.deletionTimestamp)
+          assert.isTrue(existsSync(path), "the data stays while the Pod runs")
+          yield* api.delete(Kinds.pods, { namespace: "default", name: "db-5" })
+          yield* eventually(
+            "the directory removed",
+            Effect.sync(() => (existsSync(path) ? undefined : true))
+          )
+          const gone = yield* Effect.result(
+            api.get(Kinds.persistentVolumeClaims, { namespace: "default", name: "data-5" })
+          )
+          assert.isTrue(gone._tag === "Failure" && gone.failure._tag === "NotFound")
+        })
+      )
+  )
+
+  it.live(
     `${DYNAMIC}#using-dynamic-provisioning: a claim of an unknown class stays Pending with ProvisioningFailed until the class exists`,
     () =>
       controllerTest(() =>
