@@ -59,4 +59,6 @@ check=$(/usr/sbin/chroot --userspec="$uid:$gid" --groups="$groups" "$root" /bin/
   command -v "$2" > /dev/null 2>&1 || { echo "exec: \"$2\": executable file not found in \$PATH"; exit 1; }' sh "$workdir" "$1") ||
   fail "$check"
 exec 2>&3 3>&-
-exec /usr/sbin/chroot --userspec="$uid:$gid" --groups="$groups" "$root" /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$workdir" "$@"
+# changing the uid clears the parent-death signal unshare --kill-child set: set it again as the container user
+exec /usr/sbin/chroot --userspec="$uid:$gid" --groups="$groups" "$root" /usr/bin/setpriv --pdeathsig KILL -- \
+  /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$workdir" "$@"

@@ -4,8 +4,9 @@
  * PID 1 of its namespace, as in a container: a SIGTERM reaches it only if it handles SIGTERM, SIGKILL always.
  *
  * No process outlives the node agent: `setpriv --pdeathsig KILL` makes the kernel SIGKILL the namespace's
- * `unshare` parent when the agent dies (even by SIGKILL), `--kill-child` passes that on to PID 1, and the
- * death of a PID namespace's init kills every process left in it. The mounts live only in the private mount
+ * `unshare` parent when the agent dies (even by SIGKILL), `--kill-child` passes that on to PID 1 (set again by
+ * `container.sh` after the switch to the container's user, which clears it), and the death of a PID
+ * namespace's init kills every process left in it. The mounts live only in the private mount
  * namespace, so they vanish with it.
  *
  * @since 0.1.0

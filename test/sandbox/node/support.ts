@@ -78,7 +78,7 @@ export const getJson = (kind: string, name: string, namespace = "default") =>
 export const eventually = <A, R>(
   what: string,
   check: Effect.Effect<A | undefined, never, R>,
-  timeout: Duration.Input = "20 seconds"
+  timeout: Duration.Input = "45 seconds"
 ): Effect.Effect<A, never, R> =>
   Effect.gen(function* () {
     for (;;) {
