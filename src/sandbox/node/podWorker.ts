@@ -387,7 +387,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
             file
           })
         }
-        mounts.push({ source: node.binDir, target: imageBinPath, readOnly: true, file: false })
+        mounts.push({ source: node.binDir, target: imageBinPath, readOnly: true, file: false, image: true })
         mounts.push({ source: hostsFile, target: "/etc/hosts", readOnly: false, file: true })
         mounts.push({
           source: terminationLog,

@@ -26,6 +26,8 @@ export interface BindMount {
   readonly target: string
   readonly readOnly: boolean
   readonly file: boolean
+  /** Part of the image rather than of the Pod: mounted first, so a volume over it hides it as on a cluster. */
+  readonly image?: boolean
 }
 
 /** Everything one container run needs. */
@@ -79,10 +81,14 @@ const childOf = (pid: number): number | undefined => {
   return Number.isInteger(first) ? first : undefined
 }
 
-/** Sorted so that a mount point inside another mount is created after that mount. */
+/** Image mounts first, then the rest sorted so a mount point inside another mount is created after it. */
 const mountTable = (mounts: ReadonlyArray<BindMount>): string =>
-  [...mounts]
-    .sort((a, b) => a.target.split("/").length - b.target.split("/").length)
+  [
+    ...mounts.filter((mount) => mount.image === true),
+    ...mounts
+      .filter((mount) => mount.image !== true)
+      .sort((a, b) => a.target.split("/").length - b.target.split("/").length)
+  ]
     .map((mount) => [mount.file ? "file" : "dir", mount.readOnly ? "ro" : "rw", mount.source, mount.target].join("\t"))
     .join("\n")
     .concat("\n")

@@ -188,13 +188,13 @@ describe("node: container configuration", () => {
           yield* apply(
             shellPod(
               "config-volumes",
-              "stat -c '%n %a' /tls/tls.crt /tls/tls.key /conf/server/my.cnf; cat /tls/tls.key /conf/server/my.cnf; ls -A /opt | wc -l; touch /tls/x 2>/dev/null || echo read-only",
+              "stat -c '%n %a' /tls/tls.crt /tls/tls.key /conf/server/my.cnf; cat /tls/tls.key /conf/server/my.cnf; ls -A /optional | wc -l; touch /tls/x 2>/dev/null || echo read-only",
               {
                 container: {
                   volumeMounts: [
                     { name: "tls", mountPath: "/tls" },
                     { name: "conf", mountPath: "/conf" },
-                    { name: "none", mountPath: "/opt" }
+                    { name: "none", mountPath: "/optional" }
                   ]
                 },
                 spec: {
