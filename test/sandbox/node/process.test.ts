@@ -5,7 +5,7 @@
  * https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -147,6 +147,8 @@ describe("npm run sandbox", () => {
           yield* Effect.sleep("100 millis")
         }
         assert.deepStrictEqual(processesWith("sleep 471"), [])
+        // a killed sandbox cannot remove its state directory: the test does
+        rmSync(sandbox.env.SANDBOX_STATE_DIR ?? "", { recursive: true, force: true })
       }),
     60_000
   )
