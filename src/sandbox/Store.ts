@@ -190,15 +190,16 @@ const specPart = (type: ServedKind, object: JsonObject): JsonObject => {
 }
 
 /**
- * The grace period a Pod delete gets, or undefined when the delete is immediate: a Pod never bound to a node or
- * already terminal goes at once (nothing runs it), as the Pod strategy decides.
+ * The grace period a Pod delete gets, or undefined for a Pod never bound to a node (nothing runs it: it goes at
+ * once, as the Pod strategy decides); a terminal Pod gets 0.
  */
 const podGracePeriod = (type: ServedKind, pod: StoredObject, requested: number | undefined): number | undefined => {
   if (type.group !== "" || type.plural !== "pods") return undefined
   const spec = isRecord(pod.spec) ? pod.spec : {}
   const status = isRecord(pod.status) ? pod.status : {}
   if (typeof spec.nodeName !== "string" || spec.nodeName === "") return undefined
-  if (status.phase === "Succeeded" || status.phase === "Failed") return undefined
+  // a terminal Pod has nothing left to stop: grace 0 (also ends a graceful deletion already under way)
+  if (status.phase === "Succeeded" || status.phase === "Failed") return 0
   const fromSpec = typeof spec.terminationGracePeriodSeconds === "number" ? spec.terminationGracePeriodSeconds : 30
   return Math.max(0, requested ?? fromSpec)
 }

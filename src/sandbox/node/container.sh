@@ -15,7 +15,8 @@ fail() {
   printf '%s\n' "$*" >> "$dir/start-error"
   exit 128
 }
-exec 3>&2 2>>"$dir/setup.log"
+# fd 3 is the container log; stderr of the setup (and of unshare itself) stays out of it
+exec 2>>"$dir/setup.log"
 /usr/bin/hostname "$name" || fail "cannot set hostname $name"
 /usr/bin/mkdir -p "$dir/layer" "$root" || fail "cannot create $root"
 /usr/bin/mount -t tmpfs -o mode=0755,size=1g layer "$dir/layer" || fail "cannot mount the container layer"
@@ -58,7 +59,7 @@ check=$(/usr/sbin/chroot --userspec="$uid:$gid" --groups="$groups" "$root" /bin/
   cd "$1" 2>/dev/null || { echo "chdir to cwd (\"$1\") set in config.json failed: permission denied"; exit 1; }
   command -v "$2" > /dev/null 2>&1 || { echo "exec: \"$2\": executable file not found in \$PATH"; exit 1; }' sh "$workdir" "$1") ||
   fail "$check"
-exec 2>&3 3>&-
+exec 1>&3 2>&3 3>&-
 # changing the uid clears the parent-death signal unshare --kill-child set: set it again as the container user
 exec /usr/sbin/chroot --userspec="$uid:$gid" --groups="$groups" "$root" /usr/bin/setpriv --pdeathsig KILL -- \
   /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$workdir" "$@"

@@ -30,7 +30,7 @@ import { imageBinPath, resolveImage } from "./images.ts"
 import { boundLogFile, openRunLog, runLogFile } from "./logs.ts"
 import type { Container, PodSpec, Probe } from "./podSpec.ts"
 import { type ProbeTarget, runHandler } from "./probes.ts"
-import { type BindMount, type ContainerProcess, launchContainer } from "./runtime.ts"
+import { type BindMount, type ContainerExit, type ContainerProcess, launchContainer } from "./runtime.ts"
 import { type ContainerRecord, type ContainerRunState, type PodRecord, podStatus } from "./status.ts"
 import {
   type PreparedVolume,
@@ -114,6 +114,8 @@ interface ContainerSlot {
   stopping: boolean
   currentLog: string | undefined
   previousLog: string | undefined
+  /** The run in progress: what its terminated state needs. */
+  run: { readonly terminationLog: string; readonly startedAt: string; readonly containerID: string } | undefined
 }
 
 const waiting = (reason: string, message?: string): ContainerRunState => ({
@@ -156,7 +158,8 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
       gid: 0,
       stopping: false,
       currentLog: undefined,
-      previousLog: undefined
+      previousLog: undefined,
+      run: undefined
     })
     const initSlots = (spec.initContainers ?? []).map((container) => slotOf(container, true))
     const mainSlots = spec.containers.map((container) => slotOf(container, false))
@@ -458,10 +461,8 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
         yield* process.signal("SIGTERM")
         const left = graceSeconds * 1000 - ((yield* Clock.currentTimeMillis) - started)
         const exited = yield* Effect.timeoutOption(process.exited, `${Math.max(0, left)} millis`)
-        if (Option.isNone(exited)) {
-          yield* process.signal("SIGKILL")
-          yield* process.exited
-        }
+        if (Option.isNone(exited)) yield* process.signal("SIGKILL")
+        return yield* process.exited
       })
 
     /** Runs the probes of a running container until it exits; liveness and startup failures stop it. */
@@ -573,6 +574,36 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
         yield* Effect.all(loops, { concurrency: "unbounded", discard: true })
       })
 
+    /** The container's terminated state from how its run ended (also when the agent stopped it on deletion). */
+    const recordExit = (
+      slot: ContainerSlot,
+      exit: ContainerExit,
+      run: { readonly terminationLog: string; readonly startedAt: string; readonly containerID: string }
+    ) =>
+      Effect.gen(function* () {
+        if (slot.currentLog !== undefined) yield* boundLogFile(slot.currentLog, node.logMaxBytes)
+        const finishedAt = yield* now
+        const message = exit.startError ?? terminationMessage(slot, run.terminationLog, exit.exitCode)
+        const reason = exit.startError !== undefined ? "StartError" : exit.exitCode === 0 ? "Completed" : "Error"
+        slot.record = {
+          ...slot.record,
+          state: {
+            terminated: {
+              exitCode: exit.exitCode,
+              reason,
+              ...(message === undefined ? {} : { message }),
+              startedAt: run.startedAt,
+              finishedAt,
+              containerID: run.containerID
+            }
+          },
+          ready: false,
+          started: false
+        }
+        slot.run = undefined
+        yield* publish
+      })
+
     /** One run of a container; resolves with its exit code (undefined when it could not be started yet). */
     const runOnce = (slot: ContainerSlot) =>
       Effect.gen(function* () {
@@ -665,6 +696,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
           fieldPath: fieldPathOf(slot)
         })
         yield* events.emit("Normal", "Started", `Started container ${slot.spec.name}`, { fieldPath: fieldPathOf(slot) })
+        slot.run = { terminationLog, startedAt, containerID }
         const hasStartup = slot.spec.startupProbe !== undefined
         slot.record = {
           ...slot.record,
@@ -681,26 +713,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
         const exit = yield* process.exited
         if (probes !== undefined) yield* Fiber.interrupt(probes)
         yield* Fiber.interrupt(bounding)
-        yield* boundLogFile(slot.currentLog, node.logMaxBytes)
-        const finishedAt = yield* now
-        const message = terminationMessage(slot, terminationLog, exit.exitCode)
-        const reason = exit.startError !== undefined ? "StartError" : exit.exitCode === 0 ? "Completed" : "Error"
-        const terminated: ContainerRunState = {
-          terminated: {
-            exitCode: exit.exitCode,
-            reason,
-            ...(exit.startError !== undefined
-              ? { message: exit.startError }
-              : message === undefined
-                ? {}
-                : { message }),
-            startedAt,
-            finishedAt,
-            containerID
-          }
-        }
-        slot.record = { ...slot.record, state: terminated, ready: false, started: false }
-        yield* publish
+        yield* recordExit(slot, exit, { terminationLog, startedAt, containerID })
         return { exitCode: exit.exitCode, ranMillis: (yield* Clock.currentTimeMillis) - startedMillis }
       })
 
@@ -772,7 +785,14 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
       Effect.gen(function* () {
         pod.terminating = true
         yield* Effect.all(
-          [...slots.values()].map((slot) => stopContainer(slot, graceSeconds, `Stopping container ${slot.spec.name}`)),
+          [...slots.values()].map((slot) =>
+            Effect.gen(function* () {
+              const exit = yield* stopContainer(slot, graceSeconds, `Stopping container ${slot.spec.name}`)
+              // the run loop was interrupted: the terminated state is written here
+              const run = slot.run
+              if (exit !== undefined && run !== undefined) yield* recordExit(slot, exit, run)
+            })
+          ),
           { concurrency: "unbounded", discard: true }
         )
         for (const slot of slots.values()) {

@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { spawn } from "node:child_process"
-import { closeSync, readFileSync } from "node:fs"
+import { closeSync, openSync, readFileSync } from "node:fs"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Deferred, Effect } from "effect"
@@ -43,7 +43,7 @@ export interface ContainerLaunch {
   readonly argv: ReadonlyArray<string>
   readonly env: Readonly<Record<string, string>>
   readonly mounts: ReadonlyArray<BindMount>
-  /** stdout and stderr of the container (an `O_APPEND` log file); closed here once the child has it. */
+  /** stdout and stderr of the container (an `O_APPEND` log file, fd 3 of the runtime); closed here once the child has it. */
   readonly logFd: number
 }
 
@@ -101,6 +101,7 @@ export const launchContainer = (launch: ContainerLaunch): Effect.Effect<Containe
     let killed = false
     let running = true
     const groups = launch.groups.length > 0 ? launch.groups : [launch.gid]
+    const runtimeLog = openSync(join(launch.dir, "runtime.log"), "a")
     const child = spawn(
       "/usr/bin/setpriv",
       [
@@ -126,9 +127,11 @@ export const launchContainer = (launch: ContainerLaunch): Effect.Effect<Containe
         "--",
         ...launch.argv
       ],
-      { env: { ...launch.env }, stdio: ["ignore", launch.logFd, launch.logFd] }
+      // the runtime's own messages (unshare's, the setup's) go to its directory; the container's to fd 3
+      { env: { ...launch.env }, stdio: ["ignore", runtimeLog, runtimeLog, launch.logFd] }
     )
     closeSync(launch.logFd)
+    closeSync(runtimeLog)
     const done = (exitCode: number) => {
       running = false
       const startError = readText(join(launch.dir, "start-error"))?.trim()

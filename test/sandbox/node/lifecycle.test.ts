@@ -5,13 +5,15 @@
  * https://kubernetes.io/docs/tasks/debug/debug-application/determine-reason-pod-failure/ (termination messages)
  */
 import { assert, describe, layer } from "@effect/vitest"
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Fiber, Stream } from "effect"
+import { FakeCluster } from "../../../src/sandbox/FakeCluster.ts"
 import {
   apply,
   condition,
   containerStatus,
   eventually,
   getJson,
+  type Json,
   kubectl,
   nodeTestSandbox,
   operatorImage,
@@ -194,10 +196,12 @@ describe("node: Pod lifecycle", () => {
       "deletion while running: SIGTERM first, SIGKILL after terminationGracePeriodSeconds, then the Pod is gone",
       () =>
         Effect.gen(function* () {
-          // PID 1 traps SIGTERM and ignores it, so only the SIGKILL after the grace period ends it
+          // PID 1 traps SIGTERM and ignores it, so only the SIGKILL after the grace period ends it; the trap's line
+          // reaches the last status through FallbackToLogsOnError (the Pod and its logs are gone right after)
           yield* apply(
             shellPod("lifecycle-delete", "trap 'echo got SIGTERM' TERM; echo started; while true; do sleep 0.1; done", {
-              spec: { terminationGracePeriodSeconds: 2 }
+              spec: { terminationGracePeriodSeconds: 2 },
+              container: { terminationMessagePolicy: "FallbackToLogsOnError" }
             })
           )
           yield* podWhen("lifecycle-delete", "Running", (p) => p.status.phase === "Running")
@@ -207,25 +211,33 @@ describe("node: Pod lifecycle", () => {
               run.stdout.includes("started") ? true : undefined
             )
           )
-          const before = yield* Clock.currentTimeMillis
-          const deleted = yield* kubectl(["delete", "pod", "lifecycle-delete", "--wait=false"])
-          assert.strictEqual(deleted.code, 0, deleted.stderr)
-          const terminating = yield* getJson("pod", "lifecycle-delete")
-          assert.isDefined(terminating.metadata.deletionTimestamp)
-          assert.strictEqual(terminating.metadata.deletionGracePeriodSeconds, 2)
-          yield* eventually(
-            "SIGTERM logged",
-            Effect.map(kubectl(["logs", "lifecycle-delete"]), (run) =>
-              run.stdout.includes("got SIGTERM") ? true : undefined
+          const cluster = yield* FakeCluster
+          const seen: Array<{ readonly type: string; readonly object: Json }> = []
+          const watching = yield* Effect.forkChild(
+            Stream.runForEach(
+              cluster.watch(
+                { group: "", version: "v1", plural: "pods", namespace: "default" },
+                { fieldSelector: "metadata.name=lifecycle-delete" }
+              ),
+              (event) => Effect.sync(() => seen.push(event))
             )
           )
-          yield* eventually(
-            "gone",
-            Effect.map(getJson("pod", "lifecycle-delete"), (pod) => (pod === undefined ? true : undefined))
-          )
+          const before = yield* Clock.currentTimeMillis
+          const deleted = yield* kubectl(["delete", "pod", "lifecycle-delete"])
+          assert.strictEqual(deleted.code, 0, deleted.stderr)
           const elapsed = (yield* Clock.currentTimeMillis) - before
+          yield* eventually(
+            "DELETED event",
+            Effect.sync(() => (seen.some((event) => event.type === "DELETED") ? true : undefined))
+          )
+          yield* Fiber.interrupt(watching)
+          const terminating = seen.find((event) => event.object.metadata.deletionTimestamp !== undefined)
+          assert.strictEqual(terminating?.object.metadata.deletionGracePeriodSeconds, 2)
+          const last = seen.filter((event) => event.type === "MODIFIED").at(-1)?.object
+          const terminated = containerStatus(last).state.terminated
+          assert.strictEqual(terminated.exitCode, 137)
+          assert.strictEqual(terminated.message, "started\ngot SIGTERM")
           assert.isAtLeast(elapsed, 2_000)
-          assert.isBelow(elapsed, 10_000)
         })
     )
 

@@ -123,7 +123,7 @@ describe("npm run sandbox", () => {
         assert.deepStrictEqual(processesWith("sleep 4711"), [])
         assert.isFalse(existsSync(stateDir))
       }),
-    60_000
+    180_000
   )
 
   it.live(
@@ -150,6 +150,6 @@ describe("npm run sandbox", () => {
         // a killed sandbox cannot remove its state directory: the test does
         rmSync(sandbox.env.SANDBOX_STATE_DIR ?? "", { recursive: true, force: true })
       }),
-    60_000
+    180_000
   )
 })
