@@ -77,6 +77,7 @@ const pod = (name: string, script: string) =>
     kind: "Pod",
     metadata: { name },
     spec: {
+      terminationGracePeriodSeconds: 1,
       containers: [
         { name: "main", image: "ghcr.io/cloudnative-mysql/cloudnative-mysql:0.1.0", command: ["sh", "-c", script] }
       ]
