@@ -20,7 +20,6 @@ import { mkdir, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { Clock, Deferred, Effect, Fiber, Option, Semaphore } from "effect"
 import { metaV1Time } from "../../api/time.ts"
-import type { ApiStatusError } from "../ApiStatus.ts"
 import type { FakeClusterService, ResourceRef } from "../FakeCluster.ts"
 import { isRecord, type JsonObject, jsonEqual, type StoredObject } from "../StoredObject.ts"
 import type { DownwardPod, NodeAllocatable } from "./downward.ts"
@@ -209,7 +208,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
       })
     )
 
-    const sleepOrStop = (millis: number) => Effect.sleep(`${Math.max(0, millis)} millis`)
+    const pause = (millis: number) => Effect.sleep(`${Math.max(0, millis)} millis`)
 
     // ---- scheduling ----
 
@@ -268,7 +267,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
           yield* publish
           yield* events.emit("Warning", "FailedScheduling", why, { component: "default-scheduler" })
         }
-        yield* sleepOrStop(node.retryMillis)
+        yield* pause(node.retryMillis)
       }
       if (spec.nodeName === undefined || spec.nodeName === "") {
         const bound = yield* Effect.option(
@@ -336,7 +335,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
           reported = result.failure.message
           yield* events.emit("Warning", "FailedMount", result.failure.message)
         }
-        yield* sleepOrStop(node.retryMillis)
+        yield* pause(node.retryMillis)
       }
       pod.sandboxReady = true
       yield* publish
@@ -613,10 +612,10 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
           yield* events.emit("Warning", "Failed", resolved.message, { fieldPath: fieldPathOf(slot) })
           yield* events.emit("Warning", "Failed", "Error: ErrImagePull", { fieldPath: fieldPathOf(slot) })
           yield* setWaiting(slot, "ErrImagePull", resolved.message)
-          yield* sleepOrStop(node.retryMillis)
+          yield* pause(node.retryMillis)
           yield* events.emit("Normal", "BackOff", `Back-off pulling image "${image}"`, { fieldPath: fieldPathOf(slot) })
           yield* setWaiting(slot, "ImagePullBackOff", `Back-off pulling image "${image}": ${resolved.message}`)
-          yield* sleepOrStop(node.retryMillis)
+          yield* pause(node.retryMillis)
           return undefined
         }
         const config = resolved.config
@@ -637,7 +636,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
           const message = configured.failure.message
           yield* events.emit("Warning", "Failed", `Error: ${message}`, { fieldPath: fieldPathOf(slot) })
           yield* setWaiting(slot, "CreateContainerConfigError", message)
-          yield* sleepOrStop(node.retryMillis)
+          yield* pause(node.retryMillis)
           return undefined
         }
         yield* events.emit("Normal", "Pulled", `Container image "${image}" already present on machine`, {
@@ -649,7 +648,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
           ...node.apiServiceEnv,
           ...configured.success
         }
-        const command = slot.spec.command ?? (slot.spec.args === undefined ? config.entrypoint : config.entrypoint)
+        const command = slot.spec.command ?? config.entrypoint
         const args = slot.spec.command === undefined ? (slot.spec.args ?? config.cmd) : (slot.spec.args ?? [])
         const argv = [...command, ...args].map((arg) => expandReferences(arg, env))
         const runDir = join(podDir, "containers", slot.spec.name, String(slot.record.restartCount))
@@ -665,7 +664,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
         if (mounts._tag === "Failure") {
           yield* events.emit("Warning", "Failed", `Error: ${mounts.failure.message}`, { fieldPath: fieldPathOf(slot) })
           yield* setWaiting(slot, "CreateContainerConfigError", mounts.failure.message)
-          yield* sleepOrStop(node.retryMillis)
+          yield* pause(node.retryMillis)
           return undefined
         }
         slot.env = env
@@ -929,4 +928,3 @@ const formatDuration = (millis: number): string => {
   return rest === 0 ? `${minutes}m0s` : `${minutes}m${rest}s`
 }
 
-export type { ApiStatusError }
