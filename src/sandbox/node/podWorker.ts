@@ -927,4 +927,3 @@ const formatDuration = (millis: number): string => {
   const rest = Math.round(seconds % 60)
   return rest === 0 ? `${minutes}m0s` : `${minutes}m${rest}s`
 }
-
