@@ -1,5 +1,5 @@
 /**
- * The instance manager's two listeners (DESIGN.md §4):
+ * The instance manager's two listeners (docs/instance-manager.md):
  * - plain HTTP for kubelet probes: `/healthz` (the process and, when supervised, the server process are alive)
  *   and `/readyz` (the server answers a query);
  * - mTLS (`requestCert` + `rejectUnauthorized` against the cluster CA) for `/cluster/status` and

@@ -1,5 +1,5 @@
 /**
- * `cloudnative-mysql backup`: the backup worker, run once per Backup as a Kubernetes Job (DESIGN.md §4).
+ * `cloudnative-mysql backup`: the backup worker, run once per Backup as a Kubernetes Job (docs/worker.md).
  *
  * It asks one instance manager for a backup over mutual TLS (`GET /cluster/backup`), pipes the response body
  * through the upload pipeline (SHA-256 + multipart upload), completes the upload **only after the trailers

@@ -55,7 +55,7 @@ export interface FakeApiServerService {
 
 /** The fake API server: needs a `FakeCluster`; closes with its scope. */
 export class FakeApiServer extends Context.Service<FakeApiServer, FakeApiServerService>()(
-  "cnmysql/sandbox/FakeApiServer"
+  "cloudnative-mysql/sandbox/FakeApiServer"
 ) {
   /** The HTTP face over an existing `FakeCluster`. */
   static readonly layerOnly: Layer.Layer<FakeApiServer, never, FakeCluster> = Layer.effect(

@@ -1,5 +1,5 @@
 /**
- * A throwaway MariaDB 10.11 for integration tests (research/test-infra.md §1.2): its own temp dir, option file,
+ * A throwaway MariaDB 10.11 for integration tests (docs/measurements.md, "MariaDB throwaway instances"): its own temp dir, option file,
  * unix socket and free loopback port, binlog + GTID on, run as root with `user=root`, stopped by PID.
  *
  * `startMariadb` is scoped: the server is stopped (SIGTERM = clean shutdown, SIGKILL after 20 s) and its
