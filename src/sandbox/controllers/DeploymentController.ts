@@ -178,7 +178,7 @@ export const startDeploymentController = Effect.gen(function* () {
       return waitMillis === undefined ? undefined : { requeueAfter: Duration.millis(waitMillis) }
     }).pipe(Effect.withSpan("DeploymentController.reconcile", { attributes: { key } }))
 
-  const queue = yield* startQueue(reconcile)
+  const queue = yield* startQueue("deployment-controller", reconcile)
   const deployments = yield* startInformer({ resource: Kinds.deployments }, (event) => queue.add(event.key))
   const replicaSets = yield* startInformer({ resource: Kinds.replicaSets }, (event) =>
     Option.match(controllerKey(event.object, "Deployment"), { onNone: () => Effect.void, onSome: queue.add })

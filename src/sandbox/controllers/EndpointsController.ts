@@ -238,7 +238,7 @@ export const startEndpointsController = Effect.gen(function* () {
       yield* writeSlices(service, addresses)
     }).pipe(Effect.withSpan("EndpointsController.reconcile", { attributes: { key } }))
 
-  const queue = yield* startQueue(reconcile)
+  const queue = yield* startQueue("endpoints-controller", reconcile)
   const services = yield* startInformer({ resource: Kinds.services }, (event) => queue.add(event.key))
   // a Pod may have joined or left any selector in its namespace: look at every Service there
   const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>

@@ -138,7 +138,7 @@ export const startGarbageCollector = Effect.gen(function* () {
       for (const action of planCollection(nodes)) yield* act(action)
     }).pipe(Effect.withSpan("GarbageCollector.pass"))
 
-  const queue = yield* startQueue(reconcile, 1)
+  const queue = yield* startQueue("garbage-collector", reconcile, 1)
   for (const resource of watched) {
     caches.push({ resource, cache: yield* startInformer({ resource }, () => queue.add(PASS)) })
   }

@@ -202,7 +202,7 @@ export const startJobController = (timing: JobTiming) =>
           : { requeueAfter: Duration.millis(plan.requeueAfterMillis) }
       }).pipe(Effect.withSpan("JobController.reconcile", { attributes: { key } }))
 
-    const queue = yield* startQueue(reconcile)
+    const queue = yield* startQueue("job-controller", reconcile)
     const jobs = yield* startInformer({ resource: Kinds.jobs }, (event) => queue.add(event.key))
     const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>
       Option.match(controllerKey(event.object, "Job"), { onNone: () => Effect.void, onSome: queue.add })

@@ -110,7 +110,7 @@ export const startReplicaSetController = Effect.gen(function* () {
       return waits.length === 0 ? undefined : { requeueAfter: Duration.millis(Math.max(1, Math.min(...waits))) }
     }).pipe(Effect.withSpan("ReplicaSetController.reconcile", { attributes: { key } }))
 
-  const queue = yield* startQueue(reconcile)
+  const queue = yield* startQueue("replicaset-controller", reconcile)
   const replicaSets = yield* startInformer({ resource: Kinds.replicaSets }, (event) => queue.add(event.key))
   const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>
     Option.match(controllerKey(event.object, "ReplicaSet"), { onNone: () => Effect.void, onSome: queue.add })

@@ -253,7 +253,7 @@ export const startVolumeProvisioner = (stateDirectory: string) =>
       return reconcileVolume(key.slice("volume:".length))
     }
 
-    const queue = yield* startQueue((key) =>
+    const queue = yield* startQueue("persistentvolume-controller", (key) =>
       reconcile(key).pipe(Effect.withSpan("VolumeProvisioner.reconcile", { attributes: { key } }))
     )
     yield* queue.add(DEFAULT_CLASS)

@@ -24,12 +24,15 @@ export const controllerBackoff: Schedule.Schedule<unknown, unknown> = Schedule.m
   Schedule.spaced("5 seconds")
 ])
 
-/** Starts a work queue with the controllers' retry policy. */
+/** Starts a work queue with the controllers' retry policy; its logs say which controller they come from. */
 export const startQueue = <E>(
+  controller: string,
   reconcile: (key: string) => Effect.Effect<Reconciled, E, KubeApi>,
   workers = 2
 ): Effect.Effect<WorkQueue, never, KubeApi | Scope.Scope> =>
-  makeWorkQueue({ workers, reconcile, backoff: controllerBackoff, shutdownTimeout: "2 seconds" })
+  makeWorkQueue({ workers, reconcile, backoff: controllerBackoff, shutdownTimeout: "2 seconds" }).pipe(
+    Effect.annotateLogs({ controller })
+  )
 
 /** Runs a reflector in the current scope, handing each event to `onEvent`; returns its cache. */
 export const startInformer = <A extends KubeObject>(
