@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schema } from "effect"
+import { Duration, Effect, Schema } from "effect"
 import { Group } from "../../api/common.ts"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
@@ -135,7 +135,19 @@ export const startGarbageCollector = Effect.gen(function* () {
         const key = kindKey(apiVersionOf(resource), resource.kind)
         for (const object of yield* cache.list()) nodes.push({ kind: key, object })
       }
-      for (const action of planCollection(nodes)) yield* act(action)
+      // the plan comes from caches, which may lag behind the collector's own writes: a conflict only means
+      // "look again once the cache has caught up", not a failure worth a warning
+      let stale = false
+      for (const action of planCollection(nodes)) {
+        yield* act(action).pipe(
+          Effect.catchTag("Conflict", () =>
+            Effect.sync(() => {
+              stale = true
+            })
+          )
+        )
+      }
+      return stale ? { requeueAfter: Duration.millis(50) } : undefined
     }).pipe(Effect.withSpan("GarbageCollector.pass"))
 
   const queue = yield* startQueue("garbage-collector", reconcile, 1)
