@@ -166,7 +166,9 @@ describe("PVC provisioner", () => {
           const held = yield* api.get(Kinds.persistentVolumeClaims, { namespace: "default", name: "data-5" })
           assert.isString(held.metadata.deletionTimestamp)
           assert.isTrue(existsSync(path), "the data stays while the Pod runs")
-          yield* api.delete(Kinds.pods, { namespace: "default", name: "db-5" })
+          // no kubelet here to finish a graceful deletion: the Pod goes at once
+          const podDeleted = yield* kubectl("delete", "pod", "db-5", "--grace-period=0", "--force")
+          assert.strictEqual(podDeleted.code, 0, podDeleted.stderr)
           yield* eventually(
             "the directory removed",
             Effect.sync(() => (existsSync(path) ? undefined : true))
