@@ -166,9 +166,9 @@ describe("PVC provisioner", () => {
           const held = yield* api.get(Kinds.persistentVolumeClaims, { namespace: "default", name: "data-5" })
           assert.isString(held.metadata.deletionTimestamp)
           assert.isTrue(existsSync(path), "the data stays while the Pod runs")
-          // no kubelet here to finish a graceful deletion: the Pod goes at once
-          const podDeleted = yield* kubectl("delete", "pod", "db-5", "--grace-period=0", "--force")
-          assert.strictEqual(podDeleted.code, 0, podDeleted.stderr)
+          // no kubelet runs here to confirm a graceful deletion of the bound Pod: delete it at once, as it would
+          const podGone = yield* kubectl("delete", "pod", "db-5", "--grace-period=0", "--force")
+          assert.strictEqual(podGone.code, 0, podGone.stderr)
           yield* eventually(
             "the directory removed",
             Effect.sync(() => (existsSync(path) ? undefined : true))
