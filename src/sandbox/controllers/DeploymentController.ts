@@ -26,10 +26,10 @@ import {
   isControlledBy,
   isDeleting,
   isTerminal,
+  type RunningController,
   startInformer,
   startQueue
 } from "./informer.ts"
-import type { RunningController } from "./JobController.ts"
 import { type Deployment, Kinds, type ReplicaSet } from "./kinds.ts"
 import {
   deploymentStatus,

@@ -29,10 +29,10 @@ import {
   isDeleting,
   isReady,
   isTerminal,
+  type RunningController,
   startInformer,
   startQueue
 } from "./informer.ts"
-import type { RunningController } from "./JobController.ts"
 import { type EndpointSlice, Kinds, type Pod, type Service } from "./kinds.ts"
 
 /** `endpointslice.kubernetes.io/managed-by` of the slices this controller writes. */

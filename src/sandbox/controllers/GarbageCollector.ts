@@ -16,8 +16,7 @@ import { KubeApi } from "../../kube/KubeApi.ts"
 import type { ReflectorCache } from "../../kube/Reflector.ts"
 import { apiVersionOf, type KubeObject, OpenObjectMeta, type Resource, Resources } from "../../kube/resources.ts"
 import { type CollectorAction, metaOf, type Node, planCollection } from "./collectorPlan.ts"
-import { ignoreNotFound, type OwnerRef, startInformer, startQueue } from "./informer.ts"
-import type { RunningController } from "./JobController.ts"
+import { ignoreNotFound, type OwnerRef, type RunningController, startInformer, startQueue } from "./informer.ts"
 import { Kinds } from "./kinds.ts"
 
 /** Any object: only its metadata is read, everything else is kept. */

@@ -26,17 +26,13 @@ import {
   ignoreNotFound,
   isControlledBy,
   isDeleting,
+  type RunningController,
   refusedCreateRetry,
   startInformer,
   startQueue
 } from "./informer.ts"
 import { expiresAt, type JobTiming, planJob, terminalCondition, trackingFinalizer } from "./jobStatus.ts"
 import { type Condition, type Job, Kinds, type Pod } from "./kinds.ts"
-
-/** A running controller: `synced` completes once its informers have listed everything. */
-export interface RunningController {
-  readonly synced: Effect.Effect<void>
-}
 
 const withoutFinalizer = (pod: Pod) => (pod.metadata.finalizers ?? []).filter((item) => item !== trackingFinalizer)
 

@@ -25,12 +25,12 @@ import {
   isControlledBy,
   isDeleting,
   isReady,
+  type RunningController,
   readySince,
   refusedCreateRetry,
   startInformer,
   startQueue
 } from "./informer.ts"
-import type { RunningController } from "./JobController.ts"
 import { Kinds, type Pod } from "./kinds.ts"
 
 const createdAt = (pod: Pod) => Date.parse(pod.metadata.creationTimestamp ?? "") || 0

@@ -30,8 +30,14 @@ import { makeEventRecorder } from "../../kube/EventRecorder.ts"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { parseKey } from "../../kube/resources.ts"
-import { ignoreNotFound, isDeleting, isTerminal, startInformer, startQueue } from "./informer.ts"
-import type { RunningController } from "./JobController.ts"
+import {
+  ignoreNotFound,
+  isDeleting,
+  isTerminal,
+  type RunningController,
+  startInformer,
+  startQueue
+} from "./informer.ts"
 import { Kinds, type PersistentVolume, type PersistentVolumeClaim } from "./kinds.ts"
 
 /** The provisioner name the sandbox's StorageClass names. */

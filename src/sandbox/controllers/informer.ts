@@ -18,6 +18,11 @@ import type { KubeObject } from "../../kube/resources.ts"
 import { makeWorkQueue, type Reconciled, type WorkQueue } from "../../kube/WorkQueue.ts"
 import { Kinds, type LabelSelector, type Pod } from "./kinds.ts"
 
+/** A running controller: `synced` completes once its informers have listed everything. */
+export interface RunningController {
+  readonly synced: Effect.Effect<void>
+}
+
 /** Retries of a failed reconcile: fast at first (a 409 usually clears at once), never slower than 5 s. */
 export const controllerBackoff: Schedule.Schedule<unknown, unknown> = Schedule.min([
   Schedule.exponential("50 millis").pipe(Schedule.jittered),
