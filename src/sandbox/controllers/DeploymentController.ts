@@ -179,12 +179,12 @@ export const startDeploymentController = Effect.gen(function* () {
     }).pipe(Effect.withSpan("DeploymentController.reconcile", { attributes: { key } }))
 
   const queue = yield* startQueue("deployment-controller", reconcile)
-  const deployments = yield* startInformer({ resource: Kinds.deployments }, (event) => queue.add(event.key))
-  const replicaSets = yield* startInformer({ resource: Kinds.replicaSets }, (event) =>
+  const deployments = yield* startInformer(Kinds.deployments, (event) => queue.add(event.key))
+  const replicaSets = yield* startInformer(Kinds.replicaSets, (event) =>
     Option.match(controllerKey(event.object, "Deployment"), { onNone: () => Effect.void, onSome: queue.add })
   )
   // Recreate waits for old Pods to go: a Pod's ReplicaSet leads to its Deployment
-  const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>
+  const pods = yield* startInformer(Kinds.pods, (event) =>
     Option.match(controllerKey(event.object, "ReplicaSet"), {
       onNone: () => Effect.void,
       onSome: (replicaSetKey) =>

@@ -239,9 +239,9 @@ export const startEndpointsController = Effect.gen(function* () {
     }).pipe(Effect.withSpan("EndpointsController.reconcile", { attributes: { key } }))
 
   const queue = yield* startQueue("endpoints-controller", reconcile)
-  const services = yield* startInformer({ resource: Kinds.services }, (event) => queue.add(event.key))
+  const services = yield* startInformer(Kinds.services, (event) => queue.add(event.key))
   // a Pod may have joined or left any selector in its namespace: look at every Service there
-  const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>
+  const pods = yield* startInformer(Kinds.pods, (event) =>
     Effect.flatMap(services.list(event.object.metadata.namespace), (all) =>
       Effect.forEach(
         all.filter((service) => service.spec?.selector !== undefined),

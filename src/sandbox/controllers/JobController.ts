@@ -199,8 +199,8 @@ export const startJobController = (timing: JobTiming) =>
       }).pipe(Effect.withSpan("JobController.reconcile", { attributes: { key } }))
 
     const queue = yield* startQueue("job-controller", reconcile)
-    const jobs = yield* startInformer({ resource: Kinds.jobs }, (event) => queue.add(event.key))
-    const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>
+    const jobs = yield* startInformer(Kinds.jobs, (event) => queue.add(event.key))
+    const pods = yield* startInformer(Kinds.pods, (event) =>
       Option.match(controllerKey(event.object, "Job"), { onNone: () => Effect.void, onSome: queue.add })
     )
     return { synced: Effect.andThen(jobs.synced, pods.synced) } satisfies RunningController

@@ -111,8 +111,8 @@ export const startReplicaSetController = Effect.gen(function* () {
     }).pipe(Effect.withSpan("ReplicaSetController.reconcile", { attributes: { key } }))
 
   const queue = yield* startQueue("replicaset-controller", reconcile)
-  const replicaSets = yield* startInformer({ resource: Kinds.replicaSets }, (event) => queue.add(event.key))
-  const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>
+  const replicaSets = yield* startInformer(Kinds.replicaSets, (event) => queue.add(event.key))
+  const pods = yield* startInformer(Kinds.pods, (event) =>
     Option.match(controllerKey(event.object, "ReplicaSet"), { onNone: () => Effect.void, onSome: queue.add })
   )
   return { synced: Effect.andThen(replicaSets.synced, pods.synced) } satisfies RunningController

@@ -263,11 +263,11 @@ export const startVolumeProvisioner = (stateDirectory: string) =>
       reconcile(key).pipe(Effect.withSpan("VolumeProvisioner.reconcile", { attributes: { key } }))
     )
     yield* queue.add(DEFAULT_CLASS)
-    const claims = yield* startInformer({ resource: Kinds.persistentVolumeClaims }, (event) =>
+    const claims = yield* startInformer(Kinds.persistentVolumeClaims, (event) =>
       event.type === "Deleted" ? queue.add(volumeKey(volumeNameOf(event.object))) : queue.add(claimKey(event.key))
     )
     // a Pod that stops or goes may free a claim being deleted
-    const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>
+    const pods = yield* startInformer(Kinds.pods, (event) =>
       Effect.forEach(
         event.object.spec?.volumes ?? [],
         (volume) =>
@@ -277,11 +277,9 @@ export const startVolumeProvisioner = (stateDirectory: string) =>
         { discard: true }
       )
     )
-    const persistentVolumes = yield* startInformer({ resource: Kinds.persistentVolumes }, (event) =>
-      queue.add(volumeKey(event.key))
-    )
+    const persistentVolumes = yield* startInformer(Kinds.persistentVolumes, (event) => queue.add(volumeKey(event.key)))
     // a class that appears (or changes) may provision claims that were waiting for it
-    const classes = yield* startInformer({ resource: Kinds.storageClasses }, () =>
+    const classes = yield* startInformer(Kinds.storageClasses, () =>
       Effect.flatMap(claims.list(), (all) =>
         Effect.forEach(
           all.filter((claim) => claim.status?.phase !== "Bound"),

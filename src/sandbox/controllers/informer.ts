@@ -10,11 +10,11 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Option, Schedule, type Scope, Stream } from "effect"
+import { Context, Duration, Effect, Option, Schedule, type Scope, Stream } from "effect"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
-import { makeReflector, type ReflectorCache, type ReflectorEvent, type ReflectorOptions } from "../../kube/Reflector.ts"
-import type { KubeObject } from "../../kube/resources.ts"
+import { makeReflector, type Reflector, type ReflectorCache, type ReflectorEvent } from "../../kube/Reflector.ts"
+import type { KubeObject, Resource } from "../../kube/resources.ts"
 import { makeWorkQueue, type Reconciled, type WorkQueue } from "../../kube/WorkQueue.ts"
 import { Kinds, type LabelSelector, type Pod } from "./kinds.ts"
 
@@ -39,16 +39,70 @@ export const startQueue = <E>(
     Effect.annotateLogs({ controller })
   )
 
-/** Runs a reflector in the current scope, handing each event to `onEvent`; returns its cache. */
-export const startInformer = <A extends KubeObject>(
-  options: ReflectorOptions<A>,
-  onEvent: (event: ReflectorEvent<A>) => Effect.Effect<void>
-): Effect.Effect<ReflectorCache<A>, never, KubeApi | Scope.Scope> =>
-  Effect.gen(function* () {
-    const reflector = yield* makeReflector(options)
-    yield* Effect.forkScoped(Stream.runForEach(reflector.events, onEvent))
-    return reflector.cache
+interface SharedReflector {
+  readonly resource: Resource<KubeObject>
+  readonly reflector: Reflector<KubeObject>
+  readonly handlers: Array<(event: ReflectorEvent<KubeObject>) => Effect.Effect<void>>
+}
+
+/**
+ * One reflector per kind for all the sandbox's controllers, like client-go's shared informer factory: a Pod
+ * change is listed, watched and decoded once, then handed to every controller that watches Pods. Controllers
+ * register with `startInformer` while they start; `run` then starts every reflector in the current scope.
+ */
+export class SharedInformers extends Context.Service<
+  SharedInformers,
+  {
+    readonly register: <A extends KubeObject>(
+      resource: Resource<A>,
+      onEvent: (event: ReflectorEvent<A>) => Effect.Effect<void>
+    ) => Effect.Effect<ReflectorCache<A>>
+    readonly run: Effect.Effect<void, never, KubeApi | Scope.Scope>
+  }
+>()("cnmysql/sandbox/controllers/SharedInformers") {
+  static readonly make = Effect.sync(() => {
+    const shared = new Map<string, SharedReflector>()
+    return SharedInformers.of({
+      register: <A extends KubeObject>(
+        resource: Resource<A>,
+        onEvent: (event: ReflectorEvent<A>) => Effect.Effect<void>
+      ) =>
+        Effect.gen(function* () {
+          const key = `${resource.group}/${resource.plural}`
+          let entry = shared.get(key)
+          if (entry === undefined) {
+            // the map holds every kind; each entry's events and cache are of the one Schema it was made with
+            const reflector = (yield* makeReflector({ resource })) as unknown as Reflector<KubeObject>
+            entry = { resource: resource as unknown as Resource<KubeObject>, reflector, handlers: [] }
+            shared.set(key, entry)
+          } else if (entry.resource.schema !== resource.schema) {
+            return yield* Effect.die(new Error(`two Schemas registered for ${key}: share one descriptor`))
+          }
+          entry.handlers.push(onEvent as unknown as (event: ReflectorEvent<KubeObject>) => Effect.Effect<void>)
+          return entry.reflector.cache as unknown as ReflectorCache<A>
+        }),
+      run: Effect.suspend(() =>
+        Effect.forEach(
+          [...shared.values()],
+          (entry) =>
+            Effect.forkScoped(
+              Stream.runForEach(entry.reflector.events, (event) =>
+                Effect.forEach(entry.handlers, (handler) => handler(event), { discard: true })
+              )
+            ),
+          { discard: true }
+        )
+      )
+    })
   })
+}
+
+/** Registers a controller's interest in a kind with the shared informers; returns the kind's cache. */
+export const startInformer = <A extends KubeObject>(
+  resource: Resource<A>,
+  onEvent: (event: ReflectorEvent<A>) => Effect.Effect<void>
+): Effect.Effect<ReflectorCache<A>, never, SharedInformers> =>
+  Effect.flatMap(SharedInformers, (informers) => informers.register(resource, onEvent))
 
 /** An owner reference as the controllers read it. */
 export interface OwnerRef {
