@@ -16,9 +16,10 @@ import { type ChildProcess, spawn } from "node:child_process"
 import type { ServerResponse } from "node:http"
 import { join } from "node:path"
 import { NodeStream } from "@effect/platform-node"
-import { Effect, Fiber, Stream } from "effect"
+import { Data, Effect, Fiber, Stream } from "effect"
 import { nowRfc3339Millis } from "../api/time.ts"
-import { exitStatus } from "../process/exitStatus.ts"
+import { hasExited, waitForExit } from "../platform/childProcess.ts"
+import { exitStatus } from "../platform/exitStatus.ts"
 import type { DatabaseAccess } from "./database.ts"
 import { BinlogPositionParser, isCompletedOk } from "./flavor.ts"
 import {
@@ -53,25 +54,10 @@ export const scrub = (line: string, secrets: ReadonlyArray<string>): string => {
   return out
 }
 
-const waitForExit = (child: ChildProcess, millis: number): Effect.Effect<boolean> =>
-  Effect.callback<boolean>((resume) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(true))
-    const timer = setTimeout(() => resume(Effect.succeed(false)), millis)
-    const onExit = () => {
-      clearTimeout(timer)
-      resume(Effect.succeed(true))
-    }
-    child.once("exit", onExit)
-    return Effect.sync(() => {
-      clearTimeout(timer)
-      child.off("exit", onExit)
-    })
-  })
-
 /** SIGINT, then SIGKILL after the grace period; mariabackup blocks SIGTERM and would finish the backup. */
 const stopTool = (child: ChildProcess, graceMillis: number, tool: string): Effect.Effect<void> =>
   Effect.gen(function* () {
-    if (child.exitCode !== null || child.signalCode !== null) return
+    if (hasExited(child)) return
     yield* Effect.logWarning("stopping backup tool", { tool, pid: child.pid, signal: "SIGINT" })
     child.kill("SIGINT")
     // a tool blocked writing into a pipe nobody reads must see EPIPE rather than wait forever
@@ -82,11 +68,14 @@ const stopTool = (child: ChildProcess, graceMillis: number, tool: string): Effec
     yield* waitForExit(child, 10_000)
   })
 
+/** The backup's HTTP client went away before the response finished. */
+class ClientGone extends Data.TaggedError("ClientGone") {}
+
 /** Fails when the client disconnects before the response finished. */
-const clientGone = (res: ServerResponse): Effect.Effect<never, "ClientGone"> =>
+const clientGone = (res: ServerResponse): Effect.Effect<never, ClientGone> =>
   Effect.callback((resume) => {
     const onClose = () => {
-      if (!res.writableFinished) resume(Effect.fail("ClientGone" as const))
+      if (!res.writableFinished) resume(Effect.fail(new ClientGone()))
     }
     if (res.destroyed) return onClose()
     res.once("close", onClose)
@@ -195,7 +184,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   const closed = yield* Effect.raceFirst(
     Effect.promise(() => toolClosed),
     clientGone(res)
-  ).pipe(Effect.catch(() => Effect.succeed(undefined)))
+  ).pipe(Effect.catchTag("ClientGone", () => Effect.succeed(undefined)))
   if (closed === undefined) {
     yield* Effect.logWarning("client disconnected during backup; stopping the tool", { tool, pid })
     yield* stopTool(child, options.killGraceMillis, tool)

@@ -189,7 +189,7 @@ export class InstanceManagerClient extends Context.Service<
     ) => Effect.Effect<BackupResponse, InstanceManagerTLSFailed | XtraBackupFailed, Scope.Scope>
     readonly getStatus: (baseUrl: string) => Effect.Effect<InstanceStatus, InstanceManagerTLSFailed>
   }
->()("cnmysql/InstanceManagerClient") {
+>()("cloudnative-mysql/InstanceManagerClient") {
   /** The real client over mTLS with the given certificate material. */
   static readonly layer = (tls: ClientTls): Layer.Layer<InstanceManagerClient> =>
     Layer.succeed(InstanceManagerClient, {

@@ -8,6 +8,7 @@
 import { readFile } from "node:fs/promises"
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Logger, Redacted } from "effect"
+import { InvalidConfiguration } from "../api/failures.ts"
 import { type InstanceManagerEnv, loadInstanceManagerConfig } from "./config.ts"
 import { flavorOf } from "./flavor.ts"
 import { serveInstanceManager } from "./server.ts"
@@ -17,7 +18,9 @@ const readConfigFile = (path: string, what: string) =>
   Effect.tryPromise({
     try: () => readFile(path, "utf8"),
     catch: (cause) =>
-      new Error(`cannot read ${what} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`)
+      new InvalidConfiguration({
+        detail: `cannot read ${what} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`
+      })
   })
 
 /** Runs the instance manager with an already decoded configuration until interrupted. */

@@ -57,7 +57,11 @@ const firstExisting = (dir: string, names: InfoFileNames): Effect.Effect<string 
     return undefined
   })
 
-const readInfoFile = (path: string): Effect.Effect<string> => Effect.promise(() => readFile(path, "utf8"))
+const readInfoFile = (path: string): Effect.Effect<string, RestorePrepareFailed> =>
+  Effect.tryPromise({
+    try: () => readFile(path, "utf8"),
+    catch: (error) => new RestorePrepareFailed({ step: "prepare", detail: `cannot read ${path}: ${String(error)}` })
+  })
 
 /** Download → verify → extract into `scratch`, then check the stream was complete. */
 const extract = Effect.fn("recovery.extract")(function* (
@@ -157,7 +161,11 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
     removeDir
   )
   const extracted = join(scratch, "backup")
-  yield* Effect.promise(() => mkdir(extracted))
+  yield* Effect.tryPromise({
+    try: () => mkdir(extracted),
+    catch: (error) =>
+      new RestorePrepareFailed({ step: "extract", detail: `cannot create ${extracted}: ${String(error)}` })
+  })
   yield* extract(flavor, backup, extracted, options.download ?? {})
   yield* Effect.logInfo("backup downloaded, verified and extracted")
   yield* prepare(flavor, extracted)

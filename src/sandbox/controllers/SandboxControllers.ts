@@ -56,7 +56,7 @@ const make = (options: SandboxControllersOptions) =>
 
 /** The sandbox's controllers, running for the lifetime of the layer. */
 export class SandboxControllers extends Context.Service<SandboxControllers, SandboxControllersService>()(
-  "cnmysql/sandbox/SandboxControllers"
+  "cloudnative-mysql/sandbox/SandboxControllers"
 ) {
   /** Starts every controller against the `KubeApi` in context; they stop when the layer's scope closes. */
   static readonly layer = (options: SandboxControllersOptions): Layer.Layer<SandboxControllers, never, KubeApi> =>

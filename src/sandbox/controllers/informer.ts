@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Option, Schedule, type Scope, Stream } from "effect"
+import { Context, Data, Duration, Effect, Option, Schedule, type Scope, Stream } from "effect"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { makeReflector, type Reflector, type ReflectorCache, type ReflectorEvent } from "../../kube/Reflector.ts"
@@ -39,6 +39,13 @@ export const startQueue = <E>(
     Effect.annotateLogs({ controller })
   )
 
+/** A bug: two controllers registered the same kind with different Schemas (they must share one descriptor). */
+export class InformerSchemaMismatch extends Data.TaggedError("InformerSchemaMismatch")<{ readonly kind: string }> {
+  override get message(): string {
+    return `two Schemas registered for ${this.kind}: controllers must share one descriptor per kind`
+  }
+}
+
 interface SharedReflector {
   readonly resource: Resource<KubeObject>
   readonly reflector: Reflector<KubeObject>
@@ -59,7 +66,7 @@ export class SharedInformers extends Context.Service<
     ) => Effect.Effect<ReflectorCache<A>>
     readonly run: Effect.Effect<void, never, KubeApi | Scope.Scope>
   }
->()("cnmysql/sandbox/controllers/SharedInformers") {
+>()("cloudnative-mysql/sandbox/SharedInformers") {
   static readonly make = Effect.sync(() => {
     const shared = new Map<string, SharedReflector>()
     return SharedInformers.of({
@@ -76,7 +83,7 @@ export class SharedInformers extends Context.Service<
             entry = { resource: resource as unknown as Resource<KubeObject>, reflector, handlers: [] }
             shared.set(key, entry)
           } else if (entry.resource.schema !== resource.schema) {
-            return yield* Effect.die(new Error(`two Schemas registered for ${key}: share one descriptor`))
+            return yield* Effect.die(new InformerSchemaMismatch({ kind: key }))
           }
           entry.handlers.push(onEvent as unknown as (event: ReflectorEvent<KubeObject>) => Effect.Effect<void>)
           return entry.reflector.cache as unknown as ReflectorCache<A>
