@@ -26,10 +26,10 @@ import {
   isControlledBy,
   isDeleting,
   isTerminal,
+  type RunningController,
   startInformer,
   startQueue
 } from "./informer.ts"
-import type { RunningController } from "./JobController.ts"
 import { type Deployment, Kinds, type ReplicaSet } from "./kinds.ts"
 import {
   deploymentStatus,
@@ -178,13 +178,13 @@ export const startDeploymentController = Effect.gen(function* () {
       return waitMillis === undefined ? undefined : { requeueAfter: Duration.millis(waitMillis) }
     }).pipe(Effect.withSpan("DeploymentController.reconcile", { attributes: { key } }))
 
-  const queue = yield* startQueue(reconcile)
-  const deployments = yield* startInformer({ resource: Kinds.deployments }, (event) => queue.add(event.key))
-  const replicaSets = yield* startInformer({ resource: Kinds.replicaSets }, (event) =>
+  const queue = yield* startQueue("deployment-controller", reconcile)
+  const deployments = yield* startInformer(Kinds.deployments, (event) => queue.add(event.key))
+  const replicaSets = yield* startInformer(Kinds.replicaSets, (event) =>
     Option.match(controllerKey(event.object, "Deployment"), { onNone: () => Effect.void, onSome: queue.add })
   )
   // Recreate waits for old Pods to go: a Pod's ReplicaSet leads to its Deployment
-  const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>
+  const pods = yield* startInformer(Kinds.pods, (event) =>
     Option.match(controllerKey(event.object, "ReplicaSet"), {
       onNone: () => Effect.void,
       onSome: (replicaSetKey) =>

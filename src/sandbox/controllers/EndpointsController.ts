@@ -29,10 +29,10 @@ import {
   isDeleting,
   isReady,
   isTerminal,
+  type RunningController,
   startInformer,
   startQueue
 } from "./informer.ts"
-import type { RunningController } from "./JobController.ts"
 import { type EndpointSlice, Kinds, type Pod, type Service } from "./kinds.ts"
 
 /** `endpointslice.kubernetes.io/managed-by` of the slices this controller writes. */
@@ -238,10 +238,10 @@ export const startEndpointsController = Effect.gen(function* () {
       yield* writeSlices(service, addresses)
     }).pipe(Effect.withSpan("EndpointsController.reconcile", { attributes: { key } }))
 
-  const queue = yield* startQueue(reconcile)
-  const services = yield* startInformer({ resource: Kinds.services }, (event) => queue.add(event.key))
+  const queue = yield* startQueue("endpoints-controller", reconcile)
+  const services = yield* startInformer(Kinds.services, (event) => queue.add(event.key))
   // a Pod may have joined or left any selector in its namespace: look at every Service there
-  const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>
+  const pods = yield* startInformer(Kinds.pods, (event) =>
     Effect.flatMap(services.list(event.object.metadata.namespace), (all) =>
       Effect.forEach(
         all.filter((service) => service.spec?.selector !== undefined),

@@ -9,15 +9,14 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schema } from "effect"
+import { Duration, Effect, Schema } from "effect"
 import { Group } from "../../api/common.ts"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import type { ReflectorCache } from "../../kube/Reflector.ts"
 import { apiVersionOf, type KubeObject, OpenObjectMeta, type Resource, Resources } from "../../kube/resources.ts"
 import { type CollectorAction, metaOf, type Node, planCollection } from "./collectorPlan.ts"
-import { ignoreNotFound, type OwnerRef, startInformer, startQueue } from "./informer.ts"
-import type { RunningController } from "./JobController.ts"
+import { ignoreNotFound, type OwnerRef, type RunningController, startInformer, startQueue } from "./informer.ts"
 import { Kinds } from "./kinds.ts"
 
 /** Any object: only its metadata is read, everything else is kept. */
@@ -29,28 +28,39 @@ const AnyObject = Schema.StructWithRest(
   }),
   [Schema.Record(Schema.String, Schema.Unknown)]
 )
-type AnyObject = typeof AnyObject.Type
 
-const loose = (resource: Resource<KubeObject>): Resource<AnyObject> => ({ ...resource, schema: AnyObject })
+const loose = (resource: Resource<KubeObject>): Resource<KubeObject> => ({ ...resource, schema: AnyObject })
 
-/** The kinds whose ownership the collector follows. */
-const watched: ReadonlyArray<Resource<AnyObject>> = [
-  Kinds.pods,
-  Kinds.jobs,
-  Kinds.persistentVolumeClaims,
-  Kinds.persistentVolumes,
-  Kinds.deployments,
-  Kinds.replicaSets,
-  Kinds.services,
-  Kinds.endpoints,
-  Kinds.endpointSlices,
-  Resources.secrets,
-  Resources.leases,
-  Resources.clusters,
-  Resources.backups,
-  Resources.scheduledBackups,
-  { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true, schema: AnyObject }
-].map((resource) => loose(resource as Resource<KubeObject>))
+/** The collector reads only metadata: any descriptor of a kind serves, typed as its common part. */
+const asAny = <A extends KubeObject>(resource: Resource<A>): Resource<KubeObject> =>
+  resource as unknown as Resource<KubeObject>
+
+/**
+ * The kinds whose ownership the collector follows. The controllers' descriptors are shared (one informer per
+ * kind); the operator's own kinds and ConfigMaps, which no other controller watches, decode loosely so an object
+ * the operator's Schema would reject still has its ownership followed.
+ */
+const watched: ReadonlyArray<Resource<KubeObject>> = [
+  ...[
+    Kinds.pods,
+    Kinds.jobs,
+    Kinds.persistentVolumeClaims,
+    Kinds.persistentVolumes,
+    Kinds.deployments,
+    Kinds.replicaSets,
+    Kinds.services,
+    Kinds.endpoints,
+    Kinds.endpointSlices
+  ].map((resource) => asAny(resource as Resource<KubeObject>)),
+  ...[
+    Resources.secrets,
+    Resources.leases,
+    Resources.clusters,
+    Resources.backups,
+    Resources.scheduledBackups,
+    { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true, schema: AnyObject }
+  ].map((resource) => loose(resource as Resource<KubeObject>))
+]
 
 const kindKey = (apiVersion: string, kind: string) => `${apiVersion}/${kind}`
 
@@ -60,7 +70,7 @@ const PASS = "pass"
 export const startGarbageCollector = Effect.gen(function* () {
   const api = yield* KubeApi
   const byKind = new Map(watched.map((resource) => [kindKey(apiVersionOf(resource), resource.kind), resource]))
-  const caches: Array<{ readonly resource: Resource<AnyObject>; readonly cache: ReflectorCache<AnyObject> }> = []
+  const caches: Array<{ readonly resource: Resource<KubeObject>; readonly cache: ReflectorCache<KubeObject> }> = []
 
   const refOf = (node: Node) => ({ namespace: node.object.metadata?.namespace, name: node.object.metadata?.name ?? "" })
   const resourceOf = (node: Node) => byKind.get(node.kind)
@@ -97,7 +107,7 @@ export const startGarbageCollector = Effect.gen(function* () {
       if (resource === undefined) return false
       const namespace = resource.namespaced ? dependent.object.metadata?.namespace : undefined
       const owner = yield* ignoreNotFound(api.get(resource, { namespace, name: ref.name }))
-      return owner === undefined || owner.metadata.uid !== ref.uid
+      return owner === undefined || owner.metadata?.uid !== ref.uid
     })
 
   const act = (action: CollectorAction): Effect.Effect<void, KubeError> =>
@@ -135,12 +145,24 @@ export const startGarbageCollector = Effect.gen(function* () {
         const key = kindKey(apiVersionOf(resource), resource.kind)
         for (const object of yield* cache.list()) nodes.push({ kind: key, object })
       }
-      for (const action of planCollection(nodes)) yield* act(action)
+      // the plan comes from caches, which may lag behind the collector's own writes: a conflict only means
+      // "look again once the cache has caught up", not a failure worth a warning
+      let stale = false
+      for (const action of planCollection(nodes)) {
+        yield* act(action).pipe(
+          Effect.catchTag("Conflict", () =>
+            Effect.sync(() => {
+              stale = true
+            })
+          )
+        )
+      }
+      return stale ? { requeueAfter: Duration.millis(50) } : undefined
     }).pipe(Effect.withSpan("GarbageCollector.pass"))
 
-  const queue = yield* startQueue(reconcile, 1)
+  const queue = yield* startQueue("garbage-collector", reconcile, 1)
   for (const resource of watched) {
-    caches.push({ resource, cache: yield* startInformer({ resource }, () => queue.add(PASS)) })
+    caches.push({ resource, cache: yield* startInformer(resource, () => queue.add(PASS)) })
   }
   return {
     // custom resources may be served only once the CRDs are applied: readiness waits for the built-ins only

@@ -26,17 +26,13 @@ import {
   ignoreNotFound,
   isControlledBy,
   isDeleting,
+  type RunningController,
   refusedCreateRetry,
   startInformer,
   startQueue
 } from "./informer.ts"
 import { expiresAt, type JobTiming, planJob, terminalCondition, trackingFinalizer } from "./jobStatus.ts"
 import { type Condition, type Job, Kinds, type Pod } from "./kinds.ts"
-
-/** A running controller: `synced` completes once its informers have listed everything. */
-export interface RunningController {
-  readonly synced: Effect.Effect<void>
-}
 
 const withoutFinalizer = (pod: Pod) => (pod.metadata.finalizers ?? []).filter((item) => item !== trackingFinalizer)
 
@@ -202,9 +198,9 @@ export const startJobController = (timing: JobTiming) =>
           : { requeueAfter: Duration.millis(plan.requeueAfterMillis) }
       }).pipe(Effect.withSpan("JobController.reconcile", { attributes: { key } }))
 
-    const queue = yield* startQueue(reconcile)
-    const jobs = yield* startInformer({ resource: Kinds.jobs }, (event) => queue.add(event.key))
-    const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>
+    const queue = yield* startQueue("job-controller", reconcile)
+    const jobs = yield* startInformer(Kinds.jobs, (event) => queue.add(event.key))
+    const pods = yield* startInformer(Kinds.pods, (event) =>
       Option.match(controllerKey(event.object, "Job"), { onNone: () => Effect.void, onSome: queue.add })
     )
     return { synced: Effect.andThen(jobs.synced, pods.synced) } satisfies RunningController

@@ -25,12 +25,12 @@ import {
   isControlledBy,
   isDeleting,
   isReady,
+  type RunningController,
   readySince,
   refusedCreateRetry,
   startInformer,
   startQueue
 } from "./informer.ts"
-import type { RunningController } from "./JobController.ts"
 import { Kinds, type Pod } from "./kinds.ts"
 
 const createdAt = (pod: Pod) => Date.parse(pod.metadata.creationTimestamp ?? "") || 0
@@ -110,9 +110,9 @@ export const startReplicaSetController = Effect.gen(function* () {
       return waits.length === 0 ? undefined : { requeueAfter: Duration.millis(Math.max(1, Math.min(...waits))) }
     }).pipe(Effect.withSpan("ReplicaSetController.reconcile", { attributes: { key } }))
 
-  const queue = yield* startQueue(reconcile)
-  const replicaSets = yield* startInformer({ resource: Kinds.replicaSets }, (event) => queue.add(event.key))
-  const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>
+  const queue = yield* startQueue("replicaset-controller", reconcile)
+  const replicaSets = yield* startInformer(Kinds.replicaSets, (event) => queue.add(event.key))
+  const pods = yield* startInformer(Kinds.pods, (event) =>
     Option.match(controllerKey(event.object, "ReplicaSet"), { onNone: () => Effect.void, onSome: queue.add })
   )
   return { synced: Effect.andThen(replicaSets.synced, pods.synced) } satisfies RunningController

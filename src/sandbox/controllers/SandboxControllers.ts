@@ -12,6 +12,7 @@ import type { KubeApi } from "../../kube/KubeApi.ts"
 import { startDeploymentController } from "./DeploymentController.ts"
 import { startEndpointsController } from "./EndpointsController.ts"
 import { startGarbageCollector } from "./GarbageCollector.ts"
+import { SharedInformers } from "./informer.ts"
 import { startJobController } from "./JobController.ts"
 import { startReplicaSetController } from "./ReplicaSetController.ts"
 import { startVolumeProvisioner } from "./VolumeProvisioner.ts"
@@ -34,17 +35,20 @@ export interface SandboxControllersService {
 
 const make = (options: SandboxControllersOptions) =>
   Effect.gen(function* () {
-    const controllers = [
-      yield* startGarbageCollector,
-      yield* startVolumeProvisioner(options.stateDirectory),
-      yield* startDeploymentController,
-      yield* startReplicaSetController,
-      yield* startEndpointsController,
-      yield* startJobController({
+    const informers = yield* SharedInformers.make
+    // every controller registers its informers while it starts; they all start together afterwards
+    const controllers = yield* Effect.all([
+      startGarbageCollector,
+      startVolumeProvisioner(options.stateDirectory),
+      startDeploymentController,
+      startReplicaSetController,
+      startEndpointsController,
+      startJobController({
         podBackoffMillis: Duration.toMillis(options.jobPodBackoff ?? "10 seconds"),
         podBackoffCapMillis: Duration.toMillis(options.jobPodBackoffCap ?? "6 minutes")
       })
-    ]
+    ]).pipe(Effect.provideService(SharedInformers, informers))
+    yield* informers.run
     return SandboxControllers.of({
       synced: Effect.forEach(controllers, (controller) => controller.synced, { discard: true })
     })
@@ -52,7 +56,7 @@ const make = (options: SandboxControllersOptions) =>
 
 /** The sandbox's controllers, running for the lifetime of the layer. */
 export class SandboxControllers extends Context.Service<SandboxControllers, SandboxControllersService>()(
-  "cnmysql/sandbox/SandboxControllers"
+  "cloudnative-mysql/sandbox/SandboxControllers"
 ) {
   /** Starts every controller against the `KubeApi` in context; they stop when the layer's scope closes. */
   static readonly layer = (options: SandboxControllersOptions): Layer.Layer<SandboxControllers, never, KubeApi> =>

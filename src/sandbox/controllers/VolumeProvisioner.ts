@@ -30,8 +30,14 @@ import { makeEventRecorder } from "../../kube/EventRecorder.ts"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { parseKey } from "../../kube/resources.ts"
-import { ignoreNotFound, isDeleting, isTerminal, startInformer, startQueue } from "./informer.ts"
-import type { RunningController } from "./JobController.ts"
+import {
+  ignoreNotFound,
+  isDeleting,
+  isTerminal,
+  type RunningController,
+  startInformer,
+  startQueue
+} from "./informer.ts"
 import { Kinds, type PersistentVolume, type PersistentVolumeClaim } from "./kinds.ts"
 
 /** The provisioner name the sandbox's StorageClass names. */
@@ -253,15 +259,15 @@ export const startVolumeProvisioner = (stateDirectory: string) =>
       return reconcileVolume(key.slice("volume:".length))
     }
 
-    const queue = yield* startQueue((key) =>
+    const queue = yield* startQueue("persistentvolume-controller", (key) =>
       reconcile(key).pipe(Effect.withSpan("VolumeProvisioner.reconcile", { attributes: { key } }))
     )
     yield* queue.add(DEFAULT_CLASS)
-    const claims = yield* startInformer({ resource: Kinds.persistentVolumeClaims }, (event) =>
+    const claims = yield* startInformer(Kinds.persistentVolumeClaims, (event) =>
       event.type === "Deleted" ? queue.add(volumeKey(volumeNameOf(event.object))) : queue.add(claimKey(event.key))
     )
     // a Pod that stops or goes may free a claim being deleted
-    const pods = yield* startInformer({ resource: Kinds.pods }, (event) =>
+    const pods = yield* startInformer(Kinds.pods, (event) =>
       Effect.forEach(
         event.object.spec?.volumes ?? [],
         (volume) =>
@@ -271,11 +277,9 @@ export const startVolumeProvisioner = (stateDirectory: string) =>
         { discard: true }
       )
     )
-    const persistentVolumes = yield* startInformer({ resource: Kinds.persistentVolumes }, (event) =>
-      queue.add(volumeKey(event.key))
-    )
+    const persistentVolumes = yield* startInformer(Kinds.persistentVolumes, (event) => queue.add(volumeKey(event.key)))
     // a class that appears (or changes) may provision claims that were waiting for it
-    const classes = yield* startInformer({ resource: Kinds.storageClasses }, () =>
+    const classes = yield* startInformer(Kinds.storageClasses, () =>
       Effect.flatMap(claims.list(), (all) =>
         Effect.forEach(
           all.filter((claim) => claim.status?.phase !== "Bound"),

@@ -10,13 +10,18 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Option, Schedule, type Scope, Stream } from "effect"
+import { Context, Data, Duration, Effect, Option, Schedule, type Scope, Stream } from "effect"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
-import { makeReflector, type ReflectorCache, type ReflectorEvent, type ReflectorOptions } from "../../kube/Reflector.ts"
-import type { KubeObject } from "../../kube/resources.ts"
+import { makeReflector, type Reflector, type ReflectorCache, type ReflectorEvent } from "../../kube/Reflector.ts"
+import type { KubeObject, Resource } from "../../kube/resources.ts"
 import { makeWorkQueue, type Reconciled, type WorkQueue } from "../../kube/WorkQueue.ts"
 import { Kinds, type LabelSelector, type Pod } from "./kinds.ts"
+
+/** A running controller: `synced` completes once its informers have listed everything. */
+export interface RunningController {
+  readonly synced: Effect.Effect<void>
+}
 
 /** Retries of a failed reconcile: fast at first (a 409 usually clears at once), never slower than 5 s. */
 export const controllerBackoff: Schedule.Schedule<unknown, unknown> = Schedule.min([
@@ -24,23 +29,87 @@ export const controllerBackoff: Schedule.Schedule<unknown, unknown> = Schedule.m
   Schedule.spaced("5 seconds")
 ])
 
-/** Starts a work queue with the controllers' retry policy. */
+/** Starts a work queue with the controllers' retry policy; its logs say which controller they come from. */
 export const startQueue = <E>(
+  controller: string,
   reconcile: (key: string) => Effect.Effect<Reconciled, E, KubeApi>,
   workers = 2
 ): Effect.Effect<WorkQueue, never, KubeApi | Scope.Scope> =>
-  makeWorkQueue({ workers, reconcile, backoff: controllerBackoff, shutdownTimeout: "2 seconds" })
+  makeWorkQueue({ workers, reconcile, backoff: controllerBackoff, shutdownTimeout: "2 seconds" }).pipe(
+    Effect.annotateLogs({ controller })
+  )
 
-/** Runs a reflector in the current scope, handing each event to `onEvent`; returns its cache. */
-export const startInformer = <A extends KubeObject>(
-  options: ReflectorOptions<A>,
-  onEvent: (event: ReflectorEvent<A>) => Effect.Effect<void>
-): Effect.Effect<ReflectorCache<A>, never, KubeApi | Scope.Scope> =>
-  Effect.gen(function* () {
-    const reflector = yield* makeReflector(options)
-    yield* Effect.forkScoped(Stream.runForEach(reflector.events, onEvent))
-    return reflector.cache
+/** A bug: two controllers registered the same kind with different Schemas (they must share one descriptor). */
+export class InformerSchemaMismatch extends Data.TaggedError("InformerSchemaMismatch")<{ readonly kind: string }> {
+  override get message(): string {
+    return `two Schemas registered for ${this.kind}: controllers must share one descriptor per kind`
+  }
+}
+
+interface SharedReflector {
+  readonly resource: Resource<KubeObject>
+  readonly reflector: Reflector<KubeObject>
+  readonly handlers: Array<(event: ReflectorEvent<KubeObject>) => Effect.Effect<void>>
+}
+
+/**
+ * One reflector per kind for all the sandbox's controllers, like client-go's shared informer factory: a Pod
+ * change is listed, watched and decoded once, then handed to every controller that watches Pods. Controllers
+ * register with `startInformer` while they start; `run` then starts every reflector in the current scope.
+ */
+export class SharedInformers extends Context.Service<
+  SharedInformers,
+  {
+    readonly register: <A extends KubeObject>(
+      resource: Resource<A>,
+      onEvent: (event: ReflectorEvent<A>) => Effect.Effect<void>
+    ) => Effect.Effect<ReflectorCache<A>>
+    readonly run: Effect.Effect<void, never, KubeApi | Scope.Scope>
+  }
+>()("cloudnative-mysql/sandbox/SharedInformers") {
+  static readonly make = Effect.sync(() => {
+    const shared = new Map<string, SharedReflector>()
+    return SharedInformers.of({
+      register: <A extends KubeObject>(
+        resource: Resource<A>,
+        onEvent: (event: ReflectorEvent<A>) => Effect.Effect<void>
+      ) =>
+        Effect.gen(function* () {
+          const key = `${resource.group}/${resource.plural}`
+          let entry = shared.get(key)
+          if (entry === undefined) {
+            // the map holds every kind; each entry's events and cache are of the one Schema it was made with
+            const reflector = (yield* makeReflector({ resource })) as unknown as Reflector<KubeObject>
+            entry = { resource: resource as unknown as Resource<KubeObject>, reflector, handlers: [] }
+            shared.set(key, entry)
+          } else if (entry.resource.schema !== resource.schema) {
+            return yield* Effect.die(new InformerSchemaMismatch({ kind: key }))
+          }
+          entry.handlers.push(onEvent as unknown as (event: ReflectorEvent<KubeObject>) => Effect.Effect<void>)
+          return entry.reflector.cache as unknown as ReflectorCache<A>
+        }),
+      run: Effect.suspend(() =>
+        Effect.forEach(
+          [...shared.values()],
+          (entry) =>
+            Effect.forkScoped(
+              Stream.runForEach(entry.reflector.events, (event) =>
+                Effect.forEach(entry.handlers, (handler) => handler(event), { discard: true })
+              )
+            ),
+          { discard: true }
+        )
+      )
+    })
   })
+}
+
+/** Registers a controller's interest in a kind with the shared informers; returns the kind's cache. */
+export const startInformer = <A extends KubeObject>(
+  resource: Resource<A>,
+  onEvent: (event: ReflectorEvent<A>) => Effect.Effect<void>
+): Effect.Effect<ReflectorCache<A>, never, SharedInformers> =>
+  Effect.flatMap(SharedInformers, (informers) => informers.register(resource, onEvent))
 
 /** An owner reference as the controllers read it. */
 export interface OwnerRef {

@@ -1,12 +1,10 @@
 /**
- * The controllers' pure decisions: rolling-update arithmetic (maxSurge/maxUnavailable), the template hash,
- * the garbage collector's plan, and the Job plan's counting.
+ * The Deployment controller's arithmetic, pure: maxSurge/maxUnavailable resolution and bounds (with a property
+ * test), the template hash, and the progress deadline.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { planCollection } from "../../../src/sandbox/controllers/collectorPlan.ts"
-import { planJob, trackingFinalizer } from "../../../src/sandbox/controllers/jobStatus.ts"
-import type { Deployment, Job, Pod, ReplicaSet } from "../../../src/sandbox/controllers/kinds.ts"
+import type { Deployment, ReplicaSet } from "../../../src/sandbox/controllers/kinds.ts"
 import {
   bounds,
   deploymentStatus,
@@ -128,93 +126,5 @@ describe("rolling update arithmetic", () => {
     assert.isTrue(sameTemplate(labelled, a))
     assert.notStrictEqual(templateHash(template("v2")), templateHash(a))
     assert.match(templateHash(a), /^[bcdfghjklmnpqrstvwxz2456789]+$/)
-  })
-})
-
-describe("garbage collector plan", () => {
-  const object = (uid: string, extra: Record<string, unknown> = {}) => ({
-    metadata: { uid, name: uid, namespace: "ns", ...extra }
-  })
-  const ref = (uid: string, blockOwnerDeletion = false) => ({
-    apiVersion: "v1",
-    kind: "ConfigMap",
-    name: uid,
-    uid,
-    blockOwnerDeletion
-  })
-
-  it("https://kubernetes.io/docs/concepts/architecture/garbage-collection/: orphan, foreground (blocked or not) and dangling actions", () => {
-    const nodes = [
-      { kind: "v1/ConfigMap", object: object("orphaner", { deletionTimestamp: "t", finalizers: ["orphan"] }) },
-      { kind: "v1/ConfigMap", object: object("a", { ownerReferences: [ref("orphaner")] }) },
-      { kind: "v1/ConfigMap", object: object("fg", { deletionTimestamp: "t", finalizers: ["foregroundDeletion"] }) },
-      { kind: "v1/ConfigMap", object: object("b", { ownerReferences: [ref("fg", true)] }) },
-      { kind: "v1/ConfigMap", object: object("c", { ownerReferences: [ref("gone")] }) },
-      { kind: "v1/ConfigMap", object: { metadata: { uid: "elsewhere", name: "x", namespace: "other" } } },
-      { kind: "v1/ConfigMap", object: object("d", { ownerReferences: [ref("elsewhere")] }) }
-    ]
-    const actions = planCollection(nodes)
-    const summary = actions.map((action) =>
-      action.type === "orphan"
-        ? ["orphan", action.dependents.map((node) => node.object.metadata?.name)]
-        : action.type === "foreground"
-          ? ["foreground", action.remove.map((node) => node.object.metadata?.name), action.blocked]
-          : ["dangling", action.dependent.object.metadata?.name]
-    )
-    assert.deepStrictEqual(summary, [
-      ["orphan", ["a"]],
-      ["foreground", ["b"], true],
-      ["dangling", "c"],
-      ["dangling", "d"]
-    ])
-  })
-})
-
-describe("Job plan", () => {
-  const timing = { podBackoffMillis: 10_000, podBackoffCapMillis: 360_000 }
-  const job = (status: Job["status"] = {}, backoffLimit = 6): Job => ({
-    metadata: { name: "j", uid: "job" },
-    spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "main" }] } }, backoffLimit },
-    status
-  })
-  const pod = (uid: string, phase: string, extra: Record<string, unknown> = {}): Pod => ({
-    metadata: { uid, name: uid, finalizers: [trackingFinalizer], ...extra },
-    spec: { containers: [{ name: "main" }] },
-    status: { phase }
-  })
-
-  it("https://kubernetes.io/docs/concepts/workloads/controllers/job/#job-tracking-with-finalizers: a finished Pod is counted once, through uncountedTerminatedPods", () => {
-    const first = planJob(job(), [pod("p1", "Failed")], 0, 0, undefined, timing)
-    assert.deepStrictEqual(first.uncountedFailed, ["p1"])
-    assert.strictEqual(first.failed, 1)
-    const again = planJob(
-      job({ uncountedTerminatedPods: { failed: ["p1"] } }),
-      [pod("p1", "Failed")],
-      0,
-      0,
-      undefined,
-      timing
-    )
-    assert.strictEqual(again.failed, 1, "an uncounted Pod still listed is not counted twice")
-    const released = planJob(
-      job({ failed: 1 }),
-      [{ ...pod("p1", "Failed"), metadata: { uid: "p1", name: "p1" } }],
-      0,
-      0,
-      undefined,
-      timing
-    )
-    assert.strictEqual(released.failed, 1, "a counted Pod without finalizer is not counted again")
-    const deleted = planJob(job(), [pod("p2", "Running", { deletionTimestamp: "t" })], 0, 0, undefined, timing)
-    assert.deepStrictEqual(deleted.uncountedFailed, ["p2"], "a Pod deleted before finishing counts as failed")
-  })
-
-  it("https://kubernetes.io/docs/concepts/workloads/controllers/job/#pod-backoff-failure-policy: failed > backoffLimit sets FailureTarget; the replacement waits for the backoff", () => {
-    const limited = planJob(job({ failed: 1 }, 1), [pod("p2", "Failed")], 0, 0, undefined, timing)
-    assert.strictEqual(limited.finish?.type, "FailureTarget")
-    const waiting = planJob(job({ failed: 1 }), [], 5_000, 0, 0, timing)
-    assert.isFalse(waiting.create)
-    assert.strictEqual(waiting.requeueAfterMillis, 5_000)
-    assert.isTrue(planJob(job({ failed: 1 }), [], 10_000, 0, 0, timing).create)
   })
 })
