@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the demo, tests and benchmarks run for real, when any is missing, and says so:
 # MariaDB + mariabackup (backup/restore), Ceph RGW (a real S3 server on loopback), rclone (benchmark
-# baseline), kubectl (pokes the fake API server). Needs root (or sudo). Starts no service: the demo and the
+# baseline), kubectl (pokes the fake API server), util-linux + mount (unshare, nsenter, setpriv: the sandbox node). Needs root (or sudo). Starts no service: the demo and the
 # tests start their own servers on 127.0.0.1 and stop them.
 set -euo pipefail
 
@@ -12,7 +12,7 @@ npm_node=$("${npm_node_execpath:-node}" --version 2>/dev/null || echo unknown)
 project_node=$(node_modules/.bin/node --version 2>/dev/null || echo "not installed yet: npm ci installs it")
 echo "node: npm runs on ${npm_node}; the project's scripts run on Node 24 (${project_node})"
 
-packages=(mariadb-server mariadb-backup ceph-mon ceph-osd radosgw curl openssl uuid-runtime rclone)
+packages=(mariadb-server mariadb-backup ceph-mon ceph-osd radosgw curl openssl uuid-runtime rclone util-linux mount)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

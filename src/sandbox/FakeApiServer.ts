@@ -9,9 +9,12 @@
  * `resourceVersion`, `labelSelector`, `fieldSelector`, `timeoutSeconds`, `allowWatchBookmarks`); POST;
  * PUT; PATCH (`merge-patch+json`, `json-patch+json`, `strategic-merge-patch+json` for built-ins only;
  * server-side apply is refused with a 415 that says so); DELETE (`propagationPolicy`, `preconditions`,
- * `dryRun` from the DeleteOptions body or the query); `/status` subresources; `dryRun=All` and
+ * `dryRun` from the DeleteOptions body or the query); `/status` subresources; `/scale` of Deployments and
+ * ReplicaSets (`kubectl scale`); `dryRun=All` and
  * `fieldValidation=Strict` on writes; and `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` tables
- * (also for watches) built from a CRD's `additionalPrinterColumns`.
+ * (also for watches) built from a CRD's `additionalPrinterColumns`; `GET …/pods/{name}/log` (`container`,
+ * `previous`, `tailLines`, `limitBytes`, `follow`) answered by the node agent's `PodLogs` when one is in
+ * context (the real server proxies it to the Pod's kubelet); DELETE honours `gracePeriodSeconds` for Pods.
  *
  * Access control (`layerTestWith({ rbac: true })`, apiAccess.ts): bearer-token authentication (the sandbox admin,
  * ServiceAccount tokens from the TokenRequest subresource) and RBAC authorization with the real server's 403
@@ -28,7 +31,7 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import { join } from "node:path"
-import { Clock, Context, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { Clock, Context, Effect, Fiber, Layer, Option, Schema, Stream } from "effect"
 import { listenScoped } from "../platform/listen.ts"
 import {
   type ApiStatusError,
@@ -42,8 +45,10 @@ import { type ApiAccess, type Denial, type IssueTokenOptions, makeApiAccess } fr
 import { servingCertificate } from "./apiServerTls.ts"
 import { FakeCluster, type FakeClusterService, type ResourceRef, type WriteOptions } from "./FakeCluster.ts"
 import { openApiDocument, openApiIndex } from "./openapi.ts"
+import { type PodLogOptions, PodLogs, type PodLogsService } from "./PodLogs.ts"
 import { apiVersionOf, type ServedKind } from "./resources.ts"
 import type { StoredObject } from "./StoredObject.ts"
+import { handleScale, scaleDiscovery, servesScale } from "./scale.ts"
 import { tableOf } from "./table.ts"
 
 /** How the server is reached and who may do what. */
@@ -52,12 +57,19 @@ export interface FakeApiServerOptions {
   readonly tls?: boolean
   /** Authenticate every request and authorize it with RBAC (default: every request is the sandbox admin). */
   readonly rbac?: boolean
+  /**
+   * An HTTPS listener next to the main one, with a given certificate (key and certificate PEM, port; 0 picks one):
+   * what in-cluster clients in the sandbox's Pods dial, trusting the CA the node agent mounts as `ca.crt`.
+   */
+  readonly secureListener?: { readonly certificate: string; readonly privateKey: string; readonly port: number }
 }
 
 /** A running fake API server. */
 export interface FakeApiServerService {
   /** `http://127.0.0.1:<port>`, or `https://…` with `tls` */
   readonly url: string
+  /** `https://127.0.0.1:<port>` of the `secureListener`, when there is one. */
+  readonly tlsUrl: string | undefined
   readonly host: string
   readonly port: number
   /** The CA certificate (PEM) that signed the serving certificate, with `tls`. */
@@ -97,10 +109,11 @@ export class FakeApiServer extends Context.Service<FakeApiServer, FakeApiServerS
   /** The HTTP face over an existing `FakeCluster`. */
   static readonly layerOnly: Layer.Layer<FakeApiServer, never, FakeCluster> = Layer.effect(
     FakeApiServer,
-    Effect.gen(function* () {
-      return yield* startFakeApiServer
-    })
+    Effect.suspend(() => startFakeApiServer)
   )
+  /** The HTTP face with options (TLS, access control, a second listener on HTTPS). */
+  static readonly layerWith = (options: FakeApiServerOptions): Layer.Layer<FakeApiServer, never, FakeCluster> =>
+    Layer.effect(FakeApiServer, startFakeApiServerWith(options))
   /** The HTTP face and a fresh `FakeCluster` (with the repo's CRDs), both exposed. */
   static readonly layerTest: Layer.Layer<FakeApiServer | FakeCluster> = FakeApiServer.layerOnly.pipe(
     Layer.provideMerge(FakeCluster.layer)
@@ -145,6 +158,7 @@ export const kubeconfigYaml = (url: string, namespace = "default", ca?: string, 
 /** Starts the server on 127.0.0.1:0 in the current scope (closed, with its watches, when the scope closes). */
 export const startFakeApiServerWith = Effect.fn("FakeApiServer.start")(function* (options: FakeApiServerOptions) {
   const cluster = yield* FakeCluster
+  const logs = Option.getOrUndefined(yield* Effect.serviceOption(PodLogs))
   const context = yield* Effect.context<never>()
   const runFork = Effect.runForkWith(context)
   const host = "127.0.0.1"
@@ -152,7 +166,7 @@ export const startFakeApiServerWith = Effect.fn("FakeApiServer.start")(function*
   const access = yield* Effect.orDie(makeApiAccess(cluster, { rbac: options.rbac ?? false }))
   const tls = options.tls === true ? yield* Effect.orDie(servingCertificate(host)) : undefined
   const listener = (request: IncomingMessage, response: ServerResponse) => {
-    const fiber = runFork(handle(cluster, access, request, response))
+    const fiber = runFork(handle(cluster, access, logs, request, response))
     response.on("close", () => {
       if (!response.writableFinished) Effect.runFork(Fiber.interrupt(fiber))
     })
@@ -166,9 +180,17 @@ export const startFakeApiServerWith = Effect.fn("FakeApiServer.start")(function*
   // a loopback bind on a free port does not fail short of a broken machine
   const port = yield* Effect.orDie(listenScoped(server, 0, host))
   const url = `${tls === undefined ? "http" : "https"}://${host}:${port}`
+  let tlsUrl: string | undefined
+  if (options.secureListener !== undefined) {
+    const { certificate, privateKey } = options.secureListener
+    const secure = createHttpsServer({ cert: certificate, key: privateKey }, listener)
+    secure.keepAliveTimeout = 5_000
+    tlsUrl = `https://${host}:${yield* Effect.orDie(listenScoped(secure, options.secureListener.port, host))}`
+  }
   const token = access.enabled ? access.adminToken : "fake"
   return FakeApiServer.of({
     url,
+    tlsUrl,
     host,
     port,
     caCertificate: tls?.ca,
@@ -204,6 +226,8 @@ interface Route {
   readonly ref: ResourceRef
   readonly name: string | undefined
   readonly subresource: "" | "status"
+  /** `…/scale` of a Deployment or ReplicaSet. */
+  readonly scale: boolean
 }
 
 const send = (response: ServerResponse, code: number, body: unknown): Effect.Effect<void> =>
@@ -313,7 +337,8 @@ const discovery = (cluster: FakeClusterService, path: string, url: URL): Effect.
                 verbs: ["get", "patch", "update"]
               }
             ]
-          : [])
+          : []),
+        ...(servesScale(type) ? [scaleDiscovery(type)] : [])
       ])
     }
   })
@@ -351,16 +376,22 @@ const routeOf = (cluster: FakeClusterService, path: string): Effect.Effect<Route
       rest = rest.slice(2)
     }
     const [plural, name, subresource, ...extra] = rest
-    if (plural === undefined || extra.length > 0 || (subresource !== undefined && subresource !== "status")) {
+    if (
+      plural === undefined ||
+      extra.length > 0 ||
+      (subresource !== undefined && subresource !== "status" && subresource !== "scale")
+    ) {
       return yield* resourceNotFound()
     }
     const type = yield* cluster.resource({ group, version, plural })
     if (type.namespaced === false && namespace !== undefined) return yield* resourceNotFound()
+    if (subresource === "scale" && !servesScale(type)) return yield* resourceNotFound()
     return {
       type,
       ref: { group, version, plural, namespace },
       name,
-      subresource: subresource === "status" ? "status" : ""
+      subresource: subresource === "status" ? "status" : "",
+      scale: subresource === "scale"
     }
   })
 
@@ -372,6 +403,7 @@ const PropagationPolicy = Schema.Literals(["Orphan", "Background", "Foreground"]
 const DeleteOptionsBody = Schema.Struct({
   propagationPolicy: Schema.optionalKey(PropagationPolicy),
   orphanDependents: Schema.optionalKey(Schema.Boolean),
+  gracePeriodSeconds: Schema.optionalKey(Schema.NullOr(Schema.Int)),
   dryRun: Schema.optionalKey(Schema.Array(Schema.String)),
   preconditions: Schema.optionalKey(
     Schema.Struct({ uid: Schema.optionalKey(Schema.String), resourceVersion: Schema.optionalKey(Schema.String) })
@@ -394,8 +426,14 @@ const handleDelete = (cluster: FakeClusterService, route: Route, name: string, r
       (query(url, "orphanDependents") === undefined ? undefined : query(url, "orphanDependents") === "true")
     const propagationPolicy =
       options.propagationPolicy ?? fromQuery ?? (orphan === undefined ? undefined : orphan ? "Orphan" : "Background")
+    const graceQuery = query(url, "gracePeriodSeconds")
+    const gracePeriodSeconds = options.gracePeriodSeconds ?? (graceQuery === undefined ? undefined : Number(graceQuery))
+    if (gracePeriodSeconds !== undefined && gracePeriodSeconds !== null && !Number.isInteger(gracePeriodSeconds)) {
+      return yield* badRequest(`invalid gracePeriodSeconds: ${graceQuery ?? ""}`)
+    }
     const result = yield* cluster.delete(route.ref, name, {
       propagationPolicy,
+      ...(gracePeriodSeconds === undefined || gracePeriodSeconds === null ? {} : { gracePeriodSeconds }),
       dryRun: query(url, "dryRun") === "All" || (options.dryRun?.includes("All") ?? false),
       ...(options.preconditions === undefined ? {} : { preconditions: options.preconditions })
     })
@@ -508,9 +546,50 @@ const serveWatch = (
   return Effect.andThen(opened, bounded).pipe(Effect.ensuring(Effect.sync(() => response.end())))
 }
 
+const podLogPath = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/
+
+const optionalCount = (url: URL, key: string): Effect.Effect<number | undefined, ApiStatusError> => {
+  const value = query(url, key)
+  if (value === undefined) return Effect.succeed(undefined)
+  const count = Number(value)
+  return Number.isInteger(count) && count >= 0
+    ? Effect.succeed(count)
+    : Effect.fail(badRequest(`invalid ${key}: ${value}: must be a non-negative integer`))
+}
+
+/** `pods/{name}/log`: the kubelet's answer, through the node agent when there is one. */
+const servePodLog = (
+  cluster: FakeClusterService,
+  logs: PodLogsService | undefined,
+  namespace: string,
+  name: string,
+  url: URL,
+  response: ServerResponse
+) =>
+  Effect.gen(function* () {
+    const pod = yield* cluster.get({ group: "", version: "v1", plural: "pods", namespace }, name)
+    const spec = pod.spec as { readonly nodeName?: unknown } | undefined
+    if (logs === undefined || typeof spec?.nodeName !== "string" || spec.nodeName === "") {
+      return yield* badRequest(`pod ${name} does not have a host assigned`)
+    }
+    const options: PodLogOptions = {
+      container: query(url, "container"),
+      previous: query(url, "previous") === "true",
+      follow: query(url, "follow") === "true",
+      tailLines: yield* optionalCount(url, "tailLines"),
+      limitBytes: yield* optionalCount(url, "limitBytes")
+    }
+    const bytes = yield* logs.read(pod, options)
+    response.writeHead(200, { "Content-Type": "text/plain", "Transfer-Encoding": "chunked" })
+    response.flushHeaders()
+    yield* Stream.runForEach(bytes, (chunk) => Effect.sync(() => response.write(chunk)))
+    response.end()
+  })
+
 const handle = (
   cluster: FakeClusterService,
   access: ApiAccess,
+  logs: PodLogsService | undefined,
   request: IncomingMessage,
   response: ServerResponse
 ): Effect.Effect<void> => {
@@ -521,6 +600,17 @@ const handle = (
     yield* access.check(request, url)
     const tokenRequest = access.tokenRequest(request, url)
     if (tokenRequest !== undefined) return yield* send(response, 201, yield* tokenRequest)
+    const podLog = method === "GET" ? podLogPath.exec(path) : null
+    if (podLog !== null) {
+      return yield* servePodLog(
+        cluster,
+        logs,
+        decodeURIComponent(podLog[1] ?? ""),
+        decodeURIComponent(podLog[2] ?? ""),
+        url,
+        response
+      )
+    }
     if (method === "GET" && path.startsWith("/openapi/v3")) {
       const types = yield* cluster.resources
       const document =
@@ -557,6 +647,20 @@ const handle = (
       }
       return yield* methodNotAllowed(
         `the server does not allow this method on the requested resource (${method} ${path})`
+      )
+    }
+    if (route.scale) {
+      if (method !== "GET" && method !== "PATCH" && method !== "PUT") {
+        return yield* methodNotAllowed(
+          `the server does not allow this method on the requested resource (${method} ${path})`
+        )
+      }
+      const contentType = (request.headers["content-type"] ?? "").split(";")[0]?.trim() ?? ""
+      const body = method === "GET" ? undefined : yield* readBody(request)
+      return yield* send(
+        response,
+        200,
+        yield* handleScale(cluster, route.type, route.ref, name, method, contentType, body)
       )
     }
     switch (method) {

@@ -9,7 +9,7 @@
  * 5. watches: events in RV order, replay from retained history, 410 when too old, selector transitions;
  * 6. finalizers and deletionTimestamp; 7. ownerReferences and an explicit `gc()`;
  * 8–11. Event validation, selectors, CRD schema validation/pruning/defaulting, Job defaults/immutability;
- * 12. the Job simulator and fault hooks.
+ * 12. the Job simulator and fault hooks; 13. the DefaultStorageClass admission plugin for claims.
  *
  * Objects are frozen once stored, so reads and watch fan-out share them without copying. Operations are
  * O(1) map work plus the size of the object, except list (O(n log n) in the collection). The garbage
@@ -107,6 +107,8 @@ export interface StoreWatchEvent {
 /** Options of a delete. */
 export interface StoreDeleteOptions {
   readonly dryRun?: boolean | undefined
+  /** For Pods: how long the kubelet gives the containers (default `spec.terminationGracePeriodSeconds`). */
+  readonly gracePeriodSeconds?: number | undefined
   readonly propagationPolicy?: "Orphan" | "Background" | "Foreground" | undefined
   readonly preconditions?: { readonly uid?: string | undefined; readonly resourceVersion?: string | undefined }
 }
@@ -185,6 +187,21 @@ const subjectOf = (type: ServedKind): Subject => ({ group: type.group, plural: t
 const specPart = (type: ServedKind, object: JsonObject): JsonObject => {
   const { metadata: _metadata, status, ...rest } = object
   return type.statusSubresource ? rest : { ...rest, status }
+}
+
+/**
+ * The grace period a Pod delete gets, or undefined for a Pod never bound to a node (nothing runs it: it goes at
+ * once, as the Pod strategy decides); a terminal Pod gets 0.
+ */
+const podGracePeriod = (type: ServedKind, pod: StoredObject, requested: number | undefined): number | undefined => {
+  if (type.group !== "" || type.plural !== "pods") return undefined
+  const spec = isRecord(pod.spec) ? pod.spec : {}
+  const status = isRecord(pod.status) ? pod.status : {}
+  if (typeof spec.nodeName !== "string" || spec.nodeName === "") return undefined
+  // a terminal Pod has nothing left to stop: grace 0 (also ends a graceful deletion already under way)
+  if (status.phase === "Succeeded" || status.phase === "Failed") return 0
+  const fromSpec = typeof spec.terminationGracePeriodSeconds === "number" ? spec.terminationGracePeriodSeconds : 30
+  return Math.max(0, requested ?? fromSpec)
 }
 
 /** The in-memory API store. Methods throw `ApiStatusError`; the `FakeCluster` service turns that into failures. */
@@ -343,7 +360,8 @@ export class Store {
         let name = stringAt(meta, "name") ?? ""
         const generateName = stringAt(meta, "generateName")
         if (name === "" && generateName !== undefined && generateName !== "") {
-          name = `${generateName}${this.randomSuffix()}`
+          // the generator keeps the whole name within 63 characters: the base is cut to 58
+          name = `${generateName.slice(0, 58)}${this.randomSuffix()}`
         }
         if (name === "") {
           throw invalid(subjectOf(type), "", [requiredValue("metadata.name", "name or generateName is required")])
@@ -363,6 +381,7 @@ export class Store {
         if (type.tracksGeneration) meta.generation = 1
         else delete meta.generation
         if (type.statusSubresource) delete object.status
+        this.admitDefaultStorageClass(type, object)
         this.prepare(type, object, undefined, strict(options))
         const key = this.keyOf(type, namespace, name)
         if (this.collection(type).has(key)) throw alreadyExists(subjectOf(type), name)
@@ -463,6 +482,8 @@ export class Store {
         this.injectFault(type, "delete", name)
         // batch/v1 Jobs keep their Pods unless asked otherwise (kubernetes#20902): the default policy is Orphan.
         const effective = policy ?? (type.group === "batch" && type.plural === "jobs" ? "Orphan" : "Background")
+        const grace = podGracePeriod(type, existing, options.gracePeriodSeconds)
+        if (grace !== undefined) return this.deletePodGracefully(type, key, existing, effective, grace, now)
         return this.deleteObject(type, key, existing, effective, now)
       })
     })
@@ -636,6 +657,21 @@ export class Store {
     throw internalError("injected fault")
   }
 
+  /**
+   * The DefaultStorageClass admission plugin: a claim created without `spec.storageClassName` gets the class
+   * annotated `storageclass.kubernetes.io/is-default-class: "true"` (the newest one when several are).
+   */
+  private admitDefaultStorageClass(type: ServedKind, object: JsonObject): void {
+    if (type.group !== "" || type.plural !== "persistentvolumeclaims") return
+    const spec = isRecord(object.spec) ? object.spec : undefined
+    if (spec === undefined || spec.storageClassName !== undefined) return
+    const defaults = [...(this.collections.get("storage.k8s.io/storageclasses")?.values() ?? [])]
+      .filter((item) => item.metadata.annotations?.["storageclass.kubernetes.io/is-default-class"] === "true")
+      .sort((a, b) => (b.metadata.creationTimestamp ?? "").localeCompare(a.metadata.creationTimestamp ?? ""))
+    const chosen = defaults[0]?.metadata.name
+    if (chosen !== undefined) spec.storageClassName = chosen
+  }
+
   /** Defaulting, pruning and validation shared by create and update. */
   private prepare(type: ServedKind, object: JsonObject, old: StoredObject | undefined, strict: boolean): void {
     const meta = metaOf(object)
@@ -751,7 +787,10 @@ export class Store {
       meta.generation = (old.metadata.generation ?? 0) + 1
     }
     if (jsonEqual(next, old)) return old
-    const deleting = meta.deletionTimestamp !== undefined && stringsAt(meta, "finalizers").length === 0
+    const deleting =
+      meta.deletionTimestamp !== undefined &&
+      stringsAt(meta, "finalizers").length === 0 &&
+      (typeof meta.deletionGracePeriodSeconds === "number" ? meta.deletionGracePeriodSeconds : 0) === 0
     if (deleting) {
       return this.commitDelete(type, key, next)
     }
@@ -776,6 +815,44 @@ export class Store {
     meta.deletionTimestamp = metaV1Time(now)
     meta.deletionGracePeriodSeconds = 0
     if (typeof meta.generation === "number" && meta.generation > 0) meta.generation = meta.generation + 1
+    return { deleted: false, object: this.commit(type, key, next, existing) }
+  }
+
+  /**
+   * Graceful deletion of a Pod bound to a node (the Pod strategy's `CheckGracefulDelete`): the object stays with
+   * `deletionTimestamp = now + grace` and `deletionGracePeriodSeconds = grace` until the kubelet has stopped its
+   * containers and deletes it again with grace 0. A later delete may only shorten the period.
+   */
+  private deletePodGracefully(
+    type: ServedKind,
+    key: string,
+    existing: StoredObject,
+    policy: "Orphan" | "Background" | "Foreground",
+    grace: number,
+    now: number
+  ): DeleteResult {
+    const current = existing.metadata.deletionGracePeriodSeconds
+    if (existing.metadata.deletionTimestamp !== undefined && current !== undefined && grace >= current) {
+      return { deleted: false, object: existing }
+    }
+    if (grace === 0) {
+      if ((existing.metadata.finalizers ?? []).length === 0) {
+        return { deleted: true, object: this.commitDelete(type, key, existing) }
+      }
+      const next = cloneJson(existing) as JsonObject
+      const meta = metaOf(next)
+      meta.deletionGracePeriodSeconds = 0
+      if (meta.deletionTimestamp === undefined) meta.deletionTimestamp = metaV1Time(now)
+      return { deleted: false, object: this.commit(type, key, next, existing) }
+    }
+    const next = cloneJson(existing) as JsonObject
+    const meta = metaOf(next)
+    const finalizers = stringsAt(meta, "finalizers")
+    if (policy === "Orphan" && !finalizers.includes("orphan")) meta.finalizers = [...finalizers, "orphan"]
+    if (policy === "Foreground" && !finalizers.includes("foregroundDeletion"))
+      meta.finalizers = [...finalizers, "foregroundDeletion"]
+    meta.deletionTimestamp = metaV1Time(now + grace * 1000)
+    meta.deletionGracePeriodSeconds = grace
     return { deleted: false, object: this.commit(type, key, next, existing) }
   }
 

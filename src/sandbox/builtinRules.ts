@@ -1,7 +1,10 @@
 /**
  * Per-kind rules of the built-in kinds the operator writes: Job defaulting, validation and immutability
  * (`pkg/apis/batch` defaults and `ValidateJob`), Pod creation status, the RBAC kinds (rbacRules.ts), and Event
- * validation (the legacy core/v1 rules, plus the events.k8s.io rules that apply as soon as `eventTime` is set).
+ * validation (the legacy core/v1 rules, plus the events.k8s.io rules that apply as soon as `eventTime` is set); the
+ * defaults of the kinds the sandbox's controllers manage (claims and volumes start `Pending`, Deployment/ReplicaSet
+ * and StorageClass defaults of `pkg/apis/apps` and `pkg/apis/storage`) and the selector-matches-template rule
+ * of `ValidateDeployment`/`ValidateReplicaSet`.
  *
  * @since 0.1.0
  */
@@ -14,6 +17,12 @@ const isJob = (type: ServedKind) => type.group === "batch" && type.plural === "j
 const isPod = (type: ServedKind) => type.group === "" && type.plural === "pods"
 const isEvent = (type: ServedKind) => type.group === "" && type.plural === "events"
 const isSecret = (type: ServedKind) => type.group === "" && type.plural === "secrets"
+const isClaim = (type: ServedKind) => type.group === "" && type.plural === "persistentvolumeclaims"
+const isVolume = (type: ServedKind) => type.group === "" && type.plural === "persistentvolumes"
+const isStorageClass = (type: ServedKind) => type.group === "storage.k8s.io" && type.plural === "storageclasses"
+/** Deployments and ReplicaSets: `spec.replicas`, `spec.selector` and a Pod template. */
+const isReplicated = (type: ServedKind) =>
+  type.group === "apps" && (type.plural === "deployments" || type.plural === "replicasets")
 
 const base64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
@@ -131,6 +140,30 @@ export const defaultBuiltin = (type: ServedKind, object: JsonObject, old: Stored
   } else if (isPod(type)) {
     defaultPodSpec(recordAt(object, "spec"), "Always")
     if (old === undefined && object.status === undefined) object.status = { phase: "Pending", qosClass: "BestEffort" }
+  } else if (isClaim(type) || isVolume(type)) {
+    const spec = recordAt(object, "spec")
+    setDefault(spec, "volumeMode", "Filesystem")
+    if (isVolume(type)) setDefault(spec, "persistentVolumeReclaimPolicy", "Retain")
+    if (old === undefined && object.status === undefined) object.status = { phase: "Pending" }
+  } else if (isReplicated(type)) {
+    const spec = recordAt(object, "spec")
+    setDefault(spec, "replicas", 1)
+    setDefault(spec, "minReadySeconds", 0)
+    defaultPodSpec(recordAt(recordAt(spec, "template"), "spec"), "Always")
+    if (type.plural === "deployments") {
+      setDefault(spec, "revisionHistoryLimit", 10)
+      setDefault(spec, "progressDeadlineSeconds", 600)
+      const strategy = recordAt(spec, "strategy")
+      setDefault(strategy, "type", "RollingUpdate")
+      if (strategy.type === "RollingUpdate") {
+        const rollingUpdate = recordAt(strategy, "rollingUpdate")
+        setDefault(rollingUpdate, "maxUnavailable", "25%")
+        setDefault(rollingUpdate, "maxSurge", "25%")
+      }
+    }
+  } else if (isStorageClass(type)) {
+    setDefault(object, "reclaimPolicy", "Delete")
+    setDefault(object, "volumeBindingMode", "Immediate")
   }
 }
 
@@ -142,7 +175,32 @@ export const validateBuiltin = (type: ServedKind, object: JsonObject): Array<Sta
     const spec = isRecord(object.spec) ? object.spec : {}
     return Array.isArray(spec.containers) && spec.containers.length > 0 ? [] : [requiredValue("spec.containers")]
   }
+  if (isReplicated(type)) return validateReplicated(object)
   return validateRbac(type, object)
+}
+
+/** `spec.selector` is required and must select the template's labels (matchLabels; expressions are not checked). */
+const validateReplicated = (object: JsonObject): Array<StatusCause> => {
+  const spec = isRecord(object.spec) ? object.spec : {}
+  const selector = spec.selector
+  if (!isRecord(selector)) return [requiredValue("spec.selector")]
+  const matchLabels = isRecord(selector.matchLabels) ? selector.matchLabels : {}
+  if (Object.keys(matchLabels).length === 0 && !Array.isArray(selector.matchExpressions)) {
+    return [invalidValue("spec.selector", selector, "empty selector is invalid for deployment")]
+  }
+  const template = isRecord(spec.template) ? spec.template : {}
+  const templateMeta = isRecord(template.metadata) ? template.metadata : {}
+  const labels = isRecord(templateMeta.labels) ? templateMeta.labels : {}
+  const selects = Object.entries(matchLabels).every(([key, value]) => labels[key] === value)
+  const podSpec = isRecord(template.spec) ? template.spec : {}
+  return [
+    ...(selects
+      ? []
+      : [invalidValue("spec.template.metadata.labels", labels, "`selector` does not match template `labels`")]),
+    ...(Array.isArray(podSpec.containers) && podSpec.containers.length > 0
+      ? []
+      : [requiredValue("spec.template.spec.containers")])
+  ]
 }
 
 const validateJob = (object: JsonObject): Array<StatusCause> => {

@@ -67,9 +67,13 @@ const builtin = (
 
 const rbacGroup = "rbac.authorization.k8s.io"
 
+const column = (name: string, jsonPath: string, type = "string"): PrinterColumn => ({ name, type, jsonPath })
+const age = column("Age", ".metadata.creationTimestamp", "date")
+
 /**
- * The built-in kinds: core Pods, Secrets, ConfigMaps, Services, PVCs, Events, Namespaces, ServiceAccounts; Jobs;
- * Leases; Roles, RoleBindings, ClusterRoles, ClusterRoleBindings.
+ * The built-in kinds: core Pods, Secrets, ConfigMaps, Services, PVCs, PVs, Endpoints, Events, Namespaces, Nodes, ServiceAccounts;
+ * Jobs; Deployments and ReplicaSets; StorageClasses; EndpointSlices; Leases; Roles, RoleBindings, ClusterRoles,
+ * ClusterRoleBindings.
  */
 export const builtinTypes: ReadonlyArray<ServedKind> = [
   builtin({
@@ -103,8 +107,32 @@ export const builtinTypes: ReadonlyArray<ServedKind> = [
     kind: "PersistentVolumeClaim",
     namespaced: true,
     shortNames: ["pvc"],
-    statusSubresource: true
+    statusSubresource: true,
+    printerColumns: [
+      column("Status", ".status.phase"),
+      column("Volume", ".spec.volumeName"),
+      column("Capacity", ".status.capacity.storage"),
+      column("StorageClass", ".spec.storageClassName"),
+      age
+    ]
   }),
+  builtin({
+    group: "",
+    version: "v1",
+    plural: "persistentvolumes",
+    kind: "PersistentVolume",
+    namespaced: false,
+    shortNames: ["pv"],
+    statusSubresource: true,
+    printerColumns: [
+      column("Capacity", ".spec.capacity.storage"),
+      column("Reclaim Policy", ".spec.persistentVolumeReclaimPolicy"),
+      column("Status", ".status.phase"),
+      column("StorageClass", ".spec.storageClassName"),
+      age
+    ]
+  }),
+  builtin({ group: "", version: "v1", plural: "endpoints", kind: "Endpoints", namespaced: true, shortNames: ["ep"] }),
   builtin({
     group: "",
     version: "v1",
@@ -189,6 +217,70 @@ export const builtinTypes: ReadonlyArray<ServedKind> = [
     kind: "ClusterRoleBinding",
     namespaced: false,
     nameRule: "pathSegment"
+  }),
+  builtin({
+    group: "apps",
+    version: "v1",
+    plural: "deployments",
+    kind: "Deployment",
+    namespaced: true,
+    shortNames: ["deploy"],
+    categories: ["all"],
+    statusSubresource: true,
+    tracksGeneration: true,
+    printerColumns: [
+      column("Replicas", ".spec.replicas", "integer"),
+      column("Up-to-date", ".status.updatedReplicas", "integer"),
+      column("Available", ".status.availableReplicas", "integer"),
+      age
+    ]
+  }),
+  builtin({
+    group: "apps",
+    version: "v1",
+    plural: "replicasets",
+    kind: "ReplicaSet",
+    namespaced: true,
+    shortNames: ["rs"],
+    categories: ["all"],
+    statusSubresource: true,
+    tracksGeneration: true,
+    printerColumns: [
+      column("Desired", ".spec.replicas", "integer"),
+      column("Current", ".status.replicas", "integer"),
+      column("Ready", ".status.readyReplicas", "integer"),
+      age
+    ]
+  }),
+  builtin({
+    group: "storage.k8s.io",
+    version: "v1",
+    plural: "storageclasses",
+    kind: "StorageClass",
+    namespaced: false,
+    shortNames: ["sc"],
+    printerColumns: [
+      column("Provisioner", ".provisioner"),
+      column("ReclaimPolicy", ".reclaimPolicy"),
+      column("VolumeBindingMode", ".volumeBindingMode"),
+      age
+    ]
+  }),
+  builtin({
+    group: "discovery.k8s.io",
+    version: "v1",
+    plural: "endpointslices",
+    kind: "EndpointSlice",
+    namespaced: true
+  }),
+  builtin({
+    group: "",
+    version: "v1",
+    plural: "nodes",
+    kind: "Node",
+    namespaced: false,
+    shortNames: ["no"],
+    statusSubresource: true
   })
 ]
 

@@ -41,9 +41,80 @@ const cell = (object: StoredObject, column: PrinterColumn, now: number): unknown
   return value
 }
 
+const record = (value: unknown): Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {}
+const records = (value: unknown): Array<Record<string, unknown>> => (Array.isArray(value) ? value.map(record) : [])
+
+/** kubectl's Pod columns: READY, STATUS (the printer's reason logic), RESTARTS, AGE, IP and NODE (wide). */
+const podColumns: ReadonlyArray<PrinterColumn> = [
+  { name: "Ready", type: "string", jsonPath: "" },
+  { name: "Status", type: "string", jsonPath: "" },
+  { name: "Restarts", type: "string", jsonPath: "" },
+  { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+  { name: "IP", type: "string", jsonPath: ".status.podIP", priority: 1 },
+  { name: "Node", type: "string", jsonPath: ".spec.nodeName", priority: 1 }
+]
+
+const terminatedReason = (terminated: Record<string, unknown>): string =>
+  typeof terminated.reason === "string" && terminated.reason !== ""
+    ? terminated.reason
+    : typeof terminated.signal === "number" && terminated.signal !== 0
+      ? `Signal:${terminated.signal}`
+      : `ExitCode:${String(terminated.exitCode ?? 0)}`
+
+const podCells = (pod: StoredObject): [string, string, string] => {
+  const status = record(pod.status)
+  const spec = record(pod.spec)
+  const containers = records(status.containerStatuses)
+  const inits = records(status.initContainerStatuses)
+  let reason = typeof status.reason === "string" ? status.reason : typeof status.phase === "string" ? status.phase : ""
+  let restarts = 0
+  let initializing = false
+  const initTotal = records(spec.initContainers).length
+  inits.forEach((init, index) => {
+    restarts += Number(init.restartCount ?? 0)
+    if (initializing) return
+    const state = record(init.state)
+    const terminated = record(state.terminated)
+    const waitingState = record(state.waiting)
+    if (state.terminated !== undefined && terminated.exitCode === 0) return
+    initializing = true
+    if (state.terminated !== undefined) reason = `Init:${terminatedReason(terminated)}`
+    else if (
+      typeof waitingState.reason === "string" &&
+      waitingState.reason !== "" &&
+      waitingState.reason !== "PodInitializing"
+    )
+      reason = `Init:${waitingState.reason}`
+    else reason = `Init:${index}/${initTotal}`
+  })
+  let ready = 0
+  let running = false
+  if (!initializing) {
+    for (const container of [...containers].reverse()) {
+      restarts += Number(container.restartCount ?? 0)
+      const state = record(container.state)
+      const waitingState = record(state.waiting)
+      if (typeof waitingState.reason === "string" && waitingState.reason !== "") reason = waitingState.reason
+      else if (state.terminated !== undefined) reason = terminatedReason(record(state.terminated))
+      else if (state.running !== undefined && container.ready === true) {
+        running = true
+        ready++
+      }
+    }
+    if (reason === "Completed" && running) reason = "Running"
+  } else {
+    for (const container of containers) restarts += Number(container.restartCount ?? 0)
+  }
+  if (pod.metadata.deletionTimestamp !== undefined) reason = "Terminating"
+  const total = Math.max(records(spec.containers).length, containers.length)
+  return [`${ready}/${total}`, reason, String(restarts)]
+}
+
 /** The Table for a list (or one object) of a kind. */
 export const tableOf = (type: ServedKind, items: ReadonlyArray<StoredObject>, resourceVersion: string, now: number) => {
-  const columns = type.printerColumns.length > 0 ? type.printerColumns : defaultColumns
+  const isPod = !type.custom && type.group === "" && type.plural === "pods"
+  const columns = isPod ? podColumns : type.printerColumns.length > 0 ? type.printerColumns : defaultColumns
   return {
     kind: "Table",
     apiVersion: "meta.k8s.io/v1",
@@ -65,7 +136,12 @@ export const tableOf = (type: ServedKind, items: ReadonlyArray<StoredObject>, re
       }))
     ],
     rows: items.map((object) => ({
-      cells: [object.metadata.name ?? "", ...columns.map((column) => cell(object, column, now))],
+      cells: [
+        object.metadata.name ?? "",
+        ...(isPod
+          ? [...podCells(object), ...columns.slice(3).map((column) => cell(object, column, now))]
+          : columns.map((column) => cell(object, column, now)))
+      ],
       object: { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: object.metadata }
     }))
   }
