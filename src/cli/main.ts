@@ -70,7 +70,8 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       return runCommand(Effect.flatMap(decodeRestoreEnv(env), restoreProgram), terminationPath)
     }
     case "abort-uploads": {
-      const { decodeCleanupEnv, cleanupProgram } = await import("../janitor/abortUploads.ts")
+      const { decodeCleanupEnv } = await import("../api/cleanupJob.ts")
+      const { cleanupProgram } = await import("../janitor/abortUploads.ts")
       const { Effect } = await import("effect")
       return runCommand(Effect.flatMap(decodeCleanupEnv(env), cleanupProgram), terminationPath)
     }

@@ -13,8 +13,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { Effect } from "effect"
-import { CleanupEnv, type CleanupResult } from "../api/cleanupJob.ts"
-import { decodeEnv } from "../api/env.ts"
+import type { CleanupEnv, CleanupResult } from "../api/cleanupJob.ts"
 import { InvalidConfiguration, ObjectStoreUploadFailed } from "../api/failures.ts"
 import { ObjectStoreConnectionConfig } from "../objectstore/connection.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
@@ -60,9 +59,6 @@ export const abortUploads = Effect.fn("janitor.abortUploads")(function* (
   yield* Effect.logInfo("multipart uploads aborted").pipe(Effect.annotateLogs({ prefix, aborted, alreadyGone }))
   return { prefix, aborted, alreadyGone } satisfies CleanupResult
 })
-
-/** Decodes the janitor's environment (only the variables `CleanupEnv` names are looked at). */
-export const decodeCleanupEnv = decodeEnv(CleanupEnv)
 
 /** The `abort-uploads` subcommand over a decoded environment. */
 export const cleanupProgram = (env: CleanupEnv) =>

@@ -11,6 +11,7 @@
  * | `RESTORE_ARCHIVE_KEY`, `RESTORE_METADATA_KEY`, `RESTORE_EXPECTED_SHA256`, `RESTORE_EXPECTED_SIZE` | explicit backup (from a Backup's status); all four or none |
  * | `RESTORE_SOURCE_CLUSTER` | otherwise: the `externalClusters` name, i.e. the cluster directory under the spec's `path` |
  * | `RESTORE_BACKUP_ID` | with `RESTORE_SOURCE_CLUSTER`: pin a backup id (default: the latest completed) |
+ * | `RESTORE_ON_DAMAGED_LATEST` | with `RESTORE_SOURCE_CLUSTER` and no id: `fail` (default) or `usePrevious` |
  * | `RESTORE_SCRATCH_DIR` | parent of the scratch directory (default: the data directory's parent) |
  * | `RESTORE_DOWNLOAD_CONCURRENCY` | parallel ranged GETs (default 1) |
  * | `TERMINATION_MESSAGE_PATH` | where the result JSON goes (default `/dev/termination-log`) |
@@ -78,6 +79,7 @@ export const restoreProgram = (env: RestoreEnv) =>
       dataDir: env.RESTORE_DATA_DIR,
       serverDefaultsFile: env.RESTORE_SERVER_DEFAULTS_FILE,
       ...(env.RESTORE_SCRATCH_DIR === undefined ? {} : { scratchParent: env.RESTORE_SCRATCH_DIR }),
+      ...(env.RESTORE_ON_DAMAGED_LATEST === undefined ? {} : { onDamagedLatest: env.RESTORE_ON_DAMAGED_LATEST }),
       ...(env.RESTORE_DOWNLOAD_CONCURRENCY === undefined
         ? {}
         : { download: { concurrency: env.RESTORE_DOWNLOAD_CONCURRENCY } })

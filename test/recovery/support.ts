@@ -81,12 +81,14 @@ export const metadataFor = (
 })
 
 /**
- * Stores `archive` and a metadata.json under `<path>/<cluster>/nightly/<backupId>/`. The metadata describes
+ * Stores `archive` and a metadata.json under `<path>/<cluster>/<backupName>/<backupId>/`. The metadata describes
  * `described` (default: the archive itself), so tests can store bytes that differ from what metadata promises.
  */
 export const storeBackup = (options: {
   readonly path: string
   readonly cluster: string
+  /** Default `nightly`. */
+  readonly backupName?: string
   readonly backupId: string
   readonly archive: Uint8Array
   readonly described?: { readonly size: number; readonly sha256: string }
@@ -98,7 +100,7 @@ export const storeBackup = (options: {
     const keys = yield* backupKeys({
       path: options.path,
       cluster: options.cluster,
-      backupName: "nightly",
+      backupName: options.backupName ?? "nightly",
       backupId: BackupId.make(options.backupId)
     })
     yield* client.putObject(keys.archiveKey, options.archive)
