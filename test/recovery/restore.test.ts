@@ -17,7 +17,8 @@ import { restore, restoreResolved } from "../../src/recovery/restore.ts"
 import { startMariadb, writeRestoredServerDefaults } from "../../src/sandbox/mariadb.ts"
 import { emptyBucket } from "../e2e/support.ts"
 import { createBucket, rgwConnection, startRgw, uniqueBucketName } from "../support/rgw.ts"
-import { chunkBoundaries, type LocalBackup, localBackup, sha256, storeBackup } from "./support.ts"
+import { chunkBoundaries } from "../../src/sandbox/xbstream.ts"
+import { type LocalBackup, localBackup, sha256, storeBackup } from "./support.ts"
 
 interface SourceState {
   readonly backup: LocalBackup
