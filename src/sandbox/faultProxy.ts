@@ -13,7 +13,7 @@
  *
  * Faults come from rules (method, a query parameter's presence, a path pattern, the nth matching request) or,
  * after the rules, from a decider called with each request (e.g. a seeded random one). An observer sees every
- * request body chunk before it is forwarded (the fault benchmark kills a worker at an exact uploaded byte).
+ * request body chunk before it is forwarded, and may drop it (the fault run kills a worker at an exact byte).
  * Every request is recorded (method, URL, headers, the fault applied) so tests can assert what the client
  * sent (signature scheme, SSE headers, session token …). Headers are forwarded untouched (the Host
  * header included), so signatures still verify upstream.
@@ -62,8 +62,8 @@ export interface ProxiedRequest {
 /** Decides a fault for a request no rule matched (`undefined`: forward it untouched). */
 export type FaultDecider = (request: ProxiedRequest) => FaultAction | undefined
 
-/** Sees each chunk of a request body before it is forwarded. */
-export type BodyObserver = (request: ProxiedRequest, chunk: Buffer) => void
+/** Sees each chunk of a request body before it is forwarded; `"drop"`: reset the connection instead. */
+export type BodyObserver = (request: ProxiedRequest, chunk: Buffer) => undefined | "drop"
 
 /** A running proxy. */
 export interface FaultProxy {
@@ -151,7 +151,11 @@ export const startFaultProxy = async (upstream: string): Promise<FaultProxy> => 
     const seen = observer === undefined ? undefined : { observe: observer, request: proxied(req) }
     let received = 0
     req.on("data", (chunk: Buffer) => {
-      seen?.observe(seen.request, chunk)
+      if (seen?.observe(seen.request, chunk) === "drop") {
+        upstreamReq.destroy()
+        req.socket.resetAndDestroy()
+        return
+      }
       received += chunk.length
       if (cutRequestAfter !== undefined && received >= cutRequestAfter) {
         const room = chunk.length - (received - cutRequestAfter)
@@ -166,6 +170,10 @@ export const startFaultProxy = async (upstream: string): Promise<FaultProxy> => 
       }
     })
     req.on("end", () => upstreamReq.end())
+    // a client that went away mid-body (killed, reset) must not leave the upstream request open
+    req.on("close", () => {
+      if (!req.complete) upstreamReq.destroy()
+    })
   }
 
   const server = http.createServer((req, res) => {
