@@ -15,9 +15,9 @@ import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { resolveBackup } from "../../src/recovery/resolve.ts"
 import { restore, restoreResolved } from "../../src/recovery/restore.ts"
 import { startMariadb, writeRestoredServerDefaults } from "../../src/sandbox/mariadb.ts"
+import { chunkBoundaries } from "../../src/sandbox/xbstream.ts"
 import { emptyBucket } from "../e2e/support.ts"
 import { createBucket, rgwConnection, startRgw, uniqueBucketName } from "../support/rgw.ts"
-import { chunkBoundaries } from "../../src/sandbox/xbstream.ts"
 import { type LocalBackup, localBackup, sha256, storeBackup } from "./support.ts"
 
 interface SourceState {

@@ -176,9 +176,7 @@ export const runS3Faults = (
     yield* Effect.forEach(orphanPrefixes, (prefix) => abortUploads(prefix), { discard: true }).pipe(
       Effect.provide(store)
     )
-    const after = yield* ObjectStoreClient.use((c) => c.listMultipartUploads(`${cluster}/`)).pipe(
-      Effect.provide(store)
-    )
+    const after = yield* ObjectStoreClient.use((c) => c.listMultipartUploads(`${cluster}/`)).pipe(Effect.provide(store))
     const injected = Object.values(byFault).reduce((a, b) => a + b, 0)
     return {
       faultRate: options.faultRate,
