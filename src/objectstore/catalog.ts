@@ -71,6 +71,7 @@ export interface FindOptions extends CatalogOptions {
 
 /** The backup a recovery should use, and the newer damaged ones skipped to get to it (newest first). */
 export type FoundBackup = CompletedBackup & { readonly skipped: ReadonlyArray<SkippedBackup> }
+
 /**
  * Every backup prefix under `<path>/<cluster>/`, oldest first (backup ids sort by time), from one
  * paginated listing. Metadata is not read here.
