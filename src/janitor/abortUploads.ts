@@ -11,12 +11,10 @@
  *
  * @since 0.1.0
  */
-import { NodeServices } from "@effect/platform-node"
 import { Effect } from "effect"
 import type { CleanupEnv, CleanupResult } from "../api/cleanupJob.ts"
-import { InvalidConfiguration, ObjectStoreUploadFailed } from "../api/failures.ts"
-import { ObjectStoreConnectionConfig } from "../objectstore/connection.ts"
-import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
+import { ObjectStoreUploadFailed } from "../api/failures.ts"
+import { ObjectStoreClient, withObjectStoreFromEnv } from "../objectstore/ObjectStoreClient.ts"
 import { defaultRetryPolicy, type RetryPolicy, withRetry } from "../pipeline/retry.ts"
 
 const maxPasses = 3
@@ -62,9 +60,6 @@ export const abortUploads = Effect.fn("janitor.abortUploads")(function* (
 
 /** The `abort-uploads` subcommand over a decoded environment. */
 export const cleanupProgram = (env: CleanupEnv) =>
-  Effect.gen(function* () {
-    const connection = yield* ObjectStoreConnectionConfig.pipe(
-      Effect.mapError((error) => new InvalidConfiguration({ detail: error.message }))
-    )
-    return yield* abortUploads(env.CLEANUP_PREFIX).pipe(Effect.provide(ObjectStoreClient.layer(connection)))
-  }).pipe(Effect.annotateLogs({ prefix: env.CLEANUP_PREFIX }), Effect.provide(NodeServices.layer))
+  withObjectStoreFromEnv(() => abortUploads(env.CLEANUP_PREFIX)).pipe(
+    Effect.annotateLogs({ prefix: env.CLEANUP_PREFIX })
+  )

@@ -28,12 +28,11 @@ import {
   type ObjectStoreDownloadFailed
 } from "../api/failures.ts"
 import { ArchiveFile, clusterPrefix, MetadataFile, parseBackupKey } from "./layout.ts"
-import { type BackupMetadata, decodeMetadata } from "./metadata.ts"
+import type { BackupMetadata } from "./metadata.ts"
+import { readMetadataObject } from "./metadataObject.ts"
 import { ObjectStoreClient } from "./ObjectStoreClient.ts"
 
 /** metadata.json is a few KiB; anything this big is not ours and is not read. */
-const maxMetadataBytes = 1024 * 1024
-
 /** One backup prefix found in the listing. */
 export interface BackupLocationEntry {
   readonly backupName: string
@@ -125,15 +124,18 @@ const damaged = (entry: BackupLocationEntry, problem: string): CatalogEntry => (
 export const inspectBackup = Effect.fn("catalog.inspectBackup")(function* (entry: BackupLocationEntry) {
   if (Option.isNone(entry.metadataSize)) return incomplete(entry, "no metadata.json: the backup never completed")
   const checked = yield* Effect.gen(function* () {
-    if (Option.getOrElse(entry.metadataSize, () => 0) > maxMetadataBytes) {
-      return damaged(entry, `metadata.json is larger than ${maxMetadataBytes} bytes`)
-    }
-    const client = yield* ObjectStoreClient
-    const chunks = yield* Stream.runCollect(client.getObject(entry.metadataKey))
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks))
-    const decoded = yield* decodeMetadata(text).pipe(Effect.result)
-    if (decoded._tag === "Failure") return damaged(entry, `metadata.json does not decode: ${decoded.failure.message}`)
-    const metadata = decoded.success
+    // an unreadable metadata.json is damage; a failed read of it is a download failure, not a verdict
+    const decoded = yield* readMetadataObject(
+      entry.metadataKey,
+      Option.getOrElse(entry.metadataSize, () => 0)
+    ).pipe(
+      Effect.map((metadata) => ({ _tag: "Read" as const, metadata })),
+      Effect.catchTag("MetadataInvalid", (invalid) =>
+        Effect.succeed({ _tag: "Invalid" as const, problem: invalid.message })
+      )
+    )
+    if (decoded._tag === "Invalid") return damaged(entry, decoded.problem)
+    const metadata = decoded.metadata
     if (metadata.backupId !== entry.backupId) {
       return damaged(entry, `metadata.json names backup id ${metadata.backupId}, its location ${entry.backupId}`)
     }
@@ -150,10 +152,7 @@ export const inspectBackup = Effect.fn("catalog.inspectBackup")(function* (entry
       )
     }
     return { ...entry, status: "completed", metadata } satisfies CatalogEntry
-  }).pipe(
-    // a metadata.json that is not UTF-8 is as damaged as one that does not decode
-    Effect.catchDefect((defect) => Effect.succeed(damaged(entry, `metadata.json is unreadable: ${String(defect)}`)))
-  )
+  })
   if (checked.status === "damaged") {
     yield* Effect.logWarning("damaged backup").pipe(
       Effect.annotateLogs({ prefix: entry.prefix, problem: checked.problem })

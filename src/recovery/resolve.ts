@@ -6,12 +6,14 @@
  *
  * @since 0.1.0
  */
-import { Effect, Option, Stream } from "effect"
+import { Effect, Option } from "effect"
 import type { OnDamagedLatest, SkippedBackup } from "../api/cluster.ts"
-import { BackupDamaged, ChecksumMismatch } from "../api/failures.ts"
+import { BackupDamaged, ChecksumMismatch, ObjectStoreDownloadFailed } from "../api/failures.ts"
 import { type BackupLocationEntry, findBackup } from "../objectstore/catalog.ts"
-import { type BackupMetadata, decodeMetadata } from "../objectstore/metadata.ts"
+import type { BackupMetadata } from "../objectstore/metadata.ts"
+import { readMetadataObject } from "../objectstore/metadataObject.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
+import { defaultRetryPolicy, isRetryableObjectStoreError, retrySchedule } from "../pipeline/retry.ts"
 
 /** Where the backup to restore comes from. */
 export type RestoreSource =
@@ -50,8 +52,6 @@ export interface ResolveOptions {
   readonly knownDamaged?: ReadonlyArray<BackupDamaged>
 }
 
-const maxMetadataBytes = 1024 * 1024
-
 /** The backup prefix and id a metadata key names (explicit keys come from a Backup's status). */
 const ownerOf = (metadataKey: string) => {
   const prefix = metadataKey.slice(0, metadataKey.lastIndexOf("/") + 1)
@@ -67,13 +67,20 @@ const readMetadata = Effect.fn("recovery.readMetadata")(function* (key: string) 
   const damaged = (problem: string) => new BackupDamaged({ bucket: client.bucket, ...ownerOf(key), problem })
   const head = yield* client.headObject(key)
   if (Option.isNone(head)) return yield* damaged("metadata.json is missing")
-  if (head.value.size > maxMetadataBytes) return yield* damaged("metadata.json is implausibly large")
-  const chunks = yield* Stream.runCollect(client.getObject(key))
-  const text = Buffer.concat(chunks).toString("utf8")
-  return yield* decodeMetadata(text).pipe(
-    Effect.mapError((error) => damaged(`metadata.json does not decode: ${error.message}`))
+  return yield* readMetadataObject(key, head.value.size).pipe(
+    Effect.catchTag("MetadataInvalid", (invalid) => Effect.fail(damaged(invalid.detail)))
   )
 })
+
+/**
+ * The listing and metadata reads are retried like every other object-store call: found by the fault run, a
+ * single 503 on ListObjectsV2 otherwise failed a whole restore. They are idempotent, so the whole resolution is.
+ */
+const retryReads = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.retry(effect, {
+    schedule: retrySchedule(defaultRetryPolicy),
+    while: (error) => error instanceof ObjectStoreDownloadFailed && isRetryableObjectStoreError(error)
+  })
 
 /** Resolves the source to one backup (see the module comment). */
 export const resolveBackup = Effect.fn("recovery.resolveBackup")(function* (
@@ -81,7 +88,7 @@ export const resolveBackup = Effect.fn("recovery.resolveBackup")(function* (
   options: ResolveOptions = {}
 ) {
   if (source._tag === "Prefix") {
-    const found = yield* findBackup(source.path, source.cluster, source.backupId, options)
+    const found = yield* retryReads(findBackup(source.path, source.cluster, source.backupId, options))
     const { skipped, metadata, status: _status, ...location } = found
     return {
       archiveKey: found.archiveKey,
@@ -92,7 +99,7 @@ export const resolveBackup = Effect.fn("recovery.resolveBackup")(function* (
       skipped
     } satisfies ResolvedBackup
   }
-  const metadata = yield* readMetadata(source.metadataKey)
+  const metadata = yield* retryReads(readMetadata(source.metadataKey))
   // the caller's expectation and metadata.json must describe the same bytes; otherwise one of them is wrong
   if (
     metadata.archive.key !== source.archiveKey ||

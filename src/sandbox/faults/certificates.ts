@@ -14,7 +14,6 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Clock, Effect, Redacted, type Scope } from "effect"
-import { runSubcommand, workerEnv } from "../../demo/processes.ts"
 import { startBackup } from "../../instance/client.ts"
 import { mariadb } from "../../instance/flavor.ts"
 import {
@@ -24,6 +23,7 @@ import {
   issueServerCertificate
 } from "../../instance/pki.ts"
 import { serveInstanceManager } from "../../instance/server.ts"
+import { runSubcommand, workerEnv } from "../processes.ts"
 
 const day = 86_400_000
 

@@ -16,10 +16,10 @@
  */
 import { join } from "node:path"
 import { Effect, Random, type Scope } from "effect"
-import { runSubcommand, spawnSubcommand, workerEnv } from "../../demo/processes.ts"
 import { listBackups } from "../../objectstore/catalog.ts"
 import { ObjectStoreClient } from "../../objectstore/ObjectStoreClient.ts"
 import { faultProxy } from "../faultProxy.ts"
+import { runSubcommand, spawnSubcommand, workerEnv } from "../processes.ts"
 import { clearPrefix, direct, type FaultLab, labStoreEnv, readBytes, sha256Hex, waitUntilIdle } from "./lab.ts"
 
 /** The figures of R1. */

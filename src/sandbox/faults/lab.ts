@@ -10,18 +10,18 @@ import { mkdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, type Scope, Stream } from "effect"
 import { decodeWorkerEnv } from "../../api/jobs.ts"
+import { getStatus } from "../../instance/client.ts"
+import type { ObjectStoreConnection } from "../../objectstore/connection.ts"
+import { ObjectStoreClient, type S3ClientTuning } from "../../objectstore/ObjectStoreClient.ts"
+import { loadClientTls, runBackup } from "../../pipeline/worker.ts"
+import { backupUser, type MariadbInstance, startMariadb } from "../mariadb.ts"
 import {
   objectStoreEnv,
   type PkiFiles,
   type RunningInstanceManager,
   startLocalInstanceManager,
   workerEnv
-} from "../../demo/processes.ts"
-import { getStatus } from "../../instance/client.ts"
-import type { ObjectStoreConnection } from "../../objectstore/connection.ts"
-import { ObjectStoreClient, type S3ClientTuning } from "../../objectstore/ObjectStoreClient.ts"
-import { loadClientTls, runBackup } from "../../pipeline/worker.ts"
-import { backupUser, type MariadbInstance, startMariadb } from "../mariadb.ts"
+} from "../processes.ts"
 import { createBucket, type S3Endpoint, staticConnection } from "../s3Endpoint.ts"
 
 /** Everything a fault run works with. */
