@@ -16,6 +16,7 @@
  */
 import { join } from "node:path"
 import { Effect, Random, type Scope } from "effect"
+import { backupIdFromDate } from "../../api/backupId.ts"
 import { listBackups } from "../../objectstore/catalog.ts"
 import { ObjectStoreClient } from "../../objectstore/ObjectStoreClient.ts"
 import { faultProxy } from "../faultProxy.ts"
@@ -52,10 +53,7 @@ type KillPoint =
 const describePoint = (p: KillPoint): string =>
   p._tag === "Offset" ? `byte ${p.bytes}` : `the ${p._tag} request (${p.forwarded ? "after" : "before"} forwarding)`
 
-const backupIdOf = (i: number): string => {
-  const d = new Date(Date.UTC(2026, 11, 1, 1, 0, i))
-  return `${d.toISOString().slice(0, 19).replace(/[-:]/gu, "")}Z`
-}
+const backupIdOf = (i: number): string => backupIdFromDate(new Date(Date.UTC(2026, 11, 1, 1, 0, i)))
 
 /** Runs `count` killed backups (at least the five fixed kill points). */
 export const runKillFaults = (
