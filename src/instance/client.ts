@@ -169,6 +169,11 @@ const open = (url: URL, tls: ClientTls): Effect.Effect<IncomingMessage, Instance
 const streamWindowBytes = 4 * 1024 * 1024
 const maxFrameBytes = 1024 * 1024
 
+const sessionCause = (error: unknown): unknown =>
+  error instanceof Error && (error as Error & { code?: unknown }).code === "ERR_HTTP2_STREAM_CANCEL" && error.cause
+    ? error.cause
+    : error
+
 /** An HTTP/2 `GET`: resolves with the response stream and headers; the session is destroyed with the scope. */
 const openStream = (
   url: URL,
@@ -190,7 +195,8 @@ const openStream = (
         })
         // 'connect' comes after the TLS handshake finished on the client's side
         let secured = false
-        const fail = (error: unknown) => resume(Effect.fail({ error, secured }))
+        // a session that fails its handshake cancels the pending stream first: the session's error is the cause
+        const fail = (error: unknown) => resume(Effect.fail({ error: sessionCause(error), secured }))
         // `on`, not `once`: a later error must not become an unhandled 'error' event (the stream reports it)
         session.on("error", fail)
         session.once("connect", () => {
