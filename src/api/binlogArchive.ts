@@ -11,6 +11,7 @@
  */
 import { Schema } from "effect"
 import { DnsLabel, FlavorName } from "./common.ts"
+import { decodeEnv, NonEmpty, PositiveIntFromString } from "./env.ts"
 import { Sha256 } from "./jobs.ts"
 import { Timestamp } from "./time.ts"
 
@@ -86,3 +87,23 @@ export const encodeArchiveIdentity = (identity: ArchiveIdentity): string =>
 
 /** Parses and validates an archive identity. */
 export const decodeArchiveIdentity = Schema.decodeUnknownEffect(IdentityJson)
+
+/** The environment of `cloudnative-mysql archive-binlogs` (docs/pitr.md), next to `OBJECT_STORE_SPEC`. */
+export const ArchiverEnv = Schema.Struct({
+  ARCHIVE_CLUSTER_NAME: NonEmpty,
+  ARCHIVE_CLUSTER_NAMESPACE: NonEmpty,
+  ARCHIVE_CLUSTER_UID: Schema.optionalKey(NonEmpty),
+  ARCHIVE_SOURCE_HOST: NonEmpty,
+  ARCHIVE_SOURCE_PORT: Schema.optionalKey(PositiveIntFromString),
+  ARCHIVE_CREDENTIALS_FILE: NonEmpty,
+  ARCHIVE_TLS_CA_FILE: Schema.optionalKey(NonEmpty),
+  ARCHIVE_DUMP_SERVER_ID: PositiveIntFromString,
+  ARCHIVE_WORK_DIR: NonEmpty,
+  ARCHIVE_POLL_INTERVAL_MS: Schema.optionalKey(PositiveIntFromString)
+})
+export type ArchiverEnv = typeof ArchiverEnv.Type
+/** The archiver's environment as a renderer writes it. */
+export type ArchiverEnvVars = typeof ArchiverEnv.Encoded
+
+/** Decodes the archiver environment (only the variables `ArchiverEnv` names are looked at). */
+export const decodeArchiverEnv = decodeEnv(ArchiverEnv)
