@@ -79,7 +79,8 @@ export const planRecovery = <B extends BaseBackup>(input: {
     const unreachable = (why: RecoveryTargetUnreachable["why"], detail: string) =>
       new RecoveryTargetUnreachable({ why, target: targetText, detail })
     const targetGtid = target._tag === "Gtid" ? parseGtidList(target.gtid) : undefined
-    const targetMillis = target._tag === "Time" ? millis(target.time) : undefined
+    // mariadb-binlog drops the fraction of --stop-datetime, and binlog times have whole seconds
+    const targetMillis = target._tag === "Time" ? Math.floor(millis(target.time) / 1000) * 1000 : undefined
 
     const candidates = input.backups.filter((b) => input.backupID === undefined || b.backupId === input.backupID)
     const endsBefore = (b: B): boolean => {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Schema } from "effect"
 import type { BinlogManifest } from "../../src/api/binlogArchive.ts"
 import { RecoveryTargetUnreachable } from "../../src/api/failures.ts"
@@ -118,6 +118,10 @@ describe("recovery plan", () => {
         planRecovery({ backups: backups.map(backupAt), manifests: all, target: { _tag: "Time", time } })
       // Transaction 4 commits at second 40; a target of second 40 excludes it, and the backup at 3 (stopped at 35) is used.
       const p = yield* plan(at(40))
+      // A fraction of a second is dropped, as mariadb-binlog drops it: 35.5 s means "before second 35", so the
+      // backup that stopped at second 35 is too late.
+      assert.strictEqual((yield* plan(at(35).replace("Z", ".500Z"))).backup.backupId, "b000")
+      assert.strictEqual((yield* plan(at(36))).backup.backupId, "b003")
       expect(p.backup.backupId).toBe("b003")
       expect(p.files.map((f) => f.file)).toEqual(["mysql-bin.000002"])
       expect(p.stopTime).toBe(at(40))
