@@ -8,10 +8,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
-import { decodeBinlogManifest } from "../../src/api/binlogArchive.ts"
 import { binlogArchivePrefix, binlogFileKeys } from "../../src/objectstore/binlogLayout.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
+import { archivedManifests } from "../../src/pitr/archiveCatalog.ts"
 import { archivedFiles, runArchiver } from "../../src/pitr/archiver.ts"
+import { pointInTimeRecovery } from "../../src/pitr/pointInTimeRecovery.ts"
 import { planRecovery } from "../../src/pitr/recoveryPlan.ts"
 import { replayArgs, replayPlan } from "../../src/pitr/replay.ts"
 import { startMariadb } from "../../src/sandbox/mariadb.ts"
@@ -80,11 +81,8 @@ describe("replay of a recovery plan", () => {
         }
         yield* Fiber.interrupt(archiver)
 
-        const manifests = yield* Effect.forEach(listed.slice(0, -1), (file) =>
-          Effect.flatMap(binlogFileKeys(prefix, "server-1", file), (keys) =>
-            Effect.flatMap(readObject(keys.manifestKey), (bytes) => decodeBinlogManifest(bytes.toString("utf8")))
-          )
-        )
+        const manifests = yield* archivedManifests(prefix)
+        assert.strictEqual(manifests.length, listed.length - 1)
         const plan = yield* planRecovery({
           backups: [{ backupId: "base", endGTID: "", stoppedAt: "2026-01-01T00:00:00Z" }],
           manifests,
@@ -104,8 +102,27 @@ describe("replay of a recovery plan", () => {
         assert.strictEqual(yield* restored.gtidPosition, "")
 
         yield* ObjectStoreClient.use((s3) => s3.putObject(first.fileKey, good))
-        const position = yield* replayPlan(plan, prefix, target)
-        assert.strictEqual(position, beforeDrop)
+        const base = { backupId: "base", endGTID: "", stoppedAt: "2026-01-01T00:00:00Z" }
+        // A target after the last archived transaction is refused before anything is applied.
+        const beyond = yield* Effect.flip(
+          pointInTimeRecovery({
+            archivePrefix: prefix,
+            backup: base,
+            target: { _tag: "Gtid", gtid: "0-1-999" },
+            server: target
+          })
+        )
+        assert.strictEqual(beyond._tag, "RecoveryTargetUnreachable")
+        assert.strictEqual(yield* restored.gtidPosition, "")
+
+        const recovered = yield* pointInTimeRecovery({
+          archivePrefix: prefix,
+          backup: base,
+          target: { _tag: "Gtid", gtid: beforeDrop },
+          server: target
+        })
+        assert.strictEqual(recovered.gtid, beforeDrop)
+        assert.deepStrictEqual(recovered.plan.files, plan.files)
         const rows = yield* restored.query("SELECT id, v FROM app.t ORDER BY id")
         assert.deepStrictEqual(
           rows.map((r) => `${r.id}${r.v}`),
