@@ -47,7 +47,7 @@ describe("replay of a recovery plan", () => {
   })
 
   it.live(
-    "replays up to a GTID target just before a DROP TABLE; a flipped byte is ChecksumMismatch",
+    "replays up to a GTID target and to a time target just before a DROP TABLE; a flipped byte is ChecksumMismatch",
     () =>
       Effect.gen(function* () {
         const primary = yield* startMariadb()
@@ -71,6 +71,10 @@ describe("replay of a recovery plan", () => {
         yield* primary.exec("FLUSH BINARY LOGS")
         yield* primary.exec("INSERT INTO app.t VALUES (3, 'c')")
         const beforeDrop = yield* primary.gtidPosition
+        // The DROP commits in a later second than every row: a time target of that second excludes only the DROP.
+        yield* Effect.sleep("1200 millis")
+        const dropTime =
+          (yield* primary.query("SELECT DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ') AS t"))[0]?.t ?? ""
         yield* primary.exec("DROP TABLE app.t")
         yield* primary.exec("FLUSH BINARY LOGS")
         const listed = (yield* primary.query("SHOW BINARY LOGS")).map((r) => r.Log_name ?? "")
@@ -129,6 +133,20 @@ describe("replay of a recovery plan", () => {
           ["1a", "2b", "3c"]
         )
         assert.strictEqual(yield* restored.gtidPosition, beforeDrop)
+
+        // The same recovery by time, into another server at the base's position.
+        const byTime = yield* startMariadb({ serverId: 3 })
+        const timed = yield* pointInTimeRecovery({
+          archivePrefix: prefix,
+          backup: base,
+          target: { _tag: "Time", time: dropTime },
+          server: { defaultsFile: byTime.defaultsFile, scratchDir: yield* tempDir }
+        })
+        assert.strictEqual(timed.gtid, beforeDrop)
+        assert.deepStrictEqual(
+          (yield* byTime.query("SELECT id FROM app.t ORDER BY id")).map((r) => r.id),
+          ["1", "2", "3"]
+        )
       }).pipe(Effect.provide(storeLayer), Effect.scoped),
     240_000
   )
