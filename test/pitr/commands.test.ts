@@ -7,7 +7,7 @@ import { Effect, Schema } from "effect"
 import { ArchiverEnv } from "../../src/api/binlogArchive.ts"
 import { FailureMessage } from "../../src/api/jobs.ts"
 import { summarizeBinlogFile } from "../../src/pitr/binlogFile.ts"
-import { dumpArgs, sqlArgs } from "../../src/pitr/commands.ts"
+import { binlogTools, dumpArgs, sqlArgs } from "../../src/pitr/commands.ts"
 import { executable, runSubcommand } from "../../src/sandbox/processes.ts"
 
 const source = { host: "cluster-a-1.cluster-a.db.svc", port: 3306, credentialsFile: "/etc/archiver/client.cnf" }
@@ -33,6 +33,19 @@ describe("archiver command lines", () => {
         "mysql-bin.000007"
       ]
     )
+  })
+
+  it("MySQL 8.4: mysqlbinlog's own spelling of the dump id and of certificate verification", () => {
+    const args = dumpArgs(
+      { ...source, caFile: "/ca", flavor: "mysql" },
+      { dumpServerId: 4001, directory: "/work/", startFile: "binlog.000001" }
+    )
+    assert.include(args, "--connection-server-id=4001")
+    assert.include(args, "--ssl-mode=VERIFY_IDENTITY")
+    assert.notInclude(args, "--ssl-verify-server-cert")
+    assert.include(args, "--result-file=/work/")
+    assert.deepStrictEqual(binlogTools("mysql"), { decoder: "mysqlbinlog", sqlClient: "mysql" })
+    assert.deepStrictEqual(binlogTools("mariadb"), { decoder: "mariadb-binlog", sqlClient: "mariadb" })
   })
 
   it("without a CA no TLS option is rendered; the SQL client shares the connection options", () => {
