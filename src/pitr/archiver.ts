@@ -146,7 +146,11 @@ export const claimArchive = Effect.fn("pitr.claimArchive")(function* (
   }
 })
 
-/** The files of a series that have a manifest, in name order (= server order within a series). */
+// Binlog file numbers grow past six digits, so files are ordered by number, never by name.
+const sequenceOf = (file: string): number => Number(file.slice(file.lastIndexOf(".") + 1))
+const bySequence = (a: string, b: string): number => sequenceOf(a) - sequenceOf(b)
+
+/** The files of a series that have a manifest, in the server's order. */
 export const archivedFiles = Effect.fn("pitr.archivedFiles")(function* (archivePrefix: string, series: string) {
   const client = yield* ObjectStoreClient
   const entries = yield* client.listObjects(`${archivePrefix}${series}/`).pipe(Stream.runCollect)
@@ -154,7 +158,7 @@ export const archivedFiles = Effect.fn("pitr.archivedFiles")(function* (archiveP
     .flatMap((entry) => ("key" in entry ? Option.toArray(parseBinlogKey(archivePrefix, entry.key)) : []))
     .filter((parsed) => parsed.kind === "manifest" && parsed.series === series)
     .map((parsed) => parsed.file)
-    .sort()
+    .sort(bySequence)
 })
 
 /** Uploads one complete local file and then its manifest. */
@@ -211,12 +215,19 @@ const startDump = (options: ArchiverOptions, startFile: string) =>
     (child: ChildProcess) => stopChild(child, "SIGTERM", "5 seconds")
   )
 
+/** Whether `next` is the file the server writes right after `file`. */
+export const isSuccessor = (file: string, next: string): boolean =>
+  file.slice(0, file.lastIndexOf(".")) === next.slice(0, next.lastIndexOf(".")) &&
+  sequenceOf(next) === sequenceOf(file) + 1
+
 /** Picks the file to start the dump from: the first listed file after the last archived one. */
 export const resumeFile = (
   listed: ReadonlyArray<ServerBinlog>,
   lastArchived: string | undefined
 ): Option.Option<string> =>
-  Option.fromUndefinedOr(listed.map((b) => b.name).find((name) => lastArchived === undefined || name > lastArchived))
+  Option.fromUndefinedOr(
+    listed.map((b) => b.name).find((name) => lastArchived === undefined || sequenceOf(name) > sequenceOf(lastArchived))
+  )
 
 /**
  * Archives every complete local file, oldest first, and returns the new last archived file. A local file is
@@ -228,10 +239,10 @@ const archiveComplete = Effect.fn("pitr.archiveComplete")(function* (
   lastArchived: string | undefined
 ) {
   const listed = yield* serverBinlogs(options.source)
-  const local = (yield* io("list the work directory", () => readdir(options.workDir))).sort()
+  const local = (yield* io("list the work directory", () => readdir(options.workDir))).sort(bySequence)
   let last = lastArchived
   for (const file of local) {
-    if (last !== undefined && file <= last) {
+    if (last !== undefined && sequenceOf(file) <= sequenceOf(last)) {
       yield* io(`remove ${file}`, () => rm(join(options.workDir, file), { force: true }))
       continue
     }
@@ -271,7 +282,8 @@ export const runArchiver = Effect.fn("pitr.runArchiver")(function* (options: Arc
       yield* Effect.sleep(poll)
       continue
     }
-    if (last !== undefined && !listed.some((b) => b.name === start.value)) {
+    if (last !== undefined && !isSuccessor(last, start.value)) {
+      // purged before it was archived: recovery across this point reports ArchiveGap
       yield* Effect.logWarning(`binlog archive gap: ${start.value} follows ${last}`)
     }
     // The dump downloads its start file again from the beginning; anything older is archived already.

@@ -3,9 +3,10 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { ArchiverEnv } from "../../src/api/binlogArchive.ts"
 import { FailureMessage } from "../../src/api/jobs.ts"
+import { isSuccessor, resumeFile } from "../../src/pitr/archiver.ts"
 import { summarizeBinlogFile } from "../../src/pitr/binlogFile.ts"
 import { binlogTools, dumpArgs, sqlArgs } from "../../src/pitr/commands.ts"
 import { executable, runSubcommand } from "../../src/sandbox/processes.ts"
@@ -53,6 +54,32 @@ describe("archiver command lines", () => {
     assert.isFalse(args.some((a) => a.startsWith("--ssl")))
     assert.deepStrictEqual(args.slice(-4), ["--batch", "--connect-timeout=5", "-e", "SHOW BINARY LOGS"])
     assert.include(sqlArgs({ ...source, caFile: "/ca" }, "SELECT 1"), "--ssl-verify-server-cert")
+  })
+})
+
+describe("resuming", () => {
+  it("the dump resumes at the first listed file after the last archived one; a skipped number is a gap", () => {
+    const listed = [
+      { name: "mysql-bin.000004", size: 1 },
+      { name: "mysql-bin.000005", size: 1 }
+    ]
+    assert.deepStrictEqual(resumeFile(listed, undefined), Option.some("mysql-bin.000004"))
+    assert.deepStrictEqual(resumeFile(listed, "mysql-bin.000004"), Option.some("mysql-bin.000005"))
+    assert.deepStrictEqual(resumeFile(listed, "mysql-bin.000005"), Option.none())
+    assert.isTrue(isSuccessor("mysql-bin.000003", "mysql-bin.000004"))
+    assert.isFalse(isSuccessor("mysql-bin.000002", "mysql-bin.000004"))
+    assert.isFalse(isSuccessor("other-bin.000003", "mysql-bin.000004"))
+    assert.isTrue(isSuccessor("mysql-bin.999999", "mysql-bin.1000000"))
+    assert.deepStrictEqual(
+      resumeFile(
+        [
+          { name: "mysql-bin.999999", size: 1 },
+          { name: "mysql-bin.1000000", size: 1 }
+        ],
+        "mysql-bin.999999"
+      ),
+      Option.some("mysql-bin.1000000")
+    )
   })
 })
 
