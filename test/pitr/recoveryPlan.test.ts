@@ -58,7 +58,8 @@ const expected = (
   const holds = (k: number) => archived.some((m) => seqOf(m.gtidStateBefore) < k && k <= seqOf(m.gtidStateAfter))
   for (let k = backup + 1; k <= target; k++) {
     if (!holds(k)) {
-      const later = archived.some((m) => seqOf(m.gtidStateAfter) > k)
+      // archived files at or after transaction k prove it existed: it is missing, not yet to come
+      const later = archived.some((m) => seqOf(m.gtidStateAfter) >= k)
       return { why: later ? "ArchiveGap" : "AfterLastArchivedTransaction" }
     }
   }
