@@ -8,13 +8,16 @@
  * - `raw_drain`: `ObjectStoreClient.getObject` drained, no hashing;
  * - `verified_single`: `verifiedObjectStream` with one GET (the restore default);
  * - `verified_ranged`: `verifiedObjectStream` with `BENCH_CONCURRENCY` (4) ranged GETs of `BENCH_RANGE_MIB` (16);
+ * - `verified_to_child`: the restore's path without the extractor's own work: the verified single GET written
+ *   into a child process's stdin (`cat` to /dev/null) through `runTool`, as restore feeds `mbstream -x`;
  * - `rclone_cat`: `rclone cat` of the same object to /dev/null, the reference (null when rclone is missing).
  *
  * `BENCH_SEMI_SPACE_MIB` (unset: V8's default) sizes the readers' young generation, see `childFlags`.
  *
  * `BENCH_REPEAT` rounds (default 3) in rotating order; each reader reports its best round (the machine is
- * shared, the best round is the least disturbed one) and the CPU seconds of that round. The last line
- * printed is one JSON object.
+ * shared, the best round is the least disturbed one) and the CPU seconds of that round (its own process,
+ * every thread, module loading excluded), next to the floor measured in the same run (`floor_*`: one
+ * SHA-256 pass per GiB from `openssl speed`). The last line printed is one JSON object.
  */
 import { spawn, spawnSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
@@ -25,8 +28,10 @@ import { Effect, Stream } from "effect"
 import type { ObjectStoreConnection } from "../src/objectstore/connection.ts"
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
 import { verifiedObjectStream } from "../src/pipeline/download.ts"
+import { runTool } from "../src/recovery/tool.ts"
 import { launchRgw } from "../src/sandbox/rgw/rgw.ts"
 import { createBucket, staticConnection } from "../src/sandbox/s3Endpoint.ts"
+import { measureFloor } from "./support/processCpu.ts"
 
 const MiB = 1024 * 1024
 const self = join(import.meta.dirname, "download.ts")
@@ -48,7 +53,7 @@ interface Target {
   readonly region: string
 }
 
-type Reader = "raw_drain" | "verified_single" | "verified_ranged"
+type Reader = "raw_drain" | "verified_single" | "verified_ranged" | "verified_to_child"
 
 interface ChildSpec {
   readonly reader: Reader
@@ -78,17 +83,22 @@ const runChild = async (spec: ChildSpec): Promise<Measured> => {
           })
         )
       : verifiedObjectStream(spec.key, spec.expected, {
-          concurrency: spec.reader === "verified_single" ? 1 : spec.concurrency,
+          concurrency: spec.reader === "verified_ranged" ? spec.concurrency : 1,
           rangeSize: spec.rangeSize
         })
   let bytes = 0
   const cpu0 = process.cpuUsage()
   const start = performance.now()
+  const counted = Stream.mapArray(stream, (chunks) => {
+    for (const c of chunks) bytes += c.length
+    return chunks
+  })
   await Effect.runPromise(
-    Stream.runForEachArray(stream, (chunks) =>
-      Effect.sync(() => {
-        for (const c of chunks) bytes += c.length
-      })
+    (spec.reader === "verified_to_child"
+      ? Effect.flatMap(runTool("cat", [], { stdin: counted }), (r) =>
+          r.exitCode === 0 ? Effect.void : Effect.die(new Error(`cat exited ${r.exitCode}`))
+        )
+      : Stream.runDrain(counted)
     ).pipe(Effect.provide(ObjectStoreClient.layer(connectionOf(spec.target))))
   )
   const seconds = (performance.now() - start) / 1000
@@ -185,6 +195,7 @@ const main = async () => {
       "raw_drain",
       "verified_single",
       "verified_ranged",
+      "verified_to_child",
       "rclone_cat"
     ]
     const best = new Map<string, Measured | null>()
@@ -204,7 +215,10 @@ const main = async () => {
         else if (previous === undefined) best.set(reader, null)
       }
     }
+    const floor = await measureFloor()
     const result: Record<string, unknown> = {
+      floor_sha256_cpu_s_per_gib: floor.sha256,
+      floor_node_sha256_cpu_s_per_gib: floor.nodeSha256,
       semi_space_mib: process.env.BENCH_SEMI_SPACE_MIB === undefined ? null : Number(process.env.BENCH_SEMI_SPACE_MIB),
       bytes: size,
       rounds: repeat,

@@ -5,8 +5,8 @@
  * starts Ceph RGW (src/sandbox/rgw/start.sh, or reuses `RGW_STATE_DIR`) and s3rver itself, then measures on
  * the same data, each uploader in its own child process (so its peak RSS is its own):
  *
- * - (a) `ours`: `uploadStream` (tee → SHA-256 + multipart);
- * - (b) `sink_only`: the same multipart sink with the same part settings, no tee and no hash;
+ * - (a) `ours`: `uploadStream` (SHA-256 + multipart);
+ * - (b) `sink_only`: the same multipart sink with the same part settings, no hash;
  * - (c) `lib_storage`: `@aws-sdk/lib-storage` `Upload` (same part size and queue size) + a separate hash;
  * - (d) `rclone rcat` and (e) `aws s3 cp -`, fed by `generator | tee fifo | tool` with `openssl dgst -sha256`
  *   reading the fifo (null when the tool is missing or fails);
@@ -19,7 +19,7 @@
  * (a), (b) and (c) run `BENCH_REPEAT` rounds (default 2) in rotating order; each reports its best round
  * (the machine is shared, so the best round is the least disturbed one) and its highest peak RSS.
  *
- * Knobs: BENCH_BYTES, BENCH_CHUNK, BENCH_PART_MIB (16), BENCH_CONCURRENCY (4), BENCH_TEE (4),
+ * Knobs: BENCH_BYTES, BENCH_CHUNK, BENCH_PART_MIB (16), BENCH_CONCURRENCY (4),
  * BENCH_S3RVER=0 to skip s3rver, BENCH_4X=0 to skip the 4× run, RGW_STATE_DIR to reuse a running RGW.
  * The last line printed is one JSON object.
  */
@@ -40,7 +40,7 @@ import { cutParts, PartBufferPool } from "../src/pipeline/bytes.ts"
 import { verifiedObjectStream } from "../src/pipeline/download.ts"
 import { defaultPartSchedule, type PartSchedule } from "../src/pipeline/partSchedule.ts"
 import { defaultRetryPolicy, withRetry } from "../src/pipeline/retry.ts"
-import { memoryBound, uploadDefaults, uploadStream } from "../src/pipeline/upload.ts"
+import { memoryBound, uploadStream } from "../src/pipeline/upload.ts"
 import { launchRgw } from "../src/sandbox/rgw/rgw.ts"
 import { createBucket, staticConnection } from "../src/sandbox/s3Endpoint.ts"
 import { startS3rver as startSandboxS3rver } from "../src/sandbox/s3rver.ts"
@@ -104,7 +104,6 @@ interface ChildSpec {
   readonly chunk: number
   readonly partSize: number
   readonly concurrency: number
-  readonly tee: number
   readonly expected?: { readonly sha256: string; readonly size: number }
 }
 
@@ -132,8 +131,7 @@ const runChild = async (spec: ChildSpec): Promise<Omit<ChildResult, "maxRssMiB">
         uploadStream(source(), {
           key: spec.key,
           schedule: scheduleOf(spec),
-          uploadConcurrency: spec.concurrency,
-          teeCapacity: spec.tee
+          uploadConcurrency: spec.concurrency
         }).pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, "Warn"))
       )
       return { seconds: elapsed(), bytes: r.size, sha256: r.sha256, peakBytesInFlight: r.peakBytesInFlight }
@@ -376,7 +374,6 @@ const main = async () => {
   const chunk = parseBytes(process.env.BENCH_CHUNK, 64 * 1024)
   const partSize = Number(process.env.BENCH_PART_MIB ?? 16) * MiB
   const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 4)
-  const tee = Number(process.env.BENCH_TEE ?? uploadDefaults.teeCapacity)
   const withS3rver = process.env.BENCH_S3RVER !== "0"
   const with4x = process.env.BENCH_4X !== "0"
   const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? 2))
@@ -395,7 +392,6 @@ const main = async () => {
     chunk_bytes: chunk,
     part_size_mib: partSize / MiB,
     upload_concurrency: concurrency,
-    tee_capacity: tee,
     rounds: repeat
   }
   try {
@@ -413,8 +409,7 @@ const main = async () => {
       bytes: n,
       chunk,
       partSize,
-      concurrency,
-      tee
+      concurrency
     })
     const check = async (t: Target, key: string, sha: string | undefined, n = bytes) => {
       const size = await headSize(t, key)
@@ -463,8 +458,6 @@ const main = async () => {
       Math.round(
         (memoryBound({
           uploadConcurrency: concurrency,
-          teeCapacity: tee,
-          teeBatchBytes: uploadDefaults.teeBatchBytes,
           partSize,
           largestSourceBatch: chunk
         }) /

@@ -43,3 +43,6 @@ export const instanceImageOf = (reference: string): InstanceImage | undefined =>
   const tag = withoutDigest.slice(colon + 1)
   return instanceImages.find((image) => image.tag === tag)
 }
+
+/** The operator image of a release (`version` is the package version, e.g. `0.1.0`). */
+export const operatorImage = (version: string): string => `${operatorImageRepository}:${version}`

@@ -16,7 +16,9 @@
  * @since 0.1.0
  */
 import { setFlagsFromString } from "node:v8"
-import { NodeServices } from "@effect/platform-node"
+// by module, not the package index: the index loads every platform module (HTTP server, workers, …) at each
+// start of every subcommand (docs/performance.md, "Start-up")
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Console, Context, Deferred, Effect, Layer, Option } from "effect"
 import { CliOutput, Command, Flag } from "effect/cli"
 import { ArchiverEnv, decodeArchiverEnv } from "../api/binlogArchive.ts"
@@ -59,6 +61,8 @@ const instanceFlags = Object.fromEntries(
 
 const instance = Command.make("instance", instanceFlags, (flags) =>
   Effect.promise(async () => {
+    // it serves the backup stream through the same kind of buffers (docs/performance.md)
+    tuneHeapForStreaming()
     const { instanceMain } = await import("../instance/main.ts")
     const argv = Object.entries(flags).flatMap(([name, value]) =>
       Option.isSome(value) ? [`--${kebab(name)}=${value.value}`] : []

@@ -2,7 +2,7 @@
  * One `GET /cluster/backup`: runs the backup tool and streams its stdout as the response body, nothing else.
  *
  * - Backpressure: stdout is `pipe`d into the response, so Node pauses the tool's pipe whenever the client's
- *   socket buffer is full; the tool then blocks on write. Memory stays at a few pipe/socket buffers.
+ *   socket buffer (HTTP/1.1) or the stream's flow-control window (HTTP/2) is full; the tool then blocks on write. Memory stays at a few pipe/socket buffers.
  * - Outcome: the exit code, the end GTID/binlog from the tool's "binlog position" stderr line and a secret-free
  *   stderr tail go into HTTP trailers once the tool has exited, because only then is the outcome known
  *   (mariabackup can fail at the very end after streaming everything).
@@ -13,9 +13,8 @@
  * @since 0.1.0
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import type { ServerResponse } from "node:http"
 import { join } from "node:path"
-import { NodeStream } from "@effect/platform-node"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Data, Effect, Fiber, Stream } from "effect"
 import { nowRfc3339Millis } from "../api/time.ts"
 import { hasExited, waitForExit } from "../platform/childProcess.ts"
@@ -30,6 +29,7 @@ import {
   encodeBackupOutcome,
   encodeBackupStart
 } from "./protocol.ts"
+import { type ApiResponse, events, isClosed, writeHead } from "./response.ts"
 
 /** Settings of a backup run. */
 export interface BackupSessionOptions {
@@ -71,22 +71,25 @@ const stopTool = (child: ChildProcess, graceMillis: number, tool: string): Effec
 /** The backup's HTTP client went away before the response finished. */
 class ClientGone extends Data.TaggedError("ClientGone") {}
 
-/** Fails when the client disconnects before the response finished. */
-const clientGone = (res: ServerResponse): Effect.Effect<never, ClientGone> =>
+/**
+ * Fails when the client disconnects before the response was ended here (only after the tool exited).
+ * `writableEnded`, not `writableFinished`: an HTTP/2 stream the client reset reports itself finished.
+ */
+const clientGone = (res: ApiResponse): Effect.Effect<never, ClientGone> =>
   Effect.callback((resume) => {
     const onClose = () => {
-      if (!res.writableFinished) resume(Effect.fail(new ClientGone()))
+      if (!res.writableEnded) resume(Effect.fail(new ClientGone()))
     }
-    if (res.destroyed) return onClose()
-    res.once("close", onClose)
-    return Effect.sync(() => res.off("close", onClose))
+    if (isClosed(res)) return onClose()
+    events(res).once("close", onClose)
+    return Effect.sync(() => events(res).off("close", onClose))
   })
 
-const finish = (res: ServerResponse): Effect.Effect<void> =>
+const finish = (res: ApiResponse): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
-    if (res.writableFinished || res.destroyed) return resume(Effect.void)
-    res.once("close", () => resume(Effect.void))
-    res.once("finish", () => resume(Effect.void))
+    if (res.writableFinished || isClosed(res)) return resume(Effect.void)
+    events(res).once("close", () => resume(Effect.void))
+    events(res).once("finish", () => resume(Effect.void))
   })
 
 /**
@@ -94,7 +97,7 @@ const finish = (res: ServerResponse): Effect.Effect<void> =>
  * with `undefined` when the client went away and the tool was stopped.
  */
 export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* (
-  res: ServerResponse,
+  res: ApiResponse,
   options: BackupSessionOptions
 ) {
   const { access } = options
@@ -130,7 +133,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   if (spawnError !== undefined || child.pid === undefined) {
     const detail = `cannot start ${tool}: ${spawnError?.message ?? "no pid"}`
     yield* Effect.logError("backup tool did not start", { tool, detail })
-    res.writeHead(500, { "content-type": "application/json" })
+    writeHead(res, 500, { "content-type": "application/json" })
     res.end(JSON.stringify(apiFailure(500, "BackupToolUnavailable", detail)))
     return undefined
   }
@@ -139,7 +142,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   yield* Effect.logInfo("backup started", { tool, pid, beginGtid: options.begin.beginGtid })
 
   const startedAt = yield* nowRfc3339Millis
-  res.writeHead(200, {
+  writeHead(res, 200, {
     "content-type": "application/octet-stream",
     "cache-control": "no-store",
     trailer: Object.values(backupTrailers).join(", "),
@@ -178,7 +181,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   )
 
   // a write to a client that reset the connection must not crash the process; `clientGone` handles it
-  res.on("error", () => undefined)
+  events(res).on("error", () => undefined)
   child.stdout.pipe(res, { end: false })
 
   const closed = yield* Effect.raceFirst(

@@ -1,7 +1,10 @@
 /**
  * Client of the instance manager's mTLS API, used by the backup worker (`startBackup`) and the controller
- * (`getStatus`). Plain `node:https` because the backup outcome arrives in HTTP trailers, which only the raw
- * `IncomingMessage` exposes (`res.trailers` after `end`).
+ * (`getStatus`). Plain `node:http2` / `node:https` because the backup outcome arrives in HTTP trailers, which
+ * only the raw streams expose. The backup stream is fetched over HTTP/2: its DATA frames are parsed in C++,
+ * where HTTP/1.1 chunked encoding goes through the JS parser once per TLS record, which cost the worker
+ * about a third more CPU per byte (bench:transport, docs/performance.md). Flow control bounds what is
+ * buffered to `streamWindowBytes`, so a stalled reader still holds the tool back.
  *
  * Failure mapping: anything that prevents a response (connect, TLS handshake, a rejected certificate) is
  * `InstanceManagerTLSFailed`; a refused backup (409, 503), a stream cut before the trailers, or trailers that
@@ -10,8 +13,9 @@
  * @since 0.1.0
  */
 import type { IncomingMessage } from "node:http"
+import { type ClientHttp2Stream, connect, type IncomingHttpHeaders } from "node:http2"
 import { request } from "node:https"
-import { NodeStream } from "@effect/platform-node"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Context, Deferred, Effect, Layer, Schema, type Scope, Stream } from "effect"
 import { InstanceManagerTLSFailed, XtraBackupFailed } from "../api/failures.ts"
 import {
@@ -55,7 +59,7 @@ const describe = (error: unknown): string => {
   return String(error)
 }
 
-const readResponseBody = (res: IncomingMessage): Promise<string> =>
+const readResponseBody = (res: IncomingMessage | ClientHttp2Stream): Promise<string> =>
   new Promise((resolve) => {
     const chunks: Array<Buffer> = []
     res.on("data", (chunk: Buffer) => chunks.push(chunk))
@@ -93,37 +97,88 @@ const open = (url: URL, tls: ClientTls): Effect.Effect<IncomingMessage, Instance
   ).pipe(Effect.map(({ res }) => res))
 
 /**
- * Starts a backup: `GET /cluster/backup` on `baseUrl` (e.g. `https://db1-1.db1.ns.svc:8443`). Closing the scope
- * before the body ended disconnects, which makes the instance manager stop the tool.
+ * The HTTP/2 receive window of the backup stream (and its connection): what may be in flight towards a
+ * reader that stopped reading. Large enough for full 1 MiB frames to keep flowing, small against a part.
+ */
+const streamWindowBytes = 4 * 1024 * 1024
+const maxFrameBytes = 1024 * 1024
+
+/** An HTTP/2 `GET`: resolves with the response stream and headers; the session is destroyed with the scope. */
+const openStream = (
+  url: URL,
+  tls: ClientTls
+): Effect.Effect<
+  { readonly stream: ClientHttp2Stream; readonly headers: IncomingHttpHeaders },
+  InstanceManagerTLSFailed,
+  Scope.Scope
+> =>
+  Effect.acquireRelease(
+    Effect.callback<
+      { stream: ClientHttp2Stream; headers: IncomingHttpHeaders; destroy: () => void },
+      InstanceManagerTLSFailed
+    >((resume) => {
+      const session = connect(url.origin, {
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        ...(tls.servername === undefined ? {} : { servername: tls.servername }),
+        settings: { initialWindowSize: streamWindowBytes, maxFrameSize: maxFrameBytes }
+      })
+      const fail = (error: unknown) =>
+        resume(Effect.fail(new InstanceManagerTLSFailed({ url: url.href, detail: describe(error) })))
+      // `on`, not `once`: a later error must not become an unhandled 'error' event (the stream reports it)
+      session.on("error", fail)
+      session.once("connect", () => session.setLocalWindowSize(streamWindowBytes))
+      const stream = session.request({ ":path": url.pathname, accept: "application/octet-stream, application/json" })
+      stream.on("error", fail)
+      // a TLS 1.3 server rejects a client certificate after the handshake: the session just closes
+      session.once("close", () => fail(new Error("the connection closed before the response")))
+      stream.once("close", () => fail(new Error(`the stream closed before the response (code ${stream.rstCode})`)))
+      stream.once("response", (headers) =>
+        resume(Effect.succeed({ stream, headers, destroy: () => session.destroy() }))
+      )
+      stream.end()
+      return Effect.sync(() => session.destroy())
+    }),
+    ({ destroy }) => Effect.sync(destroy)
+  )
+
+/**
+ * Starts a backup: `GET /cluster/backup` on `baseUrl` (e.g. `https://db1-1.db1.ns.svc:8443`) over HTTP/2.
+ * Closing the scope before the body ended disconnects, which makes the instance manager stop the tool.
  */
 export const startBackup = Effect.fn("InstanceManagerClient.startBackup")(function* (baseUrl: string, tls: ClientTls) {
   const url = new URL(paths.backup, baseUrl)
-  const res = yield* open(url, tls)
-  if (res.statusCode !== 200) {
-    const text = yield* Effect.promise(() => readResponseBody(res))
+  const { stream, headers } = yield* openStream(url, tls)
+  const status = Number(headers[":status"])
+  if (status !== 200) {
+    const text = yield* Effect.promise(() => readResponseBody(stream))
     return yield* new XtraBackupFailed({
       tool: "backup",
-      detail: `instance manager refused the backup: ${statusMessage(text, res.statusCode)}`
+      detail: `instance manager refused the backup: ${statusMessage(text, status)}`
     })
   }
-  const start = yield* decodeBackupStart(res.headers).pipe(
+  const start = yield* decodeBackupStart(headers).pipe(
     Effect.mapError(
       (error) => new XtraBackupFailed({ tool: "backup", detail: `malformed backup headers: ${error.message}` })
     )
   )
   const tool = start.tool
-  const ended = yield* Deferred.make<NodeJS.Dict<string>, XtraBackupFailed>()
-  res.once("end", () => Deferred.doneUnsafe(ended, Effect.succeed(res.trailers)))
-  res.once("close", () => {
-    if (!res.complete) {
-      Deferred.doneUnsafe(
-        ended,
-        Effect.fail(new XtraBackupFailed({ tool, detail: "connection closed before the backup outcome arrived" }))
-      )
-    }
+  const ended = yield* Deferred.make<IncomingHttpHeaders, XtraBackupFailed>()
+  let trailers: IncomingHttpHeaders = {}
+  stream.once("trailers", (received) => {
+    trailers = received
   })
+  stream.once("end", () => Deferred.doneUnsafe(ended, Effect.succeed(trailers)))
+  // after 'end' this is a no-op (the Deferred is done); before it, the stream was reset or the connection lost
+  stream.once("close", () =>
+    Deferred.doneUnsafe(
+      ended,
+      Effect.fail(new XtraBackupFailed({ tool, detail: "connection closed before the backup outcome arrived" }))
+    )
+  )
   const body = NodeStream.fromReadable<Uint8Array, XtraBackupFailed>({
-    evaluate: () => res,
+    evaluate: () => stream,
     // the connection lives as long as the caller's scope, not as long as one read of the body
     closeOnDone: false,
     onError: (error) => new XtraBackupFailed({ tool, detail: `backup stream interrupted: ${describe(error)}` })

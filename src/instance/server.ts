@@ -3,16 +3,20 @@
  * - plain HTTP for kubelet probes: `/healthz` (the process and, when supervised, the server process are alive)
  *   and `/readyz` (the server answers a query);
  * - mTLS (`requestCert` + `rejectUnauthorized` against the cluster CA) for `/cluster/status` and
- *   `/cluster/backup`.
+ *   `/cluster/backup`, speaking HTTP/2 (the backup worker) and HTTP/1.1 (any other client) on one port.
  *
- * Both are plain `node:http`/`node:https` servers driven by Effect handlers, not the Effect HTTP server: the
+ * Both are plain `node:http`/`node:http2` servers driven by Effect handlers, not the Effect HTTP server: the
  * backup response needs HTTP trailers (`res.addTrailers`), which `HttpServerResponse` cannot express, and
- * `stdout.pipe(res)` gives exact socket-level backpressure with no intermediate buffering.
+ * `stdout.pipe(res)` gives exact backpressure (socket or HTTP/2 flow-control window) with no intermediate
+ * buffering. HTTP/2 because receiving it costs the worker less CPU per byte than HTTP/1.1 chunked: the
+ * TLS records are framed in C++ instead of going through the JS HTTP parser one by one (bench:transport,
+ * docs/performance.md); the contract (body = the tool's stdout, outcome in trailers) is the same in both.
  *
  * @since 0.1.0
  */
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http"
-import { createServer as createHttpsServer } from "node:https"
+import { createServer as createHttpServer, type IncomingMessage } from "node:http"
+import { createSecureServer, type Http2ServerRequest } from "node:http2"
+import type { Socket } from "node:net"
 import type { TLSSocket } from "node:tls"
 import { Effect, FiberSet, Redacted } from "effect"
 import { listenScoped } from "../platform/listen.ts"
@@ -20,6 +24,7 @@ import { streamBackup } from "./backupSession.ts"
 import { backupToolVersion, type DatabaseAccess, makeDatabaseAccess, ping, queryStatus } from "./database.ts"
 import type { Flavor, ServerAddress } from "./flavor.ts"
 import { apiFailure, type InstanceStatus, paths, probePaths } from "./protocol.ts"
+import { type ApiResponse, writeHead } from "./response.ts"
 
 /** Everything the listeners need; built from `InstanceManagerEnv` by main.ts. */
 export interface InstanceManagerOptions {
@@ -46,13 +51,13 @@ export interface InstanceManager {
   readonly backupPid: () => number | undefined
 }
 
-const json = (res: ServerResponse, code: number, body: unknown): void => {
+const json = (res: ApiResponse, code: number, body: unknown): void => {
   const text = JSON.stringify(body)
-  res.writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
+  writeHead(res, code, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
   res.end(text)
 }
 
-const peerName = (req: IncomingMessage): string => {
+const peerName = (req: IncomingMessage | Http2ServerRequest): string => {
   const socket = req.socket as TLSSocket
   const subject = socket.getPeerCertificate?.()?.subject
   return subject?.CN === undefined ? "unknown" : String(subject.CN)
@@ -73,7 +78,7 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
     return body
   })
 
-  const handleStatus = (res: ServerResponse) =>
+  const handleStatus = (res: ApiResponse) =>
     status.pipe(
       Effect.match({
         onSuccess: (body) => json(res, 200, body),
@@ -81,7 +86,7 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
       })
     )
 
-  const handleBackup = (res: ServerResponse, client: string) =>
+  const handleBackup = (res: ApiResponse, client: string) =>
     Effect.gen(function* () {
       if (backupRunning) {
         yield* Effect.logWarning("backup refused: another backup is running", { client })
@@ -119,7 +124,7 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
       })
     }).pipe(Effect.scoped, Effect.annotateLogs({ client }))
 
-  const route = (req: IncomingMessage, res: ServerResponse) => {
+  const route = (req: IncomingMessage | Http2ServerRequest, res: ApiResponse) => {
     const path = new URL(req.url ?? "/", "https://instance").pathname
     if (req.method !== "GET") return Effect.sync(() => json(res, 405, apiFailure(405, "MethodNotAllowed", "only GET")))
     if (path === paths.status) return handleStatus(res)
@@ -127,14 +132,15 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
     return Effect.sync(() => json(res, 404, apiFailure(404, "NotFound", `no route for ${path}`)))
   }
 
-  const api = createHttpsServer(
+  const api = createSecureServer(
     {
       ca: options.tls.ca,
       cert: options.tls.cert,
       key: options.tls.key,
       requestCert: true,
       rejectUnauthorized: true,
-      minVersion: "TLSv1.2"
+      minVersion: "TLSv1.2",
+      allowHTTP1: true
     },
     (req, res) => {
       run(
@@ -153,6 +159,12 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
       )
     }
   )
+  // HTTP/2 sessions and HTTP/1.1 keep-alive connections outlive their requests: closing must not wait for them
+  const connections = new Set<Socket>()
+  api.on("connection", (socket: Socket) => {
+    connections.add(socket)
+    socket.once("close", () => connections.delete(socket))
+  })
   api.on("tlsClientError", (error: Error & { code?: string }, socket) => {
     run(
       Effect.logWarning("TLS client rejected", {
@@ -181,7 +193,9 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
     res.writeHead(404).end()
   })
 
-  const apiPort = yield* listenScoped(api, options.apiPort, options.listenAddress)
+  const apiPort = yield* listenScoped(api, options.apiPort, options.listenAddress, () => {
+    for (const socket of connections) socket.destroy()
+  })
   const probePort = yield* listenScoped(probe, options.probePort, options.listenAddress)
   yield* Effect.logInfo("instance manager listening", {
     apiPort,

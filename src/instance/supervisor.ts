@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { spawn } from "node:child_process"
-import { NodeStream } from "@effect/platform-node"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Data, Deferred, Effect, Stream } from "effect"
 
 /** The supervised server process exited (or could not start). */

@@ -12,7 +12,8 @@
  *
  * @since 0.1.0
  */
-import { NodeServices } from "@effect/platform-node"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
 import { type Config, Context, Effect, type FileSystem, Layer, type Option, type Path, type Stream } from "effect"
 import { InvalidConfiguration, type ObjectStoreDownloadFailed, type ObjectStoreUploadFailed } from "../api/failures.ts"
 import { type ObjectStoreConnection, ObjectStoreConnectionConfig } from "./connection.ts"
@@ -125,17 +126,23 @@ export class ObjectStoreClient extends Context.Service<ObjectStoreClient, Object
 /**
  * Runs a process's program against the object store its environment and secret files describe, as the backup
  * worker and the restore do: the connection is read first (a bad one is the taxonomy's `InvalidConfiguration`),
- * handed to `program` (for the spec's `path`), and the live client is provided to it.
+ * handed to `program` (for the spec's `path`), and the live client is provided to it. Only the file system and
+ * path that reading the secret files needs are provided: all of NodeServices (and the package index) cost
+ * every start of the worker and restore (docs/performance.md, "Start-up").
  */
 export const withObjectStoreFromEnv = <A, E, R>(
   program: (connection: ObjectStoreConnection) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E | InvalidConfiguration, Exclude<Exclude<R, ObjectStoreClient>, NodeServices.NodeServices>> =>
+): Effect.Effect<
+  A,
+  E | InvalidConfiguration,
+  Exclude<Exclude<R, ObjectStoreClient>, FileSystem.FileSystem | Path.Path>
+> =>
   Effect.gen(function* () {
     const connection = yield* ObjectStoreConnectionConfig.pipe(
       Effect.mapError((error) => new InvalidConfiguration({ detail: error.message }))
     )
     return yield* program(connection).pipe(Effect.provide(ObjectStoreClient.layer(connection)))
-  }).pipe(Effect.provide(NodeServices.layer))
+  }).pipe(Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer)))
 
 export {
   type MemoryFault,

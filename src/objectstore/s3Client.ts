@@ -13,6 +13,10 @@
  * - `credentials`: static keys (with session token), or the SDK default provider chain when
  *   `inheritFromIAMRole` is set (env, web identity/IRSA, container and instance metadata).
  * - `checksumCalculation` (default `WHEN_REQUIRED`): request checksums and response validation.
+ * - Payload signing (not an option): over an https endpoint with SigV4, part bodies are sent as
+ *   `UNSIGNED-PAYLOAD` — TLS already protects them in transit and the archive's own SHA-256 (metadata.json)
+ *   is the integrity truth, so SigV4 need not hash every byte a second time (`payloadSigning`). Over plain
+ *   HTTP the payload stays signed: there the signature is the only thing binding the bytes to the request.
  *
  * The SDK does not retry (`maxAttempts: 1`), every request gets the fiber's abort signal, and sockets are
  * pooled with keep-alive (`maxSockets`, default 32) so concurrent part uploads do not reconnect. Reads go
@@ -44,7 +48,7 @@ import {
   type StorageClass,
   UploadPartCommand
 } from "@aws-sdk/client-s3"
-import { NodeStream } from "@effect/platform-node"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import type { AwsCredentialIdentity } from "@smithy/types"
 import { Clock, Effect, Option, Redacted, type Scope, Stream } from "effect"
@@ -142,6 +146,32 @@ export const s3ClientConfig = (connection: ObjectStoreConnection, tuning: S3Clie
   }
 }
 
+/** How SigV4 covers request bodies: `unsigned` only where TLS protects them (see the module comment). */
+export const payloadSigning = (spec: Pick<ObjectStore, "endpoint" | "signatureVersion">): "signed" | "unsigned" =>
+  spec.signatureVersion !== "v2" && (spec.endpoint === undefined || spec.endpoint.startsWith("https://"))
+    ? "unsigned"
+    : "signed"
+
+/** The commands whose body is archive bytes (metadata.json and other small bodies stay signed). */
+const unsignedCommands = new Set(["UploadPartCommand"])
+
+/**
+ * Marks the body of an archive part as `UNSIGNED-PAYLOAD` before the signer runs: SigV4 then signs that
+ * literal instead of hashing the body (the signer takes a payload hash already present in the headers).
+ */
+const sendPartsUnsigned = (client: S3Client): void => {
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      const request = args.request as { headers?: Record<string, string> }
+      if (unsignedCommands.has(context.commandName ?? "") && request.headers !== undefined) {
+        request.headers["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+      }
+      return next(args)
+    },
+    { step: "build", name: "cnmUnsignedPartPayload" }
+  )
+}
+
 /** Headers for creating an object (SSE and storage class). */
 const createParams = (spec: ObjectStore, customerKey: string | undefined) => {
   const sse = spec.serverSideEncryption
@@ -205,7 +235,11 @@ export const makeS3ObjectStoreClient = (
     const bucket = spec.bucket
     const clock = yield* Clock.Clock
     const client = yield* Effect.acquireRelease(
-      Effect.sync(() => new S3Client(s3ClientConfig(connection, { clock, ...tuning }))),
+      Effect.sync(() => {
+        const c = new S3Client(s3ClientConfig(connection, { clock, ...tuning }))
+        if (payloadSigning(spec) === "unsigned") sendPartsUnsigned(c)
+        return c
+      }),
       (c) => Effect.sync(() => c.destroy())
     )
     const customerKey = connection.customerKey === undefined ? undefined : Redacted.value(connection.customerKey)

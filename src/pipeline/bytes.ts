@@ -1,13 +1,12 @@
 /**
- * Byte-stream building blocks: cutting a stream into multipart parts, and SHA-256 hashing.
+ * Byte-stream building blocks: cutting a stream into multipart parts without copying where a view will do.
  *
  * Streams carry `Uint8Array` chunks (never `Stream<number>`); `Stream.rechunk` counts elements, not bytes,
  * so part cutting is done here.
  *
  * @since 0.1.0
  */
-import { createHash, type Hash } from "node:crypto"
-import { Sink, Stream } from "effect"
+import { Stream } from "effect"
 import { type PartSchedule, partSizeFor } from "./partSchedule.ts"
 
 /** One part of a multipart upload: its 1-based number and its bytes. */
@@ -103,57 +102,6 @@ export const cutParts =
             : []
       }
     )
-
-/**
- * Groups consecutive chunks (without copying) into batches of at least `minBytes` (the last may be
- * smaller); empty chunks are dropped. Stream operators that cost something per batch, like the tee, then
- * run once per ~`minBytes` instead of once per socket read.
- */
-export const groupChunks =
-  (minBytes: number) =>
-  <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<ReadonlyArray<Uint8Array>, E, R> =>
-    Stream.mapAccum(
-      self,
-      () => ({ group: [] as Array<Uint8Array>, bytes: 0 }),
-      (state, chunk) => {
-        if (chunk.length === 0) return [state, []]
-        state.group.push(chunk)
-        state.bytes += chunk.length
-        if (state.bytes < minBytes) return [state, []]
-        const full = state.group
-        state.group = []
-        state.bytes = 0
-        return [state, [full]]
-      },
-      { onHalt: (state) => (state.group.length > 0 ? [state.group] : []) }
-    )
-
-/** SHA-256 and byte count of everything a sink consumed. */
-export interface Digest {
-  readonly sha256: string
-  readonly size: number
-}
-
-/**
- * A sink that hashes and counts the bytes of the chunk groups it consumes. `onBytes` is told after each batch is hashed (the
- * upload uses it to know when the hashing branch is done with bytes). A fresh hash per run.
- */
-export const digestSink = (onBytes?: (n: number) => void): Sink.Sink<Digest, ReadonlyArray<Uint8Array>> =>
-  Sink.reduceArray<{ readonly hash: Hash; size: number }, ReadonlyArray<Uint8Array>>(
-    () => ({ hash: createHash("sha256"), size: 0 }),
-    (state, groups) => {
-      let n = 0
-      for (const group of groups) {
-        for (const chunk of group) {
-          state.hash.update(chunk)
-          n += chunk.length
-        }
-      }
-      state.size += n
-      onBytes?.(n)
-      return state
-    }
-  ).pipe(Sink.map((state) => ({ sha256: state.hash.digest("hex"), size: state.size })))
 
 /** Number of bytes in a batch of chunks. */
 export const byteLength = (chunks: ReadonlyArray<Uint8Array>): number => {

@@ -3,21 +3,19 @@
  * way, with bounded memory, never leaving a half-written object or orphaned parts.
  *
  * ```
- * source ─count─▶ groupChunks ─▶ broadcastN(2, teeCapacity) ─┬─▶ SHA-256 + size
- *                                                           └─▶ cutParts(schedule) ─▶ UploadPart × uploadConcurrency
- *                                                                                      (ordered, each retried)
+ * source ─SHA-256 + count─▶ cutParts(schedule) ─▶ UploadPart × uploadConcurrency (ordered, each retried)
  * source ended ▶ commit check ▶ CompleteMultipartUpload
  * ```
  *
- * - **Backpressure**: the source is pulled no faster than the slower branch; the tee buffers at most
- *   `teeCapacity` groups of about `teeBatchBytes` (chunks are grouped without copying: the tee costs per
- *   batch, so grouping 64 KiB socket reads into 1 MiB batches cuts its overhead sixteenfold).
+ * - **Backpressure**: the source is pulled only when a part can be filled: at most `uploadConcurrency`
+ *   parts upload and one more waits for a slot; until then nothing is read.
+ * - **Hashing** happens synchronously on each batch the source delivers, before the batch is cut (no tee:
+ *   both would run on this one thread anyway, and a tee costs Effect work per batch; see docs/performance.md).
  * - **Memory**: at most `uploadConcurrency` parts are being uploaded, one complete part waits for a slot
  *   and one is being filled (parts cut from one source batch that spans parts are views of that batch),
- *   plus the tee's groups, so the pipeline holds at most
- *   `(uploadConcurrency + 2) × partSize + (teeCapacity + 3) × (teeBatchBytes + sourceBatch)` bytes,
- *   whatever the stream length (`bytesInFlight` counts it; `peakBytesInFlight` is returned;
- *   `memoryBound` computes the bound).
+ *   plus the source batch being cut, so the pipeline holds at most
+ *   `(uploadConcurrency + 2) × partSize + sourceBatch` bytes, whatever the stream length (`bytesInFlight`
+ *   counts it; `peakBytesInFlight` is returned; `memoryBound` computes the bound).
  * - **Parts** follow the growing schedule of `partSchedule.ts` (at most 10,000, none under the minimum
  *   but the last); they upload concurrently and are completed in part-number order.
  * - **Failure**: each call is retried on retryable errors (`retry.ts`); a terminal part failure, a
@@ -26,10 +24,11 @@
  *
  * @since 0.1.0
  */
+import { createHash } from "node:crypto"
 import { Duration, Effect, Exit, Semaphore, Stream } from "effect"
 import { ObjectStoreUploadFailed } from "../api/failures.ts"
 import { ObjectStoreClient, type UploadedPart } from "../objectstore/ObjectStoreClient.ts"
-import { byteLength, cutParts, digestSink, groupChunks, type Part, PartBufferPool } from "./bytes.ts"
+import { byteLength, cutParts, type Part, PartBufferPool } from "./bytes.ts"
 import { defaultPartSchedule, type PartSchedule, partSizeFor, S3Limits, scheduleProblem } from "./partSchedule.ts"
 import { bytesInFlight, makeCounters, makeProgressSampler, type ProgressOptions, reportEvery } from "./progress.ts"
 import { defaultRetryPolicy, type RetryPolicy, withRetry } from "./retry.ts"
@@ -44,10 +43,6 @@ export interface UploadOptions<EC = never, RC = never> {
   readonly minPartSize?: number
   /** Parts uploaded at the same time (default 4). */
   readonly uploadConcurrency?: number
-  /** Chunk groups the tee may buffer ahead of the slower branch (default 4). */
-  readonly teeCapacity?: number
-  /** Chunks are grouped into batches of at least this many bytes before the tee (default 1 MiB). */
-  readonly teeBatchBytes?: number
   /** Retries of each S3 call (default {@link defaultRetryPolicy}). */
   readonly retry?: RetryPolicy
   /** One UploadPart attempt that takes longer counts as a retryable `RequestTimeout` (default 5 minutes). */
@@ -78,31 +73,22 @@ export interface UploadResult {
 
 /**
  * Defaults, checked with `bench/pipeline.ts` against RGW and s3rver on loopback: 8 concurrent parts or
- * 32 MiB parts were not faster than 4 × 16 MiB there, only bigger (memory grows with both), and a larger
- * tee did not help either, so the constant term of `memoryBound` stays near 7 MiB.
+ * 32 MiB parts were not faster than 4 × 16 MiB there, only bigger (memory grows with both).
  */
 export const uploadDefaults = {
   uploadConcurrency: 4,
-  teeCapacity: 4,
-  teeBatchBytes: 1024 * 1024,
   partTimeout: "5 minutes"
 } as const
 
 /**
  * The most bytes the pipeline may hold for a part size and the largest source batch it reads: the
- * parts being uploaded, the one waiting for a slot and the one being filled, plus the tee's buffered
- * groups, the one being grouped, the one waiting to enter the tee and the one each branch consumes (a
- * group is under `teeBatchBytes` plus one source batch).
+ * parts being uploaded, the one waiting for a slot and the one being filled, plus the batch being cut.
  */
 export const memoryBound = (options: {
   readonly uploadConcurrency: number
-  readonly teeCapacity: number
-  readonly teeBatchBytes: number
   readonly partSize: number
   readonly largestSourceBatch: number
-}): number =>
-  (options.uploadConcurrency + 2) * options.partSize +
-  (options.teeCapacity + 3) * (options.teeBatchBytes + options.largestSourceBatch)
+}): number => (options.uploadConcurrency + 2) * options.partSize + options.largestSourceBatch
 
 const tooManyParts = (bucket: string, key: string, part: Part, maxParts: number) =>
   new ObjectStoreUploadFailed({
@@ -138,8 +124,6 @@ export const uploadStream = Effect.fn("pipeline.uploadStream")(function* <E, R, 
   const problem = scheduleProblem(schedule, options.minPartSize ?? S3Limits.minPartSize)
   if (problem !== undefined) return yield* Effect.die(new RangeError(`invalid part schedule: ${problem}`))
   const concurrency = Math.max(1, options.uploadConcurrency ?? uploadDefaults.uploadConcurrency)
-  const teeCapacity = Math.max(1, options.teeCapacity ?? uploadDefaults.teeCapacity)
-  const teeBatchBytes = Math.max(1, options.teeBatchBytes ?? uploadDefaults.teeBatchBytes)
   const retry = withRetry(options.retry ?? defaultRetryPolicy)
   const partTimeout = options.partTimeout ?? uploadDefaults.partTimeout
   const counters = makeCounters()
@@ -179,36 +163,27 @@ export const uploadStream = Effect.fn("pipeline.uploadStream")(function* <E, R, 
           )
         )
 
-  const counted = Stream.mapArray(source, (chunks) => {
-    counters.bytesRead += byteLength(chunks)
+  // hashing is synchronous where the bytes are read, so the digest covers exactly the bytes cut into parts
+  const hash = createHash("sha256")
+  const hashed = Stream.mapArray(source, (chunks) => {
+    for (const chunk of chunks) hash.update(chunk)
+    const n = byteLength(chunks)
+    counters.bytesRead += n
+    counters.bytesHashed += n
     counters.peakBytesInFlight = Math.max(counters.peakBytesInFlight, bytesInFlight(counters))
     return chunks
-  }).pipe(groupChunks(teeBatchBytes))
-  // both branches subscribe before the source starts; the slower one backpressures it
-  const [toHash, toUpload] = yield* Stream.broadcastN(counted, { n: 2, capacity: teeCapacity })
-  const [digest, uploaded] = yield* Effect.all(
-    [
-      Stream.run(
-        toHash,
-        digestSink((n) => {
-          counters.bytesHashed += n
-        })
-      ),
-      toUpload.pipe(
-        Stream.flattenIterable,
-        cutParts(schedule, pool),
-        // one fiber more than upload slots: one complete part waits for a slot, so when a slot frees its
-        // upload starts at once and the next part is read, hashed and copied while the others upload
-        Stream.mapEffect(
-          (part) =>
-            Effect.map(Semaphore.withPermit(slots, uploadPart(part)), (done) => ({ done, size: part.body.length })),
-          { concurrency: concurrency + 1 }
-        ),
-        Stream.runCollect
-      )
-    ],
-    { concurrency: 2 }
+  })
+  const uploaded = yield* hashed.pipe(
+    cutParts(schedule, pool),
+    // one fiber more than upload slots: one complete part waits for a slot, so when a slot frees its
+    // upload starts at once and the next part is read, hashed and copied while the others upload
+    Stream.mapEffect(
+      (part) => Effect.map(Semaphore.withPermit(slots, uploadPart(part)), (done) => ({ done, size: part.body.length })),
+      { concurrency: concurrency + 1 }
+    ),
+    Stream.runCollect
   )
+  const digest = { sha256: hash.digest("hex"), size: counters.bytesRead }
 
   // S3 cannot complete an upload without parts: an empty stream is one empty (last) part
   const parts =

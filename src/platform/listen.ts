@@ -1,12 +1,12 @@
 /**
- * A `node:http`/`node:https` server listening for the lifetime of a scope: the instance manager's two
- * listeners and the fake API server. Closing the scope stops accepting and drops kept-alive connections, so it
- * never waits for an idle client.
+ * A `node:http`/`node:https`/`node:http2` server listening for the lifetime of a scope: the instance manager's
+ * two listeners and the fake API server. Closing the scope stops accepting and drops kept-alive connections
+ * (HTTP/2 sessions too, through `dropConnections`), so it never waits for an idle client.
  *
  * @since 0.1.0
  */
 import type { Server } from "node:http"
-import type { AddressInfo } from "node:net"
+import type { AddressInfo, Server as NetServer } from "node:net"
 import { Data, Effect, type Scope } from "effect"
 
 /** The address could not be bound (in use, not local, not permitted). */
@@ -20,11 +20,16 @@ export class ListenFailed extends Data.TaggedError("ListenFailed")<{
   }
 }
 
-/** Listens on `host:port` (0 picks a free port) and resolves with the bound port; fails if the bind fails. */
+/**
+ * Listens on `host:port` (0 picks a free port) and resolves with the bound port; fails if the bind fails.
+ * `dropConnections` ends what closing alone would wait for (default: node:http's `closeAllConnections`; an
+ * HTTP/2 server has none, so its caller passes one).
+ */
 export const listenScoped = (
-  server: Server,
+  server: NetServer,
   port: number,
-  host: string
+  host: string,
+  dropConnections: () => void = () => (server as Partial<Server>).closeAllConnections?.()
 ): Effect.Effect<number, ListenFailed, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.callback<number, ListenFailed>((resume) => {
@@ -38,6 +43,6 @@ export const listenScoped = (
     () =>
       Effect.callback<void>((resume) => {
         server.close(() => resume(Effect.void))
-        server.closeAllConnections()
+        dropConnections()
       })
   )

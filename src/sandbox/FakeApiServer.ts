@@ -13,14 +13,21 @@
  * `fieldValidation=Strict` on writes; and `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` tables
  * (also for watches) built from a CRD's `additionalPrinterColumns`.
  *
- * Not served: authentication/RBAC (it binds to loopback only), pagination (`limit` is ignored and the
- * whole list returned, which clients accept), `deletecollection`, protobuf, Namespace lifecycle (any
+ * Access control (`layerTestWith({ rbac: true })`, apiAccess.ts): bearer-token authentication (the sandbox admin,
+ * ServiceAccount tokens from the TokenRequest subresource) and RBAC authorization with the real server's 403
+ * bodies; off by default, when every request is the admin. `tls: true` serves HTTPS with the server's own CA
+ * (apiServerTls.ts), which the kubeconfig and `writeServiceAccountFiles` hand to clients.
+ *
+ * Not served: pagination (`limit` is ignored and the whole list returned, which clients accept),
+ * `deletecollection`, protobuf (but the TokenRequest of `kubectl create token`), Namespace lifecycle (any
  * namespace name is usable without creating it).
  *
  * @since 0.1.0
  */
-import { writeFileSync } from "node:fs"
+import { mkdirSync, writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
+import { join } from "node:path"
 import { Clock, Context, Effect, Fiber, Layer, Schema, Stream } from "effect"
 import { listenScoped } from "../platform/listen.ts"
 import {
@@ -31,18 +38,56 @@ import {
   type StatusBody,
   unsupportedMediaType
 } from "./ApiStatus.ts"
+import { type ApiAccess, type Denial, type IssueTokenOptions, makeApiAccess } from "./apiAccess.ts"
+import { servingCertificate } from "./apiServerTls.ts"
 import { FakeCluster, type FakeClusterService, type ResourceRef, type WriteOptions } from "./FakeCluster.ts"
 import { openApiDocument, openApiIndex } from "./openapi.ts"
 import { apiVersionOf, type ServedKind } from "./resources.ts"
 import type { StoredObject } from "./StoredObject.ts"
 import { tableOf } from "./table.ts"
 
+/** How the server is reached and who may do what. */
+export interface FakeApiServerOptions {
+  /** Serve HTTPS with the server's own CA (default: plain HTTP). */
+  readonly tls?: boolean
+  /** Authenticate every request and authorize it with RBAC (default: every request is the sandbox admin). */
+  readonly rbac?: boolean
+}
+
 /** A running fake API server. */
 export interface FakeApiServerService {
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>`, or `https://…` with `tls` */
   readonly url: string
-  /** Writes a kubeconfig (plain http, `insecure-skip-tls-verify`) pointing at the server; returns its path. */
+  readonly host: string
+  readonly port: number
+  /** The CA certificate (PEM) that signed the serving certificate, with `tls`. */
+  readonly caCertificate: string | undefined
+  /** The sandbox admin's bearer token (kubectl, tests); meaningful with `rbac`. */
+  readonly adminToken: string
+  /**
+   * Writes a kubeconfig for the sandbox admin pointing at the server (with `tls` it trusts the server's CA, else
+   * `insecure-skip-tls-verify`); returns its path.
+   */
   readonly writeKubeconfig: (path: string, namespace?: string) => Effect.Effect<string>
+  /** A ServiceAccount token (the TokenRequest API's); 404 when the ServiceAccount does not exist. */
+  readonly issueToken: (
+    namespace: string,
+    serviceAccount: string,
+    options?: IssueTokenOptions
+  ) => Effect.Effect<string, ApiStatusError>
+  /**
+   * Writes what the kubelet mounts at `/var/run/secrets/kubernetes.io/serviceaccount` (`token`, `ca.crt` with
+   * `tls`, `namespace`) into `dir`; returns `dir`.
+   */
+  readonly writeServiceAccountFiles: (
+    dir: string,
+    namespace: string,
+    serviceAccount: string,
+    options?: IssueTokenOptions
+  ) => Effect.Effect<string, ApiStatusError>
+  /** Every request RBAC denied so far, oldest first. */
+  readonly denials: Effect.Effect<ReadonlyArray<Denial>>
+  readonly clearDenials: Effect.Effect<void>
 }
 
 /** The fake API server: needs a `FakeCluster`; closes with its scope. */
@@ -60,10 +105,19 @@ export class FakeApiServer extends Context.Service<FakeApiServer, FakeApiServerS
   static readonly layerTest: Layer.Layer<FakeApiServer | FakeCluster> = FakeApiServer.layerOnly.pipe(
     Layer.provideMerge(FakeCluster.layer)
   )
+  /** The face with TLS and/or access control over an existing `FakeCluster`. */
+  static readonly layerOnlyWith = (options: FakeApiServerOptions): Layer.Layer<FakeApiServer, never, FakeCluster> =>
+    Layer.effect(FakeApiServer, startFakeApiServerWith(options))
+  /** `layerTest` with TLS and/or access control. */
+  static readonly layerTestWith = (options: FakeApiServerOptions): Layer.Layer<FakeApiServer | FakeCluster> =>
+    FakeApiServer.layerOnlyWith(options).pipe(Layer.provideMerge(FakeCluster.layer))
 }
 
-/** A kubeconfig for a plain-http server (client-node needs `skipTLSVerify` to allow `http://`). */
-export const kubeconfigYaml = (url: string, namespace = "default"): string =>
+/**
+ * A kubeconfig for the server: trusting `ca` (PEM) when given, else `insecure-skip-tls-verify` (client-node needs
+ * it to allow `http://`), with a bearer `token`.
+ */
+export const kubeconfigYaml = (url: string, namespace = "default", ca?: string, token = "fake"): string =>
   [
     "apiVersion: v1",
     "kind: Config",
@@ -71,11 +125,13 @@ export const kubeconfigYaml = (url: string, namespace = "default"): string =>
     "- name: fake",
     "  cluster:",
     `    server: ${url}`,
-    "    insecure-skip-tls-verify: true",
+    ca === undefined
+      ? "    insecure-skip-tls-verify: true"
+      : `    certificate-authority-data: ${Buffer.from(ca).toString("base64")}`,
     "users:",
     "- name: fake",
     "  user:",
-    "    token: fake",
+    `    token: ${token}`,
     "contexts:",
     "- name: fake",
     "  context:",
@@ -87,30 +143,59 @@ export const kubeconfigYaml = (url: string, namespace = "default"): string =>
   ].join("\n")
 
 /** Starts the server on 127.0.0.1:0 in the current scope (closed, with its watches, when the scope closes). */
-export const startFakeApiServer = Effect.gen(function* () {
+export const startFakeApiServerWith = Effect.fn("FakeApiServer.start")(function* (options: FakeApiServerOptions) {
   const cluster = yield* FakeCluster
   const context = yield* Effect.context<never>()
   const runFork = Effect.runForkWith(context)
-  const server = createServer((request, response) => {
-    const fiber = runFork(handle(cluster, request, response))
+  const host = "127.0.0.1"
+  // the bootstrap policy is valid by construction: failing to create it is a bug in the fake
+  const access = yield* Effect.orDie(makeApiAccess(cluster, { rbac: options.rbac ?? false }))
+  const tls = options.tls === true ? yield* Effect.orDie(servingCertificate(host)) : undefined
+  const listener = (request: IncomingMessage, response: ServerResponse) => {
+    const fiber = runFork(handle(cluster, access, request, response))
     response.on("close", () => {
       if (!response.writableFinished) Effect.runFork(Fiber.interrupt(fiber))
     })
-  })
+  }
+  const server =
+    tls === undefined
+      ? createServer(listener)
+      : createHttpsServer({ key: tls.privateKey, cert: tls.certificate }, listener)
   // client-node keeps connections alive; without this, close() would wait for idle sockets.
   server.keepAliveTimeout = 5_000
   // a loopback bind on a free port does not fail short of a broken machine
-  const port = yield* Effect.orDie(listenScoped(server, 0, "127.0.0.1"))
-  const url = `http://127.0.0.1:${port}`
+  const port = yield* Effect.orDie(listenScoped(server, 0, host))
+  const url = `${tls === undefined ? "http" : "https"}://${host}:${port}`
+  const token = access.enabled ? access.adminToken : "fake"
   return FakeApiServer.of({
     url,
+    host,
+    port,
+    caCertificate: tls?.ca,
+    adminToken: access.adminToken,
     writeKubeconfig: (path, namespace) =>
       Effect.sync(() => {
-        writeFileSync(path, kubeconfigYaml(url, namespace))
+        writeFileSync(path, kubeconfigYaml(url, namespace, tls?.ca, token))
         return path
-      })
+      }),
+    issueToken: access.issueToken,
+    writeServiceAccountFiles: (dir, namespace, serviceAccount, issue) =>
+      Effect.flatMap(access.issueToken(namespace, serviceAccount, issue), (serviceAccountToken) =>
+        Effect.sync(() => {
+          mkdirSync(dir, { recursive: true })
+          writeFileSync(join(dir, "token"), serviceAccountToken)
+          writeFileSync(join(dir, "namespace"), namespace)
+          if (tls !== undefined) writeFileSync(join(dir, "ca.crt"), tls.ca)
+          return dir
+        })
+      ),
+    denials: access.denials,
+    clearDenials: access.clearDenials
   })
 })
+
+/** `startFakeApiServerWith` with the defaults: plain HTTP, no access control. */
+export const startFakeApiServer = startFakeApiServerWith({})
 
 // ---- request handling ----
 
@@ -425,6 +510,7 @@ const serveWatch = (
 
 const handle = (
   cluster: FakeClusterService,
+  access: ApiAccess,
   request: IncomingMessage,
   response: ServerResponse
 ): Effect.Effect<void> => {
@@ -432,6 +518,9 @@ const handle = (
   const path = url.pathname.replace(/\/+$/, "") || "/"
   const method = request.method ?? "GET"
   const program = Effect.gen(function* () {
+    yield* access.check(request, url)
+    const tokenRequest = access.tokenRequest(request, url)
+    if (tokenRequest !== undefined) return yield* send(response, 201, yield* tokenRequest)
     if (method === "GET" && path.startsWith("/openapi/v3")) {
       const types = yield* cluster.resources
       const document =

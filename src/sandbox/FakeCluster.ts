@@ -174,6 +174,14 @@ export interface FakeClusterService {
    */
   readonly audit: Effect.Effect<ReadonlyArray<AuditEntry>>
   readonly clearAudit: Effect.Effect<void>
+  /**
+   * The control plane's own reads and writes (the authorizer's lookups, token checks, the bootstrap RBAC policy):
+   * not requests, so neither audited nor hit by injected faults.
+   */
+  readonly system: {
+    readonly list: (ref: ResourceRef) => Effect.Effect<ReadonlyArray<StoredObject>, ApiStatusError>
+    readonly create: (ref: ResourceRef, object: unknown) => Effect.Effect<StoredObject, ApiStatusError>
+  }
 }
 
 /** Options of `FakeCluster.layerWith`. */
@@ -262,7 +270,11 @@ const make = (options: FakeClusterOptions) =>
         resume: Effect.asVoid(running.open)
       },
       audit: Effect.sync(() => store.auditLog()),
-      clearAudit: Effect.sync(() => store.clearAudit())
+      clearAudit: Effect.sync(() => store.clearAudit()),
+      system: {
+        list: (ref) => call(() => store.asSystem(() => store.list(ref, {}).items)),
+        create: (ref, object) => call((millis) => store.asSystem(() => store.create(ref, object, millis)))
+      }
     })
   })
 

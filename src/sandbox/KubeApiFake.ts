@@ -11,7 +11,7 @@ import { fromStatus, type KubeError } from "../kube/errors.ts"
 import { fromRaw, KubeApi, type RawKubeApi, type RawWatchEvent } from "../kube/KubeApi.ts"
 import { describeRequest, type ObjectRef, type ResourceType } from "../kube/resources.ts"
 import type { ApiStatusError } from "./ApiStatus.ts"
-import { FakeApiServer, kubeconfigYaml } from "./FakeApiServer.ts"
+import { FakeApiServer, type FakeApiServerOptions, kubeconfigYaml } from "./FakeApiServer.ts"
 import { FakeCluster, type FakeClusterService, type ResourceRef } from "./FakeCluster.ts"
 
 const toRef = (resource: ResourceType, namespace: string | undefined): ResourceRef => ({
@@ -78,15 +78,23 @@ export const layerFake: Layer.Layer<KubeApi, never, FakeCluster> = Layer.effect(
   })
 )
 
+/** The production client-node layer, as the sandbox admin, on the `FakeApiServer` in context. */
+export const layerLiveOnFakeServerAt = Layer.unwrap(
+  Effect.gen(function* () {
+    const server = yield* FakeApiServer
+    const kc = new KubeConfig()
+    // the sandbox admin's credentials: what kubectl gets from writeKubeconfig, also when access control is on
+    kc.loadFromString(kubeconfigYaml(server.url, "default", server.caCertificate, server.adminToken))
+    return KubeApi.layerKubeConfig(kc)
+  })
+)
+
 /**
  * The production client-node layer pointed at a fresh fake API server over HTTP, with the server (and its
  * store) exposed too: for tests and benchmarks of the live client, the reflector and the work queue.
  */
-export const layerLiveOnFakeServer = Layer.unwrap(
-  Effect.gen(function* () {
-    const server = yield* FakeApiServer
-    const kc = new KubeConfig()
-    kc.loadFromString(kubeconfigYaml(server.url))
-    return KubeApi.layerKubeConfig(kc)
-  })
-).pipe(Layer.provideMerge(FakeApiServer.layerTest))
+export const layerLiveOnFakeServer = layerLiveOnFakeServerAt.pipe(Layer.provideMerge(FakeApiServer.layerTest))
+
+/** `layerLiveOnFakeServer` on a server with TLS and/or access control (as the sandbox admin). */
+export const layerLiveOnFakeServerWith = (options: FakeApiServerOptions) =>
+  layerLiveOnFakeServerAt.pipe(Layer.provideMerge(FakeApiServer.layerTestWith(options)))

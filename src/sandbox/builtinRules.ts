@@ -1,11 +1,12 @@
 /**
  * Per-kind rules of the built-in kinds the operator writes: Job defaulting, validation and immutability
- * (`pkg/apis/batch` defaults and `ValidateJob`), Pod creation status, and Event validation (the legacy
- * core/v1 rules, plus the events.k8s.io rules that apply as soon as `eventTime` is set).
+ * (`pkg/apis/batch` defaults and `ValidateJob`), Pod creation status, the RBAC kinds (rbacRules.ts), and Event
+ * validation (the legacy core/v1 rules, plus the events.k8s.io rules that apply as soon as `eventTime` is set).
  *
  * @since 0.1.0
  */
 import { forbiddenValue, invalidValue, requiredValue, type StatusCause, unsupportedValue } from "./ApiStatus.ts"
+import { validateRbac, validateRbacUpdate } from "./rbacRules.ts"
 import type { ServedKind } from "./resources.ts"
 import { isRecord, type JsonObject, jsonEqual, metaOf, type StoredObject, stringAt } from "./StoredObject.ts"
 
@@ -141,7 +142,7 @@ export const validateBuiltin = (type: ServedKind, object: JsonObject): Array<Sta
     const spec = isRecord(object.spec) ? object.spec : {}
     return Array.isArray(spec.containers) && spec.containers.length > 0 ? [] : [requiredValue("spec.containers")]
   }
-  return []
+  return validateRbac(type, object)
 }
 
 const validateJob = (object: JsonObject): Array<StatusCause> => {
@@ -179,9 +180,9 @@ const validateJob = (object: JsonObject): Array<StatusCause> => {
   return causes
 }
 
-/** Immutable fields of built-in kinds: a Job's template, selector, completions and completion mode. */
+/** Immutable fields of built-in kinds: a Job's template, selector, completions and completion mode; a binding's roleRef. */
 export const validateBuiltinUpdate = (type: ServedKind, object: JsonObject, old: StoredObject): Array<StatusCause> => {
-  if (!isJob(type)) return []
+  if (!isJob(type)) return validateRbacUpdate(type, object, old)
   const spec = isRecord(object.spec) ? object.spec : {}
   const oldSpec = isRecord(old.spec) ? old.spec : {}
   return ["template", "selector", "completions", "completionMode"].flatMap((field) =>

@@ -58,6 +58,8 @@ export interface SubcommandOptions {
   readonly onLine?: (line: string) => void
   /** Directory for the termination message file. */
   readonly workDir: string
+  /** The launcher to run (default {@link executable}; the benchmarks compare builds side by side). */
+  readonly executable?: string
 }
 
 /**
@@ -73,7 +75,7 @@ export const spawnSubcommand = (
     const terminationPath = join(options.workDir, `${subcommand}-${yield* nowMillis}-termination.json`)
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        spawn(process.execPath, [executable, subcommand], {
+        spawn(process.execPath, [options.executable ?? executable, subcommand], {
           env: { ...process.env, TERMINATION_MESSAGE_PATH: terminationPath, ...options.env },
           stdio: ["ignore", "pipe", "pipe"]
         })
@@ -173,6 +175,7 @@ export interface InstanceManagerOptions {
   readonly probePort: number
   readonly workDir: string
   readonly extraEnv?: Readonly<Record<string, string>>
+  readonly executable?: string
 }
 
 /** The instance manager exited or did not answer `/healthz` in time; `output` is the end of its logs. */
@@ -201,6 +204,7 @@ export const startInstanceManager = (
     })
     const running = yield* spawnSubcommand("instance", {
       workDir: options.workDir,
+      ...(options.executable === undefined ? {} : { executable: options.executable }),
       env: {
         FLAVOR: "mariadb",
         LISTEN_ADDRESS: "127.0.0.1",
@@ -243,17 +247,25 @@ export const startLocalInstanceManager = (options: {
   readonly backupUser: string
   readonly backupPassword: string
   readonly dir: string
+  readonly extraEnv?: Readonly<Record<string, string>>
+  readonly executable?: string
+  /** An existing PKI (several instance managers of one benchmark share it). */
+  readonly pki?: PkiFiles
+  /** Its work directory's name under `dir` (default `instance`). */
+  readonly name?: string
 }): Effect.Effect<{ readonly pki: PkiFiles; readonly im: RunningInstanceManager }, Error, Scope.Scope> =>
   Effect.gen(function* () {
-    const pki = yield* writePki(join(options.dir, "pki"))
+    const pki = options.pki ?? (yield* writePki(join(options.dir, "pki")))
     const im = yield* startInstanceManager({
+      ...(options.executable === undefined ? {} : { executable: options.executable }),
       socket: options.socket,
       backupUser: options.backupUser,
       backupPassword: options.backupPassword,
       pki,
       apiPort: yield* freePort,
       probePort: yield* freePort,
-      workDir: join(options.dir, "instance")
+      workDir: join(options.dir, options.name ?? "instance"),
+      ...(options.extraEnv === undefined ? {} : { extraEnv: options.extraEnv })
     })
     return { pki, im }
   })
@@ -262,6 +274,8 @@ export const startLocalInstanceManager = (options: {
 export interface S3Target extends S3Endpoint {
   readonly bucket: string
   readonly path: string
+  /** PEM of the CA to trust for an https endpoint. */
+  readonly caBundle?: string
 }
 
 /** Writes the credential files and returns `OBJECT_STORE_SPEC` / `OBJECT_STORE_SECRETS_DIR`. */
@@ -271,7 +285,11 @@ export const objectStoreEnv = (target: S3Target, dir: string): Effect.Effect<Rec
     await mkdir(secrets, { recursive: true })
     await writeFile(join(secrets, "accessKeyId"), `${target.accessKey}\n`, { mode: 0o600 })
     await writeFile(join(secrets, "secretAccessKey"), `${target.secretKey}\n`, { mode: 0o600 })
-    const { spec } = staticConnection(target, target.bucket, target.path === "" ? {} : { path: target.path })
+    if (target.caBundle !== undefined) await writeFile(join(secrets, "caBundle"), target.caBundle)
+    const { spec } = staticConnection(target, target.bucket, {
+      ...(target.path === "" ? {} : { path: target.path }),
+      ...(target.caBundle === undefined ? {} : { caBundle: { name: "s3", key: "caBundle" } })
+    })
     return { OBJECT_STORE_SPEC: JSON.stringify(spec), OBJECT_STORE_SECRETS_DIR: secrets }
   })
 

@@ -65,7 +65,12 @@ const builtin = (
   ...fields
 })
 
-/** The built-in kinds: core Pods, Secrets, ConfigMaps, Services, PVCs, Events, Namespaces; Jobs; Leases. */
+const rbacGroup = "rbac.authorization.k8s.io"
+
+/**
+ * The built-in kinds: core Pods, Secrets, ConfigMaps, Services, PVCs, Events, Namespaces, ServiceAccounts; Jobs;
+ * Leases; Roles, RoleBindings, ClusterRoles, ClusterRoleBindings.
+ */
 export const builtinTypes: ReadonlyArray<ServedKind> = [
   builtin({
     group: "",
@@ -143,7 +148,48 @@ export const builtinTypes: ReadonlyArray<ServedKind> = [
     tracksGeneration: true,
     fieldSelectors: ["status.successful"]
   }),
-  builtin({ group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true })
+  builtin({ group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease", namespaced: true }),
+  // identities and RBAC, for the fake's authenticator and authorizer (rbac.ts); role names may hold colons
+  builtin({
+    group: "",
+    version: "v1",
+    plural: "serviceaccounts",
+    kind: "ServiceAccount",
+    namespaced: true,
+    shortNames: ["sa"]
+  }),
+  builtin({
+    group: rbacGroup,
+    version: "v1",
+    plural: "roles",
+    kind: "Role",
+    namespaced: true,
+    nameRule: "pathSegment"
+  }),
+  builtin({
+    group: rbacGroup,
+    version: "v1",
+    plural: "rolebindings",
+    kind: "RoleBinding",
+    namespaced: true,
+    nameRule: "pathSegment"
+  }),
+  builtin({
+    group: rbacGroup,
+    version: "v1",
+    plural: "clusterroles",
+    kind: "ClusterRole",
+    namespaced: false,
+    nameRule: "pathSegment"
+  }),
+  builtin({
+    group: rbacGroup,
+    version: "v1",
+    plural: "clusterrolebindings",
+    kind: "ClusterRoleBinding",
+    namespaced: false,
+    nameRule: "pathSegment"
+  })
 ]
 
 /** Reads the value a field selector compares against (`""` when the field is unset, as the server does). */

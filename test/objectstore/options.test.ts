@@ -11,9 +11,10 @@ import { S3Client } from "@aws-sdk/client-s3"
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted, Stream } from "effect"
 import type { ObjectStore } from "../../src/api/objectStore.ts"
+import { createCertificateAuthority, issueServerCertificate } from "../../src/instance/pki.ts"
 import type { ObjectStoreConnection } from "../../src/objectstore/connection.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
-import { s3ClientConfig } from "../../src/objectstore/s3Client.ts"
+import { payloadSigning, s3ClientConfig } from "../../src/objectstore/s3Client.ts"
 import { faultProxy } from "../support/faultProxy.ts"
 import { createBucket, rgw, rgwConnection, uniqueBucketName } from "../support/rgw.ts"
 
@@ -423,5 +424,65 @@ describe("SSE-C key is sent with its MD5 on every data request", () => {
         assert.strictEqual(r.headers["x-amz-server-side-encryption-customer-key-md5"], md5, `${r.method} ${r.url}`)
       }
     })
+  )
+})
+
+describe("payload signing", () => {
+  /** A 2-part multipart upload through `endpoint`; returns the parts' bodies after checking the object. */
+  const multipart = (connection: ObjectStoreConnection, key: string) =>
+    withClient(connection, (s3) =>
+      Effect.gen(function* () {
+        const parts = [randomBytes(5 * MiB), randomBytes(1000)]
+        const uploadId = yield* s3.createMultipartUpload(key)
+        const uploaded = yield* Effect.forEach(parts, (p, i) => s3.uploadPart(key, uploadId, i + 1, p))
+        yield* s3.completeMultipartUpload(key, uploadId, uploaded)
+        assert.deepStrictEqual(yield* collect(s3.getObject(key)), Buffer.concat(parts))
+        return parts
+      })
+    )
+  const sha256Hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+  const isPart = (r: { readonly method: string; readonly url: string }) =>
+    r.method === "PUT" && r.url.includes("partNumber=")
+
+  it("unsigned only for SigV4 over https (AWS's default endpoint included)", () => {
+    assert.strictEqual(payloadSigning({ endpoint: "https://s3.example" }), "unsigned")
+    assert.strictEqual(payloadSigning({}), "unsigned")
+    assert.strictEqual(payloadSigning({ endpoint: "http://127.0.0.1:1" }), "signed")
+    assert.strictEqual(payloadSigning({ endpoint: "https://s3.example", signatureVersion: "v2" }), "signed")
+  })
+
+  it.live("plain HTTP: every part is sent with its SHA-256 signed; RGW verifies and stores it", () =>
+    Effect.gen(function* () {
+      const proxy = yield* faultProxy(rgw().endpoint)
+      const parts = yield* multipart(rgwConnection(bucket, { endpoint: proxy.endpoint }), `${prefix("signed")}/o`)
+      const sent = proxy.requests.filter(isPart)
+      assert.deepStrictEqual(
+        sent.map((r) => r.headers["x-amz-content-sha256"]),
+        parts.map(sha256Hex)
+      )
+    })
+  )
+
+  it.live("https: parts go as UNSIGNED-PAYLOAD (other requests stay signed); RGW accepts and stores them", () =>
+    Effect.gen(function* () {
+      const ca = yield* createCertificateAuthority({ commonName: "payload-signing test CA" })
+      const cert = yield* issueServerCertificate(ca, { commonName: "proxy", names: ["127.0.0.1"] })
+      const proxy = yield* faultProxy(rgw().endpoint, { cert: cert.certificate, key: cert.privateKey })
+      const connection = { ...rgwConnection(bucket, { endpoint: proxy.endpoint }), caBundle: ca.certificate }
+      yield* multipart(connection, `${prefix("unsigned")}/o`)
+      const sent = proxy.requests.filter(isPart)
+      assert.strictEqual(sent.length, 2)
+      for (const r of sent) assert.strictEqual(r.headers["x-amz-content-sha256"], "UNSIGNED-PAYLOAD")
+      for (const r of proxy.requests.filter((r) => !isPart(r))) {
+        assert.match(String(r.headers["x-amz-content-sha256"]), /^[0-9a-f]{64}$/u)
+      }
+    })
+  )
+
+  it.live("RGW's own https endpoint accepts unsigned parts end to end", () =>
+    withClient(
+      { ...rgwConnection(bucket, { endpoint: rgw().tlsEndpoint }), caBundle: readFileSync(rgw().caFile, "utf8") },
+      (s3) => roundTrip(s3, prefix("tls-unsigned"))
+    )
   )
 })

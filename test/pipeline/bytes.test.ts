@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema, Stream } from "effect"
-import { cutParts, digestSink, groupChunks, PartBufferPool } from "../../src/pipeline/bytes.ts"
+import { cutParts, PartBufferPool } from "../../src/pipeline/bytes.ts"
 import { partSizeFor } from "../../src/pipeline/partSchedule.ts"
-import { Byte, Cut, sha256, splitAt, streamOf } from "./support.ts"
+import { Byte, Cut, splitAt, streamOf } from "./support.ts"
 
 const Small = (min: number, max: number) => Schema.Int.check(Schema.isBetween({ minimum: min, maximum: max }))
 
@@ -23,28 +23,6 @@ describe("byte stream building blocks", () => {
           else assert.isAtMost(part.body.length, partSizeFor(schedule, i + 1))
           assert.isAbove(part.body.length, 0)
         }
-      }),
-    { arbitrary: { runs: 200 } }
-  )
-
-  it.effect.prop(
-    "groupChunks: no copy, no loss, every group but the last reaches the minimum; digest matches",
-    { bytes: Schema.Array(Byte), cuts: Schema.Array(Cut), min: Small(1, 50) },
-    ({ bytes, cuts, min }) =>
-      Effect.gen(function* () {
-        const input = Uint8Array.from(bytes)
-        const chunks = splitAt(input, cuts)
-        const groups = yield* Stream.runCollect(streamOf(chunks).pipe(groupChunks(min)))
-        assert.deepStrictEqual(Buffer.concat(groups.flat()), Buffer.from(input))
-        for (const group of groups.slice(0, -1)) {
-          assert.isAtLeast(
-            group.reduce((n, c) => n + c.length, 0),
-            min
-          )
-        }
-        assert.isTrue(groups.flat().every((c) => c.length > 0 && chunks.includes(c)))
-        const digest = yield* Stream.run(Stream.fromIterable(groups), digestSink())
-        assert.deepStrictEqual(digest, { sha256: sha256(input), size: input.length })
       }),
     { arbitrary: { runs: 200 } }
   )

@@ -73,8 +73,7 @@ describe("pipeline on RGW", () => {
         const result = yield* uploadStream(streamOf(splitAt(input, [1, 65_536, 5 * MiB + 3, 17 * MiB])), {
           key: keys.archiveKey,
           schedule,
-          uploadConcurrency: 3,
-          teeCapacity: 4
+          uploadConcurrency: 3
         })
         assert.strictEqual(result.sha256, inputSha)
         assert.deepStrictEqual(result.partSizes, [5 * MiB, 5 * MiB, 10 * MiB, 6 * MiB + 12_345])

@@ -39,17 +39,15 @@ const Small = (min: number, max: number) => Schema.Int.check(Schema.isBetween({ 
 
 describe("uploadStream", () => {
   it.effect.prop(
-    "any split, part schedule, concurrency and tee capacity: the object equals the input and memory stays bounded",
+    "any split, part schedule and concurrency: the object equals the input and memory stays bounded",
     {
       bytes: Schema.Array(Byte),
       cuts: Schema.Array(Cut),
       partSize: Small(1, 40),
       partsPerTier: Small(1, 6),
-      concurrency: Small(1, 5),
-      teeCapacity: Small(1, 4),
-      teeBatchBytes: Small(1, 64)
+      concurrency: Small(1, 5)
     },
-    ({ bytes, cuts, partSize, partsPerTier, concurrency, teeCapacity, teeBatchBytes }) =>
+    ({ bytes, cuts, partSize, partsPerTier, concurrency }) =>
       Effect.gen(function* () {
         const input = Uint8Array.from(bytes)
         const chunks = splitAt(input, cuts)
@@ -58,9 +56,7 @@ describe("uploadStream", () => {
           key,
           schedule: partSchedule,
           minPartSize: partSize,
-          uploadConcurrency: concurrency,
-          teeCapacity,
-          teeBatchBytes
+          uploadConcurrency: concurrency
         })
         const stored = yield* storedObject
         assert.deepStrictEqual(Buffer.from(stored), Buffer.from(input))
@@ -76,8 +72,6 @@ describe("uploadStream", () => {
         assert.strictEqual(result.parts, Math.max(1, result.partSizes.length))
         const bound = memoryBound({
           uploadConcurrency: concurrency,
-          teeCapacity,
-          teeBatchBytes,
           partSize: result.largestPartSize,
           largestSourceBatch: Math.max(0, ...chunks.map((c) => c.length))
         })
@@ -283,8 +277,7 @@ describe("uploadStream", () => {
       const fiber = yield* uploadStream(source, {
         key,
         schedule: schedule(16),
-        minPartSize: 16,
-        teeBatchBytes: 16
+        minPartSize: 16
       }).pipe(Effect.forkChild)
       // wait until the four full parts are stored, then cancel (the CR was deleted)
       while ((yield* control.uploads)[0]?.partNumbers.length !== 4) yield* Effect.sleep("1 millis")
@@ -318,7 +311,7 @@ describe("uploadStream", () => {
       const control = yield* MemoryObjectStore
       yield* control.setFaults((req) => (req.operation === "UploadPart" ? { _tag: "Delay", millis: 3 } : undefined))
       const chunks = Array.from({ length: 400 }, (_, i) => pseudoRandomBytes(10, i + 1))
-      const options = { uploadConcurrency: 2, teeCapacity: 2, teeBatchBytes: 20 }
+      const options = { uploadConcurrency: 2 }
       const result = yield* uploadStream(streamOf(chunks), { key, schedule: schedule(50), minPartSize: 50, ...options })
       const bound = memoryBound({ ...options, partSize: 50, largestSourceBatch: 10 })
       // the source (4,000 bytes) is far longer than the bound: it was held back, not read ahead

@@ -66,7 +66,7 @@ describe("kubectl against the fake API server", () => {
     withServer(
       Effect.gen(function* () {
         const { run } = yield* kubectlFor
-        const applied = yield* run("apply", "-f", samples)
+        const applied = yield* run("apply", "-k", samples)
         assert.strictEqual(applied.code, 0, applied.stderr)
         assert.include(applied.stdout, "backup.mysql.cloudnative-mysql.io/backup-sample created")
         assert.include(applied.stdout, "cluster.mysql.cloudnative-mysql.io/restored-cluster created")
@@ -106,7 +106,7 @@ describe("kubectl against the fake API server", () => {
     withServer(
       Effect.gen(function* () {
         const { run, directory } = yield* kubectlFor
-        assert.strictEqual((yield* run("apply", "-f", samples)).code, 0)
+        assert.strictEqual((yield* run("apply", "-k", samples)).code, 0)
         const again = yield* run("apply", "-f", join(samples, "cluster-recovery-source.yaml"))
         assert.include(again.stdout, "recovered-cluster unchanged")
         const scaled = join(directory, "scaled.yaml")

@@ -11,9 +11,11 @@
  * Rules match on method, a query parameter's presence, a path pattern, and the nth matching request.
  * Every request is recorded (method, URL, headers, the fault applied) so tests can assert what the client
  * sent (signature scheme, SSE headers, session token …). Headers are forwarded untouched (the Host
- * header included), so signatures still verify upstream.
+ * header included), so signatures still verify upstream. With `tls` it listens on https (what a client
+ * sends over TLS is then as observable as over plain HTTP).
  */
 import * as http from "node:http"
+import * as https from "node:https"
 import type { AddressInfo, Socket } from "node:net"
 import { Effect, type Scope } from "effect"
 
@@ -45,7 +47,7 @@ export interface RecordedRequest {
 
 /** A running proxy. */
 export interface FaultProxy {
-  /** `http://127.0.0.1:<port>`: use as the S3 endpoint. */
+  /** `http://127.0.0.1:<port>` (`https://` with `tls`): use as the S3 endpoint. */
   readonly endpoint: string
   readonly requests: ReadonlyArray<RecordedRequest>
   /** Replace the rules (matching counters restart). */
@@ -58,8 +60,14 @@ export interface FaultProxy {
 const errorDocument = (code: string, message: string): string =>
   `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>fault-proxy</RequestId></Error>`
 
+/** PEM certificate and key the proxy serves https with. */
+export interface ProxyTls {
+  readonly cert: string
+  readonly key: string
+}
+
 /** Start a proxy on 127.0.0.1 (ephemeral port) in front of `upstream` (`http://host:port`). */
-export const startFaultProxy = async (upstream: string): Promise<FaultProxy> => {
+export const startFaultProxy = async (upstream: string, tls?: ProxyTls): Promise<FaultProxy> => {
   const target = new URL(upstream)
   const requests: Array<RecordedRequest> = []
   const sockets = new Set<Socket>()
@@ -112,7 +120,7 @@ export const startFaultProxy = async (upstream: string): Promise<FaultProxy> => 
     req.pipe(upstreamReq)
   }
 
-  const server = http.createServer((req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const action = pick(req)
     requests.push({
       method: req.method ?? "",
@@ -143,7 +151,8 @@ export const startFaultProxy = async (upstream: string): Promise<FaultProxy> => 
         })
         return
     }
-  })
+  }
+  const server = tls === undefined ? http.createServer(handle) : https.createServer(tls, handle)
   server.on("connection", (socket) => {
     sockets.add(socket)
     socket.on("close", () => sockets.delete(socket))
@@ -152,7 +161,7 @@ export const startFaultProxy = async (upstream: string): Promise<FaultProxy> => 
   const { port } = server.address() as AddressInfo
 
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `${tls === undefined ? "http" : "https"}://127.0.0.1:${port}`,
     requests,
     setRules: (next) => {
       rules = next
@@ -168,8 +177,8 @@ export const startFaultProxy = async (upstream: string): Promise<FaultProxy> => 
 }
 
 /** The proxy as a scoped resource: closed with the scope. */
-export const faultProxy = (upstream: string): Effect.Effect<FaultProxy, never, Scope.Scope> =>
+export const faultProxy = (upstream: string, tls?: ProxyTls): Effect.Effect<FaultProxy, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.promise(() => startFaultProxy(upstream)),
+    Effect.promise(() => startFaultProxy(upstream, tls)),
     (proxy) => Effect.promise(() => proxy.close())
   )

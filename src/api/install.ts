@@ -1,0 +1,54 @@
+/**
+ * The operator's installation: the namespace, the ServiceAccount, the role and binding names, the Deployment, its
+ * ports and its leader-election Lease. `deploy/rbac`, `deploy/manager`, `deploy/default` and `dist/install.yaml` are
+ * rendered from these (src/api/deployFiles.ts), and the controller reads the same values, so the manifests and the
+ * process cannot disagree on a name or a port.
+ *
+ * @since 0.1.0
+ */
+
+/** The namespace `kubectl apply -k deploy/default` installs into. */
+export const operatorNamespace = "cloudnative-mysql-system"
+
+/** Every installed object carries these. */
+export const operatorLabels = {
+  "app.kubernetes.io/name": "cloudnative-mysql",
+  "app.kubernetes.io/component": "controller-manager",
+  "app.kubernetes.io/part-of": "cloudnative-mysql"
+} as const
+
+/** Object names of the installation. */
+export const operatorNames = {
+  serviceAccount: "cloudnative-mysql-controller",
+  clusterRole: "cloudnative-mysql-manager",
+  clusterRoleBinding: "cloudnative-mysql-manager",
+  leaderElectionRole: "cloudnative-mysql-leader-election",
+  leaderElectionRoleBinding: "cloudnative-mysql-leader-election",
+  deployment: "cloudnative-mysql-controller",
+  metricsService: "cloudnative-mysql-controller-metrics",
+  /** The Lease the replicas compete for, in the operator's namespace. */
+  leaderElectionLease: "cloudnative-mysql-controller"
+} as const
+
+/** Container ports of the controller-manager. */
+export const operatorPorts = {
+  /** Prometheus `/metrics`. */
+  metrics: 8080,
+  /** `/healthz` and `/readyz`. */
+  probes: 8081
+} as const
+
+/**
+ * The controller-manager's command line in its Deployment (the flags of `cloudnative-mysql controller`; the Lease's
+ * namespace comes from `POD_NAMESPACE`, set by the downward API).
+ */
+export const controllerArgs: ReadonlyArray<string> = [
+  "controller",
+  "--leader-elect",
+  `--metrics-address=:${operatorPorts.metrics}`,
+  `--probe-address=:${operatorPorts.probes}`,
+  `--leader-election-id=${operatorNames.leaderElectionLease}`
+]
+
+/** The uid/gid the images and the Deployment run as (not root, not a uid any base image assigns a name to). */
+export const nonRootUid = 65532

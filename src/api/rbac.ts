@@ -1,0 +1,140 @@
+/**
+ * The operator's RBAC rules: the one source for `deploy/rbac` and `dist/install.yaml`, and what a later test checks
+ * against the verbs the controller's `KubeApi` calls really use. Least privilege: no `*`, nothing the controller
+ * does not call, each rule with the reason it exists.
+ *
+ * Not granted on purpose: `list`/`watch` on Secrets (the controller reads the Secrets it made, and those the user
+ * names, one at a time by name; it never caches every Secret of the cluster), any access to object-store
+ * credentials beyond naming them in a Job's `secretKeyRef`, `delete` on our custom resources (the garbage
+ * collector removes what an owner takes with it), and anything in `rbac.authorization.k8s.io`.
+ *
+ * @since 0.1.0
+ */
+import { group } from "./names.ts"
+
+/** One `rbac.authorization.k8s.io/v1` PolicyRule (resource rules only: the operator needs no non-resource URL). */
+export interface PolicyRule {
+  readonly apiGroups: ReadonlyArray<string>
+  readonly resources: ReadonlyArray<string>
+  readonly verbs: ReadonlyArray<string>
+  readonly resourceNames?: ReadonlyArray<string>
+}
+
+/** A rule with the reason it is granted (the reason is documentation, not rendered). */
+export interface GrantedRule extends PolicyRule {
+  readonly why: string
+}
+
+const read = ["get", "list", "watch"] as const
+
+/** The controller-manager's ClusterRole: it reconciles in every namespace (issues 10, 11, 12). */
+export const operatorRules: ReadonlyArray<GrantedRule> = [
+  {
+    apiGroups: [group],
+    resources: ["clusters"],
+    verbs: [...read, "patch", "update"],
+    why: "the Cluster reconciler watches Clusters and adds/removes its finalizer"
+  },
+  {
+    apiGroups: [group],
+    resources: ["backups"],
+    verbs: [...read, "create"],
+    why: "the Backup reconciler watches Backups; the ScheduledBackup reconciler creates them"
+  },
+  {
+    apiGroups: [group],
+    resources: ["scheduledbackups"],
+    verbs: [...read],
+    why: "the ScheduledBackup reconciler watches its schedules"
+  },
+  {
+    apiGroups: [group],
+    resources: ["clusters/status", "backups/status", "scheduledbackups/status"],
+    verbs: ["get", "patch", "update"],
+    why: "each reconciler writes its kind's status (one merge patch to /status per change)"
+  },
+  {
+    apiGroups: [group],
+    resources: ["clusters/finalizers", "backups/finalizers", "scheduledbackups/finalizers"],
+    verbs: ["update"],
+    why: "owner references with blockOwnerDeletion need update on the owner's finalizers (OwnerReferencesPermissionEnforcement)"
+  },
+  {
+    apiGroups: ["batch"],
+    resources: ["jobs"],
+    verbs: [...read, "create", "delete", "patch"],
+    why: "backup, recovery and cleanup Jobs: created, mirrored into status, deleted when finished or orphaned; patch removes the finalizer that keeps a failed backup Job until its uploads are aborted"
+  },
+  {
+    apiGroups: [""],
+    resources: ["pods"],
+    verbs: [...read, "create", "delete", "patch"],
+    why: "instance Pods (created, role label patched, deleted on scale-down) and the Job Pods' termination state"
+  },
+  {
+    apiGroups: [""],
+    resources: ["persistentvolumeclaims"],
+    verbs: [...read, "create", "delete"],
+    why: "one PVC per instance, deleted with its instance on scale-down"
+  },
+  {
+    apiGroups: [""],
+    resources: ["services"],
+    verbs: [...read, "create", "patch"],
+    why: "the -rw/-ro/-r/-instances Services of each Cluster"
+  },
+  {
+    apiGroups: [""],
+    resources: ["secrets"],
+    verbs: ["get", "create"],
+    why: "the Cluster's CA, certificates and generated passwords (created once, read by name); user-named password Secrets (read by name)"
+  },
+  {
+    apiGroups: [""],
+    resources: ["events"],
+    verbs: ["create", "patch"],
+    why: "Events on Clusters, Backups and ScheduledBackups (patch: aggregation of repeats)"
+  }
+]
+
+/** The leader-election Role, in the operator's namespace only: the replicas compete for one Lease. */
+export const leaderElectionRules: ReadonlyArray<GrantedRule> = [
+  {
+    apiGroups: ["coordination.k8s.io"],
+    resources: ["leases"],
+    verbs: ["get", "create", "update"],
+    why: "acquire (create), renew and release (update) the controller's Lease"
+  },
+  {
+    apiGroups: [""],
+    resources: ["events"],
+    verbs: ["create", "patch"],
+    why: "the LeaderElection Event on the Lease when leadership changes"
+  }
+]
+
+/** A rule as it is rendered into a Role or ClusterRole (without the reason). */
+export const policyRule = (rule: GrantedRule): PolicyRule => ({
+  apiGroups: rule.apiGroups,
+  resources: rule.resources,
+  verbs: rule.verbs,
+  ...(rule.resourceNames === undefined ? {} : { resourceNames: rule.resourceNames })
+})
+
+/** One permission as `<verb> <group>/<resource>[/<subresource>]` (`patch mysql.cloudnative-mysql.io/backups/status`). */
+export const permission = (verb: string, group: string, resource: string): string => `${verb} ${group}/${resource}`
+
+/**
+ * Every permission the rules grant, one key per verb × group × resource (the rules have no `*` and no
+ * `resourceNames`, so this is the whole grant). Compared with the permissions a controller run used (the sandbox's
+ * `permissionsUsed`), it shows a verb the code needs and the role lacks, and one the role grants and nothing uses;
+ * `<kind>/finalizers` is never a request of its own (an admission check on owner references) and must be expected.
+ */
+export const permissionsOf = (rules: ReadonlyArray<PolicyRule>): ReadonlySet<string> =>
+  new Set(
+    rules.flatMap((rule) =>
+      rule.apiGroups.flatMap((group) =>
+        rule.resources.flatMap((resource) => rule.verbs.map((verb) => permission(verb, group, resource)))
+      )
+    )
+  )
