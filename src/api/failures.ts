@@ -261,6 +261,29 @@ export class InvalidConfiguration extends Schema.TaggedError<InvalidConfiguratio
   }
 }
 
+/**
+ * A point-in-time recovery target cannot be reached from the base backups and the binlog archive: it is before
+ * the first recoverable point, after the last archived transaction, behind a gap in the archive, or (MariaDB) a
+ * GTID target omits a domain the replay would otherwise drop. Found before anything starts on the data.
+ */
+export class RecoveryTargetUnreachable extends Schema.TaggedError<RecoveryTargetUnreachable>()(
+  "RecoveryTargetUnreachable",
+  {
+    why: Schema.Literals([
+      "BeforeFirstRecoverablePoint",
+      "AfterLastArchivedTransaction",
+      "ArchiveGap",
+      "DomainNotInTarget"
+    ]),
+    target: Schema.String,
+    detail: Schema.String
+  }
+) {
+  override get message(): string {
+    return `recovery target ${this.target} is unreachable (${this.why}): ${this.detail}`
+  }
+}
+
 /** Every failure the operator reports. */
 export type Failure =
   | ClusterNotFound
@@ -284,6 +307,7 @@ export type Failure =
   | BackupNotCompleted
   | InvalidName
   | InvalidConfiguration
+  | RecoveryTargetUnreachable
 
 /**
  * Every failure class. Decodes a failure's encoded fields (`_tag` plus its own fields); a process's termination
@@ -310,7 +334,8 @@ export const Failure = Schema.Union([
   BackupNotFound,
   BackupNotCompleted,
   InvalidName,
-  InvalidConfiguration
+  InvalidConfiguration,
+  RecoveryTargetUnreachable
 ])
 
 /**
@@ -351,7 +376,8 @@ export const failurePolicies: { readonly [Reason in Failure["_tag"]]: FailurePol
   BackupNotFound: policy("pending", true),
   BackupNotCompleted: policy("pending", true),
   InvalidName: policy("failed", false),
-  InvalidConfiguration: policy("failed", false)
+  InvalidConfiguration: policy("failed", false),
+  RecoveryTargetUnreachable: policy("failed", false)
 }
 
 /** The stable reasons, one per failure. */

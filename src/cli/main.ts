@@ -21,6 +21,7 @@ import { setFlagsFromString } from "node:v8"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Console, Context, Deferred, Effect, Layer, Option } from "effect"
 import { CliOutput, Command, Flag } from "effect/cli"
+import { ArchiverEnv, decodeArchiverEnv } from "../api/binlogArchive.ts"
 import { CleanupEnv, decodeCleanupEnv } from "../api/cleanupJob.ts"
 import type { Failure } from "../api/failures.ts"
 import { decodeRestoreEnv, decodeWorkerEnv, RestoreEnv, WorkerEnv } from "../api/jobs.ts"
@@ -127,8 +128,19 @@ const controller = Command.make("controller", {}, () =>
   ).pipe(Effect.andThen(exitWith(2)))
 ).pipe(Command.withDescription("The operator's controller-manager (not part of this release)."))
 
+const archiveBinlogs = Command.make("archive-binlogs", {}, () =>
+  runToCompletion(async () => {
+    const { archiverProgram } = await import("../pitr/main.ts")
+    return Effect.flatMap(decodeArchiverEnv(process.env), archiverProgram)
+  })
+).pipe(
+  Command.withDescription(
+    `Archive the primary's binlogs into the object store, continuously (docs/pitr.md). ${environment(ArchiverEnv.fields, "docs/pitr.md, with OBJECT_STORE_SPEC")}`
+  )
+)
+
 /** The subcommands, in the order `--help` lists them. */
-const subcommands = [instance, backup, restore, abortUploads, controller] as const
+const subcommands = [instance, backup, restore, abortUploads, archiveBinlogs, controller] as const
 
 /** The whole command line. */
 export const commandLine = Command.make("cloudnative-mysql").pipe(

@@ -63,7 +63,8 @@ const samples: ReadonlyArray<Failures.Failure> = [
   new Failures.BackupNotFound({ namespace: "db", backup: "b" }),
   new Failures.BackupNotCompleted({ backup: "b", phase: "running" }),
   new Failures.InvalidName({ field: "cluster name", value: "A/B", detail: "must be a DNS-1123 label" }),
-  new Failures.InvalidConfiguration({ detail: "BACKUP_ID: Expected a string matching the RegExp" })
+  new Failures.InvalidConfiguration({ detail: "BACKUP_ID: Expected a string matching the RegExp" }),
+  new Failures.RecoveryTargetUnreachable({ why: "ArchiveGap", target: "0-1-30", detail: "no file after 0-1-19" })
 ]
 
 describe("failure taxonomy", () => {

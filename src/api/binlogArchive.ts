@@ -1,0 +1,109 @@
+/**
+ * The binlog archive contract: what `cloudnative-mysql archive-binlogs` writes next to the base backups and what
+ * point-in-time recovery reads. Each completed binlog file is stored byte for byte, and a manifest per file is
+ * written after the file's upload completed, so a file is visible to recovery only once its manifest exists (the
+ * same rule as `metadata.json` for a backup). The key layout is `src/objectstore/binlogLayout.ts`.
+ *
+ * GTID positions are MariaDB GTID lists (`domain-server-seq`, one per domain, comma-separated, '' when empty).
+ * Versioned: readers accept the versions they know and reject newer ones.
+ *
+ * @since 0.2.0
+ */
+import { Schema } from "effect"
+import { DnsLabel, FlavorName } from "./common.ts"
+import { decodeEnv, NonEmpty, PositiveIntFromString } from "./env.ts"
+import { Sha256 } from "./jobs.ts"
+import { Timestamp } from "./time.ts"
+
+/** One MariaDB GTID, `domain-server-seq`. */
+export const Gtid = Schema.String.check(Schema.isPattern(/^\d{1,10}-\d{1,10}-\d{1,20}$/u))
+
+/** A MariaDB GTID position: at most one GTID per domain, comma-separated ('' is the empty position). */
+export const GtidList = Schema.String.check(
+  Schema.isPattern(/^$|^\d{1,10}-\d{1,10}-\d{1,20}(,\d{1,10}-\d{1,10}-\d{1,20})*$/u)
+)
+
+/** A binlog file name as the server writes it (`mysql-bin.000003`): base name, '.', a sequence number. */
+export const BinlogFileName = Schema.String.check(
+  Schema.isPattern(/^[A-Za-z0-9_][A-Za-z0-9_-]{0,100}\.\d{6,10}$/u)
+).annotate({ description: "A binlog file name, e.g. mysql-bin.000003" })
+
+/**
+ * One series of binlog files: the files of one server's binlog index (`server-<server_id>`). A failover starts a
+ * new series, because the new primary numbers its files itself; recovery chains files by GTID, not by name.
+ */
+export const BinlogSeries = DnsLabel
+
+/** The identity of the cluster an archive belongs to (the archiver refuses a prefix holding another's). */
+export const ArchiveIdentity = Schema.Struct({
+  version: Schema.Literal(1),
+  cluster: Schema.String,
+  namespace: Schema.String,
+  uid: Schema.optionalKey(Schema.String)
+})
+export type ArchiveIdentity = typeof ArchiveIdentity.Type
+
+const ServerId = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 4294967295 }))
+
+/** Version 1 of a binlog file's manifest. */
+export const BinlogManifest = Schema.Struct({
+  version: Schema.Literal(1),
+  cluster: Schema.String,
+  flavor: FlavorName,
+  series: BinlogSeries,
+  file: BinlogFileName,
+  /** The file before this one in the same series, when it was archived. */
+  previousFile: Schema.optionalKey(BinlogFileName),
+  size: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  sha256: Sha256,
+  serverId: ServerId,
+  serverUuid: Schema.optionalKey(Schema.String),
+  /** The GTID state before the file's first transaction (its `Gtid_list` event). */
+  gtidStateBefore: GtidList,
+  /** The GTID state after the file's last transaction. */
+  gtidStateAfter: GtidList,
+  firstGTID: Schema.optionalKey(Gtid),
+  lastGTID: Schema.optionalKey(Gtid),
+  /** Times of the file's first and last event (UTC, whole seconds, as the binlog records them). */
+  firstEventTime: Timestamp,
+  lastEventTime: Timestamp,
+  archivedAt: Timestamp
+})
+export type BinlogManifest = typeof BinlogManifest.Type
+
+const ManifestJson = Schema.fromJsonString(BinlogManifest)
+const IdentityJson = Schema.fromJsonString(ArchiveIdentity)
+
+/** Serialises a manifest as pretty-printed JSON. */
+export const encodeBinlogManifest = (manifest: BinlogManifest): string =>
+  `${JSON.stringify(Schema.encodeSync(BinlogManifest)(manifest), null, 2)}\n`
+
+/** Parses and validates a manifest; fails with a `SchemaError` naming the offending field. */
+export const decodeBinlogManifest = Schema.decodeUnknownEffect(ManifestJson)
+
+/** Serialises an archive identity. */
+export const encodeArchiveIdentity = (identity: ArchiveIdentity): string =>
+  `${JSON.stringify(Schema.encodeSync(ArchiveIdentity)(identity), null, 2)}\n`
+
+/** Parses and validates an archive identity. */
+export const decodeArchiveIdentity = Schema.decodeUnknownEffect(IdentityJson)
+
+/** The environment of `cloudnative-mysql archive-binlogs` (docs/pitr.md), next to `OBJECT_STORE_SPEC`. */
+export const ArchiverEnv = Schema.Struct({
+  ARCHIVE_CLUSTER_NAME: NonEmpty,
+  ARCHIVE_CLUSTER_NAMESPACE: NonEmpty,
+  ARCHIVE_CLUSTER_UID: Schema.optionalKey(NonEmpty),
+  ARCHIVE_SOURCE_HOST: NonEmpty,
+  ARCHIVE_SOURCE_PORT: Schema.optionalKey(PositiveIntFromString),
+  ARCHIVE_CREDENTIALS_FILE: NonEmpty,
+  ARCHIVE_TLS_CA_FILE: Schema.optionalKey(NonEmpty),
+  ARCHIVE_DUMP_SERVER_ID: PositiveIntFromString,
+  ARCHIVE_WORK_DIR: NonEmpty,
+  ARCHIVE_POLL_INTERVAL_MS: Schema.optionalKey(PositiveIntFromString)
+})
+export type ArchiverEnv = typeof ArchiverEnv.Type
+/** The archiver's environment as a renderer writes it. */
+export type ArchiverEnvVars = typeof ArchiverEnv.Encoded
+
+/** Decodes the archiver environment (only the variables `ArchiverEnv` names are looked at). */
+export const decodeArchiverEnv = decodeEnv(ArchiverEnv)

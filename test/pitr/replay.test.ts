@@ -1,0 +1,167 @@
+/**
+ * Replay of a recovery plan from the archive into a server at the base backup's position, on real MariaDB: the
+ * rows up to a GTID target are there and the dropped table survives; a flipped byte in an archived file is
+ * `ChecksumMismatch` before anything is applied.
+ */
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
+import { binlogArchivePrefix, binlogFileKeys } from "../../src/objectstore/binlogLayout.ts"
+import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
+import { archivedManifests } from "../../src/pitr/archiveCatalog.ts"
+import { archivedFiles, runArchiver } from "../../src/pitr/archiver.ts"
+import { pointInTimeRecovery } from "../../src/pitr/pointInTimeRecovery.ts"
+import { planRecovery } from "../../src/pitr/recoveryPlan.ts"
+import { replayArgs, replayPlan } from "../../src/pitr/replay.ts"
+import { startMariadb } from "../../src/sandbox/mariadb.ts"
+import { s3rver } from "../../src/sandbox/s3rver.ts"
+
+const tempDir = Effect.acquireRelease(
+  Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-replay-"))),
+  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+)
+
+const readObject = (key: string) =>
+  ObjectStoreClient.use((s3) =>
+    s3.getObject(key).pipe(
+      Stream.runCollect,
+      Effect.map((chunks) => Buffer.concat(chunks))
+    )
+  )
+
+describe("replay of a recovery plan", () => {
+  it("mariadb-binlog arguments: exclusive GTID start, inclusive stop, UTC stop time without the Z", () => {
+    const plan = { backup: { backupId: "b", endGTID: "0-1-19", stoppedAt: "2026-12-01T20:00:00Z" }, files: [] }
+    assert.deepStrictEqual(replayArgs({ ...plan, startPosition: "0-1-19", stopPosition: "0-1-23" }, ["/s/a"]), [
+      "--no-defaults",
+      "--start-position=0-1-19",
+      "--stop-position=0-1-23",
+      "/s/a"
+    ])
+    assert.deepStrictEqual(replayArgs({ ...plan, startPosition: "", stopTime: "2026-12-01T20:02:42.500Z" }, []), [
+      "--no-defaults",
+      "--stop-datetime=2026-12-01 20:02:42"
+    ])
+  })
+
+  it.live(
+    "replays up to a GTID target and to a time target just before a DROP TABLE; a flipped byte is ChecksumMismatch",
+    () =>
+      Effect.gen(function* () {
+        const primary = yield* startMariadb()
+        // The base: a server with the backup's data and GTID state (here: empty, before any transaction).
+        const restored = yield* startMariadb({ serverId: 2 })
+        yield* primary.createUser("archiver", "arch-pw-1", "REPLICATION SLAVE, BINLOG MONITOR")
+        const credentialsFile = yield* primary.credentialsFile("archiver", "arch-pw-1")
+        const prefix = yield* binlogArchivePrefix("", "cluster-a")
+        const archiver = yield* Effect.forkScoped(
+          runArchiver({
+            source: { host: "127.0.0.1", port: primary.port, credentialsFile },
+            dumpServerId: 4002,
+            workDir: join(yield* tempDir, "work"),
+            archivePrefix: prefix,
+            identity: { version: 1, cluster: "cluster-a", namespace: "db" },
+            pollInterval: "200 millis"
+          })
+        )
+        yield* primary.exec("CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, v TEXT)")
+        yield* primary.exec("INSERT INTO app.t VALUES (1, 'a'); INSERT INTO app.t VALUES (2, 'b')")
+        yield* primary.exec("FLUSH BINARY LOGS")
+        yield* primary.exec("INSERT INTO app.t VALUES (3, 'c')")
+        const beforeDrop = yield* primary.gtidPosition
+        // The DROP commits in a later second than every row: a time target of that second excludes only the DROP.
+        yield* Effect.sleep("1200 millis")
+        const dropTime =
+          (yield* primary.query("SELECT DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ') AS t"))[0]?.t ?? ""
+        yield* primary.exec("DROP TABLE app.t")
+        yield* primary.exec("FLUSH BINARY LOGS")
+        const listed = (yield* primary.query("SHOW BINARY LOGS")).map((r) => r.Log_name ?? "")
+        for (let i = 0; ; i++) {
+          if ((yield* archivedFiles(prefix, "server-1")).join() === listed.slice(0, -1).join()) break
+          if (i > 300) return yield* Effect.die(new Error("archive did not catch up"))
+          yield* Effect.sleep("200 millis")
+        }
+        yield* Fiber.interrupt(archiver)
+
+        const manifests = yield* archivedManifests(prefix)
+        assert.strictEqual(manifests.length, listed.length - 1)
+        const plan = yield* planRecovery({
+          backups: [{ backupId: "base", endGTID: "", stoppedAt: "2026-01-01T00:00:00Z" }],
+          manifests,
+          target: { _tag: "Gtid", gtid: beforeDrop }
+        })
+        assert.isAbove(plan.files.length, 0)
+
+        // A flipped byte in the first planned file: nothing is applied.
+        const first = yield* binlogFileKeys(prefix, "server-1", plan.files[0]?.file ?? "")
+        const good = yield* readObject(first.fileKey)
+        const bad = Buffer.from(good)
+        bad[bad.length - 10] = (bad[bad.length - 10] ?? 0) ^ 0xff
+        yield* ObjectStoreClient.use((s3) => s3.putObject(first.fileKey, bad))
+        const target = { defaultsFile: restored.defaultsFile, scratchDir: yield* tempDir }
+        const mismatch = yield* Effect.flip(replayPlan(plan, prefix, target))
+        assert.strictEqual(mismatch._tag, "ChecksumMismatch")
+        assert.strictEqual(yield* restored.gtidPosition, "")
+
+        yield* ObjectStoreClient.use((s3) => s3.putObject(first.fileKey, good))
+        const base = { backupId: "base", endGTID: "", stoppedAt: "2026-01-01T00:00:00Z" }
+        // A target after the last archived transaction is refused before anything is applied.
+        const beyond = yield* Effect.flip(
+          pointInTimeRecovery({
+            archivePrefix: prefix,
+            backup: base,
+            target: { _tag: "Gtid", gtid: "0-1-999" },
+            server: target
+          })
+        )
+        assert.strictEqual(beyond._tag, "RecoveryTargetUnreachable")
+        assert.strictEqual(yield* restored.gtidPosition, "")
+
+        const recovered = yield* pointInTimeRecovery({
+          archivePrefix: prefix,
+          backup: base,
+          target: { _tag: "Gtid", gtid: beforeDrop },
+          server: target
+        })
+        assert.strictEqual(recovered.gtid, beforeDrop)
+        assert.deepStrictEqual(recovered.plan.files, plan.files)
+        const rows = yield* restored.query("SELECT id, v FROM app.t ORDER BY id")
+        assert.deepStrictEqual(
+          rows.map((r) => `${r.id}${r.v}`),
+          ["1a", "2b", "3c"]
+        )
+        assert.strictEqual(yield* restored.gtidPosition, beforeDrop)
+
+        // The same recovery by time, into another server at the base's position.
+        const byTime = yield* startMariadb({ serverId: 3 })
+        const timed = yield* pointInTimeRecovery({
+          archivePrefix: prefix,
+          backup: base,
+          target: { _tag: "Time", time: dropTime },
+          server: { defaultsFile: byTime.defaultsFile, scratchDir: yield* tempDir }
+        })
+        assert.strictEqual(timed.gtid, beforeDrop)
+        assert.deepStrictEqual(
+          (yield* byTime.query("SELECT id FROM app.t ORDER BY id")).map((r) => r.id),
+          ["1", "2", "3"]
+        )
+      }).pipe(Effect.provide(storeLayer), Effect.scoped),
+    240_000
+  )
+})
+
+const storeLayer = Layer.unwrap(
+  Effect.map(s3rver({ bucket: "binlogs" }), (store) =>
+    ObjectStoreClient.layer({
+      spec: {
+        bucket: store.bucket,
+        endpoint: store.endpoint,
+        forcePathStyle: true,
+        credentials: { accessKeyId: { name: "s", key: "a" }, secretAccessKey: { name: "s", key: "b" } }
+      },
+      credentials: { accessKeyId: Redacted.make(store.accessKey), secretAccessKey: Redacted.make(store.secretKey) }
+    })
+  )
+)
