@@ -30,7 +30,7 @@ describe("names", () => {
   it("a name that fits is kept as it is", () => {
     assert.strictEqual(truncatedName("c-1-recovery"), "c-1-recovery")
     assert.strictEqual(recoveryJobName("cluster-sample"), "cluster-sample-1-recovery")
-    const long = truncatedName("a".repeat(62) + "-b")
+    const long = truncatedName(`${"a".repeat(62)}-b`)
     assert.strictEqual(long.length, 63)
     assert.isFalse(long.slice(0, -9).endsWith("-"))
   })
