@@ -111,7 +111,7 @@ export const event = <Args>(entry: EventSpec<Args>, args: Args): PendingEvent =>
 
 /** The Warning Event of a taxonomy failure: same reason as its condition. */
 export const failureEvent = (status: FailureStatus): PendingEvent => ({
-  type: status.eventType,
+  type: "Warning",
   reason: status.reason,
   message: status.message
 })
