@@ -482,7 +482,8 @@ const janitor = (observation: BackupObservation, status: BackupStatus | undefine
   }
   if (cleanup === undefined) {
     const rendered = renderCleanupJob(job, owner)
-    none.actions.push({ _tag: "CreateJob", job: rendered })
+    // once the cleanup Job exists nothing is lost when the backup Job goes (an orphan one enqueues nothing later)
+    none.actions.push({ _tag: "CreateJob", job: rendered }, { _tag: "RemoveFinalizer", job })
     none.status = withCleanupCondition(
       "Unknown",
       reasons.cleanupRunning,
