@@ -174,8 +174,9 @@ describe("Backup reconciler", () => {
         const jobs = yield* listJobs
         const cleanup = jobs.find((j) => j.metadata.name === "b1-cleanup")
         assert.isDefined(cleanup)
-        const env = (cleanup?.spec?.template.spec?.containers[0] as { env?: Array<{ name: string; value: string }> })
-          .env
+        const env = (
+          cleanup?.spec?.template.spec?.containers[0] as { env?: Array<{ name: string; value: string }> } | undefined
+        )?.env
         assert.strictEqual(
           env?.find((v) => v.name === "CLEANUP_PREFIX")?.value,
           "prod/c/b1/" + failed.status?.backupId + "/"
