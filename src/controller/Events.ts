@@ -46,12 +46,6 @@ export const catalogue = {
     "Completed",
     ({ size, sha256 }) => `backup completed: ${size} bytes, sha256 ${sha256}`
   ),
-  /** The worker or its Job failed; the reason is the worker's (or the Job's) own. */
-  backupFailed: spec<{ readonly reason: string; readonly message: string }>(
-    "Warning",
-    "Failed",
-    ({ reason, message }) => `${reason}: ${message}`
-  ),
   uploadsCleanupStarted: spec<{ readonly job: string; readonly prefix: string }>(
     "Normal",
     "CleanupStarted",

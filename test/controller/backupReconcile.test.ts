@@ -197,7 +197,7 @@ describe("Backup reconciler", () => {
         const cleaned = yield* getBackup("b1")
         assert.strictEqual(findCondition(cleaned.status?.conditions, "UploadsCleanedUp")?.status, "True")
         const events = (yield* eventsOf("b1")).join("\n")
-        assert.include(events, "Warning Failed: XtraBackupFailed: mariabackup failed")
+        assert.include(events, "Warning XtraBackupFailed: mariabackup failed")
         assert.include(events, "Normal CleanupStarted")
         assert.include(events, "Normal CleanedUp: aborted 2 incomplete multipart upload(s)")
         assert.strictEqual(cleaned.status?.phase, "failed")

@@ -250,7 +250,8 @@ const lifecycle = (observation: BackupObservation, backup: Backup, nowMillis: nu
     return {
       status: next,
       actions,
-      events: changed(status, next) ? [event(catalogue.backupFailed, failure)] : []
+      // the Warning carries the condition's reason: the worker's, the Job's or the Pod's own
+      events: changed(status, next) ? [{ type: "Warning", reason: failure.reason, message: failure.message }] : []
     }
   }
 
