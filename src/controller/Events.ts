@@ -69,7 +69,8 @@ export const catalogue = {
   scheduledBackupSkipped: spec<{ readonly slot: string; readonly running: string }>(
     "Normal",
     "BackupSkipped",
-    ({ slot, running }) => `skipped the ${slot} run: Backup ${running} is still running`
+    // no slot in the message: repeated skips aggregate into one Event's count
+    ({ running }) => `skipped a scheduled run: Backup ${running} is still running`
   ),
   scheduledBackupMissed: spec<{ readonly missed: number; readonly slot: string }>(
     "Warning",

@@ -31,6 +31,7 @@ import { backupReconciler } from "./backup/reconcile.ts"
 import { Caches } from "./Caches.ts"
 import { Events } from "./Events.ts"
 import { Metrics } from "./Metrics.ts"
+import { scheduledBackupReconciler } from "./scheduledBackup/reconcile.ts"
 
 /** The services every reconciler layer may use. */
 export type ControllerServices = Caches | Events | KubeApi | Metrics
@@ -43,7 +44,7 @@ export interface Reconciler {
 }
 
 /** The reconcilers of this process: registering one is one line. */
-export const reconcilers: ReadonlyArray<Reconciler> = [backupReconciler]
+export const reconcilers: ReadonlyArray<Reconciler> = [backupReconciler, scheduledBackupReconciler]
 
 /** `host:port`; an empty host means every interface. */
 export const Address = Schema.String.check(Schema.isPattern(/^(\[[0-9a-fA-F:]+\]|[^\s:]*):\d{1,5}$/u)).annotate({
