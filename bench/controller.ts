@@ -111,7 +111,18 @@ const program = Effect.gen(function* () {
     Effect.sync(() =>
       spawn(
         process.execPath,
-        [executable, "controller", "--kubeconfig", kubeconfig, "--probe-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", "--leader-election-namespace", namespace],
+        [
+          executable,
+          "controller",
+          "--kubeconfig",
+          kubeconfig,
+          "--probe-address",
+          "127.0.0.1:0",
+          "--metrics-address",
+          "127.0.0.1:0",
+          "--leader-election-namespace",
+          namespace
+        ],
         { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, KUBECONFIG: "" } }
       )
     ),
@@ -123,7 +134,11 @@ const program = Effect.gen(function* () {
     if (process.env.BENCH_LOG !== undefined) appendFileSync(process.env.BENCH_LOG, chunk)
   })
   const pid = child.pid ?? 0
-  yield* waitFor("the controller to lead", Effect.sync(() => (log.includes("controller started") ? true : undefined)), 60_000)
+  yield* waitFor(
+    "the controller to lead",
+    Effect.sync(() => (log.includes("controller started") ? true : undefined)),
+    60_000
+  )
   yield* Effect.sleep("2 seconds")
   const metricsUrl = `http://${/"server":"metrics","address":"([^"]+)"/u.exec(log)?.[1] ?? ""}/metrics`
   const heapUsed = Effect.promise(async () => {
