@@ -3,8 +3,15 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schema } from "effect"
-import { ApiVersion, Conditions, DnsLabel, LocalObjectReference, ObjectMeta, SecretKeySelector } from "./common.ts"
+import { Schema } from "effect"
+import {
+  customResource,
+  DnsLabel,
+  defaulted,
+  LocalObjectReference,
+  SecretKeySelector,
+  statusFields
+} from "./common.ts"
 import { ObjectStore } from "./objectStore.ts"
 import { celRule, listMapKeyed } from "./validation.ts"
 
@@ -90,9 +97,11 @@ export type ClusterCredentials = typeof ClusterCredentials.Type
 
 /** What a user asks for. */
 export const ClusterSpec = Schema.Struct({
-  instances: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 9 }))
-    .annotate({ default: 1, description: "Number of instances: one primary, the rest replicas" })
-    .pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(1))),
+  instances: defaulted(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 9 })),
+    1,
+    "Number of instances: one primary, the rest replicas"
+  ),
   imageName: Schema.String.check(Schema.isMinLength(1)).annotate({
     description: "Instance image (server + backup tool of matching versions + cloudnative-mysql)"
   }),
@@ -159,17 +168,10 @@ export const ClusterStatus = Schema.Struct({
   currentPrimary: Schema.optionalKey(Schema.String),
   instanceStatuses: Schema.optionalKey(Schema.Array(InstanceSummary).check(listMapKeyed("name"))),
   recovery: Schema.optionalKey(RecoveryStatus),
-  conditions: Schema.optionalKey(Conditions),
-  observedGeneration: Schema.optionalKey(Schema.Int)
+  ...statusFields
 })
 export type ClusterStatus = typeof ClusterStatus.Type
 
 /** The Cluster custom resource. */
-export const Cluster = Schema.Struct({
-  apiVersion: Schema.Literal(ApiVersion),
-  kind: Schema.Literal("Cluster"),
-  metadata: ObjectMeta,
-  spec: ClusterSpec,
-  status: Schema.optionalKey(ClusterStatus)
-})
+export const Cluster = customResource("Cluster", ClusterSpec, ClusterStatus)
 export type Cluster = typeof Cluster.Type

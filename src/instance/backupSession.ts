@@ -14,10 +14,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import type { ServerResponse } from "node:http"
-import { constants } from "node:os"
 import { join } from "node:path"
 import { NodeStream } from "@effect/platform-node"
-import { Effect, Fiber, Stream } from "effect"
+import { Data, Effect, Fiber, Stream } from "effect"
+import { nowRfc3339Millis } from "../api/time.ts"
+import { exitStatus } from "../platform/exitStatus.ts"
 import type { DatabaseAccess } from "./database.ts"
 import { BinlogPositionParser, isCompletedOk } from "./flavor.ts"
 import {
@@ -52,9 +53,6 @@ export const scrub = (line: string, secrets: ReadonlyArray<string>): string => {
   return out
 }
 
-const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
-  code ?? (signal === null ? 1 : 128 + (constants.signals[signal] ?? 0))
-
 const waitForExit = (child: ChildProcess, millis: number): Effect.Effect<boolean> =>
   Effect.callback<boolean>((resume) => {
     if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(true))
@@ -84,11 +82,14 @@ const stopTool = (child: ChildProcess, graceMillis: number, tool: string): Effec
     yield* waitForExit(child, 10_000)
   })
 
+/** The backup's HTTP client went away before the response finished. */
+class ClientGone extends Data.TaggedError("ClientGone") {}
+
 /** Fails when the client disconnects before the response finished. */
-const clientGone = (res: ServerResponse): Effect.Effect<never, "ClientGone"> =>
+const clientGone = (res: ServerResponse): Effect.Effect<never, ClientGone> =>
   Effect.callback((resume) => {
     const onClose = () => {
-      if (!res.writableFinished) resume(Effect.fail("ClientGone" as const))
+      if (!res.writableFinished) resume(Effect.fail(new ClientGone()))
     }
     if (res.destroyed) return onClose()
     res.once("close", onClose)
@@ -151,6 +152,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   options.onStarted?.(pid)
   yield* Effect.logInfo("backup started", { tool, pid, beginGtid: options.begin.beginGtid })
 
+  const startedAt = yield* nowRfc3339Millis
   res.writeHead(200, {
     "content-type": "application/octet-stream",
     "cache-control": "no-store",
@@ -161,7 +163,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
       toolVersion: options.toolVersion,
       beginGtid: options.begin.beginGtid,
       beginBinlog: options.begin.beginBinlog,
-      startedAt: new Date().toISOString()
+      startedAt
     })
   })
 
@@ -196,14 +198,14 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   const closed = yield* Effect.raceFirst(
     Effect.promise(() => toolClosed),
     clientGone(res)
-  ).pipe(Effect.catch(() => Effect.succeed(undefined)))
+  ).pipe(Effect.catchTag("ClientGone", () => Effect.succeed(undefined)))
   if (closed === undefined) {
     yield* Effect.logWarning("client disconnected during backup; stopping the tool", { tool, pid })
     yield* stopTool(child, options.killGraceMillis, tool)
     return undefined
   }
   yield* Fiber.join(stderr)
-  const exitCode = exitCodeOf(closed.code, closed.signal)
+  const exitCode = exitStatus(closed.code, closed.signal)
   const completedOk = isCompletedOk(lastLine)
   const end = parser.result
   const failed = exitCode !== 0 || !completedOk

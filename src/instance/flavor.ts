@@ -3,12 +3,13 @@
  * MySQL 8.4 + Percona XtraBackup. The rest of the code (instance manager, worker, restore) is flavour-blind and
  * asks a `Flavor` for binaries, argv, info-file names, output parsing and SQL.
  *
- * Sources for the texts parsed here: the measured mariabackup 10.11 output in research/test-infra.md §1.3 and
+ * Sources for the texts parsed here: the measured mariabackup 10.11 output in docs/measurements.md ("mariabackup streaming output") and
  * Percona XtraBackup 8.x documentation ("Work with binary logs", "Improved log statements").
  *
  * @since 0.1.0
  */
 import type { FlavorName } from "../api/common.ts"
+import type { BinlogPosition } from "../api/jobs.ts"
 
 /** How the backup tool and the SQL client reach the server: a unix socket or TCP. */
 export type ServerAddress =
@@ -16,9 +17,7 @@ export type ServerAddress =
   | { readonly _tag: "Tcp"; readonly host: string; readonly port: number }
 
 /** Binlog coordinates plus the GTID state at that point (GTID absent when the server logged none). */
-export interface BinlogPosition {
-  readonly file: string
-  readonly position: number
+export interface BinlogInfo extends BinlogPosition {
   readonly gtid?: string
 }
 
@@ -124,7 +123,7 @@ const binlogPositionPattern =
  */
 export class BinlogPositionParser {
   #pending: { file: string; position: number; gtid: string } | undefined
-  #result: BinlogPosition | undefined
+  #result: BinlogInfo | undefined
   readonly #parseGtid: (text: string) => string | undefined
 
   constructor(parseGtid: (text: string) => string | undefined) {
@@ -132,7 +131,7 @@ export class BinlogPositionParser {
   }
 
   /** The last complete position seen, if any. */
-  get result(): BinlogPosition | undefined {
+  get result(): BinlogInfo | undefined {
     return this.#result
   }
 
@@ -169,14 +168,14 @@ export class BinlogPositionParser {
 }
 
 /** Parses one whole stderr text (e.g. a fixture) and returns the last binlog position in it. */
-export const parseBinlogPosition = (flavor: Flavor, stderr: string): BinlogPosition | undefined => {
+export const parseBinlogPosition = (flavor: Flavor, stderr: string): BinlogInfo | undefined => {
   const parser = new BinlogPositionParser(flavor.parseGtid)
   for (const line of stderr.split("\n")) parser.push(line)
   return parser.result
 }
 
 /** Parses the content of `xtrabackup_binlog_info` / `mariadb_backup_binlog_info`. */
-export const parseBinlogInfoFile = (flavor: Flavor, content: string): BinlogPosition | undefined => {
+export const parseBinlogInfoFile = (flavor: Flavor, content: string): BinlogInfo | undefined => {
   const [first = "", ...rest] = content.split("\n")
   const [file, position, ...gtidStart] = first.split("\t")
   if (file === undefined || file === "" || position === undefined || !/^\d+$/u.test(position.trim())) return undefined

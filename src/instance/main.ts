@@ -8,26 +8,29 @@
 import { readFile } from "node:fs/promises"
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, Effect, Logger, Redacted } from "effect"
+import { InvalidConfiguration } from "../api/failures.ts"
 import { type InstanceManagerEnv, loadInstanceManagerConfig } from "./config.ts"
 import { flavorOf } from "./flavor.ts"
 import { serveInstanceManager } from "./server.ts"
 import { superviseServer } from "./supervisor.ts"
 
-const readText = (path: string, what: string) =>
+const readConfigFile = (path: string, what: string) =>
   Effect.tryPromise({
     try: () => readFile(path, "utf8"),
     catch: (cause) =>
-      new Error(`cannot read ${what} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`)
+      new InvalidConfiguration({
+        detail: `cannot read ${what} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`
+      })
   })
 
 /** Runs the instance manager with an already decoded configuration until interrupted. */
 export const runInstanceManager = Effect.fn("InstanceManager.run")(function* (config: InstanceManagerEnv) {
   const flavor = flavorOf(config.FLAVOR)
   const [ca, cert, key, password] = yield* Effect.all([
-    readText(config.TLS_CA_FILE, "CA certificate"),
-    readText(config.TLS_CERT_FILE, "server certificate"),
-    readText(config.TLS_KEY_FILE, "server key"),
-    readText(config.BACKUP_PASSWORD_FILE, "backup password file")
+    readConfigFile(config.TLS_CA_FILE, "CA certificate"),
+    readConfigFile(config.TLS_CERT_FILE, "server certificate"),
+    readConfigFile(config.TLS_KEY_FILE, "server key"),
+    readConfigFile(config.BACKUP_PASSWORD_FILE, "backup password file")
   ])
   const supervised =
     config.MYSQLD_DEFAULTS_FILE === undefined

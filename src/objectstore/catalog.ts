@@ -21,12 +21,11 @@ import {
   type ObjectStoreDownloadFailed
 } from "../api/failures.ts"
 import { ArchiveFile, clusterPrefix, MetadataFile, parseBackupKey } from "./layout.ts"
-import { type BackupMetadata, decodeMetadata } from "./metadata.ts"
+import type { BackupMetadata } from "./metadata.ts"
+import { readMetadataObject } from "./metadataObject.ts"
 import { ObjectStoreClient } from "./ObjectStoreClient.ts"
 
 /** metadata.json is a few KiB; anything this big is not ours and is not read. */
-const maxMetadataBytes = 1024 * 1024
-
 /** One backup prefix found in the listing. */
 export interface BackupLocationEntry {
   readonly backupName: string
@@ -109,14 +108,11 @@ export const inspectBackup = Effect.fn("catalog.inspectBackup")(function* (entry
   if (Option.isNone(entry.metadataSize)) return incomplete(entry, "no metadata.json: the backup never completed")
   const archiveSize = entry.archiveSize.value
   const checked = yield* Effect.gen(function* () {
-    if (Option.getOrElse(entry.metadataSize, () => 0) > maxMetadataBytes) {
-      return invalid(entry, `metadata.json is larger than ${maxMetadataBytes} bytes`)
-    }
-    const client = yield* ObjectStoreClient
-    const chunks = yield* Stream.runCollect(client.getObject(entry.metadataKey))
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks))
-    const decoded = yield* decodeMetadata(text).pipe(Effect.result)
-    if (decoded._tag === "Failure") return invalid(entry, `metadata.json does not decode: ${decoded.failure.message}`)
+    const decoded = yield* readMetadataObject(
+      entry.metadataKey,
+      Option.getOrElse(entry.metadataSize, () => 0)
+    ).pipe(Effect.result)
+    if (decoded._tag === "Failure") return invalid(entry, decoded.failure.message)
     const metadata = decoded.success
     if (metadata.backupId !== entry.backupId) {
       return invalid(entry, `metadata.json names backup id ${metadata.backupId}, its location ${entry.backupId}`)
@@ -128,10 +124,7 @@ export const inspectBackup = Effect.fn("catalog.inspectBackup")(function* (entry
       return invalid(entry, `metadata.json promises ${metadata.archive.size} bytes, the archive has ${archiveSize}`)
     }
     return { ...entry, status: "completed", metadata } satisfies CatalogEntry
-  }).pipe(
-    // a metadata.json that is not UTF-8 is as invalid as one that does not decode
-    Effect.catchDefect((defect) => Effect.succeed(invalid(entry, `metadata.json is unreadable: ${String(defect)}`)))
-  )
+  })
   if (checked.status === "invalid") {
     yield* Effect.logWarning("ignoring a backup with invalid metadata.json").pipe(
       Effect.annotateLogs({ prefix: entry.prefix, problem: checked.problem })

@@ -1,5 +1,5 @@
 /**
- * `cloudnative-mysql backup`: the backup worker, run once per Backup as a Kubernetes Job (DESIGN.md §4).
+ * `cloudnative-mysql backup`: the backup worker, run once per Backup as a Kubernetes Job (docs/worker.md).
  *
  * It asks one instance manager for a backup over mutual TLS (`GET /cluster/backup`), pipes the response body
  * through the upload pipeline (SHA-256 + multipart upload), completes the upload **only after the trailers
@@ -34,21 +34,18 @@
  * @since 0.1.0
  */
 import { readFile } from "node:fs/promises"
-import { NodeServices } from "@effect/platform-node"
 import { Effect, Schema } from "effect"
-import { InstanceManagerTLSFailed, InvalidConfiguration } from "../api/failures.ts"
+import { InstanceManagerTLSFailed } from "../api/failures.ts"
 import type { BinlogPosition, WorkerEnv, WorkerResult } from "../api/jobs.ts"
-import { Timestamp } from "../api/time.ts"
+import { nowRfc3339Millis, Timestamp } from "../api/time.ts"
 import { type ClientTls, startBackup } from "../instance/client.ts"
 import type { BackupOutcome } from "../instance/protocol.ts"
-import { ObjectStoreConnectionConfig } from "../objectstore/connection.ts"
 import { backupKeys } from "../objectstore/layout.ts"
 import type { BackupMetadata } from "../objectstore/metadata.ts"
-import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
+import { withObjectStoreFromEnv } from "../objectstore/ObjectStoreClient.ts"
 import { archiveMetadata, writeMetadata } from "./metadataWriter.ts"
 import { uploadStream } from "./upload.ts"
 
-const isoNow = (): string => new Date().toISOString()
 const isTimestamp = Schema.is(Timestamp)
 
 const readTlsFile = (url: string, path: string, what: string) =>
@@ -96,7 +93,7 @@ export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv
     backupName: env.BACKUP_NAME,
     backupId: env.BACKUP_ID
   })
-  const workerStartedAt = isoNow()
+  const workerStartedAt = yield* nowRfc3339Millis
   yield* Effect.logInfo("backup starting").pipe(
     Effect.annotateLogs({ instance: env.BACKUP_INSTANCE_URL, key: keys.archiveKey })
   )
@@ -128,7 +125,7 @@ export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv
   const end = outcome ?? (yield* response.outcome)
   const start = response.start
   const startedAt = isTimestamp(start.startedAt) ? start.startedAt : workerStartedAt
-  const stoppedAt = isoNow()
+  const stoppedAt = yield* nowRfc3339Millis
   const gtids = { ...optionalString("beginGTID", start.beginGtid), ...optionalString("endGTID", end.endGtid) }
   const binlogs = {
     ...optionalBinlog("beginBinlog", start.beginBinlog),
@@ -185,15 +182,6 @@ export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv
 
 /** The `backup` subcommand over a decoded environment: object store from env + secret files, then `runBackup`. */
 export const backupWorker = (env: WorkerEnv) =>
-  Effect.gen(function* () {
-    const connection = yield* ObjectStoreConnectionConfig.pipe(
-      Effect.mapError((error) => new InvalidConfiguration({ detail: error.message }))
-    )
-    const tls = yield* loadClientTls(env)
-    return yield* runBackup(env, tls, connection.spec.path ?? "").pipe(
-      Effect.provide(ObjectStoreClient.layer(connection))
-    )
-  }).pipe(
-    Effect.annotateLogs({ backup: env.BACKUP_NAME, backupId: env.BACKUP_ID, namespace: env.BACKUP_NAMESPACE }),
-    Effect.provide(NodeServices.layer)
-  )
+  withObjectStoreFromEnv((connection) =>
+    Effect.flatMap(loadClientTls(env), (tls) => runBackup(env, tls, connection.spec.path ?? ""))
+  ).pipe(Effect.annotateLogs({ backup: env.BACKUP_NAME, backupId: env.BACKUP_ID, namespace: env.BACKUP_NAMESPACE }))

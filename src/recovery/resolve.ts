@@ -5,10 +5,11 @@
  *
  * @since 0.1.0
  */
-import { Effect, Option, Stream } from "effect"
+import { Effect, Option } from "effect"
 import { ChecksumMismatch, ObjectStoreDownloadFailed } from "../api/failures.ts"
 import { findBackup } from "../objectstore/catalog.ts"
-import { type BackupMetadata, decodeMetadata } from "../objectstore/metadata.ts"
+import type { BackupMetadata } from "../objectstore/metadata.ts"
+import { noSuchKey, readMetadataObject } from "../objectstore/metadataObject.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 
 /** Where the backup to restore comes from. */
@@ -37,28 +38,18 @@ export interface ResolvedBackup {
   readonly metadata: BackupMetadata
 }
 
-const maxMetadataBytes = 1024 * 1024
-
 const readMetadata = Effect.fn("recovery.readMetadata")(function* (key: string) {
   const client = yield* ObjectStoreClient
-  const unreadable = (detail: string) =>
-    new ObjectStoreDownloadFailed({ operation: "GetObject", bucket: client.bucket, key, detail })
   const head = yield* client.headObject(key)
   if (Option.isNone(head)) {
-    return yield* new ObjectStoreDownloadFailed({
-      operation: "HeadObject",
-      bucket: client.bucket,
-      key,
-      status: 404,
-      code: "NoSuchKey",
-      detail: "metadata.json does not exist: the backup did not complete"
-    })
+    return yield* noSuchKey(client.bucket, key, "metadata.json does not exist: the backup did not complete")
   }
-  if (head.value.size > maxMetadataBytes) return yield* unreadable("metadata.json is implausibly large")
-  const chunks = yield* Stream.runCollect(client.getObject(key))
-  const text = Buffer.concat(chunks).toString("utf8")
-  return yield* decodeMetadata(text).pipe(
-    Effect.mapError((error) => unreadable(`metadata.json does not decode: ${error.message}`))
+  return yield* readMetadataObject(key, head.value.size).pipe(
+    Effect.catchTag("MetadataInvalid", (invalid) =>
+      Effect.fail(
+        new ObjectStoreDownloadFailed({ operation: "GetObject", bucket: client.bucket, key, detail: invalid.detail })
+      )
+    )
   )
 })
 

@@ -21,8 +21,8 @@
  */
 import { writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
 import { Clock, Context, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { listenScoped } from "../platform/listen.ts"
 import {
   type ApiStatusError,
   badRequest,
@@ -32,9 +32,9 @@ import {
   unsupportedMediaType
 } from "./ApiStatus.ts"
 import { FakeCluster, type FakeClusterService, type ResourceRef, type WriteOptions } from "./FakeCluster.ts"
-import type { KubeObject } from "./KubeObject.ts"
 import { openApiDocument, openApiIndex } from "./openapi.ts"
-import { apiVersionOf, type ResourceType } from "./resources.ts"
+import { apiVersionOf, type ServedKind } from "./resources.ts"
+import type { StoredObject } from "./StoredObject.ts"
 import { tableOf } from "./table.ts"
 
 /** A running fake API server. */
@@ -47,7 +47,7 @@ export interface FakeApiServerService {
 
 /** The fake API server: needs a `FakeCluster`; closes with its scope. */
 export class FakeApiServer extends Context.Service<FakeApiServer, FakeApiServerService>()(
-  "cnmysql/sandbox/FakeApiServer"
+  "cloudnative-mysql/sandbox/FakeApiServer"
 ) {
   /** The HTTP face over an existing `FakeCluster`. */
   static readonly layerOnly: Layer.Layer<FakeApiServer, never, FakeCluster> = Layer.effect(
@@ -99,16 +99,8 @@ export const startFakeApiServer = Effect.gen(function* () {
   })
   // client-node keeps connections alive; without this, close() would wait for idle sockets.
   server.keepAliveTimeout = 5_000
-  const port = yield* Effect.acquireRelease(
-    Effect.callback<number>((resume) => {
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as AddressInfo).port)))
-    }),
-    () =>
-      Effect.callback<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeAllConnections()
-      })
-  )
+  // a loopback bind on a free port does not fail short of a broken machine
+  const port = yield* Effect.orDie(listenScoped(server, 0, "127.0.0.1"))
   const url = `http://127.0.0.1:${port}`
   return FakeApiServer.of({
     url,
@@ -123,7 +115,7 @@ export const startFakeApiServer = Effect.gen(function* () {
 // ---- request handling ----
 
 interface Route {
-  readonly type: ResourceType
+  readonly type: ServedKind
   readonly ref: ResourceRef
   readonly name: string | undefined
   readonly subresource: "" | "status"
@@ -307,7 +299,7 @@ const handleDelete = (cluster: FakeClusterService, route: Route, name: string, r
   Effect.gen(function* () {
     const body = yield* readBody(request)
     const options = yield* decodeDeleteOptions(body ?? {}).pipe(
-      Effect.mapError((error) => badRequest(`invalid DeleteOptions: ${error.message}`))
+      Effect.mapError((error) => badRequest(`invalid StoreDeleteOptions: ${error.message}`))
     )
     const fromQuery = yield* decodePolicy(query(url, "propagationPolicy")).pipe(
       Effect.mapError(() => badRequest(`invalid propagationPolicy: ${query(url, "propagationPolicy") ?? ""}`))
@@ -480,7 +472,7 @@ const handle = (
     }
     switch (method) {
       case "GET": {
-        const object: KubeObject = yield* cluster.get(route.ref, name)
+        const object: StoredObject = yield* cluster.get(route.ref, name)
         return yield* send(
           response,
           200,

@@ -6,7 +6,7 @@
  * unhandled stream error, and with `--openssl-legacy-provider` (via NODE_OPTIONS) because its
  * ListObjectsV2 continuation tokens use DES, which Node ≥ 17 refuses otherwise (500 on page 2).
  * Not for auth, abort, part-size or SSE checks: s3rver does not verify SigV4, does not implement
- * AbortMultipartUpload, and accepts parts of any size (see shared/research/test-infra.md §2.3).
+ * AbortMultipartUpload, and accepts parts of any size (docs/measurements.md, "s3rver").
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -16,6 +16,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
 import { freePortAsync } from "./ports.ts"
+import { sleepMillis, wallClockMillis } from "./wallClock.ts"
 
 /** A running s3rver. */
 export interface S3rver {
@@ -68,13 +69,13 @@ export const startS3rver = async (options: { readonly bucket?: string } = {}): P
     await exited(child)
     rmSync(directory, { recursive: true, force: true })
   }
-  const deadline = Date.now() + 15_000
+  const deadline = wallClockMillis() + 15_000
   while (!(await accepts(port))) {
-    if (pid === undefined || child.exitCode !== null || Date.now() > deadline) {
+    if (pid === undefined || child.exitCode !== null || wallClockMillis() > deadline) {
       await stop()
       throw new Error(`s3rver did not start on port ${port}: ${stderr}`)
     }
-    await new Promise((r) => setTimeout(r, 50))
+    await sleepMillis(50)
   }
   return {
     endpoint: `http://127.0.0.1:${port}`,

@@ -7,7 +7,7 @@ import { Backup } from "../../src/api/backup.ts"
 import { Cluster } from "../../src/api/cluster.ts"
 import { ObjectStore } from "../../src/api/objectStore.ts"
 
-// Verbatim copies of the YAML blocks of the product specification (shared/spec/physical-backup-and-recovery.md)
+// Verbatim copies of the YAML blocks of the product specification (docs/spec.md)
 const fixture = (name: string): unknown =>
   parse(readFileSync(join(import.meta.dirname, "fixtures", "spec", name), "utf8"))
 

@@ -12,7 +12,7 @@ import { Events } from "../../src/controller/Events.ts"
 import { Metrics } from "../../src/controller/Metrics.ts"
 import type { Reconciler } from "../../src/controller/main.ts"
 import { KubeApi } from "../../src/kube/KubeApi.ts"
-import { layerFake } from "../../src/kube/KubeApiFake.ts"
+import { layerFake } from "../../src/sandbox/KubeApiFake.ts"
 import { type Event, type Job, type Pod, Resources } from "../../src/kube/resources.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
 
