@@ -19,6 +19,7 @@ import { setFlagsFromString } from "node:v8"
 import { NodeServices } from "@effect/platform-node"
 import { Console, Context, Deferred, Effect, Layer, Option } from "effect"
 import { CliOutput, Command, Flag } from "effect/cli"
+import { CleanupEnv, decodeCleanupEnv } from "../api/cleanupJob.ts"
 import type { Failure } from "../api/failures.ts"
 import { decodeRestoreEnv, decodeWorkerEnv, RestoreEnv, WorkerEnv } from "../api/jobs.ts"
 import { InstanceManagerEnv } from "../instance/config.ts"
@@ -105,6 +106,17 @@ const restore = Command.make("restore", {}, () =>
   )
 )
 
+const abortUploads = Command.make("abort-uploads", {}, () =>
+  runToCompletion(async () => {
+    const { cleanupProgram } = await import("../janitor/abortUploads.ts")
+    return Effect.flatMap(decodeCleanupEnv(process.env), cleanupProgram)
+  })
+).pipe(
+  Command.withDescription(
+    `Abort the incomplete multipart uploads under a prefix, the parts a killed backup worker left (docs/janitor.md). ${environment(CleanupEnv.fields, "docs/janitor.md")}`
+  )
+)
+
 const controller = Command.make("controller", {}, () =>
   Console.error(
     "cloudnative-mysql controller: the controller-manager is not part of this release; it comes with the next one"
@@ -112,7 +124,7 @@ const controller = Command.make("controller", {}, () =>
 ).pipe(Command.withDescription("The operator's controller-manager (not part of this release)."))
 
 /** The subcommands, in the order `--help` lists them. */
-const subcommands = [instance, backup, restore, controller] as const
+const subcommands = [instance, backup, restore, abortUploads, controller] as const
 
 /** The whole command line. */
 export const commandLine = Command.make("cloudnative-mysql").pipe(

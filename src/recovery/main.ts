@@ -51,6 +51,7 @@ export const restoreProgram = (env: RestoreEnv) =>
         dataDir: env.RESTORE_DATA_DIR,
         serverDefaultsFile: env.RESTORE_SERVER_DEFAULTS_FILE,
         ...(env.RESTORE_SCRATCH_DIR === undefined ? {} : { scratchParent: env.RESTORE_SCRATCH_DIR }),
+        ...(env.RESTORE_ON_DAMAGED_LATEST === undefined ? {} : { onDamagedLatest: env.RESTORE_ON_DAMAGED_LATEST }),
         ...(env.RESTORE_DOWNLOAD_CONCURRENCY === undefined
           ? {}
           : { download: { concurrency: env.RESTORE_DOWNLOAD_CONCURRENCY } })

@@ -76,6 +76,17 @@ describe("what admission rejects, decoding rejects too", () => {
     )
   })
 
+  it("onDamagedLatest without source, or an unknown value", () => {
+    rejects(
+      withRecovery({ backup: { name: "b" }, onDamagedLatest: "usePrevious" }),
+      "onDamagedLatest is only valid together with source"
+    )
+    rejects(withRecovery({ source: "prod-cluster", onDamagedLatest: "skip" }), "Expected")
+    expect(() =>
+      Schema.decodeUnknownSync(Cluster)(withRecovery({ source: "prod-cluster", onDamagedLatest: "usePrevious" }))
+    ).not.toThrow()
+  })
+
   it("a malformed backupID", () => {
     rejects(withRecovery({ source: "prod-cluster", backupID: "latest" }), "Expected a string matching")
   })
