@@ -4,14 +4,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import {
-  customResource,
-  DnsLabel,
-  defaulted,
-  LocalObjectReference,
-  SecretKeySelector,
-  statusFields
-} from "./common.ts"
+import { customResource, DnsLabel, defaulted, LocalObjectReference, SecretKeySelector, statusFields } from "./common.ts"
 import { ObjectStore } from "./objectStore.ts"
 import { celRule, listMapKeyed } from "./validation.ts"
 

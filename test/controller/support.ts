@@ -12,9 +12,9 @@ import { Events } from "../../src/controller/Events.ts"
 import { Metrics } from "../../src/controller/Metrics.ts"
 import type { Reconciler } from "../../src/controller/main.ts"
 import { KubeApi } from "../../src/kube/KubeApi.ts"
-import { layerFake } from "../../src/sandbox/KubeApiFake.ts"
 import { type Event, type Job, type Pod, Resources } from "../../src/kube/resources.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
+import { layerFake } from "../../src/sandbox/KubeApiFake.ts"
 
 /** Lets forked fibers (reflectors, workers) run until they block. */
 export const settle = Effect.gen(function* () {

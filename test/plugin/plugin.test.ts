@@ -9,10 +9,10 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
 import { backupReconciler } from "../../src/controller/backup/reconcile.ts"
-import { layerLiveOnFakeServer } from "../../src/sandbox/KubeApiFake.ts"
 import { bytes, progressLine, shortDuration, table } from "../../src/plugin/format.ts"
 import { FakeApiServer } from "../../src/sandbox/FakeApiServer.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
+import { layerLiveOnFakeServer } from "../../src/sandbox/KubeApiFake.ts"
 import { createCluster, namespace, startControllers, workerResult } from "../controller/support.ts"
 
 const root = join(import.meta.dirname, "..", "..")
@@ -211,7 +211,8 @@ describe("kubectl cloudnative-mysql (real kubectl, plugin on PATH)", () => {
         assert.strictEqual(unreachable.code, 1)
         assert.include(unreachable.stderr, "error:")
       }).pipe(Effect.provide(Live)),
-    120_000
+    // ten kubectl runs, each starting Node: slow on a loaded machine
+    300_000
   )
 
   it.live(
