@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { customResource, DnsLabel, defaulted, LocalObjectReference, statusFields } from "./common.ts"
+import { customResource, DnsLabel, defaulted, LocalObjectReference, SecretKeySelector, statusFields } from "./common.ts"
 import { ObjectStore } from "./objectStore.ts"
 import { celRule, listMapKeyed } from "./validation.ts"
 
@@ -105,6 +105,21 @@ export const ExternalCluster = Schema.Struct({
 })
 export type ExternalCluster = typeof ExternalCluster.Type
 
+/**
+ * Existing Secrets holding the operator's database passwords. Each one not given is generated once into the
+ * Cluster's `<cluster>-credentials` Secret; a recovered Cluster generates its own (the source's are never reused).
+ */
+export const ClusterCredentials = Schema.Struct({
+  root: Schema.optionalKey(SecretKeySelector.annotate({ description: "Password of root@localhost" })),
+  replication: Schema.optionalKey(
+    SecretKeySelector.annotate({ description: "Password of the replication account replicas connect with" })
+  ),
+  backup: Schema.optionalKey(
+    SecretKeySelector.annotate({ description: "Password of the backup account the instance manager uses" })
+  )
+})
+export type ClusterCredentials = typeof ClusterCredentials.Type
+
 /** What a user asks for. */
 export const ClusterSpec = Schema.Struct({
   instances: defaulted(
@@ -129,7 +144,8 @@ export const ClusterSpec = Schema.Struct({
       recovery: Schema.optionalKey(RecoverySpec)
     })
   ),
-  externalClusters: Schema.optionalKey(Schema.Array(ExternalCluster).check(listMapKeyed("name")))
+  externalClusters: Schema.optionalKey(Schema.Array(ExternalCluster).check(listMapKeyed("name"))),
+  credentials: Schema.optionalKey(ClusterCredentials)
 })
 export type ClusterSpec = typeof ClusterSpec.Type
 
@@ -155,12 +171,29 @@ export const RecoveryStatus = Schema.Struct({
 })
 export type RecoveryStatus = typeof RecoveryStatus.Type
 
+/**
+ * One instance as the Cluster reconciler last saw it: its Pod and the instance manager's `/cluster/status`. The
+ * Backup reconciler picks its source from these summaries only (DESIGN.md §4).
+ */
+export const InstanceSummary = Schema.Struct({
+  name: Schema.String.annotate({ description: "Pod (and PVC) name" }),
+  role: Schema.Literals(["primary", "replica"]),
+  ready: Schema.Boolean.annotate({ description: "The Pod is Ready and the instance manager answered" }),
+  executedGtid: Schema.optionalKey(Schema.String.annotate({ description: "GTID state the server has executed" })),
+  lagSeconds: Schema.optionalKey(
+    Schema.Int.annotate({ description: "Replication lag (replicas; absent when unknown)" })
+  ),
+  podIP: Schema.optionalKey(Schema.String)
+})
+export type InstanceSummary = typeof InstanceSummary.Type
+
 /** What the operator observed. */
 export const ClusterStatus = Schema.Struct({
   phase: Schema.optionalKey(ClusterPhase),
   instances: Schema.optionalKey(Schema.Int),
   readyInstances: Schema.optionalKey(Schema.Int),
   currentPrimary: Schema.optionalKey(Schema.String),
+  instanceStatuses: Schema.optionalKey(Schema.Array(InstanceSummary).check(listMapKeyed("name"))),
   recovery: Schema.optionalKey(RecoveryStatus),
   ...statusFields
 })

@@ -65,7 +65,8 @@ export const resources: ReadonlyArray<ResourceDefinition> = [
       { name: "Instances", type: "integer", jsonPath: ".status.instances" },
       { name: "Ready", type: "integer", jsonPath: ".status.readyInstances" },
       { name: "Status", type: "string", jsonPath: ".status.phase" },
-      { name: "Primary", type: "string", jsonPath: ".status.currentPrimary" }
+      { name: "Primary", type: "string", jsonPath: ".status.currentPrimary" },
+      { name: "Recovered From", type: "string", jsonPath: ".status.recovery.backupId", priority: 1 }
     ]
   },
   {

@@ -45,6 +45,8 @@ export interface LeaderElectionOptions {
   readonly retryPeriod?: Duration.Input | undefined
   /** Release the Lease when the work ends or is interrupted (default true). */
   readonly releaseOnCancel?: boolean | undefined
+  /** Called after each acquire attempt that found the Lease held by another replica (readiness of a standby). */
+  readonly onStandby?: ((holder: string) => Effect.Effect<void>) | undefined
 }
 
 type LeaseSpec = NonNullable<Lease["spec"]>
@@ -138,6 +140,10 @@ export const runAsLeader = Effect.fnUntraced(function* <A, E, R>(
         )
       )
       if (held) return
+      const holder = observed?.spec?.holderIdentity ?? ""
+      if (options.onStandby !== undefined && holder !== "" && holder !== options.identity) {
+        yield* options.onStandby(holder)
+      }
       yield* Effect.sleep(yield* jitter(retryPeriod))
     }
   })
