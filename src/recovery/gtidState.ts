@@ -19,6 +19,7 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import { RestoreCopyBackFailed } from "../api/failures.ts"
 import type { Flavor } from "../instance/flavor.ts"
+import { serverUserArgs } from "../instance/supervisor.ts"
 import { describeTail, runTool } from "./tool.ts"
 
 /** The server binary of each flavour. */
@@ -59,6 +60,7 @@ export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* (op
     "--skip-networking",
     "--skip-grant-tables",
     "--skip-slave-start",
+    ...serverUserArgs(),
     `--socket=${socket}`,
     `--pid-file=${join(options.workDir, "gtid.pid")}`,
     `--log-error=${log}`
