@@ -22,13 +22,16 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { Effect, Redacted, Stream } from "effect"
+import { WorkerTerminationMessage } from "../src/api/jobs.ts"
 import {
   objectStoreEnv,
   parseLogLines,
+  restoreEnv,
   runSubcommand,
   type S3Target,
   spawnSubcommand,
   startLocalInstanceManager,
+  terminationResult,
   workerEnv
 } from "../src/demo/processes.ts"
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
@@ -133,7 +136,7 @@ const bench = Effect.gen(function* () {
   const backup = yield* worker.outcome
   rss.stop()
   if (backup.exitCode !== 0) return yield* Effect.die(new Error(`backup failed: ${backup.stdout.slice(-2000)}`))
-  const result = backup.termination as { size: number; startedAt: string; stoppedAt: string; archiveKey: string }
+  const result = yield* terminationResult(WorkerTerminationMessage, backup)
   const backupMillis = Date.parse(result.stoppedAt) - Date.parse(result.startedAt)
 
   note("(c) the upload pipeline alone, in-process, same byte count")
@@ -197,12 +200,7 @@ const bench = Effect.gen(function* () {
   const defaults = yield* writeRestoredServerDefaults(restoreParent, dataDir, 2)
   const restore = yield* runSubcommand("restore", {
     workDir: join(dir, "restore-run"),
-    env: {
-      ...storeEnv,
-      RESTORE_DATA_DIR: dataDir,
-      RESTORE_SERVER_DEFAULTS_FILE: defaults,
-      RESTORE_SOURCE_CLUSTER: "bench"
-    }
+    env: { ...storeEnv, ...restoreEnv({ dataDir, defaultsFile: defaults, from: { sourceCluster: "bench" } }) }
   })
   if (restore.exitCode !== 0) return yield* Effect.die(new Error(`restore failed: ${restore.stdout.slice(-2000)}`))
   const logs = parseLogLines(restore.stdout) as Array<{ message?: unknown; timestamp?: string }>

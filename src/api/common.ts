@@ -77,6 +77,10 @@ export const ObjectMeta = Schema.Struct({
 })
 export type ObjectMeta = typeof ObjectMeta.Type
 
+/** The supported server flavours (`metadata.json`'s `flavor`, the restore's `RESTORE_FLAVOR`). */
+export const FlavorName = Schema.Literals(["mariadb", "mysql"])
+export type FlavorName = typeof FlavorName.Type
+
 /** API group and version of every custom resource of this operator. */
 export const Group = "mysql.cloudnative-mysql.io"
 export const Version = "v1alpha1"

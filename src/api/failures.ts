@@ -4,12 +4,13 @@
  * verbatim in status conditions, Events, logs and the backup worker's termination message, so renaming one
  * is a breaking API change.
  *
- * `failureStatus` is the single exhaustive mapping from an error to what the operator reports. Adding an
- * error to `Failure` without mapping it is a compile error.
+ * `failurePolicies` is the single exhaustive table from an error to what it means (phase, retryability); adding an
+ * error to `Failure` without an entry is a compile error. Which condition type reports it is the reconciler's
+ * choice, because the same error (e.g. `InvalidConfiguration`) occurs on the backup path and the restore path.
  *
  * @since 0.1.0
  */
-import { Match, Schema } from "effect"
+import { Schema } from "effect"
 
 const OptionalString = Schema.optionalKey(Schema.String)
 const OptionalInt = Schema.optionalKey(Schema.Int)
@@ -265,7 +266,10 @@ export type Failure =
   | InvalidName
   | InvalidConfiguration
 
-/** Every failure class, for decoding a failure reported across a process boundary (termination message). */
+/**
+ * Every failure class. Decodes a failure's encoded fields (`_tag` plus its own fields); a process's termination
+ * message carries only `{ reason, message }` and is decoded with `src/api/jobs.ts` instead.
+ */
 export const Failure = Schema.Union([
   ClusterNotFound,
   ObjectStoreNotConfigured,
@@ -289,63 +293,66 @@ export const Failure = Schema.Union([
   InvalidConfiguration
 ])
 
-/** The stable reasons, one per failure. */
-export type FailureReason = Failure["_tag"]
-
 /**
- * What the operator reports for a failure.
+ * What a failure means for the object it is reported on, whichever object that is (the reconciler reporting it
+ * picks the condition type: `Completed` on a Backup, `Recovered` on a Cluster).
  *
  * - `phase`: `failed` ends the object's lifecycle (a Backup is not rerun); `pending` means the controller keeps
  *   waiting and reconciles again (the cause can go away without a spec change, e.g. a replica becoming healthy).
- * - `condition`: the `metav1.Condition` type set to `False` with the reason.
  * - `retryable`: whether the same attempt may succeed when repeated (a Job retry, a requeue), as opposed to a
  *   failure that needs a human to change something.
  */
-export interface FailureStatus {
-  readonly reason: FailureReason
-  readonly message: string
+export interface FailurePolicy {
   readonly phase: "failed" | "pending"
-  readonly conditionType: "Completed" | "Ready" | "Recovered"
-  readonly eventType: "Warning"
   readonly retryable: boolean
 }
 
-const status =
-  (phase: FailureStatus["phase"], conditionType: FailureStatus["conditionType"], retryable: boolean) =>
-  (error: Failure): FailureStatus => ({
-    reason: error._tag,
-    message: error.message,
-    phase,
-    conditionType,
-    eventType: "Warning",
-    retryable
-  })
+const policy = (phase: FailurePolicy["phase"], retryable: boolean): FailurePolicy => ({ phase, retryable })
 
-/** The one exhaustive mapping from a failure to phase, condition, Event type and retryability. */
-export const failureStatus: (error: Failure) => FailureStatus = Match.type<Failure>().pipe(
-  Match.tagsExhaustive({
-    ClusterNotFound: status("pending", "Completed", true),
-    ObjectStoreNotConfigured: status("failed", "Completed", false),
-    UnsupportedBackupMethod: status("failed", "Completed", false),
-    NoHealthyInstance: status("pending", "Completed", true),
-    InstanceManagerTLSFailed: status("failed", "Completed", true),
-    XtraBackupFailed: status("failed", "Completed", true),
-    ObjectStoreUploadFailed: status("failed", "Completed", true),
-    ObjectStoreDownloadFailed: status("failed", "Recovered", true),
-    ChecksumMismatch: status("failed", "Recovered", false),
-    RestorePrepareFailed: status("failed", "Recovered", false),
-    RestoreCopyBackFailed: status("failed", "Recovered", true),
-    ExternalClusterNotFound: status("failed", "Recovered", false),
-    ExternalClusterObjectStoreMissing: status("failed", "Recovered", false),
-    NoBaseBackupsFound: status("failed", "Recovered", true),
-    BackupIDNotFound: status("failed", "Recovered", false),
-    RecoverySourceConflict: status("failed", "Recovered", false),
-    BackupNotFound: status("pending", "Recovered", true),
-    BackupNotCompleted: status("pending", "Recovered", true),
-    InvalidName: status("failed", "Completed", false),
-    InvalidConfiguration: status("failed", "Completed", false)
-  })
+/** The one exhaustive table from a reason to its policy (a reason without an entry is a compile error). */
+export const failurePolicies: { readonly [Reason in Failure["_tag"]]: FailurePolicy } = {
+  ClusterNotFound: policy("pending", true),
+  ObjectStoreNotConfigured: policy("failed", false),
+  UnsupportedBackupMethod: policy("failed", false),
+  NoHealthyInstance: policy("pending", true),
+  InstanceManagerTLSFailed: policy("failed", true),
+  XtraBackupFailed: policy("failed", true),
+  ObjectStoreUploadFailed: policy("failed", true),
+  ObjectStoreDownloadFailed: policy("failed", true),
+  ChecksumMismatch: policy("failed", false),
+  RestorePrepareFailed: policy("failed", false),
+  RestoreCopyBackFailed: policy("failed", true),
+  ExternalClusterNotFound: policy("failed", false),
+  ExternalClusterObjectStoreMissing: policy("failed", false),
+  NoBaseBackupsFound: policy("failed", true),
+  BackupIDNotFound: policy("failed", false),
+  RecoverySourceConflict: policy("failed", false),
+  BackupNotFound: policy("pending", true),
+  BackupNotCompleted: policy("pending", true),
+  InvalidName: policy("failed", false),
+  InvalidConfiguration: policy("failed", false)
+}
+
+/** The stable reasons, one per failure. */
+export type FailureReason = Failure["_tag"]
+
+/** Every reason, as a Schema (what a termination message's `reason` may hold besides the process-level ones). */
+export const FailureReason = Schema.Literals(
+  Object.keys(failurePolicies) as unknown as readonly [FailureReason, ...Array<FailureReason>]
 )
+
+/** What the operator reports for a failure: its reason, message and policy. */
+export interface FailureStatus extends FailurePolicy {
+  readonly reason: FailureReason
+  readonly message: string
+}
+
+/** The failure's reason, message, phase and retryability. */
+export const failureStatus = (error: Failure): FailureStatus => ({
+  reason: error._tag,
+  message: error.message,
+  ...failurePolicies[error._tag]
+})
 
 /** Whether an unknown value is one of the taxonomy's failures. */
 export const isFailure = Schema.is(Failure)

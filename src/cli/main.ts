@@ -56,13 +56,15 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
     }
     case "backup": {
       tuneHeapForStreaming()
-      const { decodeWorkerEnv, backupWorker } = await import("../pipeline/worker.ts")
+      const { decodeWorkerEnv } = await import("../api/jobs.ts")
+      const { backupWorker } = await import("../pipeline/worker.ts")
       const { Effect } = await import("effect")
       return runCommand(Effect.flatMap(decodeWorkerEnv(env), backupWorker), terminationPath)
     }
     case "restore": {
       tuneHeapForStreaming()
-      const { decodeRestoreEnv, restoreProgram } = await import("../recovery/main.ts")
+      const { decodeRestoreEnv } = await import("../api/jobs.ts")
+      const { restoreProgram } = await import("../recovery/main.ts")
       const { Effect } = await import("effect")
       return runCommand(Effect.flatMap(decodeRestoreEnv(env), restoreProgram), terminationPath)
     }

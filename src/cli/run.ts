@@ -1,19 +1,21 @@
 /**
  * Running one subcommand as a process: JSON-lines logging on stdout, SIGINT/SIGTERM interrupt the program
  * (its finalizers run: uploads are aborted, child processes killed), and the outcome is written as a small
- * JSON termination message (Kubernetes' `terminationMessagePath`) before the exit code is set.
+ * JSON termination message (Kubernetes' `terminationMessagePath`) before the exit code is set. The message's
+ * shapes are the `TerminationMessage` Schemas of `src/api/jobs.ts`.
  *
  * - success: the program's result object, exit code 0;
  * - a taxonomy failure (`src/api/failures.ts`): `{ reason, message }` with its stable reason, exit code 1;
- * - another tagged error (e.g. `InvalidConfiguration`): `{ reason: <its tag>, message }`, exit code 1;
- * - a defect: `{ reason: "InternalError", message }`, exit code 1;
+ * - a defect (or an error outside the taxonomy, which the types rule out): `{ reason: "InternalError", message }`,
+ *   exit code 1;
  * - interrupted by a signal: `{ reason: "Interrupted", message }`, exit code 130.
  *
  * @since 0.1.0
  */
 import { writeFileSync } from "node:fs"
 import { Cause, Effect, Exit, Fiber, Layer, Logger, References } from "effect"
-import { isFailure } from "../api/failures.ts"
+import { type Failure, isFailure } from "../api/failures.ts"
+import type { FailureMessage } from "../api/jobs.ts"
 
 /** Where Kubernetes reads a container's termination message by default. */
 export const DefaultTerminationMessagePath = "/dev/termination-log"
@@ -27,12 +29,6 @@ export const JsonLogging = Layer.mergeAll(
   Layer.succeed(References.MinimumLogLevel, "Info")
 )
 
-/** What a failed run reports. */
-export interface FailureMessage {
-  readonly reason: string
-  readonly message: string
-}
-
 /** The termination message of a failure (see the module comment). */
 export const describeFailure = (cause: Cause.Cause<unknown>): FailureMessage => {
   if (Cause.hasInterruptsOnly(cause)) return { reason: "Interrupted", message: "interrupted by a signal" }
@@ -40,8 +36,9 @@ export const describeFailure = (cause: Cause.Cause<unknown>): FailureMessage => 
   if (error._tag === "Some") {
     const e = error.value
     if (isFailure(e)) return { reason: e._tag, message: e.message }
-    const tag = typeof e === "object" && e !== null && "_tag" in e ? String(e._tag) : "InternalError"
-    return { reason: tag, message: e instanceof Error ? e.message : String(e) }
+    // the program's error type is `Failure`; anything else got past the types and is a bug
+    const tag = typeof e === "object" && e !== null && "_tag" in e ? `${String(e._tag)}: ` : ""
+    return { reason: "InternalError", message: `${tag}${e instanceof Error ? e.message : String(e)}` }
   }
   return { reason: "InternalError", message: Cause.pretty(cause).split("\n").slice(0, 3).join(" ") }
 }
@@ -70,7 +67,7 @@ export const writeTerminationMessage = (path: string, value: object): Effect.Eff
  * Runs `program` as the process's one job and resolves with the exit code to use. `terminationPath` is
  * evaluated first (it usually comes from the same configuration the program reads).
  */
-export const runCommand = <A extends object, E>(
+export const runCommand = <A extends object, E extends Failure>(
   program: Effect.Effect<A, E>,
   terminationPath: string
 ): Promise<number> =>

@@ -9,7 +9,15 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { request } from "node:http"
 import { join } from "node:path"
-import { Effect, type Scope } from "effect"
+import { Data, Effect, Schema, type Scope } from "effect"
+import {
+  type FailureMessage,
+  isFailureMessage,
+  type RestoreEnvVars,
+  type RestoreTerminationMessage,
+  type WorkerEnvVars,
+  type WorkerTerminationMessage
+} from "../api/jobs.ts"
 import {
   createCertificateAuthority,
   issueClientCertificate,
@@ -275,7 +283,7 @@ export const workerEnv = (options: {
   readonly backupName: string
   readonly backupId: string
   readonly namespace?: string
-}): Record<string, string> => ({
+}): WorkerEnvVars => ({
   BACKUP_NAMESPACE: options.namespace ?? "default",
   BACKUP_CLUSTER_NAME: options.cluster,
   BACKUP_CLUSTER_UID: "00000000-0000-4000-8000-000000000001",
@@ -288,6 +296,85 @@ export const workerEnv = (options: {
   BACKUP_TLS_CERT_FILE: options.pki.clientCertFile,
   BACKUP_TLS_KEY_FILE: options.pki.clientKeyFile
 })
+
+/** Which backup a restore takes: explicit keys (a Backup's status) or the latest / a pinned id under a prefix. */
+export type RestoreFrom =
+  | {
+      readonly archiveKey: string
+      readonly metadataKey: string
+      readonly sha256: string
+      readonly size: number
+    }
+  | { readonly sourceCluster: string; readonly backupId?: string }
+
+/** The restore environment for a data directory and its server option file. */
+export const restoreEnv = (options: {
+  readonly dataDir: string
+  readonly defaultsFile: string
+  readonly from: RestoreFrom
+}): RestoreEnvVars => {
+  const { from } = options
+  const source: RestoreEnvVars =
+    "sourceCluster" in from
+      ? {
+          RESTORE_DATA_DIR: options.dataDir,
+          RESTORE_SERVER_DEFAULTS_FILE: options.defaultsFile,
+          RESTORE_SOURCE_CLUSTER: from.sourceCluster,
+          ...(from.backupId === undefined ? {} : { RESTORE_BACKUP_ID: from.backupId })
+        }
+      : {
+          RESTORE_DATA_DIR: options.dataDir,
+          RESTORE_SERVER_DEFAULTS_FILE: options.defaultsFile,
+          RESTORE_ARCHIVE_KEY: from.archiveKey,
+          RESTORE_METADATA_KEY: from.metadataKey,
+          RESTORE_EXPECTED_SHA256: from.sha256,
+          RESTORE_EXPECTED_SIZE: String(from.size)
+        }
+  return source
+}
+
+/** A termination message that does not decode with its process's contract, or is not the expected outcome. */
+export class UnexpectedTermination extends Data.TaggedError("UnexpectedTermination")<{
+  readonly detail: string
+}> {
+  override get message(): string {
+    return this.detail
+  }
+}
+
+type TerminationSchema = typeof WorkerTerminationMessage | typeof RestoreTerminationMessage
+
+const decodeTermination = <S extends TerminationSchema>(schema: S, outcome: ProcessOutcome) =>
+  Schema.decodeUnknownEffect(schema)(outcome.termination).pipe(
+    Effect.mapError(
+      (error) =>
+        new UnexpectedTermination({
+          detail: `the termination message ${JSON.stringify(outcome.termination)} does not decode: ${error.message}`
+        })
+    )
+  ) as Effect.Effect<S["Type"], UnexpectedTermination>
+
+/** A successful run's result, decoded with the process's `TerminationMessage` Schema. */
+export const terminationResult = <S extends TerminationSchema>(
+  schema: S,
+  outcome: ProcessOutcome
+): Effect.Effect<Exclude<S["Type"], FailureMessage>, UnexpectedTermination> =>
+  Effect.flatMap(decodeTermination(schema, outcome), (message) =>
+    isFailureMessage(message)
+      ? Effect.fail(new UnexpectedTermination({ detail: `the run failed: ${message.reason}: ${message.message}` }))
+      : Effect.succeed(message as Exclude<S["Type"], FailureMessage>)
+  )
+
+/** A failed run's `{ reason, message }`, decoded with the process's `TerminationMessage` Schema. */
+export const terminationFailure = <S extends TerminationSchema>(
+  schema: S,
+  outcome: ProcessOutcome
+): Effect.Effect<FailureMessage, UnexpectedTermination> =>
+  Effect.flatMap(decodeTermination(schema, outcome), (message) =>
+    isFailureMessage(message)
+      ? Effect.succeed(message)
+      : Effect.fail(new UnexpectedTermination({ detail: `the run succeeded: ${JSON.stringify(message)}` }))
+  )
 
 /** Parses JSON log lines, skipping anything else. */
 export const parseLogLines = (stdout: string): Array<{ message?: unknown; annotations?: Record<string, unknown> }> =>

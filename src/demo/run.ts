@@ -18,6 +18,7 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Cause, Effect, Exit, Fiber, Stream } from "effect"
+import { RestoreTerminationMessage, WorkerTerminationMessage } from "../api/jobs.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { backupUser, startMariadb, writeRestoredServerDefaults } from "../sandbox/mariadb.ts"
 import { launchRgw } from "../sandbox/rgw/rgw.ts"
@@ -26,10 +27,12 @@ import { s3rver } from "../sandbox/s3rver.ts"
 import {
   objectStoreEnv,
   parseLogLines,
+  restoreEnv,
   runSubcommand,
   type S3Target,
   spawnSubcommand,
   startLocalInstanceManager,
+  terminationResult,
   workerEnv
 } from "./processes.ts"
 
@@ -154,7 +157,7 @@ const demo = Effect.gen(function* () {
   if (backup.exitCode !== 0) {
     return yield* Effect.fail(new DemoFailed(`the backup failed: ${JSON.stringify(backup.termination)}`))
   }
-  const result = backup.termination as { metadataKey: string; size: number; sha256: string }
+  const result = yield* terminationResult(WorkerTerminationMessage, backup)
   say(`backup ${backupId}: ${mib(result.size)}, sha256 ${result.sha256}`)
 
   // written after the backup point: the restore must not have it
@@ -169,17 +172,12 @@ const demo = Effect.gen(function* () {
   const defaults = yield* writeRestoredServerDefaults(restoredDir, dataDir, 2, "256M")
   const restore = yield* runSubcommand("restore", {
     workDir: join(dir, "restore"),
-    env: {
-      ...storeEnv,
-      RESTORE_DATA_DIR: dataDir,
-      RESTORE_SERVER_DEFAULTS_FILE: defaults,
-      RESTORE_SOURCE_CLUSTER: "demo"
-    }
+    env: { ...storeEnv, ...restoreEnv({ dataDir, defaultsFile: defaults, from: { sourceCluster: "demo" } }) }
   })
   if (restore.exitCode !== 0) {
     return yield* Effect.fail(new DemoFailed(`the restore failed: ${JSON.stringify(restore.termination)}`))
   }
-  say(`restored: ${JSON.stringify(restore.termination)}`)
+  say(`restored: ${JSON.stringify(yield* terminationResult(RestoreTerminationMessage, restore))}`)
 
   step("Starting a second MariaDB on the restored data directory")
   const restored = yield* startMariadb({ dataDir, serverId: 2, bufferPoolSize: "256M" })

@@ -6,12 +6,12 @@
  * @since 0.1.0
  */
 import { Effect, Schema } from "effect"
-import { FlavorName } from "./flavor.ts"
+import { FlavorName } from "../api/common.ts"
+import { PositiveIntFromString } from "../api/env.ts"
 
 const Port = Schema.NumberFromString.pipe(
   Schema.check(Schema.isInt(), Schema.isBetween({ minimum: 0, maximum: 65535 }))
 )
-const PositiveInt = Schema.NumberFromString.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThan(0)))
 const Path = Schema.NonEmptyString
 
 const withDefault = <S extends Schema.Constraint & { readonly Encoded: string }>(schema: S, value: S["Encoded"]) =>
@@ -42,8 +42,8 @@ export const InstanceManagerEnv = Schema.Struct({
   TLS_CERT_FILE: Path,
   TLS_KEY_FILE: Path,
   /** How long a cancelled backup tool gets after SIGINT before SIGKILL. */
-  BACKUP_KILL_GRACE_SECONDS: withDefault(PositiveInt, "10"),
-  BACKUP_PARALLEL: Schema.optionalKey(PositiveInt),
+  BACKUP_KILL_GRACE_SECONDS: withDefault(PositiveIntFromString, "10"),
+  BACKUP_PARALLEL: Schema.optionalKey(PositiveIntFromString),
   /** With MYSQLD_DEFAULTS_FILE: the address the server listens on (the Pod IP). */
   MYSQLD_BIND_ADDRESS: Schema.optionalKey(Schema.NonEmptyString),
   /** With MYSQLD_DEFAULTS_FILE: the data directory, and how to fill it when empty (bootstrap.ts). */

@@ -8,11 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
-
-/** The supported server flavours (same literals as `metadata.json`'s `flavor`). */
-export const FlavorName = Schema.Literals(["mariadb", "mysql"])
-export type FlavorName = typeof FlavorName.Type
+import type { FlavorName } from "../api/common.ts"
 
 /** How the backup tool and the SQL client reach the server: a unix socket or TCP. */
 export type ServerAddress =

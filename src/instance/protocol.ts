@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { FlavorName } from "./flavor.ts"
+import { FlavorName } from "../api/common.ts"
 
 /** Paths served on the mTLS listener. */
 export const paths = { status: "/cluster/status", backup: "/cluster/backup" } as const

@@ -13,13 +13,13 @@
  * @since 0.1.0
  */
 import { Effect, Option, Stream } from "effect"
+import type { BackupId } from "../api/backupId.ts"
 import {
   BackupIDNotFound,
   type InvalidName,
   NoBaseBackupsFound,
   type ObjectStoreDownloadFailed
 } from "../api/failures.ts"
-import type { BackupId } from "./backupId.ts"
 import { ArchiveFile, clusterPrefix, MetadataFile, parseBackupKey } from "./layout.ts"
 import { type BackupMetadata, decodeMetadata } from "./metadata.ts"
 import { ObjectStoreClient } from "./ObjectStoreClient.ts"

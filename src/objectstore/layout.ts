@@ -12,10 +12,10 @@
  * @since 0.1.0
  */
 import { Effect, Option, Schema } from "effect"
+import { type BackupId, parseBackupId } from "../api/backupId.ts"
 import { DnsLabel, DnsSubdomain } from "../api/common.ts"
 import { InvalidName } from "../api/failures.ts"
 import { ObjectPath } from "../api/objectStore.ts"
-import { type BackupId, parseBackupId } from "./backupId.ts"
 
 /** File name of the archive inside a backup's prefix. */
 export const ArchiveFile = "backup.xbstream"

@@ -9,16 +9,10 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { BackupId } from "./backupId.ts"
-
-const Timestamp = Schema.String.check(Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/u))
-
-/** A binlog coordinate. */
-export const BinlogPosition = Schema.Struct({
-  file: Schema.String.check(Schema.isMinLength(1)),
-  position: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
-})
-export type BinlogPosition = typeof BinlogPosition.Type
+import { BackupId } from "../api/backupId.ts"
+import { FlavorName } from "../api/common.ts"
+import { BinlogPosition, Sha256 } from "../api/jobs.ts"
+import { Timestamp } from "../api/time.ts"
 
 const Identity = Schema.Struct({
   name: Schema.String,
@@ -34,13 +28,13 @@ export const BackupMetadata = Schema.Struct({
   backupId: BackupId,
   sourceInstance: Schema.String,
   method: Schema.Literal("xtrabackup"),
-  flavor: Schema.Literals(["mariadb", "mysql"]),
+  flavor: FlavorName,
   tool: Schema.Struct({ name: Schema.String, version: Schema.String }),
   serverVersion: Schema.optionalKey(Schema.String),
   archive: Schema.Struct({
     key: Schema.String,
     size: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
-    sha256: Schema.String.check(Schema.isPattern(/^[0-9a-f]{64}$/u)),
+    sha256: Sha256,
     partSize: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
     parts: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
   }),

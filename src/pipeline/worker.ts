@@ -7,7 +7,8 @@
  * backup. Any failure aborts the multipart upload (no object, no parts, no metadata) and disconnects, which
  * makes the instance manager stop the tool.
  *
- * Configuration (environment; values are Schema-validated at start, errors name the variable):
+ * Configuration (environment, the `WorkerEnv` contract of `src/api/jobs.ts`; values are Schema-validated at start,
+ * errors name the variable):
  *
  * | variable | meaning |
  * | --- | --- |
@@ -26,8 +27,8 @@
  * | `OBJECT_STORE_SPEC`, `OBJECT_STORE_SECRETS_DIR`, `OBJECT_STORE_MAX_SOCKETS` | the object store: spec JSON and mounted secret files (`src/objectstore/connection.ts`) |
  *
  * Output: JSON log lines on stdout (never the stream, never credentials), and the termination message: the
- * `WorkerResult` on success (exit 0), `{ reason, message }` on failure (exit 1), where `reason` is the
- * failure's stable tag: `InstanceManagerTLSFailed`, `XtraBackupFailed`, `ObjectStoreUploadFailed`,
+ * `WorkerResult` on success (exit 0), a `FailureMessage` `{ reason, message }` on failure (exit 1), where `reason` is
+ * the failure's stable tag: `InstanceManagerTLSFailed`, `XtraBackupFailed`, `ObjectStoreUploadFailed`,
  * `InvalidName`, `InvalidConfiguration`. See docs/worker.md.
  *
  * @since 0.1.0
@@ -35,63 +36,20 @@
 import { readFile } from "node:fs/promises"
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Schema } from "effect"
-import { decodeEnv } from "../api/env.ts"
 import { InstanceManagerTLSFailed, InvalidConfiguration } from "../api/failures.ts"
+import type { BinlogPosition, WorkerEnv, WorkerResult } from "../api/jobs.ts"
+import { Timestamp } from "../api/time.ts"
 import { type ClientTls, startBackup } from "../instance/client.ts"
 import type { BackupOutcome } from "../instance/protocol.ts"
-import { BackupId } from "../objectstore/backupId.ts"
 import { ObjectStoreConnectionConfig } from "../objectstore/connection.ts"
 import { backupKeys } from "../objectstore/layout.ts"
-import type { BackupMetadata, BinlogPosition } from "../objectstore/metadata.ts"
+import type { BackupMetadata } from "../objectstore/metadata.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { archiveMetadata, writeMetadata } from "./metadataWriter.ts"
 import { uploadStream } from "./upload.ts"
 
-const NonEmpty = Schema.NonEmptyString
-const Positive = Schema.NumberFromString.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThan(0)))
-
-/** The environment the worker reads (see the module comment). */
-export const WorkerEnv = Schema.Struct({
-  BACKUP_NAMESPACE: NonEmpty,
-  BACKUP_CLUSTER_NAME: NonEmpty,
-  BACKUP_CLUSTER_UID: Schema.optionalKey(NonEmpty),
-  BACKUP_NAME: NonEmpty,
-  BACKUP_UID: Schema.optionalKey(NonEmpty),
-  BACKUP_ID: BackupId,
-  BACKUP_INSTANCE_URL: Schema.String.check(Schema.isPattern(/^https:\/\/[^\s/]+\/?$/u)),
-  BACKUP_INSTANCE_NAME: NonEmpty,
-  BACKUP_TLS_CA_FILE: NonEmpty,
-  BACKUP_TLS_CERT_FILE: NonEmpty,
-  BACKUP_TLS_KEY_FILE: NonEmpty,
-  BACKUP_TLS_SERVER_NAME: Schema.optionalKey(NonEmpty),
-  BACKUP_UPLOAD_CONCURRENCY: Schema.optionalKey(Positive),
-  BACKUP_PROGRESS_INTERVAL_MS: Schema.optionalKey(Positive),
-  TERMINATION_MESSAGE_PATH: Schema.optionalKey(NonEmpty)
-})
-export type WorkerEnv = typeof WorkerEnv.Type
-
-/** Decodes the worker environment (only the variables `WorkerEnv` names are looked at). */
-export const decodeWorkerEnv = decodeEnv(WorkerEnv)
-
-/** The termination message of a successful backup: what the controller copies into `Backup.status`. */
-export interface WorkerResult {
-  readonly backupId: string
-  readonly archiveKey: string
-  readonly metadataKey: string
-  readonly sha256: string
-  readonly size: number
-  readonly tool: string
-  readonly toolVersion: string
-  readonly beginGTID?: string
-  readonly endGTID?: string
-  readonly beginBinlog?: BinlogPosition
-  readonly endBinlog?: BinlogPosition
-  readonly startedAt: string
-  readonly stoppedAt: string
-}
-
 const isoNow = (): string => new Date().toISOString()
-const timestampPattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/u
+const isTimestamp = Schema.is(Timestamp)
 
 const readTlsFile = (url: string, path: string, what: string) =>
   Effect.tryPromise({
@@ -169,7 +127,7 @@ export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv
   })
   const end = outcome ?? (yield* response.outcome)
   const start = response.start
-  const startedAt = timestampPattern.test(start.startedAt) ? start.startedAt : workerStartedAt
+  const startedAt = isTimestamp(start.startedAt) ? start.startedAt : workerStartedAt
   const stoppedAt = isoNow()
   const gtids = { ...optionalString("beginGTID", start.beginGtid), ...optionalString("endGTID", end.endGtid) }
   const binlogs = {

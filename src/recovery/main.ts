@@ -1,6 +1,7 @@
 /**
  * `cloudnative-mysql restore`: the first instance's init container. Everything comes from the environment
- * (decoded with a Schema, so a bad value fails at start naming the variable) and mounted files:
+ * (the `RestoreEnv` contract of `src/api/jobs.ts`, so a bad value fails at start naming the variable) and mounted
+ * files:
  *
  * | variable | meaning |
  * | --- | --- |
@@ -16,43 +17,19 @@
  * | `OBJECT_STORE_SPEC`, `OBJECT_STORE_SECRETS_DIR` | the object store, see `src/objectstore/connection.ts` |
  *
  * The termination message is the `RestoreResult` (backup id, archive key, size, sha256, GTID, binlog,
- * times) or `{ reason, message }`.
+ * times) or a `FailureMessage` `{ reason, message }` (both in `src/api/jobs.ts`).
  *
  * @since 0.1.0
  */
 import { NodeServices } from "@effect/platform-node"
-import { Effect, Layer, Schema } from "effect"
-import { decodeEnv } from "../api/env.ts"
+import { Effect, Layer } from "effect"
 import { InvalidConfiguration } from "../api/failures.ts"
-import { FlavorName, flavorOf } from "../instance/flavor.ts"
+import type { RestoreEnv } from "../api/jobs.ts"
+import { flavorOf } from "../instance/flavor.ts"
 import { ObjectStoreConnectionConfig } from "../objectstore/connection.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import type { RestoreSource } from "./resolve.ts"
 import { restore } from "./restore.ts"
-
-const NonEmpty = Schema.NonEmptyString
-const Size = Schema.NumberFromString.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)))
-const Positive = Schema.NumberFromString.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThan(0)))
-
-/** The environment `restore` reads. */
-export const RestoreEnv = Schema.Struct({
-  RESTORE_DATA_DIR: NonEmpty,
-  RESTORE_SERVER_DEFAULTS_FILE: NonEmpty,
-  RESTORE_FLAVOR: Schema.optionalKey(FlavorName),
-  RESTORE_ARCHIVE_KEY: Schema.optionalKey(NonEmpty),
-  RESTORE_METADATA_KEY: Schema.optionalKey(NonEmpty),
-  RESTORE_EXPECTED_SHA256: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[0-9a-f]{64}$/u))),
-  RESTORE_EXPECTED_SIZE: Schema.optionalKey(Size),
-  RESTORE_SOURCE_CLUSTER: Schema.optionalKey(NonEmpty),
-  RESTORE_BACKUP_ID: Schema.optionalKey(NonEmpty),
-  RESTORE_SCRATCH_DIR: Schema.optionalKey(NonEmpty),
-  RESTORE_DOWNLOAD_CONCURRENCY: Schema.optionalKey(Positive),
-  TERMINATION_MESSAGE_PATH: Schema.optionalKey(NonEmpty)
-})
-export type RestoreEnv = typeof RestoreEnv.Type
-
-/** Decodes the restore environment (only the variables `RestoreEnv` names are looked at). */
-export const decodeRestoreEnv = decodeEnv(RestoreEnv)
 
 /** What to restore, from the decoded environment and the object store spec's `path`. */
 export const restoreSource = (env: RestoreEnv, path: string): Effect.Effect<RestoreSource, InvalidConfiguration> => {

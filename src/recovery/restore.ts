@@ -20,6 +20,7 @@ import { access, mkdir, mkdtemp, readFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { Effect } from "effect"
 import { RestoreCopyBackFailed, RestorePrepareFailed } from "../api/failures.ts"
+import type { RestoreResult } from "../api/jobs.ts"
 import { type Flavor, type InfoFileNames, isPrepared, parseBinlogInfoFile } from "../instance/flavor.ts"
 import { type DownloadOptions, verifiedObjectStream } from "../pipeline/download.ts"
 import { checkDataDir, clear, install, makeStagingDir, removeDir } from "./dataDir.ts"
@@ -38,19 +39,6 @@ export interface RestoreOptions {
   /** Where the scratch directory is created (default: the data directory's parent). */
   readonly scratchParent?: string
   readonly download?: DownloadOptions
-}
-
-/** What was restored. */
-export interface RestoreResult {
-  readonly backupId: string
-  readonly archiveKey: string
-  readonly size: number
-  readonly sha256: string
-  /** The GTID state the restored server continues from ('' when the backup logged none). */
-  readonly gtid: string
-  readonly binlog?: { readonly file: string; readonly position: number }
-  readonly startedAt: string
-  readonly stoppedAt: string
 }
 
 const firstExisting = (dir: string, names: InfoFileNames): Effect.Effect<string | undefined> =>

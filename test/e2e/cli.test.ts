@@ -9,7 +9,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { executable, runSubcommand } from "../../src/demo/processes.ts"
+import { decodeRestoreTerminationMessage, isFailureMessage, WorkerTerminationMessage } from "../../src/api/jobs.ts"
+import { executable, runSubcommand, terminationFailure } from "../../src/demo/processes.ts"
 
 const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   spawnSync(process.execPath, [executable, ...args], { env: { ...process.env, ...env }, encoding: "utf8" })
@@ -44,7 +45,7 @@ describe("cloudnative-mysql", () => {
       const dir = yield* tempDir
       const run = yield* runSubcommand("backup", { workDir: dir, env: { BACKUP_NAMESPACE: "" } })
       assert.strictEqual(run.exitCode, 1)
-      const message = run.termination as { reason: string; message: string }
+      const message = yield* terminationFailure(WorkerTerminationMessage, run)
       assert.strictEqual(message.reason, "InvalidConfiguration")
       assert.include(message.message, "BACKUP_NAMESPACE")
       // the failure is also a JSON log line
@@ -66,8 +67,10 @@ describe("cloudnative-mysql", () => {
         OBJECT_STORE_SPEC: JSON.stringify({ bucket: "b", credentials: { inheritFromIAMRole: true } })
       })
       assert.strictEqual(out.status, 1)
-      const message = JSON.parse(yield* Effect.promise(() => readFile(terminationPath, "utf8"))) as { reason: string }
-      assert.strictEqual(message.reason, "InvalidConfiguration")
+      const message = yield* decodeRestoreTerminationMessage(
+        yield* Effect.promise(() => readFile(terminationPath, "utf8"))
+      )
+      assert.strictEqual(isFailureMessage(message) ? message.reason : "a result", "InvalidConfiguration")
     })
   )
 })

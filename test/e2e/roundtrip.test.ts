@@ -9,7 +9,14 @@ import { mkdtemp } from "node:fs/promises"
 import { join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { runSubcommand, startInstanceManager, workerEnv } from "../../src/demo/processes.ts"
+import { RestoreTerminationMessage, WorkerTerminationMessage } from "../../src/api/jobs.ts"
+import {
+  restoreEnv,
+  runSubcommand,
+  startInstanceManager,
+  terminationResult,
+  workerEnv
+} from "../../src/demo/processes.ts"
 import { decodeMetadata } from "../../src/objectstore/metadata.ts"
 import { backupUser, startMariadb, writeRestoredServerDefaults } from "../../src/sandbox/mariadb.ts"
 import { freePort } from "../../src/sandbox/ports.ts"
@@ -18,15 +25,6 @@ import { E2eFixture, fixtureLayer, readObject, storeContents, storeLayer } from 
 const path = "e2e"
 const cluster = "source"
 const Fixture = fixtureLayer({ bytes: 240 * 1024 * 1024, path })
-
-interface WorkerTermination {
-  readonly backupId: string
-  readonly archiveKey: string
-  readonly metadataKey: string
-  readonly sha256: string
-  readonly size: number
-  readonly endGTID?: string
-}
 
 /** A fresh target directory for a restore, with the option file the restored server will use. */
 const restoreTarget = (dir: string, name: string) =>
@@ -67,7 +65,7 @@ describe("backup and restore end to end", () => {
             }
           })
           assert.strictEqual(first.exitCode, 0, `${first.stdout.slice(-3000)}\n${first.stderr.slice(-2000)}`)
-          const result = first.termination as WorkerTermination
+          const result = yield* terminationResult(WorkerTerminationMessage, first)
           assert.strictEqual(result.endGTID, gtidAtBackup)
           assert.isAbove(result.size, 200 * 1024 * 1024)
           assert.match(result.sha256, /^[0-9a-f]{64}$/u)
@@ -95,15 +93,11 @@ describe("backup and restore end to end", () => {
             workDir: join(f.dir, "restore-keys"),
             env: {
               ...f.storeEnv,
-              RESTORE_DATA_DIR: t.dataDir,
-              RESTORE_SERVER_DEFAULTS_FILE: t.defaults,
-              RESTORE_ARCHIVE_KEY: result.archiveKey,
-              RESTORE_METADATA_KEY: result.metadataKey,
-              RESTORE_EXPECTED_SHA256: result.sha256,
-              RESTORE_EXPECTED_SIZE: String(result.size)
+              ...restoreEnv({ dataDir: t.dataDir, defaultsFile: t.defaults, from: result })
             }
           })
           assert.strictEqual(restored.exitCode, 0, `${restored.stdout.slice(-3000)}\n${restored.stderr.slice(-2000)}`)
+          yield* terminationResult(RestoreTerminationMessage, restored)
           noCredentials(`${restored.stdout}${restored.stderr}`, [f.target.secretKey, f.target.accessKey])
           const server = yield* startMariadb({ dataDir: t.dataDir, serverId: 2 })
           assert.deepStrictEqual(yield* server.checksums, atBackup)
@@ -131,18 +125,20 @@ describe("backup and restore end to end", () => {
                 workDir: join(f.dir, name),
                 env: {
                   ...f.storeEnv,
-                  RESTORE_DATA_DIR: target.dataDir,
-                  RESTORE_SERVER_DEFAULTS_FILE: target.defaults,
-                  RESTORE_SOURCE_CLUSTER: cluster,
-                  ...(backupId === undefined ? {} : { RESTORE_BACKUP_ID: backupId })
+                  ...restoreEnv({
+                    dataDir: target.dataDir,
+                    defaultsFile: target.defaults,
+                    from: { sourceCluster: cluster, ...(backupId === undefined ? {} : { backupId }) }
+                  })
                 }
               })
               assert.strictEqual(run.exitCode, 0, run.stdout.slice(-3000))
+              const termination = yield* terminationResult(RestoreTerminationMessage, run)
               const db = yield* startMariadb({ dataDir: target.dataDir, serverId: 3 })
               const checksums = yield* db.checksums
               const gtid = yield* db.gtidPosition
               yield* db.stop
-              return { termination: run.termination as { backupId: string }, checksums, gtid }
+              return { termination, checksums, gtid }
             }).pipe(Effect.scoped)
 
           const latest = yield* fromPrefix("restore-latest")

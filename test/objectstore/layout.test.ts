@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
+import { BackupIdOrder, backupIdFromDate, backupIdToDate, parseBackupId } from "../../src/api/backupId.ts"
 import { DnsLabel, DnsSubdomain } from "../../src/api/common.ts"
 import { InvalidName } from "../../src/api/failures.ts"
 import { ObjectPath } from "../../src/api/objectStore.ts"
-import { BackupIdOrder, backupIdFromDate, backupIdToDate, parseBackupId } from "../../src/objectstore/backupId.ts"
 import { backupKeys, clusterPrefix, parseBackupKey } from "../../src/objectstore/layout.ts"
 
 // 1970-01-01 .. 9999-12-31, whole seconds

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { BackupId } from "../../src/objectstore/backupId.ts"
+import { BackupId } from "../../src/api/backupId.ts"
 import { type BackupMetadata, decodeMetadata, encodeMetadata } from "../../src/objectstore/metadata.ts"
 
 const metadata: BackupMetadata = {

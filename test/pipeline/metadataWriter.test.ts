@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { BackupId } from "../../src/api/backupId.ts"
 import { ObjectStoreUploadFailed } from "../../src/api/failures.ts"
-import { BackupId } from "../../src/objectstore/backupId.ts"
 import { findBackup } from "../../src/objectstore/catalog.ts"
 import { backupKeys } from "../../src/objectstore/layout.ts"
 import { MemoryObjectStore, ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"

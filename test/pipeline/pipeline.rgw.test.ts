@@ -4,8 +4,8 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Option, Sink, Stream } from "effect"
+import { BackupId } from "../../src/api/backupId.ts"
 import { ChecksumMismatch, ObjectStoreUploadFailed } from "../../src/api/failures.ts"
-import { BackupId } from "../../src/objectstore/backupId.ts"
 import { findBackup, listBackups } from "../../src/objectstore/catalog.ts"
 import { backupKeys } from "../../src/objectstore/layout.ts"
 import { encodeMetadata } from "../../src/objectstore/metadata.ts"

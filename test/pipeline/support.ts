@@ -1,7 +1,7 @@
 /** Helpers shared by the pipeline tests. */
 import { createHash } from "node:crypto"
 import { Schema, Stream } from "effect"
-import { BackupId } from "../../src/objectstore/backupId.ts"
+import { BackupId } from "../../src/api/backupId.ts"
 import type { BackupMetadata } from "../../src/objectstore/metadata.ts"
 
 export const Byte = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 255 }))

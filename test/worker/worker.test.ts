@@ -6,12 +6,14 @@
 import { join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { WorkerTerminationMessage } from "../../src/api/jobs.ts"
 import {
   objectStoreEnv,
   parseLogLines,
   runSubcommand,
   spawnSubcommand,
   startInstanceManager,
+  terminationFailure,
   workerEnv,
   writePki
 } from "../../src/demo/processes.ts"
@@ -22,11 +24,6 @@ import { E2eFixture, fixtureLayer, storeContents, storeLayer } from "../e2e/supp
 
 const path = "worker"
 const Fixture = fixtureLayer({ bytes: 240 * 1024 * 1024, path })
-
-interface Failure {
-  readonly reason: string
-  readonly message: string
-}
 
 const instanceManager = (name: string, user: string, password: string) =>
   Effect.gen(function* () {
@@ -77,7 +74,7 @@ describe("backup worker failures", () => {
             }
           })
           assert.strictEqual(run.exitCode, 1)
-          const failure = run.termination as Failure
+          const failure = yield* terminationFailure(WorkerTerminationMessage, run)
           assert.strictEqual(failure.reason, "XtraBackupFailed")
           assert.include(failure.message, "Access denied")
           noCredentials(`${run.stdout}${run.stderr}${failure.message}`, [f.target.secretKey, f.target.accessKey])
@@ -108,7 +105,7 @@ describe("backup worker failures", () => {
             }
           })
           assert.strictEqual(run.exitCode, 1, run.stdout.slice(-2000))
-          const failure = run.termination as Failure
+          const failure = yield* terminationFailure(WorkerTerminationMessage, run)
           assert.strictEqual(failure.reason, "XtraBackupFailed")
           assert.match(failure.message, /BINLOG MONITOR|SHOW MASTER STATUS/u)
           assert.isAbove(streamedBytes(run.stdout), 150 * 1024 * 1024)
@@ -134,7 +131,10 @@ describe("backup worker failures", () => {
             }
           })
           assert.strictEqual(run.exitCode, 1)
-          assert.strictEqual((run.termination as Failure).reason, "InstanceManagerTLSFailed")
+          assert.strictEqual(
+            (yield* terminationFailure(WorkerTerminationMessage, run)).reason,
+            "InstanceManagerTLSFailed"
+          )
           assert.deepStrictEqual(yield* storeContents(`${path}/tls/`), { keys: [], uploads: [] })
         }),
       { timeout: 120_000 }
@@ -164,7 +164,7 @@ describe("backup worker failures", () => {
             }
           })
           assert.strictEqual(run.exitCode, 1)
-          const failure = run.termination as Failure
+          const failure = yield* terminationFailure(WorkerTerminationMessage, run)
           assert.strictEqual(failure.reason, "ObjectStoreUploadFailed")
           noCredentials(`${run.stdout}${run.stderr}${failure.message}`, [f.target.secretKey, f.target.accessKey])
         }),
@@ -201,7 +201,7 @@ describe("backup worker failures", () => {
           const outcome = yield* worker.outcome
           assert.isTrue(signalled)
           assert.strictEqual(outcome.exitCode, 130, outcome.stdout.slice(-2000))
-          assert.strictEqual((outcome.termination as Failure).reason, "Interrupted")
+          assert.strictEqual((yield* terminationFailure(WorkerTerminationMessage, outcome)).reason, "Interrupted")
           assert.deepStrictEqual(yield* storeContents(`${path}/terminated/`), { keys: [], uploads: [] })
         }),
       { timeout: 300_000 }
