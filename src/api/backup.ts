@@ -39,6 +39,11 @@ export const BackupSpec = Schema.Struct({
   }).pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(true))),
   objectStore: Schema.optionalKey(
     ObjectStore.annotate({ description: "Overrides the Cluster's spec.backup.objectStore for this backup" })
+  ),
+  activeDeadlineSeconds: Schema.optionalKey(
+    Schema.Int.check(Schema.isGreaterThan(0)).annotate({
+      description: "Deadline of the backup Job (its activeDeadlineSeconds); default 21600 (6 hours)"
+    })
   )
 }).check(
   celRule({
@@ -48,6 +53,19 @@ export const BackupSpec = Schema.Struct({
   })
 )
 export type BackupSpec = typeof BackupSpec.Type
+
+/** Live progress of a running backup, as the worker last reported it. */
+export const BackupProgress = Schema.Struct({
+  bytesStreamed: Schema.Int.annotate({ description: "Bytes read from the instance manager so far" }),
+  bytesUploaded: Schema.Int.annotate({ description: "Bytes the object store acknowledged so far" }),
+  bytesPerSecond: Schema.Int.annotate({ description: "Recent streaming rate" }),
+  elapsedSeconds: Schema.Int,
+  estimatedTotalBytes: Schema.optionalKey(
+    Schema.Int.annotate({ description: "Estimate of the archive size, when the instance manager gives one" })
+  ),
+  updatedAt: Schema.String.annotate({ format: "date-time" })
+})
+export type BackupProgress = typeof BackupProgress.Type
 
 /** What the operator observed. Every field is optional: status is filled in as the backup progresses. */
 export const BackupStatus = Schema.Struct({
@@ -63,6 +81,8 @@ export const BackupStatus = Schema.Struct({
   destinationPath: Schema.optionalKey(
     Schema.String.annotate({ description: "s3://bucket/<path>/<cluster>/<backup-name>/<backup-id>/" })
   ),
+  archiveKey: Schema.optionalKey(Schema.String.annotate({ description: "Object key of backup.xbstream" })),
+  metadataKey: Schema.optionalKey(Schema.String.annotate({ description: "Object key of metadata.json" })),
   sha256: Schema.optionalKey(Schema.String.annotate({ description: "SHA256 of backup.xbstream (source of truth)" })),
   size: Schema.optionalKey(Schema.Int.annotate({ description: "Size of backup.xbstream in bytes" })),
   beginGTID: Schema.optionalKey(Schema.String),
@@ -74,6 +94,7 @@ export const BackupStatus = Schema.Struct({
   startedAt: Schema.optionalKey(Schema.String.annotate({ format: "date-time" })),
   stoppedAt: Schema.optionalKey(Schema.String.annotate({ format: "date-time" })),
   error: Schema.optionalKey(Schema.String),
+  progress: Schema.optionalKey(BackupProgress),
   conditions: Schema.optionalKey(Conditions),
   observedGeneration: Schema.optionalKey(Schema.Int)
 })

@@ -17,7 +17,8 @@ Subcommands:
   instance     run the instance manager next to the database server (docs/instance-manager.md)
   backup       take one backup: stream it from an instance manager into the object store (docs/worker.md)
   restore      restore a backup from the object store into a data directory (docs/restore.md)
-  controller   the operator's controller-manager (not part of this release)
+  abort-uploads  abort the incomplete multipart uploads under a prefix (docs/janitor.md)
+  controller   the operator's controller-manager (docs/backup.md; --help lists its flags)
 
 Each subcommand reads its configuration from environment variables and mounted files.
 Options:
@@ -68,11 +69,15 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
       const { Effect } = await import("effect")
       return runCommand(Effect.flatMap(decodeRestoreEnv(env), restoreProgram), terminationPath)
     }
-    case "controller":
-      stderr(
-        "cloudnative-mysql controller: the controller-manager is not part of this release; it comes with the next one"
-      )
-      return 2
+    case "abort-uploads": {
+      const { decodeCleanupEnv, cleanupProgram } = await import("../janitor/abortUploads.ts")
+      const { Effect } = await import("effect")
+      return runCommand(Effect.flatMap(decodeCleanupEnv(env), cleanupProgram), terminationPath)
+    }
+    case "controller": {
+      const { controllerMain } = await import("../controller/main.ts")
+      return controllerMain(rest)
+    }
     default:
       stderr(`cloudnative-mysql: unknown subcommand "${command}"\n\n${usage}`)
       return 2

@@ -44,6 +44,8 @@ export interface LeaderElectionOptions {
   readonly retryPeriod?: Duration.Input | undefined
   /** Release the Lease when the work ends or is interrupted (default true). */
   readonly releaseOnCancel?: boolean | undefined
+  /** Called after each acquire attempt that found the Lease held by another replica (readiness of a standby). */
+  readonly onStandby?: ((holder: string) => Effect.Effect<void>) | undefined
 }
 
 /** A `metav1.MicroTime`: RFC 3339 with exactly six fractional digits, as the API server requires. */
@@ -140,6 +142,10 @@ export const runAsLeader = Effect.fnUntraced(function* <A, E, R>(
         )
       )
       if (held) return
+      const holder = observed?.spec?.holderIdentity ?? ""
+      if (options.onStandby !== undefined && holder !== "" && holder !== options.identity) {
+        yield* options.onStandby(holder)
+      }
       yield* Effect.sleep(yield* jitter(retryPeriod))
     }
   })

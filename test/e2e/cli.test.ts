@@ -34,10 +34,14 @@ describe("cloudnative-mysql", () => {
     assert.include(out.stderr, 'unknown subcommand "frobnicate"')
   })
 
-  it("controller is not part of this release: exit 2 with a clear message", () => {
-    const out = cli(["controller"])
-    assert.strictEqual(out.status, 2)
-    assert.include(out.stderr, "not part of this release")
+  it("controller without any Kubernetes configuration fails fast, naming what it looked for", () => {
+    const out = cli(["controller", "--probe-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0"], {
+      KUBECONFIG: "",
+      KUBERNETES_SERVICE_HOST: "",
+      HOME: "/nonexistent"
+    })
+    assert.notStrictEqual(out.status, 0)
+    assert.include(out.stdout, "no Kubernetes configuration")
   })
 
   it.live("backup without its configuration: exit 1, InvalidConfiguration naming the variable", () =>

@@ -1,0 +1,296 @@
+/**
+ * The controller-manager's shared caches: one informer per watched kind (a reflector per watched namespace, or
+ * one across all namespaces), shared by every controller, with secondary indexes so a reconcile finds an
+ * object's dependents without scanning (`backupsByCluster`, `jobsByOwner`, `podsByOwner`, `podsByCluster`).
+ * Reconcilers read from here, never from the API server; they write through `KubeApi`.
+ *
+ * Jobs and Pods are watched by the `app.kubernetes.io/managed-by=cloudnative-mysql` label only: the operator
+ * neither caches nor pays for the rest of a cluster's Pods.
+ *
+ * A subscriber first receives every cached object as `Added` (so one registered after the first list misses
+ * nothing), then every change.
+ *
+ * @since 0.1.0
+ */
+import { Context, Deferred, Duration, Effect, Layer, Option, Stream } from "effect"
+import type { Backup } from "../api/backup.ts"
+import type { Cluster } from "../api/cluster.ts"
+import { labels } from "../api/names.ts"
+import type { ScheduledBackup } from "../api/scheduledBackup.ts"
+import type { KubeApi } from "../kube/KubeApi.ts"
+import { makeReflector, type ReflectorEvent } from "../kube/Reflector.ts"
+import { type Job, type KubeObject, keyOf, type Pod, type Resource, Resources } from "../kube/resources.ts"
+
+/** An index function: the values an object is found under (`namespace/…` strings, so namespaces never mix). */
+export type IndexFunction<A> = (object: A) => ReadonlyArray<string>
+
+/** A handler of cache events (typically: enqueue keys). */
+export type CacheHandler<A> = (event: ReflectorEvent<A>) => Effect.Effect<void>
+
+/** One kind's cache. */
+export interface Informer<A extends KubeObject> {
+  readonly resource: Resource<A>
+  readonly get: (key: string) => Effect.Effect<Option.Option<A>>
+  readonly list: (namespace?: string) => Effect.Effect<ReadonlyArray<A>>
+  /** The objects an index maps `value` to. */
+  readonly byIndex: (index: string, value: string) => Effect.Effect<ReadonlyArray<A>>
+  /** Registers a handler: every cached object is delivered as `Added` first. */
+  readonly subscribe: (handler: CacheHandler<A>) => Effect.Effect<void>
+  readonly synced: Effect.Effect<void>
+  readonly isSynced: Effect.Effect<boolean>
+  readonly size: Effect.Effect<number>
+}
+
+/** The controller ownerReference of an object as an index value: `Kind:namespace/name`. */
+export const ownerIndexValue = (kind: string, namespace: string | undefined, name: string): string =>
+  `${kind}:${namespace ?? ""}/${name}`
+
+type WithOwners = KubeObject & {
+  readonly metadata?:
+    | {
+        readonly namespace?: string | undefined
+        readonly labels?: Readonly<Record<string, string>> | undefined
+        readonly ownerReferences?:
+          | ReadonlyArray<{ readonly kind: string; readonly name: string; readonly controller?: boolean | undefined }>
+          | undefined
+      }
+    | undefined
+}
+
+/** Index by the controller ownerReference. */
+export const byControllerOwner: IndexFunction<WithOwners> = (object) =>
+  (object.metadata?.ownerReferences ?? [])
+    .filter((ref) => ref.controller === true)
+    .map((ref) => ownerIndexValue(ref.kind, object.metadata?.namespace, ref.name))
+
+/** Index by a label: `namespace/<value>`. */
+export const byLabel =
+  (label: string): IndexFunction<WithOwners> =>
+  (object) => {
+    const value = object.metadata?.labels?.[label]
+    return value === undefined ? [] : [`${object.metadata?.namespace ?? ""}/${value}`]
+  }
+
+/** The index names. */
+export const indexes = {
+  backupsByCluster: "cluster",
+  backupsBySchedule: "scheduledBackup",
+  jobsByOwner: "owner",
+  podsByOwner: "owner",
+  podsByCluster: "cluster"
+} as const
+
+/** The shared caches. */
+export interface CachesService {
+  readonly backups: Informer<Backup>
+  readonly scheduledBackups: Informer<ScheduledBackup>
+  readonly clusters: Informer<Cluster>
+  readonly jobs: Informer<Job>
+  readonly pods: Informer<Pod>
+  /** Completes once every informer has listed once. */
+  readonly synced: Effect.Effect<void>
+  readonly isSynced: Effect.Effect<boolean>
+  /** Objects per kind (for `/metrics`). */
+  readonly sizes: Effect.Effect<Readonly<Record<CacheKind, number>>>
+}
+
+/** The kinds the caches hold. */
+export type CacheKind = "backups" | "scheduledBackups" | "clusters" | "jobs" | "pods"
+
+/** What to watch. */
+export interface CachesOptions {
+  /** Namespaces to watch; absent or empty means all namespaces. */
+  readonly namespaces?: ReadonlyArray<string> | undefined
+  /** How often every cached object is delivered again (default 10 minutes). */
+  readonly resyncPeriod?: Duration.Input | undefined
+}
+
+/** The label selector of the Jobs and Pods the operator manages. */
+export const managedSelector = `${labels.managedBy}=cloudnative-mysql`
+
+interface InformerOptions<A extends KubeObject> {
+  readonly resource: Resource<A>
+  readonly labelSelector?: string | undefined
+  readonly indexers?: Readonly<Record<string, IndexFunction<A>>> | undefined
+}
+
+const namespaceOfKey = (key: string): string | undefined => {
+  const slash = key.indexOf("/")
+  return slash < 0 ? undefined : key.slice(0, slash)
+}
+
+/** Builds an informer and forks its reflectors into the current scope. */
+const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches: CachesOptions) =>
+  Effect.gen(function* () {
+    const namespaces = caches.namespaces !== undefined && caches.namespaces.length > 0 ? caches.namespaces : [undefined]
+    const reflectors = yield* Effect.forEach(namespaces, (namespace) =>
+      makeReflector({
+        resource: options.resource,
+        namespace,
+        labelSelector: options.labelSelector,
+        resyncPeriod: caches.resyncPeriod ?? Duration.minutes(10)
+      })
+    )
+    const reflectorFor = new Map(namespaces.map((namespace, i) => [namespace, reflectors[i]!]))
+    const indexers = Object.entries(options.indexers ?? {})
+    // index name → value → keys, and key → the values it was indexed under (to unindex the old version)
+    const index = new Map<string, Map<string, Set<string>>>(indexers.map(([name]) => [name, new Map()]))
+    const indexed = new Map<string, Array<readonly [string, ReadonlyArray<string>]>>()
+    const handlers = new Set<CacheHandler<A>>()
+
+    const unindex = (key: string) => {
+      for (const [name, values] of indexed.get(key) ?? []) {
+        const byValue = index.get(name)
+        for (const value of values) {
+          const keys = byValue?.get(value)
+          keys?.delete(key)
+          if (keys?.size === 0) byValue?.delete(value)
+        }
+      }
+      indexed.delete(key)
+    }
+    const reindex = (key: string, object: A) => {
+      unindex(key)
+      const entries = indexers.map(([name, f]) => [name, f(object)] as const).filter(([, values]) => values.length > 0)
+      if (entries.length === 0) return
+      indexed.set(key, entries)
+      for (const [name, values] of entries) {
+        const byValue = index.get(name)!
+        for (const value of values) {
+          let keys = byValue.get(value)
+          if (keys === undefined) {
+            keys = new Set()
+            byValue.set(value, keys)
+          }
+          keys.add(key)
+        }
+      }
+    }
+
+    const get = (key: string): Effect.Effect<Option.Option<A>> => {
+      const reflector = reflectorFor.get(namespaceOfKey(key)) ?? reflectorFor.get(undefined)
+      return reflector === undefined ? Effect.succeed(Option.none()) : reflector.cache.get(key)
+    }
+    const list = (namespace?: string) =>
+      Effect.map(
+        Effect.forEach(reflectors, (reflector) => reflector.cache.list(namespace)),
+        (lists) => lists.flat()
+      )
+
+    for (const reflector of reflectors) {
+      yield* reflector.events.pipe(
+        Stream.runForEach((event) =>
+          Effect.suspend(() => {
+            if (event.type === "Deleted") unindex(event.key)
+            else reindex(event.key, event.object)
+            return Effect.forEach([...handlers], (handler) => handler(event), { discard: true })
+          })
+        ),
+        Effect.forkScoped
+      )
+    }
+
+    const synced = Effect.forEach(reflectors, (reflector) => reflector.cache.synced, { discard: true })
+    const informer: Informer<A> = {
+      resource: options.resource,
+      get,
+      list,
+      byIndex: (name, value) =>
+        Effect.gen(function* () {
+          const keys = [...(index.get(name)?.get(value) ?? [])]
+          const objects: Array<A> = []
+          for (const key of keys) {
+            const object = yield* get(key)
+            if (Option.isSome(object)) objects.push(object.value)
+          }
+          return objects
+        }),
+      subscribe: (handler) =>
+        Effect.gen(function* () {
+          const current = yield* list()
+          handlers.add(handler)
+          yield* Effect.forEach(current, (object) => handler({ type: "Added", key: keyOf(object), object }), {
+            discard: true
+          })
+        }),
+      synced,
+      isSynced: Effect.map(
+        Effect.forEach(reflectors, (reflector) => reflector.cache.isSynced),
+        (all) => all.every(Boolean)
+      ),
+      size: Effect.map(
+        Effect.forEach(reflectors, (reflector) => reflector.cache.size),
+        (sizes) => sizes.reduce((a, b) => a + b, 0)
+      )
+    }
+    return informer
+  })
+
+const backupCluster: IndexFunction<Backup> = (backup) => [
+  `${backup.metadata.namespace ?? ""}/${backup.spec.cluster.name}`
+]
+
+/** The shared caches of the controller-manager. */
+export class Caches extends Context.Service<Caches, CachesService>()("cloudnative-mysql/controller/Caches") {
+  /** Starts one reflector per kind (and namespace) in the layer's scope. */
+  static readonly layer = (options: CachesOptions = {}): Layer.Layer<Caches, never, KubeApi> =>
+    Layer.effect(
+      Caches,
+      Effect.gen(function* () {
+        const backups = yield* makeInformer(
+          {
+            resource: Resources.backups,
+            indexers: {
+              [indexes.backupsByCluster]: backupCluster,
+              [indexes.backupsBySchedule]: byLabel(labels.scheduledBackup)
+            }
+          },
+          options
+        )
+        const scheduledBackups = yield* makeInformer({ resource: Resources.scheduledBackups }, options)
+        const clusters = yield* makeInformer({ resource: Resources.clusters }, options)
+        const jobs = yield* makeInformer(
+          {
+            resource: Resources.jobs,
+            labelSelector: managedSelector,
+            indexers: { [indexes.jobsByOwner]: byControllerOwner }
+          },
+          options
+        )
+        const pods = yield* makeInformer(
+          {
+            resource: Resources.pods,
+            labelSelector: managedSelector,
+            indexers: { [indexes.podsByOwner]: byControllerOwner, [indexes.podsByCluster]: byLabel(labels.cluster) }
+          },
+          options
+        )
+        const all = [backups, scheduledBackups, clusters, jobs, pods] as const
+        const synced = yield* Deferred.make<void>()
+        yield* Effect.forkScoped(
+          Effect.andThen(
+            Effect.forEach(all, (informer) => informer.synced, { discard: true }),
+            Deferred.succeed(synced, undefined)
+          )
+        )
+        return Caches.of({
+          backups,
+          scheduledBackups,
+          clusters,
+          jobs,
+          pods,
+          synced: Deferred.await(synced),
+          isSynced: Deferred.isDone(synced),
+          sizes: Effect.gen(function* () {
+            return {
+              backups: yield* backups.size,
+              scheduledBackups: yield* scheduledBackups.size,
+              clusters: yield* clusters.size,
+              jobs: yield* jobs.size,
+              pods: yield* pods.size
+            }
+          })
+        })
+      })
+    )
+}
