@@ -28,6 +28,7 @@ import { fromRaw, KubeApi } from "../kube/KubeApi.ts"
 import { loadKubeConfig } from "../kube/kubeConfig.ts"
 import { runAsLeader } from "../kube/LeaderElection.ts"
 import { Caches } from "./Caches.ts"
+import { clusterReconciler } from "./cluster/reconcile.ts"
 import { Events } from "./Events.ts"
 import { Metrics } from "./Metrics.ts"
 
@@ -42,7 +43,7 @@ export interface Reconciler {
 }
 
 /** The reconcilers of this process. */
-export const reconcilers: ReadonlyArray<Reconciler> = []
+export const reconcilers: ReadonlyArray<Reconciler> = [clusterReconciler]
 
 /** `host:port`; an empty host means every interface. */
 export const Address = Schema.String.check(Schema.isPattern(/^(\[[0-9a-fA-F:]+\]|[^\s:]*):\d{1,5}$/u)).annotate({

@@ -120,10 +120,7 @@ export const renderConfigMap = (cluster: ClusterRef, instances: ReadonlyArray<In
   kind: "ConfigMap",
   metadata: metadata(cluster, configMapName(cluster.name), clusterLabels(cluster.name)),
   data: Object.fromEntries(
-    instances.map((plan) => [
-      `${instanceName(cluster.name, plan.serial)}.cnf`,
-      renderInstanceOptionFile(cluster, plan)
-    ])
+    instances.map((plan) => [`${instanceName(cluster.name, plan.serial)}.cnf`, renderInstanceOptionFile(cluster, plan)])
   )
 })
 
@@ -409,4 +406,3 @@ export const renderRecoveryJob = (cluster: ClusterRef, plan: RecoveryPlan): Job 
     }
   }
 }
-

@@ -33,10 +33,7 @@ export const serverCertificateNames = (cluster: ClusterRef): ReadonlyArray<strin
     `${host}.${cluster.namespace}.svc`,
     `${host}.${cluster.namespace}.svc.cluster.local`
   ]
-  return [
-    ...[s.readWrite, s.readOnly, s.read, s.headless].flatMap(forms),
-    ...forms(`*.${s.headless}`)
-  ]
+  return [...[s.readWrite, s.readOnly, s.read, s.headless].flatMap(forms), ...forms(`*.${s.headless}`)]
 }
 
 /** `Random` backed by the operating system's CSPRNG. */

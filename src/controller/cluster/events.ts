@@ -1,0 +1,53 @@
+/**
+ * The Events of the Cluster controller (next to the Backup controllers' catalogue in `../Events.ts`). Failures of
+ * the taxonomy are Warning Events with the failure's own reason (`failureEvent`).
+ *
+ * @since 0.1.0
+ */
+import type { EventSpec } from "../Events.ts"
+
+const spec = <Args>(
+  type: EventSpec<Args>["type"],
+  reason: string,
+  message: (args: Args) => string
+): EventSpec<Args> => ({
+  type,
+  reason,
+  message
+})
+
+/** Every Event the Cluster controller emits besides taxonomy failures. */
+export const clusterEvents = {
+  recoveryStarted: spec<{ readonly job: string; readonly what: string }>(
+    "Normal",
+    "RecoveryStarted",
+    ({ job, what }) => `created Job ${job} to restore ${what}`
+  ),
+  recovered: spec<{ readonly backupId: string; readonly gtid: string }>(
+    "Normal",
+    "Recovered",
+    ({ backupId, gtid }) => `restored backup ${backupId}${gtid === "" ? "" : `, continuing from GTID ${gtid}`}`
+  ),
+  /** The recovery Job failed for a reason outside the taxonomy (killed, no termination message). */
+  recoveryFailed: spec<{ readonly reason: string; readonly message: string }>(
+    "Warning",
+    "RecoveryFailed",
+    ({ reason, message }) => `${reason}: ${message}`
+  ),
+  instanceCreated: spec<{ readonly instance: string; readonly role: string; readonly how: string }>(
+    "Normal",
+    "InstanceCreated",
+    ({ instance, role, how }) => `created ${role} ${instance} (${how})`
+  ),
+  instanceRemoved: spec<{ readonly instance: string }>(
+    "Normal",
+    "InstanceRemoved",
+    ({ instance }) => `scaled down: removed replica ${instance} and its volume`
+  ),
+  healthy: spec<{ readonly ready: number }>("Normal", "ClusterHealthy", ({ ready }) => `${ready} instance(s) ready`),
+  degraded: spec<{ readonly ready: number; readonly wanted: number }>(
+    "Warning",
+    "ClusterDegraded",
+    ({ ready, wanted }) => `${ready} of ${wanted} instance(s) ready`
+  )
+} as const
