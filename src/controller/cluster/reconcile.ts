@@ -17,7 +17,7 @@ import { configMapName, instanceName, instanceSerial, labels, recoveryJobName, s
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { type ConfigMap, type KubeObject, type Pod, type Resource, Resources } from "../../kube/resources.ts"
-import { Caches, indexes, ownerIndexValue } from "../Caches.ts"
+import { Caches } from "../Caches.ts"
 import * as Controller from "../Controller.ts"
 import { Events } from "../Events.ts"
 import { writeStatus } from "../status.ts"
@@ -79,6 +79,21 @@ const ensureSecrets = Effect.fn("ClusterReconciler.ensureSecrets")(function* (cl
   yield* Effect.forEach(created, (secret) => createIfMissing(Resources.secrets, secret), { discard: true })
   const clientTls = existing.clientTls ?? created.find((s) => s.metadata?.name === names.clientTls)
   return clientTlsOf(clientTls)
+})
+
+/** Creates the Services that do not exist (one list, no write when all do). */
+const ensureServices = Effect.fn("ClusterReconciler.ensureServices")(function* (cluster: ClusterRef) {
+  const api = yield* KubeApi
+  const existing = yield* api.list(Resources.services, {
+    namespace: cluster.namespace,
+    labelSelector: `${labels.cluster}=${cluster.name}`
+  })
+  const names = new Set(existing.items.map((service) => service.metadata?.name))
+  yield* Effect.forEach(
+    renderServices(cluster).filter((service) => !names.has(service.metadata?.name)),
+    (service) => createIfMissing(Resources.services, service),
+    { discard: true }
+  )
 })
 
 /** Makes the ConfigMap hold exactly the option files of `plans`. */
@@ -143,7 +158,10 @@ const observeRecovery = Effect.fn("ClusterReconciler.observeRecovery")(function*
     (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True"
   )
   if (finished === undefined) return { _tag: "Resolved", plan: plan.success, job: "running" } as RecoveryObservation
-  const pods = yield* caches.pods.byIndex(indexes.podsByOwner, ownerIndexValue("Job", cluster.namespace, jobName))
+  // by the owner's uid (not an index: a just-synced cache may not have indexed every object yet)
+  const pods = (yield* caches.pods.list(cluster.namespace)).filter((pod) =>
+    (pod.metadata?.ownerReferences ?? []).some((owner) => owner.uid === job.metadata?.uid && owner.kind === "Job")
+  )
   const message = pods.map(terminationMessage).find((m) => m !== undefined)
   const outcome = yield* recoveryOutcome(
     message,
@@ -172,8 +190,9 @@ const observeInstances = Effect.fn("ClusterReconciler.observeInstances")(functio
     namespace: cluster.namespace,
     labelSelector: `${labels.cluster}=${cluster.name},${labels.component}=database`
   })
-  const pods = (yield* caches.pods.byIndex(indexes.podsByCluster, `${cluster.namespace}/${cluster.name}`)).filter(
-    (pod) => pod.metadata?.labels?.[labels.component] === "database"
+  const pods = (yield* caches.pods.list(cluster.namespace)).filter(
+    (pod) =>
+      pod.metadata?.labels?.[labels.cluster] === cluster.name && pod.metadata?.labels?.[labels.component] === "database"
   )
   const serials = new Map<number, { hasPvc: boolean; pod?: Pod }>()
   const entry = (serial: number) => {
@@ -263,9 +282,7 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
   if (cluster === undefined || object.metadata.deletionTimestamp !== undefined) return
   const status = object.status ?? {}
   const tls = yield* ensureSecrets(cluster)
-  yield* Effect.forEach(renderServices(cluster), (service) => createIfMissing(Resources.services, service), {
-    discard: true
-  })
+  yield* ensureServices(cluster)
   const recovery = yield* observeRecovery(cluster, status)
   const instances = yield* observeInstances(cluster, tls)
   const decision = decide(
