@@ -65,7 +65,7 @@ const stop = (running: Running) =>
 
 describe("replica join by cloning (real MariaDB, two instance managers)", () => {
   it.live(
-    "a replica clones the primary over mTLS, replicates over TLS, resumes after a restart and re-clones a lost data dir",
+    "a replica clones the primary over mTLS, replicates over TLS, resumes after its own and the primary's restart, and re-clones a lost data dir",
     () =>
       Effect.gen(function* () {
         yield* requireBinaries("mariadbd", "mariadb-install-db", "mariadb-backup", "mbstream")
@@ -211,6 +211,14 @@ describe("replica join by cloning (real MariaDB, two instance managers)", () => 
           r.lines.some((l) => l.includes("cloning the primary")),
           "no re-clone on an existing data dir"
         )
+
+        // the primary's Pod is recreated on its volume: the replica reconnects by itself
+        yield* stop(p)
+        const p2 = runManager(primary.env)
+        yield* Effect.addFinalizer(() => stop(p2))
+        yield* waitStatus(primary.url, "the restarted primary", (s) => s.ready, p2.lines)
+        yield* rootSql("INSERT INTO app.t VALUES (100004, 'after the primary restarted')")
+        yield* caughtUp("after the primary restarted")
 
         // the PVC is lost: the replica clones again
         yield* stop(r)
