@@ -23,6 +23,9 @@ import { join } from "node:path"
 import { promisify } from "node:util"
 import { Effect, Redacted, Stream } from "effect"
 import { WorkerTerminationMessage } from "../src/api/jobs.ts"
+import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
+import { uploadStream } from "../src/pipeline/upload.ts"
+import { backupUser, startMariadb, writeRestoredServerDefaults } from "../src/sandbox/mariadb.ts"
 import {
   objectStoreEnv,
   parseLogLines,
@@ -33,10 +36,7 @@ import {
   startLocalInstanceManager,
   terminationResult,
   workerEnv
-} from "../src/demo/processes.ts"
-import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
-import { uploadStream } from "../src/pipeline/upload.ts"
-import { backupUser, startMariadb, writeRestoredServerDefaults } from "../src/sandbox/mariadb.ts"
+} from "../src/sandbox/processes.ts"
 import { launchRgw } from "../src/sandbox/rgw/rgw.ts"
 import { createBucket } from "../src/sandbox/s3Endpoint.ts"
 

@@ -11,11 +11,11 @@
  * Run: `npm run bench:kube` (BENCH_OBJECTS=200 for a quick run). The last line is the JSON result.
  */
 import { Deferred, Effect, Stream } from "effect"
-import { layerLiveOnFakeServer } from "../src/kube/KubeApiFake.ts"
 import { makeReflector } from "../src/kube/Reflector.ts"
 import { type Job, Resources } from "../src/kube/resources.ts"
 import { makeWorkQueue } from "../src/kube/WorkQueue.ts"
 import { FakeCluster } from "../src/sandbox/FakeCluster.ts"
+import { layerLiveOnFakeServer } from "../src/sandbox/KubeApiFake.ts"
 
 const perKind = Number(process.env.BENCH_OBJECTS ?? "1000")
 const namespace = "bench"

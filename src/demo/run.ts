@@ -18,12 +18,11 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Cause, Effect, Exit, Fiber, Stream } from "effect"
+import { backupIdFromDate } from "../api/backupId.ts"
 import { RestoreTerminationMessage, WorkerTerminationMessage } from "../api/jobs.ts"
+import { nowDate } from "../api/time.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { backupUser, startMariadb, writeRestoredServerDefaults } from "../sandbox/mariadb.ts"
-import { launchRgw } from "../sandbox/rgw/rgw.ts"
-import { createBucket, staticConnection } from "../sandbox/s3Endpoint.ts"
-import { s3rver } from "../sandbox/s3rver.ts"
 import {
   objectStoreEnv,
   parseLogLines,
@@ -34,7 +33,10 @@ import {
   startLocalInstanceManager,
   terminationResult,
   workerEnv
-} from "./processes.ts"
+} from "../sandbox/processes.ts"
+import { launchRgw } from "../sandbox/rgw/rgw.ts"
+import { createBucket, staticConnection } from "../sandbox/s3Endpoint.ts"
+import { s3rver } from "../sandbox/s3rver.ts"
 
 const binDirs = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin", "/sbin", "/bin"]
 const has = (binary: string): boolean => binDirs.some((dir) => existsSync(join(dir, binary)))
@@ -131,10 +133,7 @@ const demo = Effect.gen(function* () {
   const storeEnv = yield* objectStoreEnv(target, join(dir, "store"))
 
   step("Taking a backup (cloudnative-mysql backup: instance manager → mTLS → worker → S3)")
-  const backupId = new Date()
-    .toISOString()
-    .replace(/[-:]/gu, "")
-    .replace(/\.\d+Z$/u, "Z")
+  const backupId = backupIdFromDate(yield* nowDate)
   const worker = yield* spawnSubcommand("backup", {
     workDir: join(dir, "worker"),
     env: {

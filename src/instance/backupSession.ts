@@ -14,10 +14,11 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import type { ServerResponse } from "node:http"
-import { constants } from "node:os"
 import { join } from "node:path"
 import { NodeStream } from "@effect/platform-node"
 import { Effect, Fiber, Stream } from "effect"
+import { nowRfc3339Millis } from "../api/time.ts"
+import { exitStatus } from "../process/exitStatus.ts"
 import type { DatabaseAccess } from "./database.ts"
 import { BinlogPositionParser, isCompletedOk } from "./flavor.ts"
 import {
@@ -51,9 +52,6 @@ export const scrub = (line: string, secrets: ReadonlyArray<string>): string => {
   for (const secret of secrets) if (secret !== "") out = out.replaceAll(secret, "<redacted>")
   return out
 }
-
-const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
-  code ?? (signal === null ? 1 : 128 + (constants.signals[signal] ?? 0))
 
 const waitForExit = (child: ChildProcess, millis: number): Effect.Effect<boolean> =>
   Effect.callback<boolean>((resume) => {
@@ -151,6 +149,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   options.onStarted?.(pid)
   yield* Effect.logInfo("backup started", { tool, pid, beginGtid: options.begin.beginGtid })
 
+  const startedAt = yield* nowRfc3339Millis
   res.writeHead(200, {
     "content-type": "application/octet-stream",
     "cache-control": "no-store",
@@ -161,7 +160,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
       toolVersion: options.toolVersion,
       beginGtid: options.begin.beginGtid,
       beginBinlog: options.begin.beginBinlog,
-      startedAt: new Date().toISOString()
+      startedAt
     })
   })
 
@@ -203,7 +202,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
     return undefined
   }
   yield* Fiber.join(stderr)
-  const exitCode = exitCodeOf(closed.code, closed.signal)
+  const exitCode = exitStatus(closed.code, closed.signal)
   const completedOk = isCompletedOk(lastLine)
   const end = parser.result
   const failed = exitCode !== 0 || !completedOk

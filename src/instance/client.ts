@@ -15,11 +15,11 @@ import { NodeStream } from "@effect/platform-node"
 import { Context, Deferred, Effect, Layer, Schema, type Scope, Stream } from "effect"
 import { InstanceManagerTLSFailed, XtraBackupFailed } from "../api/failures.ts"
 import {
-  ApiStatus,
   type BackupOutcome,
   type BackupStart,
   decodeBackupOutcome,
   decodeBackupStart,
+  ErrorBody,
   InstanceStatus,
   paths
 } from "./protocol.ts"
@@ -55,7 +55,7 @@ const describe = (error: unknown): string => {
   return String(error)
 }
 
-const readText = (res: IncomingMessage): Promise<string> =>
+const readResponseBody = (res: IncomingMessage): Promise<string> =>
   new Promise((resolve) => {
     const chunks: Array<Buffer> = []
     res.on("data", (chunk: Buffer) => chunks.push(chunk))
@@ -64,7 +64,7 @@ const readText = (res: IncomingMessage): Promise<string> =>
   })
 
 const statusMessage = (text: string, code: number | undefined): string => {
-  const decoded = Schema.decodeUnknownOption(Schema.fromJsonString(ApiStatus))(text)
+  const decoded = Schema.decodeUnknownOption(Schema.fromJsonString(ErrorBody))(text)
   return decoded._tag === "Some" ? `HTTP ${code}: ${decoded.value.message}` : `HTTP ${code}: ${text.slice(0, 200)}`
 }
 
@@ -100,7 +100,7 @@ export const startBackup = Effect.fn("InstanceManagerClient.startBackup")(functi
   const url = new URL(paths.backup, baseUrl)
   const res = yield* open(url, tls)
   if (res.statusCode !== 200) {
-    const text = yield* Effect.promise(() => readText(res))
+    const text = yield* Effect.promise(() => readResponseBody(res))
     return yield* new XtraBackupFailed({
       tool: "backup",
       detail: `instance manager refused the backup: ${statusMessage(text, res.statusCode)}`
@@ -158,7 +158,7 @@ export const getStatus = (baseUrl: string, tls: ClientTls): Effect.Effect<Instan
   Effect.gen(function* () {
     const url = new URL(paths.status, baseUrl)
     const res = yield* open(url, tls)
-    const text = yield* Effect.promise(() => readText(res))
+    const text = yield* Effect.promise(() => readResponseBody(res))
     if (res.statusCode !== 200) {
       return yield* new InstanceManagerTLSFailed({ url: url.href, detail: statusMessage(text, res.statusCode) })
     }

@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import type { FlavorName } from "../api/common.ts"
+import type { BinlogPosition } from "../api/jobs.ts"
 
 /** How the backup tool and the SQL client reach the server: a unix socket or TCP. */
 export type ServerAddress =
@@ -16,9 +17,7 @@ export type ServerAddress =
   | { readonly _tag: "Tcp"; readonly host: string; readonly port: number }
 
 /** Binlog coordinates plus the GTID state at that point (GTID absent when the server logged none). */
-export interface BinlogPosition {
-  readonly file: string
-  readonly position: number
+export interface BinlogInfo extends BinlogPosition {
   readonly gtid?: string
 }
 
@@ -166,7 +165,7 @@ const binlogPositionPattern =
  */
 export class BinlogPositionParser {
   #pending: { file: string; position: number; gtid: string } | undefined
-  #result: BinlogPosition | undefined
+  #result: BinlogInfo | undefined
   readonly #parseGtid: (text: string) => string | undefined
 
   constructor(parseGtid: (text: string) => string | undefined) {
@@ -174,7 +173,7 @@ export class BinlogPositionParser {
   }
 
   /** The last complete position seen, if any. */
-  get result(): BinlogPosition | undefined {
+  get result(): BinlogInfo | undefined {
     return this.#result
   }
 
@@ -211,14 +210,14 @@ export class BinlogPositionParser {
 }
 
 /** Parses one whole stderr text (e.g. a fixture) and returns the last binlog position in it. */
-export const parseBinlogPosition = (flavor: Flavor, stderr: string): BinlogPosition | undefined => {
+export const parseBinlogPosition = (flavor: Flavor, stderr: string): BinlogInfo | undefined => {
   const parser = new BinlogPositionParser(flavor.parseGtid)
   for (const line of stderr.split("\n")) parser.push(line)
   return parser.result
 }
 
 /** Parses the content of `xtrabackup_binlog_info` / `mariadb_backup_binlog_info`. */
-export const parseBinlogInfoFile = (flavor: Flavor, content: string): BinlogPosition | undefined => {
+export const parseBinlogInfoFile = (flavor: Flavor, content: string): BinlogInfo | undefined => {
   const [first = "", ...rest] = content.split("\n")
   const [file, position, ...gtidStart] = first.split("\t")
   if (file === undefined || file === "" || position === undefined || !/^\d+$/u.test(position.trim())) return undefined

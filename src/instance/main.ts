@@ -19,7 +19,7 @@ import { clearJoinRecord, readJoinRecord } from "./replicaJoin.ts"
 import { serveInstanceManager } from "./server.ts"
 import { serverUserArgs, superviseServer } from "./supervisor.ts"
 
-const readText = (path: string, what: string) =>
+const readConfigFile = (path: string, what: string) =>
   Effect.tryPromise({
     try: () => readFile(path, "utf8"),
     catch: (cause) =>
@@ -35,7 +35,7 @@ const secretText = (path: string | undefined, what: string) =>
   path === undefined
     ? Effect.fail(new InvalidConfiguration({ detail: `${what} is required when ROOT_PASSWORD_FILE is set` }))
     : // a trailing newline is an artefact of how Secrets are written, not part of the password
-      Effect.map(readText(path, what), (text) => text.replace(/\r?\n$/u, ""))
+      Effect.map(readConfigFile(path, what), (text) => text.replace(/\r?\n$/u, ""))
 
 /**
  * Prepares the data directory and the init file (bootstrap.ts), then starts the server. Returns the supervised
@@ -58,8 +58,8 @@ const startServer = Effect.fn("InstanceManager.startServer")(function* (
             sourceUrl: config.CLONE_SOURCE_URL,
             tls: {
               ca: pem.ca,
-              cert: yield* readText(config.TLS_CLIENT_CERT_FILE, "client certificate"),
-              key: yield* readText(config.TLS_CLIENT_KEY_FILE, "client key")
+              cert: yield* readConfigFile(config.TLS_CLIENT_CERT_FILE, "client certificate"),
+              key: yield* readConfigFile(config.TLS_CLIENT_KEY_FILE, "client key")
             }
           }
         : undefined
@@ -135,10 +135,10 @@ const startServer = Effect.fn("InstanceManager.startServer")(function* (
 export const runInstanceManager = Effect.fn("InstanceManager.run")(function* (config: InstanceManagerEnv) {
   const flavor = flavorOf(config.FLAVOR)
   const [ca, cert, key, password] = yield* Effect.all([
-    readText(config.TLS_CA_FILE, "CA certificate"),
-    readText(config.TLS_CERT_FILE, "server certificate"),
-    readText(config.TLS_KEY_FILE, "server key"),
-    readText(config.BACKUP_PASSWORD_FILE, "backup password file")
+    readConfigFile(config.TLS_CA_FILE, "CA certificate"),
+    readConfigFile(config.TLS_CERT_FILE, "server certificate"),
+    readConfigFile(config.TLS_KEY_FILE, "server key"),
+    readConfigFile(config.BACKUP_PASSWORD_FILE, "backup password file")
   ])
   const server =
     config.MYSQLD_DEFAULTS_FILE === undefined

@@ -11,6 +11,7 @@ import { webcrypto } from "node:crypto"
 import { isIP } from "node:net"
 import * as x509 from "@peculiar/x509"
 import { Data, Effect } from "effect"
+import { nowDate } from "../api/time.ts"
 
 /** Creating or loading a certificate or key failed. */
 export class PkiError extends Data.TaggedError("PkiError")<{ readonly operation: string; readonly detail: string }> {}
@@ -33,8 +34,8 @@ const caDays = 3650
 const leafDays = 365
 const skewMillis = 5 * 60 * 1000
 
-const window = (validity: Validity, days: number): { notBefore: Date; notAfter: Date } => {
-  const notBefore = validity.notBefore ?? new Date(Date.now() - skewMillis)
+const window = (validity: Validity, days: number, now: Date): { notBefore: Date; notAfter: Date } => {
+  const notBefore = validity.notBefore ?? new Date(now.getTime() - skewMillis)
   return { notBefore, notAfter: validity.notAfter ?? new Date(notBefore.getTime() + days * 86_400_000) }
 }
 
@@ -45,11 +46,14 @@ const serialNumber = (): string => {
   return Buffer.from(bytes).toString("hex")
 }
 
-const attempt = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, PkiError> =>
-  Effect.tryPromise({
-    try: f,
-    catch: (cause) => new PkiError({ operation, detail: cause instanceof Error ? cause.message : String(cause) })
-  })
+/** Runs one WebCrypto/x509 step at the `Clock`'s current time (validity windows start from it). */
+const attempt = <A>(operation: string, f: (now: Date) => Promise<A>): Effect.Effect<A, PkiError> =>
+  Effect.flatMap(nowDate, (now) =>
+    Effect.tryPromise({
+      try: () => f(now),
+      catch: (cause) => new PkiError({ operation, detail: cause instanceof Error ? cause.message : String(cause) })
+    })
+  )
 
 const generateKeys = (): Promise<CryptoKeyPair> => crypto.subtle.generateKey(algorithm, true, ["sign", "verify"])
 
@@ -66,13 +70,13 @@ const organization = "cloudnative-mysql"
 export const createCertificateAuthority = (
   options: { readonly commonName: string } & Validity
 ): Effect.Effect<CertificateAndKey, PkiError> =>
-  attempt("create CA", async () => {
+  attempt("create CA", async (now) => {
     const keys = await generateKeys()
     const certificate = await x509.X509CertificateGenerator.createSelfSigned(
       {
         serialNumber: serialNumber(),
         name: dn(options.commonName, organization),
-        ...window(options, caDays),
+        ...window(options, caDays, now),
         signingAlgorithm: algorithm,
         keys,
         extensions: [
@@ -106,7 +110,7 @@ const issue = (
     readonly usage: "server" | "client"
   } & Validity
 ): Effect.Effect<CertificateAndKey, PkiError> =>
-  attempt(`issue ${options.usage} certificate`, async () => {
+  attempt(`issue ${options.usage} certificate`, async (now) => {
     const issuer = await loadCa(ca)
     const keys = await generateKeys()
     const sans: Array<x509.JsonGeneralName> = options.names.map((name) =>
@@ -117,7 +121,7 @@ const issue = (
         serialNumber: serialNumber(),
         subject: dn(options.commonName, organization),
         issuer: issuer.certificate.subject,
-        ...window(options, leafDays),
+        ...window(options, leafDays, now),
         signingAlgorithm: algorithm,
         publicKey: keys.publicKey,
         signingKey: issuer.key,

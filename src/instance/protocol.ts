@@ -43,17 +43,17 @@ export const InstanceStatus = Schema.Struct({
 export type InstanceStatus = typeof InstanceStatus.Type
 
 /** A Kubernetes-style error body (409 when a backup already runs, 503 when the server is not reachable). */
-export const ApiStatus = Schema.Struct({
+export const ErrorBody = Schema.Struct({
   kind: Schema.Literal("Status"),
   status: Schema.Literal("Failure"),
   reason: Schema.String,
   message: Schema.String,
   code: Schema.Int
 })
-export type ApiStatus = typeof ApiStatus.Type
+export type ErrorBody = typeof ErrorBody.Type
 
 /** Builds an error body. */
-export const apiFailure = (code: number, reason: string, message: string): ApiStatus => ({
+export const apiFailure = (code: number, reason: string, message: string): ErrorBody => ({
   kind: "Status",
   status: "Failure",
   reason,

@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Semaphore } from "effect"
+import { metaV1Time } from "../api/time.ts"
 import { KubeApi } from "./KubeApi.ts"
 import { apiVersionOf, type KubeObject, type ObjectReference, Resources, type ResourceType } from "./resources.ts"
 
@@ -39,7 +40,6 @@ export interface EventRecorder {
 }
 
 /** `metav1.Time`: RFC 3339 in whole seconds. */
-const time = (millis: number) => new Date(millis).toISOString().replace(/\.\d{3}Z$/u, "Z")
 
 // kubectl shows the message on one line; the API server stores long ones but they help nobody
 const maxMessageLength = 1024
@@ -99,7 +99,7 @@ export const makeEventRecorder = Effect.fnUntraced(function* (
           .patch(
             Resources.events,
             { namespace: previous.namespace, name: previous.name },
-            { count: previous.count + 1, lastTimestamp: time(now) }
+            { count: previous.count + 1, lastTimestamp: metaV1Time(now) }
           )
           .pipe(
             Effect.as(true),
@@ -126,8 +126,8 @@ export const makeEventRecorder = Effect.fnUntraced(function* (
         source: { component: options.component, ...(options.host === undefined ? {} : { host: options.host }) },
         reportingComponent: options.component,
         reportingInstance: options.host ?? options.component,
-        firstTimestamp: time(now),
-        lastTimestamp: time(now),
+        firstTimestamp: metaV1Time(now),
+        lastTimestamp: metaV1Time(now),
         count: 1
       })
       remember(key, { namespace, name: created.metadata.name ?? "", count: 1 })

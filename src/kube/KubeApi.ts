@@ -5,7 +5,7 @@
  *
  * Two implementations share the typed part (`fromRaw`): the live one over `@kubernetes/client-node`
  * (`KubeApi.layer`, `KubeApi.layerKubeConfig`) and the in-memory one on the fake control plane
- * (`src/kube/KubeApiFake.ts`). Only the raw, JSON-in/JSON-out part differs.
+ * (`src/sandbox/KubeApiFake.ts`). Only the raw, JSON-in/JSON-out part differs.
  *
  * @since 0.1.0
  */

@@ -14,6 +14,7 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Duration, Effect, Exit, Fiber, Option, Random, Schema } from "effect"
+import { microTime } from "../api/time.ts"
 import type { KubeError } from "./errors.ts"
 import { KubeApi } from "./KubeApi.ts"
 import { type Lease, Resources } from "./resources.ts"
@@ -47,9 +48,6 @@ export interface LeaderElectionOptions {
   /** Called after each acquire attempt that found the Lease held by another replica (readiness of a standby). */
   readonly onStandby?: ((holder: string) => Effect.Effect<void>) | undefined
 }
-
-/** A `metav1.MicroTime`: RFC 3339 with exactly six fractional digits, as the API server requires. */
-export const microTime = (millis: number): string => new Date(millis).toISOString().replace(/Z$/u, "000Z")
 
 type LeaseSpec = NonNullable<Lease["spec"]>
 

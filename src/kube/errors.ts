@@ -191,4 +191,5 @@ export const fromStatus = (request: string, httpCode: number, body: unknown): Ku
 }
 
 /** Whether retrying the same call later can succeed without changing it. */
-export const isRetryable = (error: KubeError): boolean => error._tag === "Unavailable" || error._tag === "Conflict"
+export const isRetryableKubeError = (error: KubeError): boolean =>
+  error._tag === "Unavailable" || error._tag === "Conflict"

@@ -47,7 +47,7 @@ import {
 import { NodeStream } from "@effect/platform-node"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import type { AwsCredentialIdentity } from "@smithy/types"
-import { Effect, Option, Redacted, type Scope, Stream } from "effect"
+import { Clock, Effect, Option, Redacted, type Scope, Stream } from "effect"
 import { ObjectStoreDownloadFailed, ObjectStoreUploadFailed } from "../api/failures.ts"
 import type { ObjectStore } from "../api/objectStore.ts"
 import type { ObjectStoreConnection } from "./connection.ts"
@@ -66,7 +66,11 @@ export interface S3ClientTuning {
   readonly socketTimeoutMillis?: number
   /** Connect timeout in ms (default 30 s). */
   readonly connectionTimeoutMillis?: number
+  /** The clock SigV2 signatures are dated with (default: Effect's default `Clock`; the client passes its fiber's). */
+  readonly clock?: Clock.Clock
 }
+
+const signingDate = (clock: Clock.Clock) => (): Date => new Date(clock.currentTimeMillisUnsafe())
 
 /** The SDK client configuration for a connection (exported for tests and the benchmark). */
 export const s3ClientConfig = (connection: ObjectStoreConnection, tuning: S3ClientTuning = {}): S3ClientConfig => {
@@ -126,7 +130,11 @@ export const s3ClientConfig = (connection: ObjectStoreConnection, tuning: S3Clie
             {
               schemeId: "aws.auth#sigv4",
               identityProvider: (config) => config.getIdentityProvider("aws.auth#sigv4"),
-              signer: new SigV2Signer({ bucket: spec.bucket, forcePathStyle: spec.forcePathStyle === true })
+              signer: new SigV2Signer({
+                bucket: spec.bucket,
+                forcePathStyle: spec.forcePathStyle === true,
+                now: signingDate(tuning.clock ?? Clock.Clock.defaultValue())
+              })
             }
           ]
         }
@@ -195,8 +203,9 @@ export const makeS3ObjectStoreClient = (
   Effect.gen(function* () {
     const spec = connection.spec
     const bucket = spec.bucket
+    const clock = yield* Clock.Clock
     const client = yield* Effect.acquireRelease(
-      Effect.sync(() => new S3Client(s3ClientConfig(connection, tuning))),
+      Effect.sync(() => new S3Client(s3ClientConfig(connection, { clock, ...tuning }))),
       (c) => Effect.sync(() => c.destroy())
     )
     const customerKey = connection.customerKey === undefined ? undefined : Redacted.value(connection.customerKey)

@@ -133,8 +133,8 @@ export interface SigV2SignerOptions {
   readonly bucket: string
   /** Path-style addressing is forced (then the host never names the bucket). */
   readonly forcePathStyle?: boolean
-  /** The clock (tests). */
-  readonly now?: () => Date
+  /** The time a request is dated with (the `Date` header the signature covers). */
+  readonly now: () => Date
 }
 
 /** An `HttpSigner` for the S3 client that signs with SigV2. */
@@ -146,7 +146,7 @@ export class SigV2Signer implements HttpSigner {
   constructor(options: SigV2SignerOptions) {
     this.#bucket = options.bucket
     this.#forcePathStyle = options.forcePathStyle === true
-    this.#now = options.now ?? (() => new Date())
+    this.#now = options.now
   }
 
   async sign(httpRequest: HttpRequest, identity: Identity): Promise<HttpRequest> {

@@ -25,11 +25,11 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import { Duration, Effect, Option, type Sink, Stream } from "effect"
+import { Effect, Option, Pull, Schedule, type Sink, Stream } from "effect"
 import { ChecksumMismatch, ObjectStoreDownloadFailed } from "../api/failures.ts"
 import type { ByteRange } from "../objectstore/ObjectStoreClient.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
-import { defaultRetryPolicy, isRetryable, type RetryPolicy, withRetry } from "./retry.ts"
+import { defaultRetryPolicy, isRetryableObjectStoreError, type RetryPolicy, retrySchedule, withRetry } from "./retry.ts"
 
 /** What the bytes must be (from metadata.json). */
 export interface ExpectedContent {
@@ -57,37 +57,44 @@ export const byteRanges = (size: number, rangeSize: number): Array<ByteRange> =>
   return ranges
 }
 
-/** One GET from `offset`, resuming after retryable failures from the next byte not yet delivered. */
+/**
+ * One GET from the start, resuming after retryable failures from the next byte not yet delivered. The resumes
+ * share one budget: they step one `retrySchedule(policy)` (its delays, its limit), which is not reset by progress.
+ */
 const resumingGet = (
   client: ObjectStoreClient["Service"],
   key: string,
   size: number,
   policy: RetryPolicy
-): Stream.Stream<Uint8Array, ObjectStoreDownloadFailed> => {
-  const baseMillis = Duration.toMillis(Duration.fromInputUnsafe(policy.baseDelay))
-  const maxMillis = Duration.toMillis(Duration.fromInputUnsafe(policy.maxDelay))
-  const from = (offset: number, retriesLeft: number): Stream.Stream<Uint8Array, ObjectStoreDownloadFailed> => {
-    let delivered = offset
-    const body = client.getObject(key, offset === 0 ? undefined : { start: offset, end: size - 1 }).pipe(
-      Stream.mapArray((chunks) => {
-        for (const c of chunks) delivered += c.length
-        return chunks
-      })
-    )
-    return Stream.catch(body, (error) => {
-      if (!isRetryable(error) || retriesLeft <= 0 || delivered >= size) return Stream.fail(error)
-      const attempt = policy.retries - retriesLeft
-      const delay = Math.min(maxMillis, baseMillis * 2 ** attempt) * (0.8 + 0.4 * Math.random())
-      return Stream.concat(
-        Stream.fromEffectDrain(
-          Effect.logWarning("download interrupted, resuming", error).pipe(Effect.andThen(Effect.sleep(delay)))
-        ),
-        from(delivered, retriesLeft - 1)
+): Stream.Stream<Uint8Array, ObjectStoreDownloadFailed> =>
+  size === 0
+    ? Stream.empty
+    : Stream.unwrap(
+        Effect.map(Schedule.toStepWithSleep(retrySchedule(policy)), (waitBeforeResume) => {
+          const from = (offset: number): Stream.Stream<Uint8Array, ObjectStoreDownloadFailed> => {
+            let delivered = offset
+            const body = client.getObject(key, offset === 0 ? undefined : { start: offset, end: size - 1 }).pipe(
+              Stream.mapArray((chunks) => {
+                for (const c of chunks) delivered += c.length
+                return chunks
+              })
+            )
+            return Stream.catch(body, (error) => {
+              if (!isRetryableObjectStoreError(error) || delivered >= size) return Stream.fail(error)
+              return Stream.concat(
+                Stream.fromEffectDrain(
+                  waitBeforeResume(error).pipe(
+                    Pull.catchDone(() => Effect.fail(error)),
+                    Effect.andThen(Effect.logWarning("download interrupted, resuming", error))
+                  )
+                ),
+                from(delivered)
+              )
+            })
+          }
+          return from(0)
+        })
       )
-    })
-  }
-  return size === 0 ? Stream.empty : from(0, policy.retries)
-}
 
 /**
  * The object's bytes, verified against `expected` as described in the module comment. Fails with

@@ -37,7 +37,7 @@ const retryableCodes: ReadonlySet<string> = new Set([
 ])
 
 /** Whether a failed object-store call may succeed when repeated. */
-export const isRetryable = (error: ObjectStoreUploadFailed | ObjectStoreDownloadFailed): boolean =>
+export const isRetryableObjectStoreError = (error: ObjectStoreUploadFailed | ObjectStoreDownloadFailed): boolean =>
   (error.code !== undefined && retryableCodes.has(error.code)) ||
   error.status === undefined ||
   error.status >= 500 ||
@@ -57,16 +57,24 @@ export interface RetryPolicy {
 /** 6 retries, 200 ms doubling to at most 10 s (about 13 s of waiting in all before giving up). */
 export const defaultRetryPolicy: RetryPolicy = { retries: 6, baseDelay: "200 millis", maxDelay: "10 seconds" }
 
-/** Retries `effect` on retryable failures with exponential backoff and jitter; other failures pass at once. */
+/**
+ * The policy as a `Schedule`: exponential from `baseDelay`, capped at `maxDelay`, ±20 % jitter (from `Random`),
+ * at most `retries` recurrences. The one retry schedule of the object-store path: `withRetry` retries a call
+ * with it, and the download's resume (`download.ts`) steps it between resumed GETs.
+ */
+export const retrySchedule = (policy: RetryPolicy) => {
+  const maxDelay = Duration.fromInputUnsafe(policy.maxDelay)
+  const backoff = Schedule.exponential(policy.baseDelay).pipe(
+    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, maxDelay))),
+    Schedule.jittered
+  )
+  return Schedule.max([backoff, Schedule.recurs(policy.retries)])
+}
+
+/** Retries `effect` on retryable failures with `retrySchedule(policy)`; other failures pass at once. */
 export const withRetry =
   (policy: RetryPolicy) =>
   <A, E extends ObjectStoreUploadFailed | ObjectStoreDownloadFailed, R>(
     effect: Effect.Effect<A, E, R>
-  ): Effect.Effect<A, E, R> => {
-    const maxDelay = Duration.fromInputUnsafe(policy.maxDelay)
-    const schedule = Schedule.exponential(policy.baseDelay).pipe(
-      Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, maxDelay))),
-      Schedule.jittered
-    )
-    return Effect.retry(effect, { schedule, times: policy.retries, while: isRetryable })
-  }
+  ): Effect.Effect<A, E, R> =>
+    Effect.retry(effect, { schedule: retrySchedule(policy), while: isRetryableObjectStoreError })

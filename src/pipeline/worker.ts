@@ -38,7 +38,7 @@ import { NodeServices } from "@effect/platform-node"
 import { Effect, Schema } from "effect"
 import { InstanceManagerTLSFailed, InvalidConfiguration } from "../api/failures.ts"
 import type { BinlogPosition, WorkerEnv, WorkerResult } from "../api/jobs.ts"
-import { Timestamp } from "../api/time.ts"
+import { nowRfc3339Millis, Timestamp } from "../api/time.ts"
 import { type ClientTls, startBackup } from "../instance/client.ts"
 import type { BackupOutcome } from "../instance/protocol.ts"
 import { ObjectStoreConnectionConfig } from "../objectstore/connection.ts"
@@ -48,7 +48,6 @@ import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { archiveMetadata, writeMetadata } from "./metadataWriter.ts"
 import { uploadStream } from "./upload.ts"
 
-const isoNow = (): string => new Date().toISOString()
 const isTimestamp = Schema.is(Timestamp)
 
 const readTlsFile = (url: string, path: string, what: string) =>
@@ -96,7 +95,7 @@ export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv
     backupName: env.BACKUP_NAME,
     backupId: env.BACKUP_ID
   })
-  const workerStartedAt = isoNow()
+  const workerStartedAt = yield* nowRfc3339Millis
   yield* Effect.logInfo("backup starting").pipe(
     Effect.annotateLogs({ instance: env.BACKUP_INSTANCE_URL, key: keys.archiveKey })
   )
@@ -128,7 +127,7 @@ export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv
   const end = outcome ?? (yield* response.outcome)
   const start = response.start
   const startedAt = isTimestamp(start.startedAt) ? start.startedAt : workerStartedAt
-  const stoppedAt = isoNow()
+  const stoppedAt = yield* nowRfc3339Millis
   const gtids = { ...optionalString("beginGTID", start.beginGtid), ...optionalString("endGTID", end.endGtid) }
   const binlogs = {
     ...optionalBinlog("beginBinlog", start.beginBinlog),

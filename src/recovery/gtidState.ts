@@ -20,6 +20,8 @@ import { Effect } from "effect"
 import { RestoreCopyBackFailed } from "../api/failures.ts"
 import type { Flavor } from "../instance/flavor.ts"
 import { serverUserArgs } from "../instance/supervisor.ts"
+import { exitStatus } from "../process/exitStatus.ts"
+import { waitUntilReady } from "../process/waitUntil.ts"
 import { describeTail, runTool } from "./tool.ts"
 
 /** The server binary of each flavour. */
@@ -77,22 +79,25 @@ export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* (op
       const child = spawn(serverBinary(flavor), serverArgs, { stdio: "ignore" })
       const exited = new Promise<number>((resolve) => {
         child.once("error", () => resolve(127))
-        child.once("exit", (code, signal) => resolve(code ?? (signal === null ? 0 : 128)))
+        child.once("exit", (code, signal) => resolve(exitStatus(code, signal)))
       })
       return { child, exited }
     }),
     ({ child, exited }) =>
       Effect.gen(function* () {
-        const deadline = Date.now() + (options.startTimeoutMillis ?? 120_000)
-        while (true) {
-          const ping = yield* runTool(adminBinary(flavor), [...clientArgs, "ping"], { quiet: true })
-          if (ping.exitCode === 0) break
-          if (child.exitCode !== null || child.signalCode !== null) {
-            return yield* fail(`the temporary server exited during start: ${yield* logTail}`)
-          }
-          if (Date.now() > deadline) return yield* fail(`the temporary server did not start: ${yield* logTail}`)
-          yield* Effect.sleep("100 millis")
-        }
+        yield* waitUntilReady({
+          probe: Effect.map(
+            runTool(adminBinary(flavor), [...clientArgs, "ping"], { quiet: true }),
+            (ping) => ping.exitCode === 0
+          ),
+          exited: () => child.exitCode !== null || child.signalCode !== null,
+          interval: "100 millis",
+          timeout: options.startTimeoutMillis ?? 120_000,
+          onExited: () =>
+            Effect.flatMap(logTail, (tail) => Effect.fail(fail(`the temporary server exited during start: ${tail}`))),
+          onTimeout: () =>
+            Effect.flatMap(logTail, (tail) => Effect.fail(fail(`the temporary server did not start: ${tail}`)))
+        })
         const sql = statements.join(";\n")
         const applied = yield* runTool(flavor.sqlClient, [...clientArgs, "-e", sql])
         if (applied.exitCode !== 0) return yield* fail(describeTail(applied), applied.exitCode)

@@ -21,6 +21,7 @@ import { dirname, join } from "node:path"
 import { Effect } from "effect"
 import { RestoreCopyBackFailed, RestorePrepareFailed } from "../api/failures.ts"
 import type { RestoreResult } from "../api/jobs.ts"
+import { nowMetaV1Time } from "../api/time.ts"
 import { type Flavor, type InfoFileNames, isPrepared, parseBinlogInfoFile } from "../instance/flavor.ts"
 import { type DownloadOptions, verifiedObjectStream } from "../pipeline/download.ts"
 import { checkDataDir, clear, install, makeStagingDir, removeDir } from "./dataDir.ts"
@@ -56,7 +57,7 @@ const firstExisting = (dir: string, names: InfoFileNames): Effect.Effect<string 
     return undefined
   })
 
-const readText = (path: string): Effect.Effect<string> => Effect.promise(() => readFile(path, "utf8"))
+const readInfoFile = (path: string): Effect.Effect<string> => Effect.promise(() => readFile(path, "utf8"))
 
 /** Download → verify → extract into `scratch`, then check the stream was complete. */
 const extract = Effect.fn("recovery.extract")(function* (
@@ -90,7 +91,7 @@ const prepare = Effect.fn("recovery.prepare")(function* (flavor: Flavor, scratch
     return yield* new RestorePrepareFailed({ step: "prepare", exitCode: result.exitCode, detail: describeTail(result) })
   }
   const checkpoints = yield* firstExisting(scratch, flavor.infoFiles.checkpoints)
-  const prepared = checkpoints !== undefined && isPrepared(yield* readText(checkpoints))
+  const prepared = checkpoints !== undefined && isPrepared(yield* readInfoFile(checkpoints))
   if (!prepared) {
     return yield* new RestorePrepareFailed({
       step: "prepare",
@@ -121,13 +122,11 @@ const backupPosition = Effect.fn("recovery.backupPosition")(function* (
   backup: ResolvedBackup
 ) {
   const file = yield* firstExisting(scratch, flavor.infoFiles.binlogInfo)
-  const parsed = file === undefined ? undefined : parseBinlogInfoFile(flavor, yield* readText(file))
+  const parsed = file === undefined ? undefined : parseBinlogInfoFile(flavor, yield* readInfoFile(file))
   const gtid = parsed?.gtid ?? backup.metadata.endGTID ?? ""
   const binlog = parsed === undefined ? backup.metadata.endBinlog : { file: parsed.file, position: parsed.position }
   return { gtid, ...(binlog === undefined ? {} : { binlog }) }
 })
-
-const isoNow = (): string => new Date().toISOString().replace(/\.\d+Z$/u, "Z")
 
 /**
  * Restores an already resolved backup into `options.dataDir` (see the module comment). Fails with
@@ -138,7 +137,7 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
   options: Omit<RestoreOptions, "source">
 ) {
   const { flavor, dataDir } = options
-  const startedAt = isoNow()
+  const startedAt = yield* nowMetaV1Time
   yield* checkDataDir(dataDir)
   yield* Effect.logInfo("restoring backup").pipe(
     Effect.annotateLogs({
@@ -178,6 +177,7 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
       workDir: scratch
     }).pipe(Effect.tapError(() => clear(dataDir)))
   }
+  const stoppedAt = yield* nowMetaV1Time
   const result: RestoreResult = {
     backupId: backup.metadata.backupId,
     archiveKey: backup.archiveKey,
@@ -186,7 +186,7 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
     gtid: position.gtid,
     ...(position.binlog === undefined ? {} : { binlog: position.binlog }),
     startedAt,
-    stoppedAt: isoNow()
+    stoppedAt
   }
   yield* Effect.logInfo("restore completed").pipe(Effect.annotateLogs({ gtid: result.gtid }))
   return result

@@ -10,9 +10,9 @@
  * @since 0.1.0
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { constants } from "node:os"
 import type { Writable } from "node:stream"
 import { Effect, Stream } from "effect"
+import { exitStatus } from "../process/exitStatus.ts"
 
 /** How a tool run ended. */
 export interface ToolResult {
@@ -32,9 +32,6 @@ export interface ToolOptions<E, R> {
   /** Log each stderr line at debug level instead of info (for chatty tools). */
   readonly quiet?: boolean
 }
-
-const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
-  code ?? 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0))
 
 /** Writes one chunk, waiting for `drain` when the pipe is full; a closed pipe ends the wait (the exit code decides). */
 const writeChunk = (stdin: Writable, chunk: Uint8Array): Effect.Effect<void> =>
@@ -101,7 +98,7 @@ export const runTool = <E = never, R = never>(
             tail.push(partial)
             if (tail.length > tailLines) tail.shift()
           }
-          resolve(exitCodeOf(code, signal))
+          resolve(exitStatus(code, signal))
         })
       })
       return { child, tail, lines, exited }

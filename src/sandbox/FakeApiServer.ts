@@ -32,9 +32,9 @@ import {
   unsupportedMediaType
 } from "./ApiStatus.ts"
 import { FakeCluster, type FakeClusterService, type ResourceRef, type WriteOptions } from "./FakeCluster.ts"
-import type { KubeObject } from "./KubeObject.ts"
 import { openApiDocument, openApiIndex } from "./openapi.ts"
-import { apiVersionOf, type ResourceType } from "./resources.ts"
+import { apiVersionOf, type ServedKind } from "./resources.ts"
+import type { StoredObject } from "./StoredObject.ts"
 import { tableOf } from "./table.ts"
 
 /** A running fake API server. */
@@ -123,7 +123,7 @@ export const startFakeApiServer = Effect.gen(function* () {
 // ---- request handling ----
 
 interface Route {
-  readonly type: ResourceType
+  readonly type: ServedKind
   readonly ref: ResourceRef
   readonly name: string | undefined
   readonly subresource: "" | "status"
@@ -307,7 +307,7 @@ const handleDelete = (cluster: FakeClusterService, route: Route, name: string, r
   Effect.gen(function* () {
     const body = yield* readBody(request)
     const options = yield* decodeDeleteOptions(body ?? {}).pipe(
-      Effect.mapError((error) => badRequest(`invalid DeleteOptions: ${error.message}`))
+      Effect.mapError((error) => badRequest(`invalid StoreDeleteOptions: ${error.message}`))
     )
     const fromQuery = yield* decodePolicy(query(url, "propagationPolicy")).pipe(
       Effect.mapError(() => badRequest(`invalid propagationPolicy: ${query(url, "propagationPolicy") ?? ""}`))
@@ -480,7 +480,7 @@ const handle = (
     }
     switch (method) {
       case "GET": {
-        const object: KubeObject = yield* cluster.get(route.ref, name)
+        const object: StoredObject = yield* cluster.get(route.ref, name)
         return yield* send(
           response,
           200,

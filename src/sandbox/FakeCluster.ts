@@ -3,7 +3,7 @@
  * `KubeApi` layer for reconcile tests, and `FakeApiServer`, the HTTP face for client-node and `kubectl`).
  * It holds the semantics of the real API server that controllers depend on; see `Store.ts` for the rules.
  *
- * Every object is plain JSON (`KubeObject`), deep-frozen inside the store and handed out frozen: copy
+ * Every object is plain JSON (`StoredObject`), deep-frozen inside the store and handed out frozen: copy
  * before mutating (`structuredClone`). Every failure is an `ApiStatusError` whose `status` is the exact
  * `Status` body the real server would send (`code`, `reason`, `message`, `details.causes`).
  *
@@ -11,7 +11,7 @@
  * v1; `namespace` omitted on a list or watch means all namespaces).
  *
  * API (all `Effect`s unless noted):
- * - `get(ref, name)` → `KubeObject`
+ * - `get(ref, name)` → `StoredObject`
  * - `list(ref, { labelSelector?, fieldSelector? })` → `KubeList` (`metadata.resourceVersion` = store RV)
  * - `create(ref, object, { fieldValidation? })` → created object (server-set uid, creationTimestamp, generation, resourceVersion;
  *   `generateName` honoured; defaults applied; validated)
@@ -23,12 +23,12 @@
  *   then a 400 instead of being pruned (what `kubectl apply` asks for)
  * - `delete(ref, name, { propagationPolicy?, preconditions? })` → `{ deleted, object }`: `deleted: false`
  *   means the object stays with `deletionTimestamp` set until its finalizers are gone
- * - `watch(ref, { resourceVersion?, labelSelector?, fieldSelector? })` → `Stream<WatchEvent, ApiStatusError>`:
+ * - `watch(ref, { resourceVersion?, labelSelector?, fieldSelector? })` → `Stream<StoreWatchEvent, ApiStatusError>`:
  *   ADDED/MODIFIED/DELETED in resourceVersion order; no RV or "0" starts with synthetic ADDEDs; an RV
  *   replays retained history after it; an RV older than the history fails the stream with a 410 `Expired`;
  *   the stream ends when `dropWatches` runs
- * - `resource(ref)` → the `ResourceType` (kind, scope, subresources, printer columns), 404 if unknown
- * - `resources` → every served `ResourceType` (for discovery)
+ * - `resource(ref)` → the `ServedKind` (kind, scope, subresources, printer columns), 404 if unknown
+ * - `resources` → every served `ServedKind` (for discovery)
  * - test hooks: `gc` (one garbage-collector pass to a fixed point), `jobs` (Job simulator: `start`, then
  *   `finish` with `succeeded` or `failed`), `faults` (`failNextWrite`, `dropWatches`, `compact`, `stall`/`resume`),
  *   `audit` (every request: verb, resource, namespace, name, subresource, outcome code), `resourceVersion`
@@ -39,49 +39,43 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Latch, Layer, Stream } from "effect"
+import { Clock, Context, Effect, Latch, Layer, Random, Stream } from "effect"
 import * as Queue from "effect/Queue"
 import { ApiStatusError } from "./ApiStatus.ts"
 import { crdTypes, defaultCrdFiles, loadCrdFiles } from "./crdFiles.ts"
 import { collectGarbage } from "./garbageCollector.ts"
 import { finishJob, type JobOutcome, startJob } from "./jobSimulator.ts"
-import type { KubeList, KubeObject } from "./KubeObject.ts"
-import type { ResourceType } from "./resources.ts"
+import type { ServedKind } from "./resources.ts"
 import {
   type AuditEntry,
-  type DeleteOptions,
   type DeleteResult,
   type FaultCode,
   type JsonPatchOperation,
-  type ListOptions,
+  type ResourceRef,
   Store,
+  type StoreDeleteOptions,
+  type StoreListOptions,
   type StoreOptions,
-  type WatchEvent,
-  type WatchOptions,
+  type StoreWatchEvent,
+  type StoreWatchOptions,
   type WriteFault,
   type WriteOptions
 } from "./Store.ts"
+import type { KubeList, StoredObject } from "./StoredObject.ts"
 
 export type {
   AuditEntry,
-  DeleteOptions,
   DeleteResult,
   FaultCode,
   JobOutcome,
   JsonPatchOperation,
-  ListOptions,
-  WatchEvent,
-  WatchOptions,
+  ResourceRef,
+  StoreDeleteOptions,
+  StoreListOptions,
+  StoreWatchEvent,
+  StoreWatchOptions,
   WriteFault,
   WriteOptions
-}
-
-/** Where a request goes: the kind (group, version, plural) and, for namespaced kinds, the namespace. */
-export interface ResourceRef {
-  readonly group: string
-  readonly version: string
-  readonly plural: string
-  readonly namespace?: string | undefined
 }
 
 /** Which part of an object a write targets. */
@@ -94,57 +88,57 @@ export interface PatchOptions extends WriteOptions {
 
 /** The fake API server's store. */
 export interface FakeClusterService {
-  readonly resources: Effect.Effect<ReadonlyArray<ResourceType>>
-  readonly resource: (ref: ResourceRef) => Effect.Effect<ResourceType, ApiStatusError>
-  readonly get: (ref: ResourceRef, name: string) => Effect.Effect<KubeObject, ApiStatusError>
-  readonly list: (ref: ResourceRef, options?: ListOptions) => Effect.Effect<KubeList, ApiStatusError>
+  readonly resources: Effect.Effect<ReadonlyArray<ServedKind>>
+  readonly resource: (ref: ResourceRef) => Effect.Effect<ServedKind, ApiStatusError>
+  readonly get: (ref: ResourceRef, name: string) => Effect.Effect<StoredObject, ApiStatusError>
+  readonly list: (ref: ResourceRef, options?: StoreListOptions) => Effect.Effect<KubeList, ApiStatusError>
   readonly create: (
     ref: ResourceRef,
     object: unknown,
     options?: WriteOptions
-  ) => Effect.Effect<KubeObject, ApiStatusError>
+  ) => Effect.Effect<StoredObject, ApiStatusError>
   readonly replace: (
     ref: ResourceRef,
     name: string,
     object: unknown,
     options?: WriteOptions
-  ) => Effect.Effect<KubeObject, ApiStatusError>
+  ) => Effect.Effect<StoredObject, ApiStatusError>
   readonly replaceStatus: (
     ref: ResourceRef,
     name: string,
     object: unknown,
     options?: WriteOptions
-  ) => Effect.Effect<KubeObject, ApiStatusError>
+  ) => Effect.Effect<StoredObject, ApiStatusError>
   readonly mergePatch: (
     ref: ResourceRef,
     name: string,
     patch: unknown,
     options?: WriteOptions
-  ) => Effect.Effect<KubeObject, ApiStatusError>
+  ) => Effect.Effect<StoredObject, ApiStatusError>
   readonly statusMergePatch: (
     ref: ResourceRef,
     name: string,
     patch: unknown,
     options?: WriteOptions
-  ) => Effect.Effect<KubeObject, ApiStatusError>
+  ) => Effect.Effect<StoredObject, ApiStatusError>
   readonly jsonPatch: (
     ref: ResourceRef,
     name: string,
     operations: unknown,
     options?: PatchOptions
-  ) => Effect.Effect<KubeObject, ApiStatusError>
+  ) => Effect.Effect<StoredObject, ApiStatusError>
   readonly strategicMergePatch: (
     ref: ResourceRef,
     name: string,
     patch: unknown,
     options?: PatchOptions
-  ) => Effect.Effect<KubeObject, ApiStatusError>
+  ) => Effect.Effect<StoredObject, ApiStatusError>
   readonly delete: (
     ref: ResourceRef,
     name: string,
-    options?: DeleteOptions
+    options?: StoreDeleteOptions
   ) => Effect.Effect<DeleteResult, ApiStatusError>
-  readonly watch: (ref: ResourceRef, options?: WatchOptions) => Stream.Stream<WatchEvent, ApiStatusError>
+  readonly watch: (ref: ResourceRef, options?: StoreWatchOptions) => Stream.Stream<StoreWatchEvent, ApiStatusError>
   /** The store-wide resourceVersion counter (the RV of the latest write). */
   readonly resourceVersion: Effect.Effect<string>
   /**
@@ -155,9 +149,13 @@ export interface FakeClusterService {
   /** Job simulator: the kube-controller-manager's Job controller, driven by the test. */
   readonly jobs: {
     /** Marks the Job started (`startTime`, `active: 1`) and creates its Pod (Pending → Running). */
-    readonly start: (namespace: string, name: string) => Effect.Effect<KubeObject, ApiStatusError>
+    readonly start: (namespace: string, name: string) => Effect.Effect<StoredObject, ApiStatusError>
     /** Finishes the Job's Pod and sets the terminal condition (`Complete` or `Failed`). */
-    readonly finish: (namespace: string, name: string, outcome: JobOutcome) => Effect.Effect<KubeObject, ApiStatusError>
+    readonly finish: (
+      namespace: string,
+      name: string,
+      outcome: JobOutcome
+    ) => Effect.Effect<StoredObject, ApiStatusError>
   }
   readonly faults: {
     /** The next matching write (create, replace, patch, delete) fails with this code instead of running. */
@@ -179,7 +177,7 @@ export interface FakeClusterService {
 }
 
 /** Options of `FakeCluster.layerWith`. */
-export interface FakeClusterOptions extends Omit<StoreOptions, "customTypes"> {
+export interface FakeClusterOptions extends Omit<StoreOptions, "customTypes" | "random"> {
   /** CRD YAML files to serve (default: every `deploy/crds/*.yaml` except kustomization files). */
   readonly crdFiles?: ReadonlyArray<string>
   /** Extra CRD objects (`apiextensions.k8s.io/v1`) to serve as well. */
@@ -190,7 +188,12 @@ const make = (options: FakeClusterOptions) =>
   Effect.gen(function* () {
     const files = options.crdFiles ?? (yield* defaultCrdFiles)
     const crds = [...(yield* loadCrdFiles(files)), ...(options.crds ?? [])]
-    const store = new Store({ ...options, customTypes: crds.flatMap(crdTypes) })
+    const random = yield* Random.Random
+    const store = new Store({
+      ...options,
+      customTypes: crds.flatMap(crdTypes),
+      random: () => random.nextDoubleUnsafe()
+    })
     const running = yield* Latch.make(true)
 
     const now = Clock.currentTimeMillis
@@ -208,8 +211,11 @@ const make = (options: FakeClusterOptions) =>
         })
       )
 
-    const watch = (ref: ResourceRef, watchOptions: WatchOptions = {}): Stream.Stream<WatchEvent, ApiStatusError> =>
-      Stream.callback<WatchEvent, ApiStatusError>((queue) =>
+    const watch = (
+      ref: ResourceRef,
+      watchOptions: StoreWatchOptions = {}
+    ): Stream.Stream<StoreWatchEvent, ApiStatusError> =>
+      Stream.callback<StoreWatchEvent, ApiStatusError>((queue) =>
         Effect.acquireRelease(
           call(() =>
             store.watch(ref, watchOptions, {

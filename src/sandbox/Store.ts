@@ -17,7 +17,9 @@
  *
  * @since 0.1.0
  */
+
 import { randomUUID } from "node:crypto"
+import { metaV1Time } from "../api/time.ts"
 import {
   type ApiStatusError,
   alreadyExists,
@@ -38,6 +40,9 @@ import {
   unsupportedValue
 } from "./ApiStatus.ts"
 import { decodeError, defaultBuiltin, validateBuiltin, validateBuiltinUpdate } from "./builtinRules.ts"
+import { labelCauses, nameCauses, ownerReferenceCauses } from "./metadataRules.ts"
+import { type JsonPatchOperation, jsonPatch, mergePatch, strategicMergePatch } from "./patches.ts"
+import { apiVersionOf, builtinTypes, type ServedKind } from "./resources.ts"
 import {
   cloneJson,
   deepFreeze,
@@ -45,14 +50,11 @@ import {
   type JsonObject,
   jsonEqual,
   type KubeList,
-  type KubeObject,
   metaOf,
+  type StoredObject,
   stringAt,
   stringsAt
-} from "./KubeObject.ts"
-import { labelCauses, nameCauses, ownerReferenceCauses } from "./metadataRules.ts"
-import { type JsonPatchOperation, jsonPatch, mergePatch, strategicMergePatch } from "./patches.ts"
-import { apiVersionOf, builtinTypes, type ResourceType } from "./resources.ts"
+} from "./StoredObject.ts"
 import {
   type FieldRequirement,
   type LabelSelector,
@@ -65,8 +67,8 @@ import { applyDefaults, prune, unknownFields, validateSchema } from "./structura
 
 export type { JsonPatchOperation }
 
-/** Where a request goes (same shape as `FakeCluster.ResourceRef`). */
-export interface Ref {
+/** Where a request goes: the kind (group, version, plural) and, for namespaced kinds, the namespace. */
+export interface ResourceRef {
   readonly group: string
   readonly version: string
   readonly plural: string
@@ -85,25 +87,25 @@ export interface WriteOptions {
 const strict = (options: WriteOptions): boolean => options.fieldValidation === "Strict"
 
 /** Options of a list. */
-export interface ListOptions {
+export interface StoreListOptions {
   readonly labelSelector?: string | undefined
   readonly fieldSelector?: string | undefined
 }
 
 /** Options of a watch. */
-export interface WatchOptions extends ListOptions {
+export interface StoreWatchOptions extends StoreListOptions {
   /** Start after this RV (replaying retained history); absent or "0": start with the current objects as ADDED. */
   readonly resourceVersion?: string | undefined
 }
 
 /** One watch event, as on the wire. */
-export interface WatchEvent {
+export interface StoreWatchEvent {
   readonly type: "ADDED" | "MODIFIED" | "DELETED"
-  readonly object: KubeObject
+  readonly object: StoredObject
 }
 
 /** Options of a delete. */
-export interface DeleteOptions {
+export interface StoreDeleteOptions {
   readonly dryRun?: boolean | undefined
   readonly propagationPolicy?: "Orphan" | "Background" | "Foreground" | undefined
   readonly preconditions?: { readonly uid?: string | undefined; readonly resourceVersion?: string | undefined }
@@ -112,7 +114,7 @@ export interface DeleteOptions {
 /** The result of a delete: gone now, or kept with `deletionTimestamp` until its finalizers are removed. */
 export interface DeleteResult {
   readonly deleted: boolean
-  readonly object: KubeObject
+  readonly object: StoredObject
 }
 
 /** What an injected fault answers. */
@@ -143,13 +145,18 @@ export interface AuditEntry {
 /** Options of the store. */
 export interface StoreOptions {
   /** Custom kinds (from CRDs) to serve next to the built-ins. */
-  readonly customTypes?: ReadonlyArray<ResourceType>
+  readonly customTypes?: ReadonlyArray<ServedKind>
   /** How many watch events the store keeps for replay (default 10,000). Smaller makes 410 easy to provoke. */
   readonly historySize?: number
+  /**
+   * Uniform numbers in [0, 1) for `generateName` suffixes. The store is synchronous, so `FakeCluster` hands it
+   * the fiber's `Random` service (seedable in tests) as a function.
+   */
+  readonly random: () => number
 }
 
 interface Listener {
-  readonly onEvent: (event: WatchEvent) => void
+  readonly onEvent: (event: StoreWatchEvent) => void
   readonly onClose: () => void
 }
 
@@ -162,9 +169,9 @@ interface Watcher extends Listener {
 interface HistoryEvent {
   readonly rv: number
   readonly typeKey: string
-  readonly type: WatchEvent["type"]
-  readonly object: KubeObject
-  readonly previous: KubeObject | undefined
+  readonly type: StoreWatchEvent["type"]
+  readonly object: StoredObject
+  readonly previous: StoredObject | undefined
 }
 
 type Patch = "merge" | "json" | "strategic"
@@ -172,18 +179,10 @@ type Patch = "merge" | "json" | "strategic"
 const AUDIT_LIMIT = 10_000
 const NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
-/** RFC 3339 with second precision, as `metav1.Time` serialises. */
-export const timestamp = (millis: number): string =>
-  new Date(Math.floor(millis / 1000) * 1000).toISOString().replace(".000Z", "Z")
-
-/** The API server's `generateName` suffix: 5 characters from its consonant-and-digit alphabet. */
-export const randomSuffix = (): string =>
-  Array.from({ length: 5 }, () => NAME_ALPHABET[Math.floor(Math.random() * NAME_ALPHABET.length)]).join("")
-
-const subjectOf = (type: ResourceType): Subject => ({ group: type.group, plural: type.plural, kind: type.kind })
+const subjectOf = (type: ServedKind): Subject => ({ group: type.group, plural: type.plural, kind: type.kind })
 
 /** What `generation` tracks: everything but metadata (and status, when it is a subresource). */
-const specPart = (type: ResourceType, object: JsonObject): JsonObject => {
+const specPart = (type: ServedKind, object: JsonObject): JsonObject => {
   const { metadata: _metadata, status, ...rest } = object
   return type.statusSubresource ? rest : { ...rest, status }
 }
@@ -193,9 +192,9 @@ export class Store {
   // a real API server never lists at resourceVersion "0" (an etcd revision is never 0, and "0" as a watch start
   // means "synthetic ADDED of current state"), so the store starts where an empty etcd would already be
   private rv = 1
-  private readonly types = new Map<string, ResourceType>()
-  private readonly collections = new Map<string, Map<string, KubeObject>>()
-  private readonly uids = new Map<string, { readonly type: ResourceType; readonly key: string }>()
+  private readonly types = new Map<string, ServedKind>()
+  private readonly collections = new Map<string, Map<string, StoredObject>>()
+  private readonly uids = new Map<string, { readonly type: ServedKind; readonly key: string }>()
   private readonly historySize: number
   private history: Array<HistoryEvent> = []
   private compactedRv = 1
@@ -205,20 +204,28 @@ export class Store {
   private system = false
   private audit: Array<AuditEntry> = []
 
+  private readonly random: () => number
+
   constructor(options: StoreOptions) {
     this.historySize = options.historySize ?? 10_000
+    this.random = options.random
     for (const type of [...builtinTypes, ...(options.customTypes ?? [])]) {
       this.types.set(`${type.group}/${type.version}/${type.plural}`, type)
     }
   }
 
+  /** The API server's `generateName` suffix: 5 characters from its consonant-and-digit alphabet. */
+  randomSuffix(): string {
+    return Array.from({ length: 5 }, () => NAME_ALPHABET[Math.floor(this.random() * NAME_ALPHABET.length)]).join("")
+  }
+
   /** Every served kind. */
-  resourceTypes(): ReadonlyArray<ResourceType> {
+  resourceTypes(): ReadonlyArray<ServedKind> {
     return [...this.types.values()]
   }
 
   /** The kind a ref names; 404 when the fake does not serve it. */
-  resourceType(ref: Ref): ResourceType {
+  resourceType(ref: ResourceRef): ServedKind {
     const type = this.types.get(`${ref.group}/${ref.version}/${ref.plural}`)
     if (type === undefined) throw resourceNotFound()
     return type
@@ -256,7 +263,7 @@ export class Store {
 
   // ---- reads ----
 
-  get(ref: Ref, name: string): KubeObject {
+  get(ref: ResourceRef, name: string): StoredObject {
     return this.audited("get", ref, name, "", undefined, () => {
       const type = this.resourceType(ref)
       const object = this.collection(type).get(this.keyOf(type, ref.namespace, name))
@@ -265,7 +272,7 @@ export class Store {
     })
   }
 
-  list(ref: Ref, options: ListOptions): KubeList {
+  list(ref: ResourceRef, options: StoreListOptions): KubeList {
     return this.audited("list", ref, undefined, "", undefined, () => {
       const type = this.resourceType(ref)
       const labels = parseLabelSelector(options.labelSelector ?? "")
@@ -287,7 +294,7 @@ export class Store {
    * Registers a watch and returns its unsubscribe function. Replayed and initial events are delivered
    * synchronously before this returns; live events as they are committed.
    */
-  watch(ref: Ref, options: WatchOptions, listener: Listener): () => void {
+  watch(ref: ResourceRef, options: StoreWatchOptions, listener: Listener): () => void {
     return this.audited("watch", ref, undefined, "", undefined, () => {
       const type = this.resourceType(ref)
       const watcher: Watcher = {
@@ -326,7 +333,7 @@ export class Store {
 
   // ---- writes ----
 
-  create(ref: Ref, body: unknown, now: number, options: WriteOptions = {}): KubeObject {
+  create(ref: ResourceRef, body: unknown, now: number, options: WriteOptions = {}): StoredObject {
     return this.audited("create", ref, undefined, "", undefined, () => {
       return this.withDryRun(options.dryRun === true, () => {
         const type = this.resourceType(ref)
@@ -336,7 +343,7 @@ export class Store {
         let name = stringAt(meta, "name") ?? ""
         const generateName = stringAt(meta, "generateName")
         if (name === "" && generateName !== undefined && generateName !== "") {
-          name = `${generateName}${randomSuffix()}`
+          name = `${generateName}${this.randomSuffix()}`
         }
         if (name === "") {
           throw invalid(subjectOf(type), "", [requiredValue("metadata.name", "name or generateName is required")])
@@ -349,7 +356,7 @@ export class Store {
         if (namespace !== undefined) meta.namespace = namespace
         const uid = randomUUID()
         meta.uid = uid
-        meta.creationTimestamp = timestamp(now)
+        meta.creationTimestamp = metaV1Time(now)
         delete meta.deletionTimestamp
         delete meta.deletionGracePeriodSeconds
         delete meta.resourceVersion
@@ -364,7 +371,13 @@ export class Store {
     })
   }
 
-  replace(ref: Ref, name: string, body: unknown, subresource: "" | "status", options: WriteOptions = {}): KubeObject {
+  replace(
+    ref: ResourceRef,
+    name: string,
+    body: unknown,
+    subresource: "" | "status",
+    options: WriteOptions = {}
+  ): StoredObject {
     return this.audited("update", ref, name, subresource, undefined, () => {
       return this.withDryRun(options.dryRun === true, () => {
         const type = this.resourceType(ref)
@@ -387,13 +400,13 @@ export class Store {
   }
 
   patch(
-    ref: Ref,
+    ref: ResourceRef,
     name: string,
     patchType: Patch,
     patch: unknown,
     subresource: "" | "status",
     options: WriteOptions = {}
-  ): KubeObject {
+  ): StoredObject {
     return this.audited("patch", ref, name, subresource, patchType, () => {
       return this.withDryRun(options.dryRun === true, () => {
         const type = this.resourceType(ref)
@@ -416,7 +429,7 @@ export class Store {
     })
   }
 
-  delete(ref: Ref, name: string, options: DeleteOptions, now: number): DeleteResult {
+  delete(ref: ResourceRef, name: string, options: StoreDeleteOptions, now: number): DeleteResult {
     return this.audited("delete", ref, name, "", undefined, () => {
       return this.withDryRun(options.dryRun === true, () => {
         const type = this.resourceType(ref)
@@ -469,13 +482,13 @@ export class Store {
   }
 
   /** A built-in kind by group and plural (`"batch"`, `"jobs"`). */
-  builtin(group: string, plural: string): ResourceType {
+  builtin(group: string, plural: string): ServedKind {
     return this.resourceType({ group, version: "v1", plural })
   }
 
   /** Every stored object with its kind (a snapshot). */
-  entries(): Array<{ readonly type: ResourceType; readonly object: KubeObject }> {
-    const all: Array<{ readonly type: ResourceType; readonly object: KubeObject }> = []
+  entries(): Array<{ readonly type: ServedKind; readonly object: StoredObject }> {
+    const all: Array<{ readonly type: ServedKind; readonly object: StoredObject }> = []
     for (const type of this.types.values()) {
       for (const object of this.collection(type).values()) all.push({ type, object })
     }
@@ -483,12 +496,12 @@ export class Store {
   }
 
   /** The current version of an object, or undefined. */
-  current(type: ResourceType, namespace: string | undefined, name: string): KubeObject | undefined {
+  current(type: ServedKind, namespace: string | undefined, name: string): StoredObject | undefined {
     return this.collection(type).get(this.keyOf(type, namespace, name))
   }
 
   /** The object with this uid, if it exists. */
-  byUid(uid: string): { readonly type: ResourceType; readonly object: KubeObject } | undefined {
+  byUid(uid: string): { readonly type: ServedKind; readonly object: StoredObject } | undefined {
     const location = this.uids.get(uid)
     if (location === undefined) return undefined
     const object = this.collection(location.type).get(location.key)
@@ -497,19 +510,19 @@ export class Store {
 
   /** The update pipeline (all rules) with a function from the current object to the next. */
   updateWith(
-    type: ResourceType,
+    type: ServedKind,
     namespace: string | undefined,
     name: string,
     subresource: "" | "status",
     build: (current: JsonObject) => JsonObject
-  ): KubeObject {
+  ): StoredObject {
     return this.update(type, namespace, name, subresource, "update", false, build)
   }
 
   /** Deletes with an explicit propagation policy (finalizers honoured), as the garbage collector does. */
   deleteWith(
-    type: ResourceType,
-    object: KubeObject,
+    type: ServedKind,
+    object: StoredObject,
     policy: "Orphan" | "Background" | "Foreground",
     now: number
   ): DeleteResult {
@@ -521,7 +534,7 @@ export class Store {
 
   private audited<A>(
     verb: AuditEntry["verb"],
-    ref: Ref,
+    ref: ResourceRef,
     name: string | undefined,
     subresource: string,
     patchType: string | undefined,
@@ -554,11 +567,11 @@ export class Store {
     if (this.audit.length > AUDIT_LIMIT * 2) this.audit = this.audit.slice(-AUDIT_LIMIT)
   }
 
-  private typeKey(type: ResourceType): string {
+  private typeKey(type: ServedKind): string {
     return `${type.group}/${type.plural}`
   }
 
-  private collection(type: ResourceType): Map<string, KubeObject> {
+  private collection(type: ServedKind): Map<string, StoredObject> {
     const typeKey = this.typeKey(type)
     let collection = this.collections.get(typeKey)
     if (collection === undefined) {
@@ -568,12 +581,12 @@ export class Store {
     return collection
   }
 
-  private keyOf(type: ResourceType, namespace: string | undefined, name: string): string {
+  private keyOf(type: ServedKind, namespace: string | undefined, name: string): string {
     return type.namespaced ? `${namespace ?? ""}/${name}` : name
   }
 
   /** A private, mutable copy of a request body, with apiVersion/kind checked and filled in. */
-  private bodyOf(type: ResourceType, body: unknown): JsonObject {
+  private bodyOf(type: ServedKind, body: unknown): JsonObject {
     if (!isRecord(body)) throw badRequest("the body of the request was in an unknown format: expected a JSON object")
     const object = cloneJson(body)
     const apiVersion = apiVersionOf(type)
@@ -593,7 +606,7 @@ export class Store {
     return object
   }
 
-  private namespaceFor(type: ResourceType, ref: Ref, meta: JsonObject): string | undefined {
+  private namespaceFor(type: ServedKind, ref: ResourceRef, meta: JsonObject): string | undefined {
     if (!type.namespaced) {
       delete meta.namespace
       return undefined
@@ -607,7 +620,7 @@ export class Store {
     return namespace
   }
 
-  private injectFault(type: ResourceType, verb: WriteFault["verb"], name: string): void {
+  private injectFault(type: ServedKind, verb: WriteFault["verb"], name: string): void {
     if (this.system) return
     const index = this.faults.findIndex(
       (fault) =>
@@ -624,7 +637,7 @@ export class Store {
   }
 
   /** Defaulting, pruning and validation shared by create and update. */
-  private prepare(type: ResourceType, object: JsonObject, old: KubeObject | undefined, strict: boolean): void {
+  private prepare(type: ServedKind, object: JsonObject, old: StoredObject | undefined, strict: boolean): void {
     const meta = metaOf(object)
     const name = stringAt(meta, "name") ?? ""
     if (strict && type.custom && type.schema !== undefined) {
@@ -673,14 +686,14 @@ export class Store {
    * metadata, generation, validation, no-op suppression, and deletion once the last finalizer is gone.
    */
   private update(
-    type: ResourceType,
+    type: ServedKind,
     namespace: string | undefined,
     name: string,
     subresource: "" | "status",
     verb: "update" | "patch",
     strict: boolean,
     build: (current: JsonObject) => JsonObject
-  ): KubeObject {
+  ): StoredObject {
     if (subresource === "status" && !type.statusSubresource) {
       throw notFound({ ...subjectOf(type), plural: `${type.plural}/status` }, name)
     }
@@ -746,9 +759,9 @@ export class Store {
   }
 
   private deleteObject(
-    type: ResourceType,
+    type: ServedKind,
     key: string,
-    existing: KubeObject,
+    existing: StoredObject,
     policy: "Orphan" | "Background" | "Foreground",
     now: number
   ): DeleteResult {
@@ -760,7 +773,7 @@ export class Store {
     const next = cloneJson(existing) as JsonObject
     const meta = metaOf(next)
     meta.finalizers = finalizers
-    meta.deletionTimestamp = timestamp(now)
+    meta.deletionTimestamp = metaV1Time(now)
     meta.deletionGracePeriodSeconds = 0
     if (typeof meta.generation === "number" && meta.generation > 0) meta.generation = meta.generation + 1
     return { deleted: false, object: this.commit(type, key, next, existing) }
@@ -777,14 +790,14 @@ export class Store {
     }
   }
 
-  private commit(type: ResourceType, key: string, next: JsonObject, previous: KubeObject | undefined): KubeObject {
+  private commit(type: ServedKind, key: string, next: JsonObject, previous: StoredObject | undefined): StoredObject {
     if (this.dryRun) {
       metaOf(next).resourceVersion = previous?.metadata.resourceVersion ?? ""
-      return deepFreeze(next) as KubeObject
+      return deepFreeze(next) as StoredObject
     }
     this.rv += 1
     metaOf(next).resourceVersion = String(this.rv)
-    const object = deepFreeze(next) as KubeObject
+    const object = deepFreeze(next) as StoredObject
     this.collection(type).set(key, object)
     if (object.metadata.uid !== undefined) this.uids.set(object.metadata.uid, { type, key })
     this.publish(type, previous === undefined ? "ADDED" : "MODIFIED", object, previous)
@@ -792,14 +805,14 @@ export class Store {
   }
 
   /** Removes an object; the DELETED event carries its last state at the deletion's resourceVersion. */
-  private commitDelete(type: ResourceType, key: string, last: JsonObject | KubeObject): KubeObject {
-    if (this.dryRun) return deepFreeze(cloneJson(last)) as KubeObject
+  private commitDelete(type: ServedKind, key: string, last: JsonObject | StoredObject): StoredObject {
+    if (this.dryRun) return deepFreeze(cloneJson(last)) as StoredObject
     const previous = this.collection(type).get(key)
     this.rv += 1
     const object = deepFreeze({
       ...cloneJson(last),
       metadata: { ...cloneJson(last.metadata as JsonObject), resourceVersion: String(this.rv) }
-    }) as KubeObject
+    }) as StoredObject
     this.collection(type).delete(key)
     if (object.metadata.uid !== undefined) this.uids.delete(object.metadata.uid)
     this.publish(type, "DELETED", object, previous)
@@ -807,10 +820,10 @@ export class Store {
   }
 
   private publish(
-    type: ResourceType,
-    kind: WatchEvent["type"],
-    object: KubeObject,
-    previous: KubeObject | undefined
+    type: ServedKind,
+    kind: StoreWatchEvent["type"],
+    object: StoredObject,
+    previous: StoredObject | undefined
   ): void {
     const typeKey = this.typeKey(type)
     const event: HistoryEvent = { rv: this.rv, typeKey, type: kind, object, previous }
@@ -844,17 +857,17 @@ export class Store {
     }
   }
 
-  private matchesWatcher(watcher: Watcher, object: KubeObject): boolean {
+  private matchesWatcher(watcher: Watcher, object: StoredObject): boolean {
     if (watcher.namespace !== undefined && object.metadata.namespace !== watcher.namespace) return false
     return matchesLabels(watcher.labels, object.metadata.labels) && matchesFields(watcher.fields, object)
   }
 
   private matches(
-    type: ResourceType,
+    type: ServedKind,
     namespace: string | undefined,
     labels: LabelSelector,
     fields: ReadonlyArray<FieldRequirement>,
-    object: KubeObject
+    object: StoredObject
   ): boolean {
     if (type.namespaced && namespace !== undefined && object.metadata.namespace !== namespace) return false
     return matchesLabels(labels, object.metadata.labels) && matchesFields(fields, object)

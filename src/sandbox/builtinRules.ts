@@ -6,17 +6,17 @@
  * @since 0.1.0
  */
 import { forbiddenValue, invalidValue, requiredValue, type StatusCause, unsupportedValue } from "./ApiStatus.ts"
-import { isRecord, type JsonObject, jsonEqual, type KubeObject, metaOf, stringAt } from "./KubeObject.ts"
-import type { ResourceType } from "./resources.ts"
+import type { ServedKind } from "./resources.ts"
+import { isRecord, type JsonObject, jsonEqual, metaOf, type StoredObject, stringAt } from "./StoredObject.ts"
 
-const isJob = (type: ResourceType) => type.group === "batch" && type.plural === "jobs"
-const isPod = (type: ResourceType) => type.group === "" && type.plural === "pods"
-const isEvent = (type: ResourceType) => type.group === "" && type.plural === "events"
-const isSecret = (type: ResourceType) => type.group === "" && type.plural === "secrets"
+const isJob = (type: ServedKind) => type.group === "batch" && type.plural === "jobs"
+const isPod = (type: ServedKind) => type.group === "" && type.plural === "pods"
+const isEvent = (type: ServedKind) => type.group === "" && type.plural === "events"
+const isSecret = (type: ServedKind) => type.group === "" && type.plural === "secrets"
 
 const base64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 
-const isLease = (type: ResourceType) => type.group === "coordination.k8s.io" && type.plural === "leases"
+const isLease = (type: ServedKind) => type.group === "coordination.k8s.io" && type.plural === "leases"
 
 const microTime = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$/
 
@@ -31,7 +31,7 @@ const microTimeError = (kind: string, value: unknown): string | undefined =>
  * are not base64, and `metav1.MicroTime` fields (Event `eventTime`, Lease `acquireTime`/`renewTime`) without
  * exactly six fractional digits (kubernetes#94748). Returns the error message, or undefined.
  */
-export const decodeError = (type: ResourceType, object: JsonObject): string | undefined => {
+export const decodeError = (type: ServedKind, object: JsonObject): string | undefined => {
   if (isSecret(type) && isRecord(object.data)) {
     for (const [key, value] of Object.entries(object.data)) {
       if (typeof value !== "string" || !base64.test(value)) {
@@ -82,7 +82,7 @@ const defaultPodSpec = (spec: JsonObject, restartPolicy: string): void => {
 }
 
 /** Server-side defaults of a built-in kind, applied on create and update (like decoding does). */
-export const defaultBuiltin = (type: ResourceType, object: JsonObject, old: KubeObject | undefined): void => {
+export const defaultBuiltin = (type: ServedKind, object: JsonObject, old: StoredObject | undefined): void => {
   if (isJob(type)) {
     const spec = recordAt(object, "spec")
     const template = recordAt(spec, "template")
@@ -134,7 +134,7 @@ export const defaultBuiltin = (type: ResourceType, object: JsonObject, old: Kube
 }
 
 /** Validation of a built-in kind's object (create and update). */
-export const validateBuiltin = (type: ResourceType, object: JsonObject): Array<StatusCause> => {
+export const validateBuiltin = (type: ServedKind, object: JsonObject): Array<StatusCause> => {
   if (isJob(type)) return validateJob(object)
   if (isEvent(type)) return validateEvent(object)
   if (isPod(type)) {
@@ -180,7 +180,7 @@ const validateJob = (object: JsonObject): Array<StatusCause> => {
 }
 
 /** Immutable fields of built-in kinds: a Job's template, selector, completions and completion mode. */
-export const validateBuiltinUpdate = (type: ResourceType, object: JsonObject, old: KubeObject): Array<StatusCause> => {
+export const validateBuiltinUpdate = (type: ServedKind, object: JsonObject, old: StoredObject): Array<StatusCause> => {
   if (!isJob(type)) return []
   const spec = isRecord(object.spec) ? object.spec : {}
   const oldSpec = isRecord(old.spec) ? old.spec : {}

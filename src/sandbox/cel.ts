@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import { type CelInput, celEnv, isCelError, parse, plan } from "@bufbuild/cel"
-import { isRecord } from "./KubeObject.ts"
+import { isRecord } from "./StoredObject.ts"
 
 /** A compiled rule and whether it is a transition rule (mentions `oldSelf`). */
 export interface Rule {

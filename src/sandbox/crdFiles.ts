@@ -1,6 +1,6 @@
 /**
  * Turns `apiextensions.k8s.io/v1` CustomResourceDefinitions (the repo's generated `deploy/crds/*.yaml`)
- * into the `ResourceType`s the fake serves, so the CRD manifests themselves are what tests exercise.
+ * into the `ServedKind`s the fake serves, so the CRD manifests themselves are what tests exercise.
  *
  * @since 0.1.0
  */
@@ -8,8 +8,8 @@ import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Effect, Schema } from "effect"
 import { parseAllDocuments } from "yaml"
-import type { JsonObject } from "./KubeObject.ts"
-import type { PrinterColumn, ResourceType } from "./resources.ts"
+import type { PrinterColumn, ServedKind } from "./resources.ts"
+import type { JsonObject } from "./StoredObject.ts"
 
 const PrinterColumnSchema = Schema.Struct({
   name: Schema.String,
@@ -50,13 +50,13 @@ const Crd = Schema.Struct({
 /** Errors in a CRD document are bugs in the repo's manifests: they fail the layer as defects. */
 const decodeCrd = Schema.decodeUnknownSync(Crd)
 
-/** The served versions of one CRD object, as `ResourceType`s. */
-export const crdTypes = (crd: unknown): ReadonlyArray<ResourceType> => {
+/** The served versions of one CRD object, as `ServedKind`s. */
+export const crdTypes = (crd: unknown): ReadonlyArray<ServedKind> => {
   const { spec } = decodeCrd(crd)
   return spec.versions
     .filter((version) => version.served)
     .map(
-      (version): ResourceType => ({
+      (version): ServedKind => ({
         group: spec.group,
         version: version.name,
         plural: spec.names.plural,

@@ -9,17 +9,18 @@
  *
  * @since 0.1.0
  */
-import { cloneJson, type KubeObject, metaOf, type OwnerReference, stringsAt } from "./KubeObject.ts"
-import type { ResourceType } from "./resources.ts"
+
+import type { ServedKind } from "./resources.ts"
 import type { Store } from "./Store.ts"
+import { cloneJson, metaOf, type OwnerReference, type StoredObject, stringsAt } from "./StoredObject.ts"
 
 interface Entry {
-  readonly type: ResourceType
-  readonly object: KubeObject
+  readonly type: ServedKind
+  readonly object: StoredObject
 }
 
 /** The owner an ownerReference points at, if it exists and may own the dependent. */
-const ownerOf = (store: Store, dependent: KubeObject, ref: OwnerReference): KubeObject | undefined => {
+const ownerOf = (store: Store, dependent: StoredObject, ref: OwnerReference): StoredObject | undefined => {
   const owner = store.byUid(ref.uid)
   if (owner === undefined) return undefined
   if (owner.type.namespaced && owner.object.metadata.namespace !== dependent.metadata.namespace) return undefined

@@ -9,10 +9,12 @@
  *
  * @since 0.1.0
  */
+
+import { metaV1Time } from "../api/time.ts"
 import { notFound } from "./ApiStatus.ts"
-import { cloneJson, isRecord, type JsonObject, type KubeObject } from "./KubeObject.ts"
-import type { ResourceType } from "./resources.ts"
-import { randomSuffix, type Store, timestamp } from "./Store.ts"
+import type { ServedKind } from "./resources.ts"
+import type { Store } from "./Store.ts"
+import { cloneJson, isRecord, type JsonObject, type StoredObject } from "./StoredObject.ts"
 
 /** How the simulated Job ends. */
 export type JobOutcome =
@@ -38,7 +40,7 @@ const jobOf = (
   store: Store,
   namespace: string,
   name: string
-): { readonly type: ResourceType; readonly job: KubeObject } => {
+): { readonly type: ServedKind; readonly job: StoredObject } => {
   const type = store.builtin("batch", "jobs")
   const job = store.current(type, namespace, name)
   if (job === undefined) throw notFound(type, name)
@@ -46,7 +48,7 @@ const jobOf = (
 }
 
 /** Starts a Job: `startTime`, `active: 1`, and one Running Pod owned by it. */
-export const startJob = (store: Store, namespace: string, name: string, now: number): KubeObject =>
+export const startJob = (store: Store, namespace: string, name: string, now: number): StoredObject =>
   store.asSystem(() => {
     const { type, job } = jobOf(store, namespace, name)
     const spec = isRecord(job.spec) ? job.spec : {}
@@ -59,7 +61,7 @@ export const startJob = (store: Store, namespace: string, name: string, now: num
         apiVersion: "v1",
         kind: "Pod",
         metadata: {
-          name: `${name}-${randomSuffix()}`,
+          name: `${name}-${store.randomSuffix()}`,
           namespace,
           labels: { ...(isRecord(templateMeta.labels) ? templateMeta.labels : {}) },
           ownerReferences: [
@@ -81,19 +83,19 @@ export const startJob = (store: Store, namespace: string, name: string, now: num
       ...current,
       status: {
         phase: "Running",
-        startTime: timestamp(now),
+        startTime: metaV1Time(now),
         containerStatuses: containerNames(current).map((container) => ({
           name: container,
           ready: true,
           restartCount: 0,
           started: true,
-          state: { running: { startedAt: timestamp(now) } }
+          state: { running: { startedAt: metaV1Time(now) } }
         }))
       }
     }))
     return store.updateWith(type, namespace, name, "status", (current) => ({
       ...current,
-      status: { ...statusOf(current), startTime: timestamp(now), active: 1, ready: 1 }
+      status: { ...statusOf(current), startTime: metaV1Time(now), active: 1, ready: 1 }
     }))
   })
 
@@ -104,7 +106,7 @@ export const finishJob = (
   name: string,
   outcome: JobOutcome,
   now: number
-): KubeObject =>
+): StoredObject =>
   store.asSystem(() => {
     const { type, job } = jobOf(store, namespace, name)
     const pods = store.builtin("", "pods")
@@ -129,8 +131,8 @@ export const finishJob = (
               terminated: {
                 exitCode,
                 reason: succeeded ? "Completed" : "Error",
-                startedAt: statusOf(current).startTime ?? timestamp(now),
-                finishedAt: timestamp(now),
+                startedAt: statusOf(current).startTime ?? metaV1Time(now),
+                finishedAt: metaV1Time(now),
                 ...(outcome.terminationMessage === undefined ? {} : { message: outcome.terminationMessage })
               }
             }
@@ -147,8 +149,8 @@ export const finishJob = (
     const condition = (conditionType: string) => ({
       type: conditionType,
       status: "True",
-      lastProbeTime: timestamp(now),
-      lastTransitionTime: timestamp(now),
+      lastProbeTime: metaV1Time(now),
+      lastTransitionTime: metaV1Time(now),
       reason,
       message
     })
@@ -162,5 +164,5 @@ export const finishJob = (
         return { ...current, status: { ...status, ...extra, conditions: [...conditions, condition(conditionType)] } }
       })
     addCondition(succeeded ? "SuccessCriteriaMet" : "FailureTarget", counts)
-    return addCondition(succeeded ? "Complete" : "Failed", succeeded ? { completionTime: timestamp(now) } : {})
+    return addCondition(succeeded ? "Complete" : "Failed", succeeded ? { completionTime: metaV1Time(now) } : {})
   })

@@ -13,6 +13,7 @@ import { join } from "node:path"
 import { Data, Effect, type Scope } from "effect"
 import type { SqlRow } from "../instance/flavor.ts"
 import { parseBatchOutput } from "../instance/sqlBatch.ts"
+import { waitUntilReady } from "../process/waitUntil.ts"
 import { freePort } from "./ports.ts"
 
 /** A MariaDB test helper failed (start, SQL, stop). */
@@ -212,14 +213,19 @@ export const startMariadb = (options: StartOptions = {}): Effect.Effect<MariadbI
     const query = (sql: string, database?: string) => Effect.map(client(sql, database), parseBatchOutput)
     const exec = (sql: string, database?: string) => Effect.asVoid(client(sql, database))
 
-    const deadline = Date.now() + 30_000
-    while (!(yield* Effect.isSuccess(run("mariadb-admin", [`--defaults-file=${defaultsFile}`, "ping"])))) {
-      if (child.exitCode !== null || Date.now() > deadline) {
-        const log = yield* Effect.promise(() => readFile(join(dir, "error.log"), "utf8").catch(() => ""))
-        return yield* new MariadbError({ message: `mariadbd did not become ready:\n${log.slice(-2000)}` })
-      }
-      yield* Effect.sleep("50 millis")
-    }
+    const notReady = () =>
+      Effect.flatMap(
+        Effect.promise(() => readFile(join(dir, "error.log"), "utf8").catch(() => "")),
+        (log) => Effect.fail(new MariadbError({ message: `mariadbd did not become ready:\n${log.slice(-2000)}` }))
+      )
+    yield* waitUntilReady({
+      probe: Effect.isSuccess(run("mariadb-admin", [`--defaults-file=${defaultsFile}`, "ping"])),
+      exited: () => child.exitCode !== null,
+      interval: "50 millis",
+      timeout: "30 seconds",
+      onExited: notReady,
+      onTimeout: notReady
+    })
 
     const instance: MariadbInstance = {
       dir,

@@ -5,14 +5,14 @@
  * @since 0.1.0
  */
 import { invalidValue, requiredValue, type StatusCause } from "./ApiStatus.ts"
-import { isRecord, type JsonObject } from "./KubeObject.ts"
-import type { ResourceType } from "./resources.ts"
+import type { ServedKind } from "./resources.ts"
+import { isRecord, type JsonObject } from "./StoredObject.ts"
 
 const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 const dns1035Label = /^[a-z]([-a-z0-9]*[a-z0-9])?$/
 
 /** `metadata.name` against the kind's naming rule. */
-export const nameCauses = (type: ResourceType, name: string): Array<StatusCause> => {
+export const nameCauses = (type: ServedKind, name: string): Array<StatusCause> => {
   switch (type.nameRule) {
     case "dns1123Subdomain":
       if (name.length > 253) return [invalidValue("metadata.name", name, "must be no more than 253 characters")]

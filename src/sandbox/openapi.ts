@@ -7,13 +7,13 @@
  *
  * @since 0.1.0
  */
-import { apiVersionOf, type ResourceType } from "./resources.ts"
+import { apiVersionOf, type ServedKind } from "./resources.ts"
 
-const groupVersionPath = (type: ResourceType): string =>
+const groupVersionPath = (type: ServedKind): string =>
   type.group === "" ? `api/${type.version}` : `apis/${type.group}/${type.version}`
 
 /** The `/openapi/v3` index: one entry per served group-version. */
-export const openApiIndex = (types: ReadonlyArray<ResourceType>) => ({
+export const openApiIndex = (types: ReadonlyArray<ServedKind>) => ({
   paths: Object.fromEntries(
     types.map((type) => {
       const path = groupVersionPath(type)
@@ -22,14 +22,14 @@ export const openApiIndex = (types: ReadonlyArray<ResourceType>) => ({
   )
 })
 
-const schemaName = (type: ResourceType): string =>
+const schemaName = (type: ServedKind): string =>
   `${type.group === "" ? "io.k8s.api.core" : type.group.split(".").reverse().join(".")}.${type.version}.${type.kind}`
 
 /** The OpenAPI v3 document of one group-version (`api/v1`, `apis/batch/v1`), or undefined if not served. */
-export const openApiDocument = (types: ReadonlyArray<ResourceType>, path: string) => {
+export const openApiDocument = (types: ReadonlyArray<ServedKind>, path: string) => {
   const served = types.filter((type) => groupVersionPath(type) === path)
   if (served.length === 0) return undefined
-  const patchTypes = (type: ResourceType) => [
+  const patchTypes = (type: ServedKind) => [
     "application/json-patch+json",
     "application/merge-patch+json",
     "application/apply-patch+yaml",

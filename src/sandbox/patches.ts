@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { badRequest, invalid, invalidValue, type Subject } from "./ApiStatus.ts"
-import { cloneJson, isRecord, type JsonObject, jsonEqual } from "./KubeObject.ts"
+import { cloneJson, isRecord, type JsonObject, jsonEqual } from "./StoredObject.ts"
 
 /** RFC 7386: objects merge recursively, `null` deletes, everything else (arrays included) replaces. */
 export const mergePatch = (target: unknown, patch: unknown): unknown => {

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { Effect } from "effect"
+import { randomBelow } from "./wallClock.ts"
 
 const ephemeralLow = ((): number => {
   try {
@@ -28,7 +29,7 @@ const listensOn = (port: number): Promise<boolean> =>
  */
 export const freePortAsync = async (): Promise<number> => {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 10000 + Math.floor(Math.random() * (ephemeralLow - 10000))
+    const port = 10000 + randomBelow(ephemeralLow - 10000)
     if (await listensOn(port)) return port
   }
   throw new Error("no free loopback port below the ephemeral range")

@@ -1,11 +1,11 @@
 /**
  * The kinds the fake serves: a few built-ins (the ones the operator touches) plus every CRD it is given.
- * A `ResourceType` carries what the store's rules and the discovery endpoints need to know about a kind.
+ * A `ServedKind` carries what the store's rules and the discovery endpoints need to know about a kind.
  *
  * @since 0.1.0
  */
-import type { JsonObject } from "./KubeObject.ts"
-import { isRecord, valueAtPath } from "./KubeObject.ts"
+import type { JsonObject } from "./StoredObject.ts"
+import { isRecord, valueAtPath } from "./StoredObject.ts"
 
 /** One `additionalPrinterColumns` entry of a CRD version. */
 export interface PrinterColumn {
@@ -21,7 +21,7 @@ export interface PrinterColumn {
 export type NameRule = "dns1123Subdomain" | "dns1035Label" | "pathSegment"
 
 /** A kind served by the fake. */
-export interface ResourceType {
+export interface ServedKind {
   readonly group: string
   readonly version: string
   readonly plural: string
@@ -46,12 +46,12 @@ export interface ResourceType {
 }
 
 /** `apiVersion` of a kind's objects (`v1`, `batch/v1`). */
-export const apiVersionOf = (type: Pick<ResourceType, "group" | "version">): string =>
+export const apiVersionOf = (type: Pick<ServedKind, "group" | "version">): string =>
   type.group === "" ? type.version : `${type.group}/${type.version}`
 
 const builtin = (
-  fields: Pick<ResourceType, "group" | "version" | "plural" | "kind" | "namespaced"> & Partial<ResourceType>
-): ResourceType => ({
+  fields: Pick<ServedKind, "group" | "version" | "plural" | "kind" | "namespaced"> & Partial<ServedKind>
+): ServedKind => ({
   singular: fields.kind.toLowerCase(),
   listKind: `${fields.kind}List`,
   shortNames: [],
@@ -66,7 +66,7 @@ const builtin = (
 })
 
 /** The built-in kinds: core Pods, Secrets, ConfigMaps, Services, PVCs, Events, Namespaces; Jobs; Leases. */
-export const builtinTypes: ReadonlyArray<ResourceType> = [
+export const builtinTypes: ReadonlyArray<ServedKind> = [
   builtin({
     group: "",
     version: "v1",

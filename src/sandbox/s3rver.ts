@@ -16,6 +16,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, type Scope } from "effect"
 import { freePortAsync } from "./ports.ts"
+import { sleepMillis, wallClockMillis } from "./wallClock.ts"
 
 /** A running s3rver. */
 export interface S3rver {
@@ -68,13 +69,13 @@ export const startS3rver = async (options: { readonly bucket?: string } = {}): P
     await exited(child)
     rmSync(directory, { recursive: true, force: true })
   }
-  const deadline = Date.now() + 15_000
+  const deadline = wallClockMillis() + 15_000
   while (!(await accepts(port))) {
-    if (pid === undefined || child.exitCode !== null || Date.now() > deadline) {
+    if (pid === undefined || child.exitCode !== null || wallClockMillis() > deadline) {
       await stop()
       throw new Error(`s3rver did not start on port ${port}: ${stderr}`)
     }
-    await new Promise((r) => setTimeout(r, 50))
+    await sleepMillis(50)
   }
   return {
     endpoint: `http://127.0.0.1:${port}`,

@@ -5,8 +5,8 @@
  * @since 0.1.0
  */
 import { badRequest } from "./ApiStatus.ts"
-import type { KubeObject } from "./KubeObject.ts"
 import { fieldValue } from "./resources.ts"
+import type { StoredObject } from "./StoredObject.ts"
 
 /** One requirement of a label selector. */
 export type LabelRequirement =
@@ -123,7 +123,7 @@ export const parseFieldSelector = (
     })
 
 /** True when every field requirement holds for the object. */
-export const matchesFields = (selector: ReadonlyArray<FieldRequirement>, object: KubeObject): boolean =>
+export const matchesFields = (selector: ReadonlyArray<FieldRequirement>, object: StoredObject): boolean =>
   selector.every((requirement) => {
     const actual = fieldValue(object, requirement.field)
     return requirement.op === "=" ? actual === requirement.value : actual !== requirement.value

@@ -17,7 +17,7 @@ import {
   unsupportedValue
 } from "./ApiStatus.ts"
 import { CelError, evaluate, parseRule, type Rule } from "./cel.ts"
-import { cloneJson, isRecord, type JsonObject } from "./KubeObject.ts"
+import { cloneJson, isRecord, type JsonObject } from "./StoredObject.ts"
 
 const ROOT_KEEP = new Set(["apiVersion", "kind", "metadata"])
 

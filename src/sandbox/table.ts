@@ -5,8 +5,9 @@
  *
  * @since 0.1.0
  */
-import { type KubeObject, valueAtPath } from "./KubeObject.ts"
-import type { PrinterColumn, ResourceType } from "./resources.ts"
+
+import type { PrinterColumn, ServedKind } from "./resources.ts"
+import { type StoredObject, valueAtPath } from "./StoredObject.ts"
 
 const defaultColumns: ReadonlyArray<PrinterColumn> = [
   { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" }
@@ -32,7 +33,7 @@ export const humanDuration = (millis: number): string => {
   return `${years}y`
 }
 
-const cell = (object: KubeObject, column: PrinterColumn, now: number): unknown => {
+const cell = (object: StoredObject, column: PrinterColumn, now: number): unknown => {
   const value = valueAtPath(object, column.jsonPath.replace(/^\./, "").split("."))
   if (value === undefined || value === null) return null
   if (column.type === "date" && typeof value === "string") return humanDuration(now - Date.parse(value))
@@ -41,7 +42,7 @@ const cell = (object: KubeObject, column: PrinterColumn, now: number): unknown =
 }
 
 /** The Table for a list (or one object) of a kind. */
-export const tableOf = (type: ResourceType, items: ReadonlyArray<KubeObject>, resourceVersion: string, now: number) => {
+export const tableOf = (type: ServedKind, items: ReadonlyArray<StoredObject>, resourceVersion: string, now: number) => {
   const columns = type.printerColumns.length > 0 ? type.printerColumns : defaultColumns
   return {
     kind: "Table",

@@ -30,8 +30,8 @@ import {
   WorkerResult
 } from "../../src/api/jobs.ts"
 import { runCommand } from "../../src/cli/run.ts"
-import { restoreEnv, workerEnv } from "../../src/demo/processes.ts"
 import { restoreSource } from "../../src/recovery/main.ts"
+import { restoreEnv, workerEnv } from "../../src/sandbox/processes.ts"
 
 // 1970-01-01 .. 9999-12-31, whole seconds: a backup id's range
 const Seconds = Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 253402300799 }))

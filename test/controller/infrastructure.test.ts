@@ -12,9 +12,9 @@ import { findCondition, setCondition } from "../../src/controller/conditions.ts"
 import { Metrics, makeMetrics } from "../../src/controller/Metrics.ts"
 import { jsonEqual, mergePatchBetween, writeStatus } from "../../src/controller/status.ts"
 import { KubeApi } from "../../src/kube/KubeApi.ts"
-import { layerFake } from "../../src/kube/KubeApiFake.ts"
 import { Resources } from "../../src/kube/resources.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
+import { layerFake } from "../../src/sandbox/KubeApiFake.ts"
 
 const settle = Effect.gen(function* () {
   for (let i = 0; i < 100; i++) yield* Effect.yieldNow

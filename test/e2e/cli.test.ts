@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { decodeRestoreTerminationMessage, isFailureMessage, WorkerTerminationMessage } from "../../src/api/jobs.ts"
-import { executable, runSubcommand, terminationFailure } from "../../src/demo/processes.ts"
+import { executable, runSubcommand, terminationFailure } from "../../src/sandbox/processes.ts"
 
 const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   spawnSync(process.execPath, [executable, ...args], { env: { ...process.env, ...env }, encoding: "utf8" })

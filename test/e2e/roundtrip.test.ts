@@ -10,16 +10,16 @@ import { join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { RestoreTerminationMessage, WorkerTerminationMessage } from "../../src/api/jobs.ts"
+import { decodeMetadata } from "../../src/objectstore/metadata.ts"
+import { backupUser, startMariadb, writeRestoredServerDefaults } from "../../src/sandbox/mariadb.ts"
+import { freePort } from "../../src/sandbox/ports.ts"
 import {
   restoreEnv,
   runSubcommand,
   startInstanceManager,
   terminationResult,
   workerEnv
-} from "../../src/demo/processes.ts"
-import { decodeMetadata } from "../../src/objectstore/metadata.ts"
-import { backupUser, startMariadb, writeRestoredServerDefaults } from "../../src/sandbox/mariadb.ts"
-import { freePort } from "../../src/sandbox/ports.ts"
+} from "../../src/sandbox/processes.ts"
 import { E2eFixture, fixtureLayer, readObject, storeContents, storeLayer } from "./support.ts"
 
 const path = "e2e"

@@ -3,9 +3,9 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Context, Effect, Layer, Stream } from "effect"
-import { objectStoreEnv, type PkiFiles, type S3Target, writePki } from "../../src/demo/processes.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { backupUser, type MariadbInstance, startMariadb } from "../../src/sandbox/mariadb.ts"
+import { objectStoreEnv, type PkiFiles, type S3Target, writePki } from "../../src/sandbox/processes.ts"
 import { createBucket, rgwConnection, startRgw, uniqueBucketName } from "../support/rgw.ts"
 
 /** Everything the end-to-end tests share. */

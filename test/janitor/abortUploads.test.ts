@@ -7,11 +7,11 @@ import { join } from "node:path"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { CleanupEnv, CleanupTerminationMessage } from "../../src/api/cleanupJob.ts"
-import { runSubcommand, spawnSubcommand, startInstanceManager, workerEnv } from "../../src/demo/processes.ts"
 import { abortUploads } from "../../src/janitor/abortUploads.ts"
 import { MemoryObjectStore, ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { backupUser } from "../../src/sandbox/mariadb.ts"
 import { freePort } from "../../src/sandbox/ports.ts"
+import { runSubcommand, spawnSubcommand, startInstanceManager, workerEnv } from "../../src/sandbox/processes.ts"
 import { E2eFixture, fixtureLayer, storeContents, storeLayer } from "../e2e/support.ts"
 
 const fast = { retries: 3, baseDelay: "1 millis", maxDelay: "5 millis" } as const

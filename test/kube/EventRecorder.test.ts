@@ -3,9 +3,9 @@ import { Effect, Layer } from "effect"
 import { TestClock } from "effect/testing"
 import { makeEventRecorder } from "../../src/kube/EventRecorder.ts"
 import { KubeApi } from "../../src/kube/KubeApi.ts"
-import { layerFake } from "../../src/kube/KubeApiFake.ts"
 import { Resources } from "../../src/kube/resources.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
+import { layerFake } from "../../src/sandbox/KubeApiFake.ts"
 
 const TestLayer = layerFake.pipe(Layer.provideMerge(FakeCluster.layer))
 

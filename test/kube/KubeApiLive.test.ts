@@ -4,10 +4,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Fiber, Option, Stream } from "effect"
 import { KubeApi } from "../../src/kube/KubeApi.ts"
-import { layerLiveOnFakeServer } from "../../src/kube/KubeApiFake.ts"
 import { type Job, Resources } from "../../src/kube/resources.ts"
 import { kubeconfigYaml } from "../../src/sandbox/FakeApiServer.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
+import { layerLiveOnFakeServer } from "../../src/sandbox/KubeApiFake.ts"
 
 const backup = (name: string) => ({
   apiVersion: "mysql.cloudnative-mysql.io/v1alpha1" as const,

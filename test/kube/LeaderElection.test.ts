@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Clock, Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import { TestClock } from "effect/testing"
+import { microTime } from "../../src/api/time.ts"
 import { KubeApi } from "../../src/kube/KubeApi.ts"
-import { layerFake } from "../../src/kube/KubeApiFake.ts"
-import { type LeaderElectionOptions, microTime, runAsLeader } from "../../src/kube/LeaderElection.ts"
+import { type LeaderElectionOptions, runAsLeader } from "../../src/kube/LeaderElection.ts"
 import { Resources } from "../../src/kube/resources.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
+import { layerFake } from "../../src/sandbox/KubeApiFake.ts"
 
 const TestLayer = layerFake.pipe(Layer.provideMerge(FakeCluster.layer))
 

@@ -3,10 +3,10 @@ import { Clock, type Duration, Effect, Layer, Option, Schedule, Stream } from "e
 import { TestClock } from "effect/testing"
 import { Unavailable } from "../../src/kube/errors.ts"
 import { fromRaw, KubeApi } from "../../src/kube/KubeApi.ts"
-import { layerFake, makeFakeRaw } from "../../src/kube/KubeApiFake.ts"
 import { makeReflector, type ReflectorEvent } from "../../src/kube/Reflector.ts"
 import { type Job, Resources } from "../../src/kube/resources.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
+import { layerFake, makeFakeRaw } from "../../src/sandbox/KubeApiFake.ts"
 
 const TestLayer = layerFake.pipe(Layer.provideMerge(FakeCluster.layer))
 

@@ -1,10 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schedule, Stream } from "effect"
 import { KubeApi } from "../../src/kube/KubeApi.ts"
-import { layerLiveOnFakeServer } from "../../src/kube/KubeApiFake.ts"
 import { makeReflector } from "../../src/kube/Reflector.ts"
 import { Resources } from "../../src/kube/resources.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
+import { layerLiveOnFakeServer } from "../../src/sandbox/KubeApiFake.ts"
 
 const backup = (name: string) => ({
   apiVersion: "mysql.cloudnative-mysql.io/v1alpha1" as const,

@@ -154,7 +154,7 @@ describe("SigV2Signer", () => {
   })
 
   it("refuses an identity without keys", async () => {
-    const signer = new SigV2Signer({ bucket: "b" })
+    const signer = new SigV2Signer({ bucket: "b", now })
     let message = ""
     await signer
       .sign(new HttpRequest({ method: "GET", hostname: "h", path: "/" }), { token: "t" } as never)

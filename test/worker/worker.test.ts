@@ -7,6 +7,9 @@ import { join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { WorkerTerminationMessage } from "../../src/api/jobs.ts"
+import { findBackup, listBackups } from "../../src/objectstore/catalog.ts"
+import { backupUser } from "../../src/sandbox/mariadb.ts"
+import { freePort } from "../../src/sandbox/ports.ts"
 import {
   objectStoreEnv,
   parseLogLines,
@@ -16,10 +19,7 @@ import {
   terminationFailure,
   workerEnv,
   writePki
-} from "../../src/demo/processes.ts"
-import { findBackup, listBackups } from "../../src/objectstore/catalog.ts"
-import { backupUser } from "../../src/sandbox/mariadb.ts"
-import { freePort } from "../../src/sandbox/ports.ts"
+} from "../../src/sandbox/processes.ts"
 import { E2eFixture, fixtureLayer, storeContents, storeLayer } from "../e2e/support.ts"
 
 const path = "worker"

@@ -11,6 +11,7 @@ import { execFile } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { promisify } from "node:util"
+import { sleepMillis, wallClockMillis } from "../wallClock.ts"
 
 /** The directory holding start.sh and stop.sh. */
 export const rgwScripts = import.meta.dirname
@@ -62,14 +63,14 @@ export const readRgwEnv = (stateDir: string): RgwEndpoints => {
 export const ensureRgwStarted = async (stateDir: string): Promise<RgwEndpoints> => {
   const lock = `${stateDir}.lock`
   const failed = join(stateDir, "start-failed")
-  const deadline = Date.now() + 180_000
+  const deadline = wallClockMillis() + 180_000
   for (;;) {
     try {
       mkdirSync(lock)
       break
     } catch {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`)
-      await new Promise((r) => setTimeout(r, 100))
+      if (wallClockMillis() > deadline) throw new Error(`timed out waiting for ${lock}`)
+      await sleepMillis(100)
     }
   }
   try {

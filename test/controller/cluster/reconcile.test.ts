@@ -14,9 +14,9 @@ import { findCondition } from "../../../src/controller/conditions.ts"
 import { Events, type RecordedEvent } from "../../../src/controller/Events.ts"
 import type { InstanceStatus } from "../../../src/instance/protocol.ts"
 import { KubeApi } from "../../../src/kube/KubeApi.ts"
-import { layerFake } from "../../../src/kube/KubeApiFake.ts"
 import { type Job, type Pod, Resources } from "../../../src/kube/resources.ts"
 import { FakeCluster } from "../../../src/sandbox/FakeCluster.ts"
+import { layerFake } from "../../../src/sandbox/KubeApiFake.ts"
 import { backupObject, clusterObject, completed, fromBackup, fromSource, instanceStatus, sha } from "./fixtures.ts"
 
 const World = layerFake.pipe(Layer.provideMerge(FakeCluster.layer))

@@ -7,12 +7,12 @@
  */
 import { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Layer, Stream } from "effect"
-import type { ApiStatusError } from "../sandbox/ApiStatus.ts"
-import { FakeApiServer, kubeconfigYaml } from "../sandbox/FakeApiServer.ts"
-import { FakeCluster, type FakeClusterService, type ResourceRef } from "../sandbox/FakeCluster.ts"
-import { fromStatus, type KubeError } from "./errors.ts"
-import { fromRaw, KubeApi, type RawKubeApi, type RawWatchEvent } from "./KubeApi.ts"
-import { describeRequest, type ObjectRef, type ResourceType } from "./resources.ts"
+import { fromStatus, type KubeError } from "../kube/errors.ts"
+import { fromRaw, KubeApi, type RawKubeApi, type RawWatchEvent } from "../kube/KubeApi.ts"
+import { describeRequest, type ObjectRef, type ResourceType } from "../kube/resources.ts"
+import type { ApiStatusError } from "./ApiStatus.ts"
+import { FakeApiServer, kubeconfigYaml } from "./FakeApiServer.ts"
+import { FakeCluster, type FakeClusterService, type ResourceRef } from "./FakeCluster.ts"
 
 const toRef = (resource: ResourceType, namespace: string | undefined): ResourceRef => ({
   group: resource.group,

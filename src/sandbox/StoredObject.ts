@@ -17,7 +17,7 @@ export interface OwnerReference {
 }
 
 /** `metadata` as the server fills it; unknown keys survive. */
-export interface ObjectMeta {
+export interface StoredObjectMeta {
   readonly name?: string
   readonly generateName?: string
   readonly namespace?: string
@@ -35,10 +35,10 @@ export interface ObjectMeta {
 }
 
 /** Any Kubernetes object as JSON. */
-export interface KubeObject {
+export interface StoredObject {
   readonly apiVersion?: string
   readonly kind?: string
-  readonly metadata: ObjectMeta
+  readonly metadata: StoredObjectMeta
   readonly [key: string]: unknown
 }
 
@@ -47,7 +47,7 @@ export interface KubeList {
   readonly apiVersion: string
   readonly kind: string
   readonly metadata: { readonly resourceVersion: string }
-  readonly items: ReadonlyArray<KubeObject>
+  readonly items: ReadonlyArray<StoredObject>
 }
 
 /** A mutable JSON object, used while the store builds a new version of an object. */

@@ -18,14 +18,17 @@ import {
   type WorkerEnvVars,
   type WorkerTerminationMessage
 } from "../api/jobs.ts"
+import { nowMillis } from "../api/time.ts"
 import {
   createCertificateAuthority,
   issueClientCertificate,
   issueServerCertificate,
   type PkiError
 } from "../instance/pki.ts"
-import { freePort } from "../sandbox/ports.ts"
-import { type S3Endpoint, staticConnection } from "../sandbox/s3Endpoint.ts"
+import { exitStatus } from "../process/exitStatus.ts"
+import { waitUntilReady } from "../process/waitUntil.ts"
+import { freePort } from "./ports.ts"
+import { type S3Endpoint, staticConnection } from "./s3Endpoint.ts"
 
 /** The launcher of the one executable. */
 export const executable = join(import.meta.dirname, "..", "..", "bin", "cloudnative-mysql.js")
@@ -56,9 +59,6 @@ export interface SubcommandOptions {
   readonly workDir: string
 }
 
-const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): number =>
-  code ?? (signal === "SIGKILL" ? 137 : signal === "SIGTERM" ? 143 : signal === "SIGINT" ? 130 : 128)
-
 /**
  * Starts `cloudnative-mysql <subcommand>` with `options.env` on top of this process's environment. The
  * process is SIGKILLed when the scope closes if it still runs.
@@ -69,7 +69,7 @@ export const spawnSubcommand = (
 ): Effect.Effect<RunningProcess, never, Scope.Scope> =>
   Effect.gen(function* () {
     yield* Effect.promise(() => mkdir(options.workDir, { recursive: true }))
-    const terminationPath = join(options.workDir, `${subcommand}-${Date.now()}-termination.json`)
+    const terminationPath = join(options.workDir, `${subcommand}-${yield* nowMillis}-termination.json`)
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
         spawn(process.execPath, [executable, subcommand], {
@@ -97,7 +97,7 @@ export const spawnSubcommand = (
       stderr += text
     })
     const exited = new Promise<number>((resolve) => {
-      child.once("close", (code, signal) => resolve(exitCodeOf(code, signal)))
+      child.once("close", (code, signal) => resolve(exitStatus(code, signal)))
     })
     const outcome = Effect.promise(async () => {
       const exitCode = await exited
@@ -174,6 +174,15 @@ export interface InstanceManagerOptions {
   readonly extraEnv?: Readonly<Record<string, string>>
 }
 
+/** The instance manager exited or did not answer `/healthz` in time; `output` is the end of its logs. */
+export class InstanceManagerNotHealthy extends Data.TaggedError("InstanceManagerNotHealthy")<{
+  readonly output: string
+}> {
+  override get message(): string {
+    return `the instance manager did not become healthy: ${this.output}`
+  }
+}
+
 /** A running instance manager process. */
 export interface RunningInstanceManager extends RunningProcess {
   readonly url: string
@@ -219,18 +228,20 @@ export const startInstanceManager = (
         })
       })
     )
-    const deadline = Date.now() + 30_000
-    while ((yield* probe(options.probePort, "/healthz")) !== 200) {
-      if (running.child.exitCode !== null || Date.now() > deadline) {
-        const outcome = yield* running.outcome
-        return yield* Effect.fail(
-          new Error(
-            `the instance manager did not become healthy: ${outcome.stdout.slice(-1500)}${outcome.stderr.slice(-1500)}`
-          )
+    const unhealthy = () =>
+      Effect.flatMap(running.outcome, (outcome) =>
+        Effect.fail(
+          new InstanceManagerNotHealthy({ output: `${outcome.stdout.slice(-1500)}${outcome.stderr.slice(-1500)}` })
         )
-      }
-      yield* Effect.sleep("100 millis")
-    }
+      )
+    yield* waitUntilReady({
+      probe: Effect.map(probe(options.probePort, "/healthz"), (status) => status === 200),
+      exited: () => running.child.exitCode !== null,
+      interval: "100 millis",
+      timeout: "30 seconds",
+      onExited: unhealthy,
+      onTimeout: unhealthy
+    })
     return { ...running, url: `https://127.0.0.1:${options.apiPort}` }
   })
 
