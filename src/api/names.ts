@@ -35,8 +35,28 @@ export const labels = {
 /** Annotation keys. */
 export const annotations = {
   backupId: `${labelPrefix}/backup-id`,
-  specHash: `${labelPrefix}/spec-hash`
+  specHash: `${labelPrefix}/spec-hash`,
+  /** On a backup Job: the key prefix its worker writes under (what the cleanup Job aborts uploads under). */
+  backupPrefix: `${labelPrefix}/backup-prefix`,
+  /** On a ScheduledBackup's Backup: the schedule slot (RFC 3339) it was created for. */
+  scheduledAt: `${labelPrefix}/scheduled-at`
 } as const
+
+/** Finalizer keys. */
+export const finalizers = {
+  /**
+   * On a backup Job: held until the controller made sure no incomplete multipart upload of a worker killed
+   * mid-run survives (the cleanup Job), so even a Job deleted with its Backup is cleaned up after.
+   */
+  abortUploads: `${labelPrefix}/abort-uploads`
+} as const
+
+/** The instance manager's mutual-TLS API port on every database Pod. */
+export const instanceManagerApiPort = 8443
+
+/** The DNS name of an instance through the headless Service: the name its server certificate carries. */
+export const instanceDnsName = (cluster: string, instance: string, namespace: string): string =>
+  `${instance}.${serviceNames(cluster).headless}.${namespace}.svc`
 
 /** The role of an instance, as the role label says it. */
 export type InstanceRole = "primary" | "replica"

@@ -48,7 +48,13 @@ export const ScheduledBackupSpec = Schema.Struct({
       default: "none",
       description: "Owner of the created Backups: none (kept), self (deleted with this object), cluster"
     })
-    .pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed("none" as const)))
+    .pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed("none" as const))),
+  startingDeadlineSeconds: Schema.optionalKey(
+    Schema.Int.check(Schema.isGreaterThan(0)).annotate({
+      description:
+        "After a controller outage, the most recent missed run is still started when it is at most this old; default 3600"
+    })
+  )
 })
 export type ScheduledBackupSpec = typeof ScheduledBackupSpec.Type
 

@@ -46,12 +46,6 @@ export const catalogue = {
     "Completed",
     ({ size, sha256 }) => `backup completed: ${size} bytes, sha256 ${sha256}`
   ),
-  /** The worker or its Job failed; the reason is the worker's (or the Job's) own. */
-  backupFailed: spec<{ readonly reason: string; readonly message: string }>(
-    "Warning",
-    "Failed",
-    ({ reason, message }) => `${reason}: ${message}`
-  ),
   uploadsCleanupStarted: spec<{ readonly job: string; readonly prefix: string }>(
     "Normal",
     "CleanupStarted",
@@ -75,7 +69,8 @@ export const catalogue = {
   scheduledBackupSkipped: spec<{ readonly slot: string; readonly running: string }>(
     "Normal",
     "BackupSkipped",
-    ({ slot, running }) => `skipped the ${slot} run: Backup ${running} is still running`
+    // no slot in the message: repeated skips aggregate into one Event's count
+    ({ running }) => `skipped a scheduled run: Backup ${running} is still running`
   ),
   scheduledBackupMissed: spec<{ readonly missed: number; readonly slot: string }>(
     "Warning",

@@ -27,10 +27,12 @@ import { makeClientNodeRaw } from "../kube/clientNode.ts"
 import { fromRaw, KubeApi } from "../kube/KubeApi.ts"
 import { loadKubeConfig } from "../kube/kubeConfig.ts"
 import { runAsLeader } from "../kube/LeaderElection.ts"
+import { backupReconciler } from "./backup/reconcile.ts"
 import { Caches } from "./Caches.ts"
 import { clusterReconciler } from "./cluster/reconcile.ts"
 import { Events } from "./Events.ts"
 import { Metrics } from "./Metrics.ts"
+import { scheduledBackupReconciler } from "./scheduledBackup/reconcile.ts"
 
 /** The services every reconciler layer may use. */
 export type ControllerServices = Caches | Events | KubeApi | Metrics
@@ -42,8 +44,8 @@ export interface Reconciler {
   readonly layer: (workers: number) => Layer.Layer<never, never, ControllerServices>
 }
 
-/** The reconcilers of this process. */
-export const reconcilers: ReadonlyArray<Reconciler> = [clusterReconciler]
+/** The reconcilers of this process: registering one is one line. */
+export const reconcilers: ReadonlyArray<Reconciler> = [backupReconciler, scheduledBackupReconciler, clusterReconciler]
 
 /** `host:port`; an empty host means every interface. */
 export const Address = Schema.String.check(Schema.isPattern(/^(\[[0-9a-fA-F:]+\]|[^\s:]*):\d{1,5}$/u)).annotate({

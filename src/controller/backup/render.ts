@@ -1,0 +1,269 @@
+/**
+ * The Jobs the Backup controller creates, rendered as pure functions of what was observed (no clock, no I/O), so
+ * the same Backup always gives the same Job and tests can snapshot it.
+ *
+ * The backup Job (`<backup>-backup`, at most 63 characters) runs `cloudnative-mysql backup` in the Cluster's
+ * image, so the backup tool matches the server. It holds the only copy of the object-store credentials a backup
+ * needs: every referenced Secret key is mounted as a file named after the spec field (`objectstore/connection.ts`
+ * reads them there); no value ever appears in the environment. The cluster's client certificate is mounted for
+ * the mutual-TLS connection to the source's instance manager, addressed by Pod IP and verified against the name
+ * in its server certificate. No service-account token is mounted: the worker never talks to the Kubernetes API.
+ *
+ * The cleanup Job (`<backup>-cleanup`) runs `cloudnative-mysql abort-uploads` under the backup's prefix. It is
+ * derived from the backup Job alone (same image, same object-store env and volume), so it can be rendered after
+ * the Backup itself is gone.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import type { Backup } from "../../api/backup.ts"
+import { CleanupEnv } from "../../api/cleanupJob.ts"
+import type { Cluster } from "../../api/cluster.ts"
+import type { SecretKeySelector } from "../../api/common.ts"
+import { envVarList } from "../../api/env.ts"
+import type { WorkerEnvVars } from "../../api/jobs.ts"
+import {
+  annotations,
+  backupJobLabels,
+  backupJobName,
+  cleanupJobName,
+  finalizers,
+  instanceDnsName,
+  instanceManagerApiPort,
+  labels,
+  secretNames
+} from "../../api/names.ts"
+import type { ObjectStore } from "../../api/objectStore.ts"
+import type { Job } from "../../kube/resources.ts"
+
+/** Retries of a failed worker Pod before the Job fails (`backoffLimit`): each retry reuses the backup id. */
+export const backupBackoffLimit = 2
+
+/** The Job deadline when the Backup sets none: 6 hours, for a multi-terabyte stream at a modest rate. */
+export const defaultActiveDeadlineSeconds = 6 * 60 * 60
+
+/** The cleanup Job's deadline and how long a finished cleanup Job is kept when no Backup owns it. */
+export const cleanupActiveDeadlineSeconds = 15 * 60
+export const orphanCleanupTtlSeconds = 60 * 60
+
+/** Where the worker finds the client certificate and the object-store secret files. */
+export const tlsMountPath = "/var/run/secrets/cloudnative-mysql/tls"
+export const objectStoreMountPath = "/var/run/secrets/cloudnative-mysql/object-store"
+
+/** The container names. */
+export const backupContainerName = "backup"
+export const cleanupContainerName = "abort-uploads"
+
+const objectStoreVolume = "object-store"
+const tlsVolume = "client-tls"
+
+/** What a backup Job is rendered from. */
+export interface BackupJobInput {
+  readonly backup: Backup
+  readonly cluster: Cluster
+  readonly backupId: string
+  /** The source instance (Pod) name and IP, from `Cluster.status`. */
+  readonly instanceName: string
+  readonly podIP: string
+  readonly objectStore: ObjectStore
+  /** `<path>/<cluster>/<backup-name>/<backup-id>/` */
+  readonly prefix: string
+}
+
+/** The secret files an object store needs: file name (spec field) → Secret key reference. */
+export const objectStoreSecretFiles = (store: ObjectStore): ReadonlyArray<readonly [string, SecretKeySelector]> => {
+  const files: Array<readonly [string, SecretKeySelector]> = []
+  const add = (file: string, ref: SecretKeySelector | undefined) => {
+    if (ref !== undefined) files.push([file, ref])
+  }
+  add("accessKeyId", store.credentials.accessKeyId)
+  add("secretAccessKey", store.credentials.secretAccessKey)
+  add("sessionToken", store.credentials.sessionToken)
+  add("caBundle", store.caBundle)
+  add("customerKey", store.serverSideEncryption?.customerKey)
+  return files
+}
+
+/** A projected volume with one file per referenced Secret key (Secrets may differ per key). */
+const objectStoreProjection = (store: ObjectStore) => ({
+  name: objectStoreVolume,
+  projected: {
+    defaultMode: 0o400,
+    sources: objectStoreSecretFiles(store).map(([file, ref]) => ({
+      secret: { name: ref.name, items: [{ key: ref.key, path: file }] }
+    }))
+  }
+})
+
+const bracketed = (ip: string): string => (ip.includes(":") ? `[${ip}]` : ip)
+
+const ownerReference = (backup: Backup) => ({
+  apiVersion: backup.apiVersion,
+  kind: backup.kind,
+  name: backup.metadata.name ?? "",
+  uid: backup.metadata.uid ?? "",
+  controller: true,
+  blockOwnerDeletion: true
+})
+
+// the worker and the janitor need no privilege and write only their termination message
+const restrictedContainer = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ["ALL"] }
+}
+
+/** The worker's environment (the `WorkerEnv` contract, encoded). */
+export const workerEnv = (input: BackupJobInput): WorkerEnvVars => {
+  const namespace = input.backup.metadata.namespace ?? ""
+  const cluster = input.cluster.metadata.name ?? ""
+  return {
+    BACKUP_NAMESPACE: namespace,
+    BACKUP_CLUSTER_NAME: cluster,
+    ...(input.cluster.metadata.uid === undefined ? {} : { BACKUP_CLUSTER_UID: input.cluster.metadata.uid }),
+    BACKUP_NAME: input.backup.metadata.name ?? "",
+    ...(input.backup.metadata.uid === undefined ? {} : { BACKUP_UID: input.backup.metadata.uid }),
+    BACKUP_ID: input.backupId,
+    BACKUP_INSTANCE_URL: `https://${bracketed(input.podIP)}:${instanceManagerApiPort}`,
+    BACKUP_INSTANCE_NAME: input.instanceName,
+    BACKUP_TLS_CA_FILE: `${tlsMountPath}/ca.crt`,
+    BACKUP_TLS_CERT_FILE: `${tlsMountPath}/tls.crt`,
+    BACKUP_TLS_KEY_FILE: `${tlsMountPath}/tls.key`,
+    BACKUP_TLS_SERVER_NAME: instanceDnsName(cluster, input.instanceName, namespace)
+  }
+}
+
+/** The backup Job of a Backup (see the module comment). */
+export const renderBackupJob = (input: BackupJobInput): Job => {
+  const backupName = input.backup.metadata.name ?? ""
+  const cluster = input.cluster.metadata.name ?? ""
+  const jobLabels = backupJobLabels(cluster, backupName)
+  const jobAnnotations = { [annotations.backupId]: input.backupId, [annotations.backupPrefix]: input.prefix }
+  const env = [
+    ...envVarList(workerEnv(input)),
+    { name: "OBJECT_STORE_SPEC", value: JSON.stringify(input.objectStore) },
+    { name: "OBJECT_STORE_SECRETS_DIR", value: objectStoreMountPath }
+  ]
+  return {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: {
+      name: backupJobName(backupName),
+      namespace: input.backup.metadata.namespace ?? "",
+      labels: jobLabels,
+      annotations: jobAnnotations,
+      ownerReferences: [ownerReference(input.backup)],
+      finalizers: [finalizers.abortUploads]
+    },
+    spec: {
+      backoffLimit: backupBackoffLimit,
+      activeDeadlineSeconds: input.backup.spec.activeDeadlineSeconds ?? defaultActiveDeadlineSeconds,
+      template: {
+        metadata: { labels: jobLabels, annotations: jobAnnotations },
+        spec: {
+          restartPolicy: "Never",
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          containers: [
+            {
+              name: backupContainerName,
+              image: input.cluster.spec.imageName,
+              command: ["cloudnative-mysql", "backup"],
+              env,
+              terminationMessagePolicy: "File",
+              securityContext: restrictedContainer,
+              volumeMounts: [
+                { name: tlsVolume, mountPath: tlsMountPath, readOnly: true },
+                { name: objectStoreVolume, mountPath: objectStoreMountPath, readOnly: true }
+              ]
+            }
+          ],
+          volumes: [
+            {
+              name: tlsVolume,
+              secret: {
+                secretName: secretNames(cluster).clientTls,
+                defaultMode: 0o400,
+                items: [
+                  { key: "ca.crt", path: "ca.crt" },
+                  { key: "tls.crt", path: "tls.crt" },
+                  { key: "tls.key", path: "tls.key" }
+                ]
+              }
+            },
+            objectStoreProjection(input.objectStore)
+          ]
+        }
+      }
+    }
+  }
+}
+
+interface EnvVar {
+  readonly name: string
+  readonly value?: string
+}
+
+type Container = { readonly image?: string | undefined; readonly env?: ReadonlyArray<EnvVar> }
+type Volume = { readonly name: string }
+
+const encodeCleanupEnv = Schema.encodeUnknownSync(CleanupEnv)
+const decodeObjectStore = Schema.decodeUnknownSync(CleanupEnv.fields.OBJECT_STORE_SPEC)
+
+/**
+ * The cleanup Job for a backup Job: aborts the uploads under the backup's prefix. `owner` is the Backup when it
+ * still exists (the Job is then deleted with it); without one the Job removes itself an hour after finishing.
+ */
+export const renderCleanupJob = (backupJob: Job, owner: Backup | undefined): Job => {
+  const metadata = backupJob.metadata
+  const podSpec = backupJob.spec?.template.spec as
+    | { readonly containers: ReadonlyArray<Container>; readonly volumes?: ReadonlyArray<Volume> }
+    | undefined
+  const worker = podSpec?.containers[0]
+  const envOf = (name: string) => worker?.env?.find((variable) => variable.name === name)?.value
+  // the owner reference outlives the Backup, so the name is the same whether or not the Backup still exists
+  const backupName = metadata.ownerReferences?.find((ref) => ref.kind === "Backup")?.name ?? ""
+  const env = encodeCleanupEnv({
+    CLEANUP_PREFIX: metadata.annotations?.[annotations.backupPrefix] ?? "",
+    OBJECT_STORE_SPEC: decodeObjectStore(envOf("OBJECT_STORE_SPEC") ?? "{}"),
+    OBJECT_STORE_SECRETS_DIR: objectStoreMountPath
+  }) as Readonly<Record<string, string | undefined>>
+  const jobLabels = { ...metadata.labels, [labels.component]: "backup-cleanup" }
+  const name = cleanupJobName(backupName)
+  return {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: {
+      name,
+      namespace: metadata.namespace ?? "",
+      labels: jobLabels,
+      annotations: { ...metadata.annotations },
+      ...(owner === undefined ? {} : { ownerReferences: [ownerReference(owner)] })
+    },
+    spec: {
+      backoffLimit: backupBackoffLimit,
+      activeDeadlineSeconds: cleanupActiveDeadlineSeconds,
+      ...(owner === undefined ? { ttlSecondsAfterFinished: orphanCleanupTtlSeconds } : {}),
+      template: {
+        metadata: { labels: jobLabels },
+        spec: {
+          restartPolicy: "Never",
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          containers: [
+            {
+              name: cleanupContainerName,
+              image: worker?.image ?? "",
+              command: ["cloudnative-mysql", "abort-uploads"],
+              env: envVarList(env),
+              terminationMessagePolicy: "File",
+              securityContext: restrictedContainer,
+              volumeMounts: [{ name: objectStoreVolume, mountPath: objectStoreMountPath, readOnly: true }]
+            }
+          ],
+          volumes: (podSpec?.volumes ?? []).filter((volume) => volume.name === objectStoreVolume)
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * The ScheduledBackup decision as a pure function: whatever the reconcile times, at most one Backup per slot,
+ * every Backup for a slot that had come, none for a slot older than the starting deadline.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Schema } from "effect"
+import type { Backup } from "../../src/api/backup.ts"
+import type { ScheduledBackup } from "../../src/api/scheduledBackup.ts"
+import { decide, slotSuffix } from "../../src/controller/scheduledBackup/decide.ts"
+
+const start = Date.parse("2026-12-01T00:00:00Z")
+
+const object = (every: number, deadline: number): ScheduledBackup => ({
+  apiVersion: "mysql.cloudnative-mysql.io/v1alpha1",
+  kind: "ScheduledBackup",
+  metadata: { namespace: "db", name: "s", creationTimestamp: "2026-12-01T00:00:00Z", uid: "u" },
+  spec: {
+    schedule: `*/${every} * * * *`,
+    cluster: { name: "c" },
+    method: "xtrabackup",
+    target: "prefer-standby",
+    online: true,
+    immediate: false,
+    suspend: false,
+    backupOwnerReference: "none",
+    startingDeadlineSeconds: deadline
+  }
+})
+
+describe("ScheduledBackup decide", () => {
+  it.prop(
+    "at most one Backup per slot; each for a slot at or before the reconcile and within the deadline",
+    {
+      every: Schema.Literals([1, 5, 15, 30]),
+      deadline: Schema.Int.check(Schema.isBetween({ minimum: 60, maximum: 7200 })),
+      gaps: Schema.Array(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 180 }))).check(
+        Schema.isMaxLength(40)
+      ),
+      finishes: Schema.Boolean
+    },
+    ({ every, deadline, gaps, finishes }) => {
+      let current = object(every, deadline)
+      const backups: Array<Backup> = []
+      let now = start
+      for (const gap of gaps) {
+        now += gap * 60_000
+        const decision = decide(current, backups, undefined, now)
+        current = { ...current, status: decision.status }
+        if (decision.create !== undefined) {
+          const slot = Date.parse(decision.create.metadata.annotations?.["cloudnative-mysql.io/scheduled-at"] ?? "")
+          assert.isAtMost(slot, now)
+          assert.isAtMost(now - slot, deadline * 1000)
+          assert.strictEqual(decision.create.metadata.name, `s-${slotSuffix(slot)}`)
+          assert.strictEqual(new Date(slot).getUTCMinutes() % every, 0)
+          assert.isFalse(backups.some((b) => b.metadata.name === decision.create?.metadata.name))
+          backups.push({ ...decision.create, status: finishes ? { phase: "completed" } : {} })
+        }
+        assert.isAtMost(backups.filter((b) => b.status?.phase !== "completed").length, 1)
+      }
+    }
+  )
+})
