@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import { instanceManagerApiPort } from "../../api/names.ts"
 import { DefaultSecretsDir } from "../../objectstore/connection.ts"
 import type { ServerPaths } from "./optionFile.ts"
 
@@ -41,7 +42,7 @@ export const serverPaths: ServerPaths = {
 }
 
 /** Ports of a database Pod. */
-export const ports = { mysql: 3306, api: 8443, probe: 8000 } as const
+export const ports = { mysql: 3306, api: instanceManagerApiPort, probe: 8000 } as const
 
 /** The operator's database accounts (docs/cluster.md lists their privileges). */
 export const accountNames = { backup: "cnmysql_backup", replication: "cnmysql_replication" } as const

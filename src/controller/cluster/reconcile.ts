@@ -223,7 +223,7 @@ const observeInstances = Effect.fn("ClusterReconciler.observeInstances")(functio
                     instance: name,
                     url: `https://${ip.includes(":") ? `[${ip}]` : ip}:${ports.api}`,
                     // dial the IP, verify the Pod's DNS name from the server certificate
-                    tls: { ...tls, servername: `${name}.${cluster.name}-instances.${cluster.namespace}.svc` }
+                    tls: { ...tls, servername: instanceDnsName(cluster.name, name, cluster.namespace) }
                   })
                 )
               )

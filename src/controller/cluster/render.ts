@@ -78,10 +78,6 @@ export interface InstancePlan {
 /** The name a client dials for a Service or a Pod, as the cluster DNS resolves it. */
 export const serviceHost = (cluster: ClusterRef, service: string): string => `${service}.${cluster.namespace}.svc`
 
-/** The name of one instance's Pod under the headless Service. */
-export const podHost = (cluster: ClusterRef, instance: string): string =>
-  `${instance}.${serviceNames(cluster.name).headless}.${cluster.namespace}.svc`
-
 /** The password Secrets: a referenced Secret key, or the generated `<cluster>-credentials` Secret. */
 export const passwordSources = (cluster: ClusterRef): Record<keyof typeof passwordFiles, SecretKeySelector> => {
   const generated = secretNames(cluster.name).credentials
