@@ -13,7 +13,15 @@ import { Duration, Effect, Layer, Option, Random } from "effect"
 import type { Backup } from "../../api/backup.ts"
 import type { Cluster } from "../../api/cluster.ts"
 import type { Failure } from "../../api/failures.ts"
-import { configMapName, instanceName, instanceSerial, labels, recoveryJobName, secretNames } from "../../api/names.ts"
+import {
+  configMapName,
+  instanceDnsName,
+  instanceName,
+  instanceSerial,
+  labels,
+  recoveryJobName,
+  secretNames
+} from "../../api/names.ts"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { type ConfigMap, type KubeObject, type Pod, type Resource, Resources } from "../../kube/resources.ts"
