@@ -32,6 +32,7 @@ import {
 } from "../../api/names.ts"
 import type { ObjectStore } from "../../api/objectStore.ts"
 import type { ConfigMap, Job, PersistentVolumeClaim, Pod, Service } from "../../kube/resources.ts"
+import { objectStoreSecretFiles } from "../backup/render.ts"
 import { accountNames, passwordFiles, podPaths, ports, serverPaths, tlsFiles } from "./layout.ts"
 import { renderOptionFile, serverIdOf } from "./optionFile.ts"
 
@@ -111,7 +112,10 @@ export const renderInstanceOptionFile = (cluster: ClusterRef, plan: Pick<Instanc
   })
 
 /** The ConfigMap with one option file per instance, keyed `<instance>.cnf`. */
-export const renderConfigMap = (cluster: ClusterRef, instances: ReadonlyArray<InstancePlan>): ConfigMap => ({
+export const renderConfigMap = (
+  cluster: ClusterRef,
+  instances: ReadonlyArray<Pick<InstancePlan, "serial" | "role">>
+): ConfigMap => ({
   apiVersion: "v1",
   kind: "ConfigMap",
   metadata: metadata(cluster, configMapName(cluster.name), clusterLabels(cluster.name)),
@@ -303,22 +307,6 @@ export interface RecoveryPlan {
   readonly target: RestoreTarget
 }
 
-/** The object-store Secret keys, each mounted under the file name `objectstore/connection.ts` reads. */
-export const objectStoreSecretItems = (
-  store: ObjectStore
-): ReadonlyArray<{ readonly path: string; readonly ref: SecretKeySelector }> => {
-  const items: Array<{ readonly path: string; readonly ref: SecretKeySelector }> = []
-  const add = (path: string, ref: SecretKeySelector | undefined) => {
-    if (ref !== undefined) items.push({ path, ref })
-  }
-  add("accessKeyId", store.credentials.accessKeyId)
-  add("secretAccessKey", store.credentials.secretAccessKey)
-  add("sessionToken", store.credentials.sessionToken)
-  add("caBundle", store.caBundle)
-  add("customerKey", store.serverSideEncryption?.customerKey)
-  return items
-}
-
 /** The restore environment of a plan (RestoreEnv in src/api/jobs.ts). */
 export const restoreEnv = (cluster: ClusterRef, plan: RecoveryPlan): RestoreEnvVars => ({
   RESTORE_DATA_DIR: podPaths.dataDir,
@@ -341,7 +329,7 @@ export const restoreEnv = (cluster: ClusterRef, plan: RecoveryPlan): RestoreEnvV
 /** The recovery Job `<cluster>-1-recovery`: restores the plan into the first instance's PVC, once. */
 export const renderRecoveryJob = (cluster: ClusterRef, plan: RecoveryPlan): Job => {
   const jobLabels = recoveryJobLabels(cluster.name)
-  const secrets = objectStoreSecretItems(plan.objectStore)
+  const secrets = objectStoreSecretFiles(plan.objectStore)
   return {
     apiVersion: "batch/v1",
     kind: "Job",
@@ -390,7 +378,7 @@ export const renderRecoveryJob = (cluster: ClusterRef, plan: RecoveryPlan): Job 
                     name: "object-store",
                     projected: {
                       defaultMode: 0o400,
-                      sources: secrets.map(({ path, ref }) => ({
+                      sources: secrets.map(([path, ref]) => ({
                         secret: { name: ref.name, items: [{ key: ref.key, path }] }
                       }))
                     }
