@@ -56,8 +56,8 @@ describe("Cluster renderers: snapshots", () => {
     const cluster = ref()
     const objects = [
       renderConfigMap(cluster, [
-        { serial: 1, role: "primary", bootstrap: "initialise" },
-        { serial: 2, role: "replica", bootstrap: "clone" }
+        { serial: 1, role: "primary" },
+        { serial: 2, role: "replica" }
       ]),
       renderPvc(cluster, 1),
       renderPod(cluster, { serial: 1, role: "primary", bootstrap: "initialise" }),
@@ -167,10 +167,7 @@ describe("Cluster renderers: properties", () => {
       const fake = yield* FakeCluster
       const cluster = ref()
       const at = (plural: string, group = "", version = "v1") => ({ group, version, plural, namespace: "ns" })
-      yield* fake.create(
-        at("configmaps"),
-        renderConfigMap(cluster, [{ serial: 1, role: "primary", bootstrap: "clone" }])
-      )
+      yield* fake.create(at("configmaps"), renderConfigMap(cluster, [{ serial: 1, role: "primary" }]))
       yield* fake.create(at("persistentvolumeclaims"), renderPvc(cluster, 1))
       yield* fake.create(at("pods"), renderPod(cluster, { serial: 1, role: "primary", bootstrap: "initialise" }))
       yield* fake.create(at("pods"), renderPod(cluster, { serial: 2, role: "replica", bootstrap: "clone" }))
