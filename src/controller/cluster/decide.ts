@@ -86,7 +86,18 @@ export const podReady = (pod: Pod | undefined): boolean =>
   pod.metadata?.deletionTimestamp === undefined &&
   (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
 
-const instanceReady = (instance: ObservedInstance): boolean => podReady(instance.pod) && instance.status?.ready === true
+/**
+ * Ready: the Pod is Ready, the instance manager answered that the server does, and a replica's replication
+ * threads run (a replica that stopped replicating serves stale data: no backup source, no clone gate).
+ */
+export const instanceReady = (instance: ObservedInstance, role: InstanceRole): boolean => {
+  const status = instance.status
+  if (!podReady(instance.pod) || status?.ready !== true) return false
+  return (
+    role === "primary" ||
+    (status.replication.length > 0 && status.replication.every((c) => c.ioRunning && c.sqlRunning))
+  )
+}
 
 /** The compact summary the Backup reconciler selects its source from. */
 export const summarize = (instance: ObservedInstance, role: InstanceRole): InstanceSummary => {
@@ -95,7 +106,7 @@ export const summarize = (instance: ObservedInstance, role: InstanceRole): Insta
   return {
     name: instance.name,
     role,
-    ready: instanceReady(instance),
+    ready: instanceReady(instance, role),
     ...(instance.status === undefined ? {} : { executedGtid: instance.status.executedGtid }),
     ...(role === "replica" && lag !== undefined && lag !== null ? { lagSeconds: lag } : {}),
     ...(podIP === undefined ? {} : { podIP })
@@ -226,6 +237,25 @@ const decideRecovery = (
         )
       }
       const outcome = r.job.outcome
+      if (outcome._tag === "Unstartable") {
+        const warning: PendingEvent = { type: "Warning", reason: outcome.reason, message: outcome.message }
+        const t = transition(
+          status,
+          { type: conditionTypes.recovered, status: "False", reason: outcome.reason, message: outcome.message },
+          now,
+          generation,
+          warning
+        )
+        // the kubelet keeps trying: look again, the Job may still start (e.g. an image that appears)
+        return stop(
+          "failed",
+          t.conditions,
+          { recovery: { ...status.recovery, ...resolved } },
+          t.events,
+          [],
+          requeue.waiting
+        )
+      }
       if (outcome._tag === "Failed") {
         const failed = failureOfMessage(outcome.failure)
         const t = transition(
@@ -249,7 +279,11 @@ const decideRecovery = (
           type: conditionTypes.recovered,
           status: "True",
           reason: "Recovered",
-          message: `restored backup ${outcome.result.backupId}`
+          message: `restored backup ${outcome.result.backupId}${
+            cluster.spec.bootstrap?.recovery?.recoveryTarget === undefined
+              ? ""
+              : " to its consistent point: recoveryTarget (point-in-time recovery) is not applied yet"
+          }`
         },
         now,
         generation,
@@ -310,7 +344,7 @@ export const decide = (obs: Observation, now: string): Decision => {
   }
 
   const primaryInstance = instances.find((i) => i.name === primary)
-  const primaryReady = primaryInstance !== undefined && instanceReady(primaryInstance)
+  const primaryReady = primaryInstance !== undefined && instanceReady(primaryInstance, "primary")
   if (instances.length === 0 && wanted > 0) {
     // the first instance is always serial 1: the recovery Job restored into its PVC
     create(1, false, recoveryRequested ? "on the restored volume" : "initialising an empty data directory")
@@ -322,7 +356,7 @@ export const decide = (obs: Observation, now: string): Decision => {
       if (victim.hasPvc) actions.push({ _tag: "DeletePvc", name: victim.name })
       events.push(event(clusterEvents.instanceRemoved, { instance: victim.name }))
     }
-  } else if (instances.length < wanted && primaryReady && instances.every(instanceReady)) {
+  } else if (instances.length < wanted && primaryReady && instances.every((i) => instanceReady(i, roleOf(i.name)))) {
     // one replica at a time, and only from a ready primary: each clones it
     latest += 1
     create(latest, false, `cloning ${primary}`)

@@ -25,6 +25,7 @@ import {
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { type ConfigMap, type KubeObject, type Pod, type Resource, Resources } from "../../kube/resources.ts"
+import { unstartableReasons } from "../backup/decide.ts"
 import { Caches } from "../Caches.ts"
 import * as Controller from "../Controller.ts"
 import { Events } from "../Events.ts"
@@ -132,6 +133,24 @@ const ensureConfigMap = Effect.fn("ClusterReconciler.ensureConfigMap")(function*
   )
 })
 
+type Waiting = { readonly waiting?: { readonly reason?: string; readonly message?: string } }
+
+/** The kubelet's reason when the Job's container cannot start without a change (image, configuration). */
+const unstartable = (pods: ReadonlyArray<Pod>): { reason: string; message: string } | undefined => {
+  for (const pod of pods) {
+    for (const container of pod.status?.containerStatuses ?? []) {
+      const waiting = (container.state as Waiting | undefined)?.waiting
+      if (waiting?.reason !== undefined && unstartableReasons.has(waiting.reason)) {
+        return {
+          reason: waiting.reason,
+          message: waiting.message ?? `the restore container is waiting: ${waiting.reason}`
+        }
+      }
+    }
+  }
+  return undefined
+}
+
 const terminationMessage = (pod: Pod | undefined): string | undefined =>
   pod?.status?.containerStatuses?.find((c) => c.state?.terminated !== undefined)?.state?.terminated?.message
 
@@ -165,11 +184,18 @@ const observeRecovery = Effect.fn("ClusterReconciler.observeRecovery")(function*
   const finished = (job.status?.conditions ?? []).find(
     (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True"
   )
-  if (finished === undefined) return { _tag: "Resolved", plan: plan.success, job: "running" } as RecoveryObservation
   // by the owner's uid (not an index: a just-synced cache may not have indexed every object yet)
   const pods = (yield* caches.pods.list(cluster.namespace)).filter((pod) =>
     (pod.metadata?.ownerReferences ?? []).some((owner) => owner.uid === job.metadata?.uid && owner.kind === "Job")
   )
+  if (finished === undefined) {
+    const stuck = unstartable(pods)
+    return {
+      _tag: "Resolved",
+      plan: plan.success,
+      job: stuck === undefined ? "running" : { outcome: { _tag: "Unstartable", ...stuck } }
+    } as RecoveryObservation
+  }
   const message = pods.map(terminationMessage).find((m) => m !== undefined)
   const outcome = yield* recoveryOutcome(
     message,

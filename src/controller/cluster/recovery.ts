@@ -102,6 +102,8 @@ export const recoveryPlan = (cluster: ClusterRef, lookup: RecoveryLookup) =>
 export type RecoveryOutcome =
   | { readonly _tag: "Restored"; readonly result: RestoreResult }
   | { readonly _tag: "Failed"; readonly failure: FailureMessage }
+  /** The Job's container cannot start (`ErrImagePull`, a missing Secret, …): the kubelet's reason. */
+  | { readonly _tag: "Unstartable"; readonly reason: string; readonly message: string }
 
 /**
  * Decodes a recovery Job's termination message. A Job that failed without a readable message (killed, OOM,

@@ -280,6 +280,25 @@ describe("decide: recovery", () => {
     assert.strictEqual(findCondition(killed.status.conditions, "Recovered")?.reason, "RecoveryFailed")
   })
 
+  it("a recovery Job whose container cannot start: failed with the kubelet's reason, looked at again", () => {
+    const decision = run(
+      {
+        _tag: "Resolved",
+        plan: keysPlan,
+        job: { outcome: { _tag: "Unstartable", reason: "ErrImagePull", message: "image not found" } }
+      },
+      [{ serial: 1, name: "db-1", hasPvc: true }]
+    )
+    assert.strictEqual(decision.status.phase, "failed")
+    assert.strictEqual(findCondition(decision.status.conditions, "Recovered")?.reason, "ErrImagePull")
+    assert.deepStrictEqual(
+      decision.events.map((e) => [e.type, e.reason]),
+      [["Warning", "ErrImagePull"]]
+    )
+    assert.deepStrictEqual(decision.actions, [])
+    assert.isDefined(decision.requeueAfterSeconds)
+  })
+
   it("no Job yet: the PVC and the Job are created, phase recovering; a running Job only waits", () => {
     const start = run({ _tag: "Resolved", plan: keysPlan, job: "absent" }, [])
     assert.deepStrictEqual(tags(start.actions), ["CreatePvc", "CreateRecoveryJob"])
@@ -452,6 +471,29 @@ describe("decide: instances and status", () => {
       _tag: "CreatePod",
       plan: { serial: 4, role: "replica", bootstrap: "clone" }
     })
+  })
+
+  it("a replica whose replication stopped is not ready: the Cluster is degraded and adds no replica", () => {
+    const broken = {
+      ...instance(2, "replica"),
+      status: {
+        ...instanceStatus("replica"),
+        replication: [
+          {
+            name: "",
+            sourceHost: "db-rw.ns.svc",
+            ioRunning: false,
+            sqlRunning: true,
+            lagSeconds: null,
+            lastError: "error connecting to master"
+          }
+        ]
+      }
+    }
+    const decision = run(recovered, [instance(1, "primary"), broken], { phase: "healthy", currentPrimary: "db-1" }, {})
+    assert.strictEqual(decision.status.phase, "degraded")
+    assert.strictEqual(decision.status.instanceStatuses?.[1]?.ready, false)
+    assert.deepStrictEqual(decision.actions, [])
   })
 
   it("a Pod whose role label is wrong is relabelled; a terminated Pod is replaced", () => {

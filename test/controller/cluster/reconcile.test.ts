@@ -299,6 +299,39 @@ describe("Cluster reconcile loop (FakeCluster, TestClock)", () => {
       }).pipe(Effect.provide(Layer.fresh(World)))
   )
 
+  it.effect("a recovery Job whose image cannot be pulled is reported with the kubelet's reason", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      const fake = yield* FakeCluster
+      const harness: Harness = { events: [], statuses: new Map() }
+      yield* api.create(Resources.clusters, clusterObject("pull", fromSource()))
+      yield* reconcile(harness, "ns/pull")
+      yield* fake.jobs.start("ns", "pull-1-recovery")
+      const jobPod = (yield* pods).items.find((p) => p.metadata?.name?.startsWith("pull-1-recovery-"))
+      yield* fake.statusMergePatch(ns("pods"), jobPod?.metadata?.name ?? "", {
+        status: {
+          phase: "Pending",
+          containerStatuses: [
+            {
+              name: "restore",
+              ready: false,
+              restartCount: 0,
+              state: { waiting: { reason: "ErrImagePull", message: 'Failed to pull image "x"' } }
+            }
+          ]
+        }
+      })
+      yield* reconcile(harness, "ns/pull")
+      const cluster: Cluster = yield* getCluster("pull")
+      assert.strictEqual(cluster.status?.phase, "failed")
+      assert.strictEqual(findCondition(cluster.status?.conditions, "Recovered")?.reason, "ErrImagePull")
+      assert.deepStrictEqual(
+        harness.events.map((e) => e.reason),
+        ["RecoveryStarted", "ErrImagePull"]
+      )
+    }).pipe(Effect.provide(Layer.fresh(World)))
+  )
+
   it.effect("a Backup that is not completed yet keeps the Cluster pending until it is", () =>
     Effect.gen(function* () {
       const api = yield* KubeApi
