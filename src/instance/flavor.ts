@@ -399,6 +399,9 @@ export const mariadb: Flavor = {
     if (state === undefined) return undefined
     return [
       "STOP SLAVE",
+      // the clone has no binlogs: seed its own binlog state too, so that the replica reports (and a backup
+      // taken from it records) the GTID it holds before it replicated anything (log_slave_updates continues it)
+      ...(state === "" ? [] : ["RESET MASTER", `SET GLOBAL gtid_binlog_state = '${state}'`]),
       `SET GLOBAL gtid_slave_pos = '${state}'`,
       `CHANGE MASTER TO MASTER_HOST = ${sqlString(source.host)}, MASTER_PORT = ${source.port}, MASTER_USER = ${sqlString(source.user)}, MASTER_PASSWORD = ${sqlString(source.password)}, MASTER_SSL = 1, MASTER_SSL_CA = ${sqlString(source.caFile)}, MASTER_SSL_VERIFY_SERVER_CERT = 1, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1`,
       "START SLAVE"

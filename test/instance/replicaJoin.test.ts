@@ -176,6 +176,11 @@ describe("replica join by cloning (real MariaDB, two instance managers)", () => 
         yield* Effect.addFinalizer(() => stop(r))
         const joined = yield* waitStatus(replica.url, "the replica to replicate", replicating, r.lines)
         assert.isTrue(joined.readOnly)
+        // before it replicated anything, the replica's own binlog state is its clone's (a backup taken from the
+        // replica records it as the end GTID)
+        const primaryGtid = yield* rootSql("SELECT @@gtid_binlog_pos")
+        assert.strictEqual(joined.executedGtid, primaryGtid)
+        assert.strictEqual(yield* sql(replica.paths.socket, secrets.root, "SELECT @@gtid_binlog_pos"), primaryGtid)
         const deadline = Date.now() + 10_000
         while (!r.lines.some((l) => l.includes("replication configured")) && Date.now() < deadline) {
           yield* Effect.sleep("100 millis")

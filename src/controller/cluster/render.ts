@@ -353,7 +353,10 @@ export const renderRecoveryJob = (cluster: ClusterRef, plan: RecoveryPlan): Job 
               env: envVarList({
                 ...restoreEnv(cluster, plan),
                 OBJECT_STORE_SPEC: JSON.stringify(plan.objectStore),
-                OBJECT_STORE_SECRETS_DIR: podPaths.objectStoreSecretsDir
+                OBJECT_STORE_SECRETS_DIR: podPaths.objectStoreSecretsDir,
+                // the S3 SDK resolves the home directory while loading its shared config; an image user
+                // without a passwd entry has none (uv_os_homedir ENOENT)
+                HOME: "/tmp"
               }),
               terminationMessagePath: podPaths.terminationMessage,
               terminationMessagePolicy: "File",
