@@ -51,3 +51,14 @@ export const clusterEvents = {
     ({ ready, wanted }) => `${ready} of ${wanted} instance(s) ready`
   )
 } as const
+
+/**
+ * Events that report something the reconcile did (created, removed), as opposed to a status transition: they
+ * are recorded even when the status write of that reconcile loses to a concurrent change, because the next
+ * reconcile will not do the same thing again.
+ */
+export const actionEventReasons: ReadonlySet<string> = new Set([
+  clusterEvents.recoveryStarted.reason,
+  clusterEvents.instanceCreated.reason,
+  clusterEvents.instanceRemoved.reason
+])

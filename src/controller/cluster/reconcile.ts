@@ -32,6 +32,7 @@ import { Events } from "../Events.ts"
 import { writeStatus } from "../status.ts"
 import { now as nowTime } from "../time.ts"
 import { type Action, decide, isRecovered, type ObservedInstance, type RecoveryObservation } from "./decide.ts"
+import { actionEventReasons } from "./events.ts"
 import { InstanceStatusClient } from "./InstanceStatusClient.ts"
 import { ports } from "./layout.ts"
 import { recoveryOutcome, recoveryPlan } from "./recovery.ts"
@@ -342,8 +343,22 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
       }))
   )
   yield* act(cluster, decision.actions)
-  yield* writeStatus(Resources.clusters, object, decision.status)
+  // our own writes (Pods, the previous status) wake the next reconcile before the cache has the Cluster's new
+  // resourceVersion: a stale read is not a failure, look again in a moment (the actions are idempotent; the
+  // transitions' Events come from the reconcile whose status write lands)
+  const written = yield* writeStatus(Resources.clusters, object, decision.status).pipe(
+    Effect.as(true),
+    Effect.catchTag("Conflict", () => Effect.succeed(false))
+  )
   const events = yield* Events
+  if (!written) {
+    yield* events.recordAll(
+      Resources.clusters,
+      object,
+      decision.events.filter((e) => actionEventReasons.has(e.reason))
+    )
+    return { requeueAfter: Duration.seconds(1) }
+  }
   yield* events.recordAll(Resources.clusters, object, decision.events)
   return decision.requeueAfterSeconds === undefined
     ? undefined

@@ -5,7 +5,7 @@
  * also a controller restart; one test restarts explicitly in the middle of a recovery.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import type { Cluster } from "../../../src/api/cluster.ts"
 import { Caches } from "../../../src/controller/Caches.ts"
 import { InstanceStatusClient } from "../../../src/controller/cluster/InstanceStatusClient.ts"
@@ -296,6 +296,32 @@ describe("Cluster reconcile loop (FakeCluster, TestClock)", () => {
             )
           )
         }
+      }).pipe(Effect.provide(Layer.fresh(World)))
+  )
+
+  it.effect(
+    "a status write on a stale read is a quick requeue, not a failure; what was done is still reported once",
+    () =>
+      Effect.gen(function* () {
+        const api = yield* KubeApi
+        const fake = yield* FakeCluster
+        const harness: Harness = { events: [], statuses: new Map() }
+        yield* api.create(Resources.clusters, clusterObject("stale", {}))
+        yield* fake.faults.failNextWrite({ code: 409, verb: "patch", plural: "clusters", name: "stale" })
+        const first = yield* reconcile(harness, "ns/stale")
+        assert.deepStrictEqual(first, { requeueAfter: Duration.seconds(1) })
+        // what was done is reported at once; the status transition waits for the write that lands
+        assert.deepStrictEqual(
+          harness.events.map((e) => e.reason),
+          ["InstanceCreated"]
+        )
+        assert.isUndefined((yield* getCluster("stale")).status)
+        yield* reconcile(harness, "ns/stale")
+        assert.strictEqual((yield* getCluster("stale")).status?.currentPrimary, "stale-1")
+        assert.deepStrictEqual(
+          harness.events.map((e) => e.reason),
+          ["InstanceCreated"]
+        )
       }).pipe(Effect.provide(Layer.fresh(World)))
   )
 
