@@ -5,6 +5,13 @@
 # tests start their own servers on 127.0.0.1 and stop them.
 set -euo pipefail
 
+# Which Node runs what: npm runs on the machine's Node; every script (npm run, npx) runs on the project's
+# Node 24, the `node` devDependency, which npm puts first on PATH. npm compares each package's `engines` with
+# the Node running npm, not the one running the code, so .npmrc keeps its false EBADENGINE alarms quiet.
+npm_node=$("${npm_node_execpath:-node}" --version 2>/dev/null || echo unknown)
+project_node=$(node_modules/.bin/node --version 2>/dev/null || echo "not installed yet: npm ci installs it")
+echo "node: npm runs on ${npm_node}; the project's scripts run on Node 24 (${project_node})"
+
 packages=(mariadb-server mariadb-backup ceph-mon ceph-osd radosgw curl openssl uuid-runtime rclone)
 missing=()
 for p in "${packages[@]}"; do

@@ -3,8 +3,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schema } from "effect"
-import { ApiVersion, Conditions, LocalObjectReference, ObjectMeta } from "./common.ts"
+import { Schema } from "effect"
+import { customResource, defaulted, LocalObjectReference, statusFields } from "./common.ts"
 import { ObjectStore } from "./objectStore.ts"
 import { celRule } from "./validation.ts"
 
@@ -24,19 +24,17 @@ export type BackupTarget = typeof BackupTarget.Type
 export const BackupPhase = Schema.Literals(["pending", "running", "completed", "failed"])
 export type BackupPhase = typeof BackupPhase.Type
 
+/** How a backup is taken: shared by a Backup's spec and the Backups a ScheduledBackup creates. */
+export const BackupOptionsFields = {
+  method: defaulted(BackupMethod, "xtrabackup"),
+  target: defaulted(BackupTarget, "prefer-standby"),
+  online: defaulted(Schema.Boolean, true, "Take the backup while the server keeps serving (hot backup)")
+}
+
 /** What a user asks for. Defaults are applied by the API server (CRD `default`) and again when decoding. */
 export const BackupSpec = Schema.Struct({
   cluster: LocalObjectReference.annotate({ description: "The Cluster to back up, in the Backup's namespace" }),
-  method: BackupMethod.annotate({ default: "xtrabackup" }).pipe(
-    Schema.withDecodingDefaultTypeKey(Effect.succeed("xtrabackup" as const))
-  ),
-  target: BackupTarget.annotate({ default: "prefer-standby" }).pipe(
-    Schema.withDecodingDefaultTypeKey(Effect.succeed("prefer-standby" as const))
-  ),
-  online: Schema.Boolean.annotate({
-    default: true,
-    description: "Take the backup while the server keeps serving (hot backup)"
-  }).pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(true))),
+  ...BackupOptionsFields,
   objectStore: Schema.optionalKey(
     ObjectStore.annotate({ description: "Overrides the Cluster's spec.backup.objectStore for this backup" })
   ),
@@ -95,17 +93,10 @@ export const BackupStatus = Schema.Struct({
   stoppedAt: Schema.optionalKey(Schema.String.annotate({ format: "date-time" })),
   error: Schema.optionalKey(Schema.String),
   progress: Schema.optionalKey(BackupProgress),
-  conditions: Schema.optionalKey(Conditions),
-  observedGeneration: Schema.optionalKey(Schema.Int)
+  ...statusFields
 })
 export type BackupStatus = typeof BackupStatus.Type
 
 /** The Backup custom resource. */
-export const Backup = Schema.Struct({
-  apiVersion: Schema.Literal(ApiVersion),
-  kind: Schema.Literal("Backup"),
-  metadata: ObjectMeta,
-  spec: BackupSpec,
-  status: Schema.optionalKey(BackupStatus)
-})
+export const Backup = customResource("Backup", BackupSpec, BackupStatus)
 export type Backup = typeof Backup.Type

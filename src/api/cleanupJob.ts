@@ -11,6 +11,8 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import { decodeEnv, NonEmpty, PositiveIntFromString } from "./env.ts"
+import { FailureMessage } from "./jobs.ts"
 import { ObjectStore } from "./objectStore.ts"
 
 /**
@@ -22,9 +24,6 @@ export const CleanupPrefix = Schema.String.check(
   Schema.isMaxLength(1024)
 ).annotate({ description: "Key prefix ending with '/', e.g. <path>/<cluster>/<backup-name>/<backup-id>/" })
 
-const NonEmpty = Schema.NonEmptyString
-const Positive = Schema.NumberFromString.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThan(0)))
-
 /** The environment `abort-uploads` reads. Encoding a value gives the Job's env strings. */
 export const CleanupEnv = Schema.Struct({
   CLEANUP_PREFIX: CleanupPrefix,
@@ -32,10 +31,15 @@ export const CleanupEnv = Schema.Struct({
   OBJECT_STORE_SPEC: Schema.fromJsonString(ObjectStore),
   /** Where the referenced secret values are mounted, one file per spec field (default as for the worker). */
   OBJECT_STORE_SECRETS_DIR: Schema.optionalKey(NonEmpty),
-  OBJECT_STORE_MAX_SOCKETS: Schema.optionalKey(Positive),
+  OBJECT_STORE_MAX_SOCKETS: Schema.optionalKey(PositiveIntFromString),
   TERMINATION_MESSAGE_PATH: Schema.optionalKey(NonEmpty)
 })
 export type CleanupEnv = typeof CleanupEnv.Type
+/** The janitor's environment as a renderer writes it: every value a string. */
+export type CleanupEnvVars = typeof CleanupEnv.Encoded
+
+/** Decodes the janitor's environment (only the variables `CleanupEnv` names are looked at). */
+export const decodeCleanupEnv = decodeEnv(CleanupEnv)
 
 /** What a successful cleanup reports (exit 0). */
 export const CleanupResult = Schema.Struct({
@@ -48,13 +52,9 @@ export const CleanupResult = Schema.Struct({
 export type CleanupResult = typeof CleanupResult.Type
 
 /**
- * What a failed cleanup reports (exit 1), the shape every process uses: the stable reason of the taxonomy
- * (`ObjectStoreDownloadFailed` for the listing, `ObjectStoreUploadFailed` for an abort, `InvalidConfiguration`)
- * and its message.
+ * The termination message of `abort-uploads`: the result (exit 0), or the `FailureMessage` every process uses
+ * (exit 1: `ObjectStoreDownloadFailed` for the listing, `ObjectStoreUploadFailed` for an abort,
+ * `InvalidConfiguration`; 130: `Interrupted`).
  */
-export const CleanupFailure = Schema.Struct({ reason: Schema.String, message: Schema.String })
-export type CleanupFailure = typeof CleanupFailure.Type
-
-/** The termination message of `abort-uploads`. */
-export const CleanupTerminationMessage = Schema.Union([CleanupResult, CleanupFailure])
+export const CleanupTerminationMessage = Schema.Union([CleanupResult, FailureMessage])
 export type CleanupTerminationMessage = typeof CleanupTerminationMessage.Type

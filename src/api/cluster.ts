@@ -3,8 +3,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schema } from "effect"
-import { ApiVersion, Conditions, DnsLabel, LocalObjectReference, ObjectMeta, SecretKeySelector } from "./common.ts"
+import { Schema } from "effect"
+import { customResource, DnsLabel, defaulted, LocalObjectReference, SecretKeySelector, statusFields } from "./common.ts"
 import { ObjectStore } from "./objectStore.ts"
 import { celRule, listMapKeyed } from "./validation.ts"
 
@@ -38,6 +38,31 @@ export const RecoveryTarget = Schema.Struct({
 )
 export type RecoveryTarget = typeof RecoveryTarget.Type
 
+/**
+ * What recovery of the latest backup under a `source` does when that backup is damaged (its metadata.json exists
+ * but it or the archive is unusable, see `BackupDamaged`): `fail` (the default) stops with `BackupDamaged`;
+ * `usePrevious` restores the newest older backup that is intact and reports what it skipped (status, a Warning
+ * Event, the restore's result). A pinned `backupID` is never replaced.
+ */
+export const OnDamagedLatest = Schema.Literals(["fail", "usePrevious"]).annotate({
+  description:
+    "With source and no backupID: what to do when the latest completed backup is damaged. fail (default): stop with BackupDamaged; usePrevious: restore the newest intact older backup and report the skipped ones"
+})
+export type OnDamagedLatest = typeof OnDamagedLatest.Type
+
+/** A damaged backup that recovery skipped because `onDamagedLatest` is `usePrevious`. */
+export const SkippedBackup = Schema.Struct({
+  backupName: Schema.String,
+  backupId: Schema.String,
+  /** `<path>/<cluster>/<backup-name>/<backup-id>/` */
+  prefix: Schema.String,
+  /** Why it was skipped: a failure reason (`BackupDamaged`). */
+  reason: Schema.String,
+  /** The failure's message: which backup and what is wrong with it. */
+  message: Schema.String
+})
+export type SkippedBackup = typeof SkippedBackup.Type
+
 /** Recovery of a new Cluster from a backup: a Backup object, or raw objects under an external cluster's prefix. */
 export const RecoverySpec = Schema.Struct({
   backup: Schema.optionalKey(LocalObjectReference.annotate({ description: "A completed Backup in this namespace" })),
@@ -49,6 +74,7 @@ export const RecoverySpec = Schema.Struct({
       description: "With source: the backup id to restore (YYYYMMDDTHHMMSSZ); empty or absent = latest completed"
     })
   ),
+  onDamagedLatest: Schema.optionalKey(OnDamagedLatest),
   recoveryTarget: Schema.optionalKey(RecoveryTarget)
 }).check(
   celRule({
@@ -62,6 +88,12 @@ export const RecoverySpec = Schema.Struct({
     message: "backupID is only valid together with source",
     predicate: (r: { readonly backupID?: string; readonly source?: string }) =>
       r.backupID === undefined || r.backupID === "" || r.source !== undefined
+  }),
+  celRule({
+    rule: "!has(self.onDamagedLatest) || has(self.source)",
+    message: "onDamagedLatest is only valid together with source",
+    predicate: (r: { readonly onDamagedLatest?: string; readonly source?: string }) =>
+      r.onDamagedLatest === undefined || r.source !== undefined
   })
 )
 export type RecoverySpec = typeof RecoverySpec.Type
@@ -90,9 +122,11 @@ export type ClusterCredentials = typeof ClusterCredentials.Type
 
 /** What a user asks for. */
 export const ClusterSpec = Schema.Struct({
-  instances: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 9 }))
-    .annotate({ default: 1, description: "Number of instances: one primary, the rest replicas" })
-    .pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(1))),
+  instances: defaulted(
+    Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 9 })),
+    1,
+    "Number of instances: one primary, the rest replicas"
+  ),
   imageName: Schema.String.check(Schema.isMinLength(1)).annotate({
     description: "Instance image (server + backup tool of matching versions + cloudnative-mysql)"
   }),
@@ -131,6 +165,8 @@ export const RecoveryStatus = Schema.Struct({
   endGTID: Schema.optionalKey(Schema.String),
   endBinlog: Schema.optionalKey(Schema.String),
   jobName: Schema.optionalKey(Schema.String),
+  /** Newer damaged backups recovery skipped (only with `onDamagedLatest: usePrevious`), newest first. */
+  skippedBackups: Schema.optionalKey(Schema.Array(SkippedBackup)),
   completedAt: Schema.optionalKey(Schema.String.annotate({ format: "date-time" }))
 })
 export type RecoveryStatus = typeof RecoveryStatus.Type
@@ -162,17 +198,10 @@ export const ClusterStatus = Schema.Struct({
     Schema.Int.annotate({ description: "The highest instance serial ever created (serials are never reused)" })
   ),
   recovery: Schema.optionalKey(RecoveryStatus),
-  conditions: Schema.optionalKey(Conditions),
-  observedGeneration: Schema.optionalKey(Schema.Int)
+  ...statusFields
 })
 export type ClusterStatus = typeof ClusterStatus.Type
 
 /** The Cluster custom resource. */
-export const Cluster = Schema.Struct({
-  apiVersion: Schema.Literal(ApiVersion),
-  kind: Schema.Literal("Cluster"),
-  metadata: ObjectMeta,
-  spec: ClusterSpec,
-  status: Schema.optionalKey(ClusterStatus)
-})
+export const Cluster = customResource("Cluster", ClusterSpec, ClusterStatus)
 export type Cluster = typeof Cluster.Type

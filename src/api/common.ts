@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { listMapKeyed } from "./validation.ts"
 
 /** A DNS-1123 label (what Kubernetes requires for most object names that become DNS or label values). */
@@ -85,3 +85,36 @@ export type FlavorName = typeof FlavorName.Type
 export const Group = "mysql.cloudnative-mysql.io"
 export const Version = "v1alpha1"
 export const ApiVersion = `${Group}/${Version}`
+
+/**
+ * A field with a default, written once: the API server applies it (the CRD's `default`) and decoding applies
+ * it again, so code reading an object never sees the field absent.
+ */
+export const defaulted = <S extends Schema.Constraint & Schema.Top>(
+  schema: S,
+  value: S["Type"],
+  description?: string
+) =>
+  Schema.withDecodingDefaultTypeKey<S>(Effect.succeed(value))(
+    schema.annotate(description === undefined ? { default: value } : { default: value, description }) as S
+  )
+
+/** The fields every status of ours ends with. */
+export const statusFields = {
+  conditions: Schema.optionalKey(Conditions),
+  observedGeneration: Schema.optionalKey(Schema.Int)
+}
+
+/** A custom resource of this operator: the envelope around its `spec` and optional `status`. */
+export const customResource = <Kind extends string, Spec extends Schema.Top, Status extends Schema.Top>(
+  kind: Kind,
+  spec: Spec,
+  status: Status
+) =>
+  Schema.Struct({
+    apiVersion: Schema.Literal(ApiVersion),
+    kind: Schema.Literal(kind),
+    metadata: ObjectMeta,
+    spec,
+    status: Schema.optionalKey(status)
+  })

@@ -194,6 +194,24 @@ export class BackupIDNotFound extends Schema.TaggedError<BackupIDNotFound>()("Ba
   }
 }
 
+/**
+ * A backup that completed (its metadata.json exists) cannot be restored as it is: metadata.json does not decode
+ * or contradicts its location, the archive is missing or not the size it promises, or the downloaded bytes fail
+ * the sha256 check. Damaged is not absent: recovery stops here instead of silently using an older backup
+ * (unless the Cluster opted in with `bootstrap.recovery.onDamagedLatest: usePrevious`).
+ */
+export class BackupDamaged extends Schema.TaggedError<BackupDamaged>()("BackupDamaged", {
+  bucket: Schema.String,
+  /** The backup's own prefix, `<path>/<cluster>/<backup-name>/<backup-id>/`. */
+  prefix: Schema.String,
+  backupID: Schema.String,
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return `backup ${this.backupID} at s3://${this.bucket}/${this.prefix} is damaged: ${this.problem}`
+  }
+}
+
 /** Both `bootstrap.recovery.source` and `bootstrap.recovery.backup` are set (or neither). */
 export class RecoverySourceConflict extends Schema.TaggedError<RecoverySourceConflict>()("RecoverySourceConflict", {
   detail: Schema.String
@@ -260,6 +278,7 @@ export type Failure =
   | ExternalClusterObjectStoreMissing
   | NoBaseBackupsFound
   | BackupIDNotFound
+  | BackupDamaged
   | RecoverySourceConflict
   | BackupNotFound
   | BackupNotCompleted
@@ -286,6 +305,7 @@ export const Failure = Schema.Union([
   ExternalClusterObjectStoreMissing,
   NoBaseBackupsFound,
   BackupIDNotFound,
+  BackupDamaged,
   RecoverySourceConflict,
   BackupNotFound,
   BackupNotCompleted,
@@ -326,6 +346,7 @@ export const failurePolicies: { readonly [Reason in Failure["_tag"]]: FailurePol
   ExternalClusterObjectStoreMissing: policy("failed", false),
   NoBaseBackupsFound: policy("failed", true),
   BackupIDNotFound: policy("failed", false),
+  BackupDamaged: policy("failed", false),
   RecoverySourceConflict: policy("failed", false),
   BackupNotFound: policy("pending", true),
   BackupNotCompleted: policy("pending", true),

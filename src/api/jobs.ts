@@ -13,6 +13,7 @@
  */
 import { Schema } from "effect"
 import { BackupId } from "./backupId.ts"
+import { OnDamagedLatest, SkippedBackup } from "./cluster.ts"
 import { FlavorName } from "./common.ts"
 import { decodeEnv, NonEmpty, NonNegativeIntFromString, PositiveIntFromString } from "./env.ts"
 import { FailureReason } from "./failures.ts"
@@ -66,6 +67,8 @@ export const RestoreEnv = Schema.Struct({
   RESTORE_EXPECTED_SIZE: Schema.optionalKey(NonNegativeIntFromString),
   RESTORE_SOURCE_CLUSTER: Schema.optionalKey(NonEmpty),
   RESTORE_BACKUP_ID: Schema.optionalKey(NonEmpty),
+  /** `bootstrap.recovery.onDamagedLatest` (default `fail`). */
+  RESTORE_ON_DAMAGED_LATEST: Schema.optionalKey(OnDamagedLatest),
   RESTORE_SCRATCH_DIR: Schema.optionalKey(NonEmpty),
   RESTORE_DOWNLOAD_CONCURRENCY: Schema.optionalKey(PositiveIntFromString),
   TERMINATION_MESSAGE_PATH: Schema.optionalKey(NonEmpty)
@@ -104,6 +107,11 @@ export const RestoreResult = Schema.Struct({
   /** The GTID state the restored server continues from ('' when the backup logged none). */
   gtid: Schema.String,
   binlog: Schema.optionalKey(BinlogPosition),
+  /**
+   * The newer damaged backups skipped to get here (`RESTORE_ON_DAMAGED_LATEST=usePrevious`), newest first; absent
+   * when none was. The Cluster reconciler copies it to `status.recovery.skippedBackups` and emits a Warning Event.
+   */
+  skippedBackups: Schema.optionalKey(Schema.Array(SkippedBackup)),
   startedAt: Timestamp,
   stoppedAt: Timestamp
 })

@@ -7,9 +7,9 @@
  *
  * @since 0.1.0
  */
-import { Effect, Schema } from "effect"
-import { BackupMethod, BackupTarget } from "./backup.ts"
-import { ApiVersion, Conditions, LocalObjectReference, ObjectMeta } from "./common.ts"
+import { Schema } from "effect"
+import { BackupOptionsFields } from "./backup.ts"
+import { customResource, defaulted, LocalObjectReference, statusFields } from "./common.ts"
 
 /**
  * A cron expression in the dialect described above. The CRD cannot check the dialect (no CEL for it), so the
@@ -29,26 +29,14 @@ export const ScheduledBackupSpec = Schema.Struct({
     Schema.String.annotate({ description: "IANA time zone of the schedule, e.g. Europe/Berlin; UTC when absent" })
   ),
   cluster: LocalObjectReference,
-  method: BackupMethod.annotate({ default: "xtrabackup" }).pipe(
-    Schema.withDecodingDefaultTypeKey(Effect.succeed("xtrabackup" as const))
+  ...BackupOptionsFields,
+  immediate: defaulted(Schema.Boolean, false, "Also take a backup as soon as the ScheduledBackup is created"),
+  suspend: defaulted(Schema.Boolean, false, "Stop creating new Backups"),
+  backupOwnerReference: defaulted(
+    Schema.Literals(["none", "self", "cluster"]),
+    "none",
+    "Owner of the created Backups: none (kept), self (deleted with this object), cluster"
   ),
-  target: BackupTarget.annotate({ default: "prefer-standby" }).pipe(
-    Schema.withDecodingDefaultTypeKey(Effect.succeed("prefer-standby" as const))
-  ),
-  online: Schema.Boolean.annotate({ default: true }).pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(true))),
-  immediate: Schema.Boolean.annotate({
-    default: false,
-    description: "Also take a backup as soon as the ScheduledBackup is created"
-  }).pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed(false))),
-  suspend: Schema.Boolean.annotate({ default: false, description: "Stop creating new Backups" }).pipe(
-    Schema.withDecodingDefaultTypeKey(Effect.succeed(false))
-  ),
-  backupOwnerReference: Schema.Literals(["none", "self", "cluster"])
-    .annotate({
-      default: "none",
-      description: "Owner of the created Backups: none (kept), self (deleted with this object), cluster"
-    })
-    .pipe(Schema.withDecodingDefaultTypeKey(Effect.succeed("none" as const))),
   startingDeadlineSeconds: Schema.optionalKey(
     Schema.Int.check(Schema.isGreaterThan(0)).annotate({
       description:
@@ -64,17 +52,10 @@ export const ScheduledBackupStatus = Schema.Struct({
   lastScheduleTime: Schema.optionalKey(Schema.String.annotate({ format: "date-time" })),
   nextScheduleTime: Schema.optionalKey(Schema.String.annotate({ format: "date-time" })),
   lastBackupName: Schema.optionalKey(Schema.String),
-  conditions: Schema.optionalKey(Conditions),
-  observedGeneration: Schema.optionalKey(Schema.Int)
+  ...statusFields
 })
 export type ScheduledBackupStatus = typeof ScheduledBackupStatus.Type
 
 /** The ScheduledBackup custom resource. */
-export const ScheduledBackup = Schema.Struct({
-  apiVersion: Schema.Literal(ApiVersion),
-  kind: Schema.Literal("ScheduledBackup"),
-  metadata: ObjectMeta,
-  spec: ScheduledBackupSpec,
-  status: Schema.optionalKey(ScheduledBackupStatus)
-})
+export const ScheduledBackup = customResource("ScheduledBackup", ScheduledBackupSpec, ScheduledBackupStatus)
 export type ScheduledBackup = typeof ScheduledBackup.Type

@@ -1,29 +1,37 @@
 /**
- * `cloudnative-mysql <subcommand>`: the one executable every role runs (DESIGN.md §3). Subcommands load
- * lazily, so e.g. `restore` never loads the instance manager's HTTP server.
+ * `cloudnative-mysql <subcommand>`: the one executable every role runs (docs/design.md, "Processes"). The
+ * command line is one `effect/cli` definition, so `--help` of the executable and of each subcommand is
+ * generated from it; each subcommand's help lists the environment variables its contract Schema names
+ * (containers are configured by environment, and that stays the way to configure them). Subcommands load
+ * their code lazily, so e.g. `restore` never loads the instance manager's HTTP server.
  *
- * Exit codes: 0 success, 1 the subcommand failed (its reason is in the termination message and the
- * logs), 2 usage errors (unknown subcommand, a subcommand this release does not ship), 130 interrupted.
+ * Exit codes: 0 success, 1 the subcommand failed (its reason is in the termination message and the logs),
+ * 2 usage errors (unknown subcommand or flag, no subcommand, a subcommand this release does not ship),
+ * 130 interrupted.
+ *
+ * Adding a subcommand: write a `Command.make(name, flags, handler)` whose handler ends with `exitWith(code)`
+ * (or is `runToCompletion(load)` for a process that writes a termination message), and add it to
+ * `subcommands` below.
  *
  * @since 0.1.0
  */
 import { setFlagsFromString } from "node:v8"
+import { NodeServices } from "@effect/platform-node"
+import { Console, Context, Deferred, Effect, Layer, Option } from "effect"
+import { CliOutput, Command, Flag } from "effect/cli"
+import { CleanupEnv, decodeCleanupEnv } from "../api/cleanupJob.ts"
+import type { Failure } from "../api/failures.ts"
+import { decodeRestoreEnv, decodeWorkerEnv, RestoreEnv, WorkerEnv } from "../api/jobs.ts"
+import { InstanceManagerEnv } from "../instance/config.ts"
 import { DefaultTerminationMessagePath, runCommand } from "./run.ts"
 
-/** The usage text printed by `--help`. */
-export const usage = `Usage: cloudnative-mysql <subcommand>
+/** The process exit code a subcommand resolved with (main waits for it). */
+class ExitCode extends Context.Service<ExitCode, Deferred.Deferred<number>>()("cloudnative-mysql/cli/ExitCode") {
+  static readonly layer = Layer.effect(ExitCode, Deferred.make<number>())
+}
 
-Subcommands:
-  instance     run the instance manager next to the database server (docs/instance-manager.md)
-  backup       take one backup: stream it from an instance manager into the object store (docs/worker.md)
-  restore      restore a backup from the object store into a data directory (docs/restore.md)
-  abort-uploads  abort the incomplete multipart uploads under a prefix (docs/janitor.md)
-  controller   the operator's controller-manager (docs/backup.md; --help lists its flags)
-
-Each subcommand reads its configuration from environment variables and mounted files.
-Options:
-  -h, --help   print this help
-`
+/** Ends the subcommand with `code` as the process exit code. */
+const exitWith = (code: number) => Effect.flatMap(ExitCode, (deferred) => Deferred.succeed(deferred, code))
 
 /**
  * The data movers stream every byte through buffers allocated outside the JS heap; with V8's default young
@@ -33,53 +41,120 @@ Options:
  */
 const tuneHeapForStreaming = (): void => setFlagsFromString("--max-semi-space-size=2")
 
-const stderr = (text: string): void => {
-  process.stderr.write(text.endsWith("\n") ? text : `${text}\n`)
-}
+/** The help line naming the environment variables a contract Schema reads. */
+const environment = (fields: object, doc: string): string =>
+  `Configured by environment variables (${doc}): ${Object.keys(fields).join(", ")}.`
 
-/** Runs the subcommand named by `argv[0]` and resolves with the process exit code. */
-export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
-  const [command, ...rest] = argv
-  const env = process.env
-  const terminationPath = env.TERMINATION_MESSAGE_PATH || DefaultTerminationMessagePath
-  switch (command) {
-    case undefined:
-    case "-h":
-    case "--help":
-    case "help":
-      ;(command === undefined ? stderr : (t: string) => process.stdout.write(t))(usage)
-      return command === undefined ? 2 : 0
-    case "instance": {
-      const { instanceMain } = await import("../instance/main.ts")
-      // the instance manager owns the process from here (signals, exit code): this promise never settles
-      instanceMain(rest)
-      return new Promise<number>(() => undefined)
-    }
-    case "backup": {
-      tuneHeapForStreaming()
-      const { decodeWorkerEnv } = await import("../api/jobs.ts")
-      const { backupWorker } = await import("../pipeline/worker.ts")
-      const { Effect } = await import("effect")
-      return runCommand(Effect.flatMap(decodeWorkerEnv(env), backupWorker), terminationPath)
-    }
-    case "restore": {
-      tuneHeapForStreaming()
-      const { decodeRestoreEnv } = await import("../api/jobs.ts")
-      const { restoreProgram } = await import("../recovery/main.ts")
-      const { Effect } = await import("effect")
-      return runCommand(Effect.flatMap(decodeRestoreEnv(env), restoreProgram), terminationPath)
-    }
-    case "abort-uploads": {
-      const { decodeCleanupEnv, cleanupProgram } = await import("../janitor/abortUploads.ts")
-      const { Effect } = await import("effect")
-      return runCommand(Effect.flatMap(decodeCleanupEnv(env), cleanupProgram), terminationPath)
-    }
-    case "controller": {
-      const { controllerMain } = await import("../controller/main.ts")
-      return controllerMain(rest)
-    }
-    default:
-      stderr(`cloudnative-mysql: unknown subcommand "${command}"\n\n${usage}`)
-      return 2
-  }
-}
+const terminationPath = (): string => process.env.TERMINATION_MESSAGE_PATH || DefaultTerminationMessagePath
+
+const kebab = (name: string): string => name.toLowerCase().replaceAll("_", "-")
+
+/** Every instance-manager variable is also a flag (`--api-port=8443` sets `API_PORT`). */
+const instanceFlags = Object.fromEntries(
+  Object.keys(InstanceManagerEnv.fields).map((name) => [
+    name,
+    Flag.String(kebab(name)).pipe(Flag.optional, Flag.withDescription(`sets ${name}`))
+  ])
+) as Record<string, Flag.Flag<Option.Option<string>>>
+
+const instance = Command.make("instance", instanceFlags, (flags) =>
+  Effect.promise(async () => {
+    const { instanceMain } = await import("../instance/main.ts")
+    const argv = Object.entries(flags).flatMap(([name, value]) =>
+      Option.isSome(value) ? [`--${kebab(name)}=${value.value}`] : []
+    )
+    // the instance manager owns the process from here (signals, exit code): this promise never settles
+    instanceMain(argv)
+    return new Promise<never>(() => undefined)
+  })
+).pipe(
+  Command.withDescription(
+    `Run the instance manager next to the database server (docs/instance-manager.md). ${environment(InstanceManagerEnv.fields, "or the flags below")}`
+  )
+)
+
+/**
+ * A run-to-completion subcommand (a Job's or an init container's process): `load` imports its code and builds
+ * the program; `runCommand` runs it and writes the termination message.
+ */
+const runToCompletion = (load: () => Promise<Effect.Effect<object, Failure>>) =>
+  Effect.gen(function* () {
+    tuneHeapForStreaming()
+    const program = yield* Effect.promise(load)
+    yield* exitWith(yield* Effect.promise(() => runCommand(program, terminationPath())))
+  })
+
+const backup = Command.make("backup", {}, () =>
+  runToCompletion(async () => {
+    const { backupWorker } = await import("../pipeline/worker.ts")
+    return Effect.flatMap(decodeWorkerEnv(process.env), backupWorker)
+  })
+).pipe(
+  Command.withDescription(
+    `Take one backup: stream it from an instance manager into the object store (docs/worker.md). ${environment(WorkerEnv.fields, "docs/worker.md")}`
+  )
+)
+
+const restore = Command.make("restore", {}, () =>
+  runToCompletion(async () => {
+    const { restoreProgram } = await import("../recovery/main.ts")
+    return Effect.flatMap(decodeRestoreEnv(process.env), restoreProgram)
+  })
+).pipe(
+  Command.withDescription(
+    `Restore a backup from the object store into a data directory (docs/restore.md). ${environment(RestoreEnv.fields, "docs/restore.md")}`
+  )
+)
+
+const abortUploads = Command.make("abort-uploads", {}, () =>
+  runToCompletion(async () => {
+    const { cleanupProgram } = await import("../janitor/abortUploads.ts")
+    return Effect.flatMap(decodeCleanupEnv(process.env), cleanupProgram)
+  })
+).pipe(
+  Command.withDescription(
+    `Abort the incomplete multipart uploads under a prefix, the parts a killed backup worker left (docs/janitor.md). ${environment(CleanupEnv.fields, "docs/janitor.md")}`
+  )
+)
+
+const controller = Command.make("controller", {}, () =>
+  Console.error(
+    "cloudnative-mysql controller: the controller-manager is not part of this release; it comes with the next one"
+  ).pipe(Effect.andThen(exitWith(2)))
+).pipe(Command.withDescription("The operator's controller-manager (not part of this release)."))
+
+/** The subcommands, in the order `--help` lists them. */
+const subcommands = [instance, backup, restore, abortUploads, controller] as const
+
+/** The whole command line. */
+export const commandLine = Command.make("cloudnative-mysql").pipe(
+  Command.withDescription(
+    "Kubernetes operator for physical backup and recovery of MySQL-family databases. Each subcommand reads its configuration from environment variables and mounted files."
+  ),
+  Command.withSubcommands(subcommands)
+)
+
+/** Usage errors and implicit help (no subcommand) go to stderr: stdout is for logs and `--help`. */
+const stderrPresenter = CliOutput.layerPresenter({
+  present: (event) =>
+    event._tag === "Version" || (event._tag === "Help" && event.reason === "Requested")
+      ? CliOutput.defaultPresenter.present(event)
+      : Effect.gen(function* () {
+          const formatter = yield* CliOutput.Formatter
+          yield* Console.error(formatter.formatHelpDoc(event.helpDoc))
+          if (event._tag === "InvalidInvocation") yield* Console.error(formatter.formatErrors(event.errors))
+        })
+})
+
+/** Runs the command line `argv` (without the executable) and resolves with the process exit code. */
+export const main = (argv: ReadonlyArray<string>): Promise<number> =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const exitCode = yield* ExitCode
+      const exit = yield* Effect.exit(Command.runWith(commandLine, { version: "0.1.0" })(argv))
+      // a usage error (or no subcommand) was reported by the presenter; `--help` and `--version` succeed
+      if (exit._tag === "Failure") return 2
+      const code = yield* Deferred.poll(exitCode)
+      return Option.isSome(code) ? yield* code.value : 0
+    }).pipe(Effect.provide([ExitCode.layer, NodeServices.layer, stderrPresenter]))
+  )

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, FiberSet, Layer } from "effect"
 import type { FailureStatus } from "../api/failures.ts"
 import { type EventRecorderOptions, type EventType, makeEventRecorder } from "../kube/EventRecorder.ts"
 import type { KubeApi } from "../kube/KubeApi.ts"
@@ -29,16 +29,16 @@ const spec = <Args = void>(type: EventType, reason: string, message: (args: Args
 
 /** Every Event of the Backup and ScheduledBackup controllers (the Cluster controller adds its own entries). */
 export const catalogue = {
-  /** The source instance was chosen; the message says which and why. */
-  backupSourceSelected: spec<{ readonly instance: string; readonly why: string }>(
-    "Normal",
-    "SourceSelected",
-    ({ instance, why }) => `backing up from ${instance}: ${why}`
-  ),
-  backupJobCreated: spec<{ readonly job: string; readonly backupId: string }>(
+  /** The Job was created; the message names the source instance and why it was chosen. */
+  backupJobCreated: spec<{
+    readonly job: string
+    readonly backupId: string
+    readonly instance: string
+    readonly why: string
+  }>(
     "Normal",
     "JobCreated",
-    ({ job, backupId }) => `created Job ${job} for backup id ${backupId}`
+    ({ job, backupId, instance, why }) => `created Job ${job} for backup id ${backupId} from ${instance} (${why})`
   ),
   backupStarted: spec<{ readonly job: string }>("Normal", "Started", ({ job }) => `Job ${job} is running`),
   backupCompleted: spec<{ readonly size: number; readonly sha256: string }>(
@@ -121,6 +121,14 @@ export interface EventsService {
   ) => Effect.Effect<void>
 }
 
+const shards = 8
+
+const shardOf = (key: string): number => {
+  let hash = 0
+  for (let i = 0; i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) | 0
+  return Math.abs(hash) % shards
+}
+
 /** An Event as `Events.layerMemory` keeps it. */
 export interface RecordedEvent extends PendingEvent {
   readonly kind: string
@@ -134,9 +142,20 @@ export class Events extends Context.Service<Events, EventsService>()("cloudnativ
   static readonly layer = (options: EventRecorderOptions): Layer.Layer<Events, never, KubeApi> =>
     Layer.effect(
       Events,
-      Effect.map(makeEventRecorder(options), (recorder) => {
-        const record = (resource: ResourceType, object: KubeObject, pending: PendingEvent) =>
-          recorder.record(resource, object, pending.type, pending.reason, pending.message)
+      Effect.gen(function* () {
+        // a recorder writes one Event at a time (its aggregation needs that); shards by object keep one object's
+        // Events in order and aggregated while different objects' Events are written concurrently
+        const recorders = yield* Effect.forEach(Array.from({ length: shards }), () => makeEventRecorder(options))
+        // recorded in the background: a reconcile does not wait for its Events (they are a courtesy)
+        const background = yield* FiberSet.make()
+        const record = (resource: ResourceType, object: KubeObject, pending: PendingEvent) => {
+          const recorder =
+            recorders[shardOf(`${resource.kind}/${object.metadata?.namespace ?? ""}/${object.metadata?.name ?? ""}`)]!
+          return FiberSet.run(
+            background,
+            recorder.record(resource, object, pending.type, pending.reason, pending.message)
+          ).pipe(Effect.asVoid)
+        }
         return Events.of({
           record,
           recordAll: (resource, object, events) =>

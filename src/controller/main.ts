@@ -296,6 +296,11 @@ export const runController = (config: ControllerConfig) =>
       Effect.map(caches.sizes, (sizes) => Object.entries(sizes).map(([kind, n]) => [{ kind }, n] as const))
     )
     yield* metrics.gauge(
+      "nodejs_heap_used_bytes",
+      "V8 heap in use (live objects plus garbage not yet collected)",
+      Effect.sync(() => [[{}, memoryUsage().heapUsed]])
+    )
+    yield* metrics.gauge(
       "process_resident_memory_bytes",
       "Resident memory",
       Effect.sync(() => [[{}, memoryUsage.rss()]])

@@ -17,7 +17,7 @@ import { existsSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Cause, Effect, Exit, Fiber, Stream } from "effect"
+import { Cause, Data, Effect, Exit, Fiber, Stream } from "effect"
 import { backupIdFromDate } from "../api/backupId.ts"
 import { RestoreTerminationMessage, WorkerTerminationMessage } from "../api/jobs.ts"
 import { nowDate } from "../api/time.ts"
@@ -51,7 +51,8 @@ const say = (text: string): void => {
 }
 const step = (text: string): void => say(`\n▶ ${text}`)
 
-class DemoFailed extends Error {}
+/** The demo could not run to its end; `message` says which step and why. */
+class DemoFailed extends Data.TaggedError("DemoFailed")<{ readonly message: string }> {}
 
 /** An S3 server for the demo: RGW when installed, else s3rver; stopped when the scope closes. */
 const startS3 = (dir: string) =>
@@ -61,7 +62,7 @@ const startS3 = (dir: string) =>
       const rgw = yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: () => launchRgw(join(dir, "rgw")),
-          catch: (error) => new DemoFailed(String(error))
+          catch: (error) => new DemoFailed({ message: String(error) })
         }),
         (r) => Effect.promise(r.stop)
       )
@@ -98,9 +99,9 @@ const demo = Effect.gen(function* () {
   const missing = mariadbBinaries.filter((b) => !has(b))
   if (missing.length > 0) {
     return yield* Effect.fail(
-      new DemoFailed(
-        `missing: ${missing.join(", ")}. Install with:\n  sudo apt-get update && sudo apt-get install -y mariadb-server mariadb-backup`
-      )
+      new DemoFailed({
+        message: `missing: ${missing.join(", ")}. Install with:\n  sudo apt-get update && sudo apt-get install -y mariadb-server mariadb-backup`
+      })
     )
   }
   const bytes = Number(process.env.DEMO_BYTES ?? 64 * MiB)
@@ -154,7 +155,7 @@ const demo = Effect.gen(function* () {
   const backup = yield* worker.outcome
   process.stdout.write("\n")
   if (backup.exitCode !== 0) {
-    return yield* Effect.fail(new DemoFailed(`the backup failed: ${JSON.stringify(backup.termination)}`))
+    return yield* Effect.fail(new DemoFailed({ message: `the backup failed: ${JSON.stringify(backup.termination)}` }))
   }
   const result = yield* terminationResult(WorkerTerminationMessage, backup)
   say(`backup ${backupId}: ${mib(result.size)}, sha256 ${result.sha256}`)
@@ -174,7 +175,7 @@ const demo = Effect.gen(function* () {
     env: { ...storeEnv, ...restoreEnv({ dataDir, defaultsFile: defaults, from: { sourceCluster: "demo" } }) }
   })
   if (restore.exitCode !== 0) {
-    return yield* Effect.fail(new DemoFailed(`the restore failed: ${JSON.stringify(restore.termination)}`))
+    return yield* Effect.fail(new DemoFailed({ message: `the restore failed: ${JSON.stringify(restore.termination)}` }))
   }
   say(`restored: ${JSON.stringify(yield* terminationResult(RestoreTerminationMessage, restore))}`)
 
@@ -204,7 +205,9 @@ const demo = Effect.gen(function* () {
   say(yield* readObject(target, result.metadataKey))
 
   if (!same || gtidAtBackup !== gtidRestored || later[0]?.n !== "0") {
-    return yield* Effect.fail(new DemoFailed("the restored server differs from the source at the backup point"))
+    return yield* Effect.fail(
+      new DemoFailed({ message: "the restored server differs from the source at the backup point" })
+    )
   }
   step("Done: cleaning up (servers stopped, temp files removed)")
 }).pipe(Effect.scoped)

@@ -16,9 +16,9 @@ import { type ChildProcess, spawn } from "node:child_process"
 import type { ServerResponse } from "node:http"
 import { join } from "node:path"
 import { NodeStream } from "@effect/platform-node"
-import { Effect, Fiber, Stream } from "effect"
+import { Data, Effect, Fiber, Stream } from "effect"
 import { nowRfc3339Millis } from "../api/time.ts"
-import { exitStatus } from "../process/exitStatus.ts"
+import { exitStatus } from "../platform/exitStatus.ts"
 import type { DatabaseAccess } from "./database.ts"
 import { BinlogPositionParser, isCompletedOk } from "./flavor.ts"
 import {
@@ -82,11 +82,14 @@ const stopTool = (child: ChildProcess, graceMillis: number, tool: string): Effec
     yield* waitForExit(child, 10_000)
   })
 
+/** The backup's HTTP client went away before the response finished. */
+class ClientGone extends Data.TaggedError("ClientGone") {}
+
 /** Fails when the client disconnects before the response finished. */
-const clientGone = (res: ServerResponse): Effect.Effect<never, "ClientGone"> =>
+const clientGone = (res: ServerResponse): Effect.Effect<never, ClientGone> =>
   Effect.callback((resume) => {
     const onClose = () => {
-      if (!res.writableFinished) resume(Effect.fail("ClientGone" as const))
+      if (!res.writableFinished) resume(Effect.fail(new ClientGone()))
     }
     if (res.destroyed) return onClose()
     res.once("close", onClose)
@@ -195,7 +198,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   const closed = yield* Effect.raceFirst(
     Effect.promise(() => toolClosed),
     clientGone(res)
-  ).pipe(Effect.catch(() => Effect.succeed(undefined)))
+  ).pipe(Effect.catchTag("ClientGone", () => Effect.succeed(undefined)))
   if (closed === undefined) {
     yield* Effect.logWarning("client disconnected during backup; stopping the tool", { tool, pid })
     yield* stopTool(child, options.killGraceMillis, tool)

@@ -7,12 +7,20 @@
  * `InstanceManagerTLSFailed`; a refused backup (409, 503), a stream cut before the trailers, or trailers that
  * report a non-zero exit are `XtraBackupFailed` (the outcome could not be confirmed).
  *
+ * The detail always names the cause. When the client refuses the server (unknown CA, expired, wrong name) the TLS
+ * error says so. When the server refuses the client certificate it just closes the connection after the handshake
+ * (TLS 1.3: the client has already finished its side), so the client only sees a reset; the detail then adds what is
+ * wrong with the client's own certificate, checked after the fact against the CA it was given and the clock (absent,
+ * expired, not yet valid, signed by another CA). That check only explains a refusal, it never refuses anything.
+ *
  * @since 0.1.0
  */
+import { X509Certificate } from "node:crypto"
 import type { IncomingMessage } from "node:http"
 import { request } from "node:https"
+import type { TLSSocket } from "node:tls"
 import { NodeStream } from "@effect/platform-node"
-import { Context, Deferred, Effect, Layer, Schema, type Scope, Stream } from "effect"
+import { Clock, Context, Deferred, Effect, Layer, Schema, type Scope, Stream } from "effect"
 import { InstanceManagerTLSFailed, XtraBackupFailed } from "../api/failures.ts"
 import {
   type BackupOutcome,
@@ -50,7 +58,9 @@ export interface BackupResponse {
 const describe = (error: unknown): string => {
   if (error instanceof Error) {
     const code = (error as Error & { code?: unknown }).code
-    return typeof code === "string" && !error.message.includes(code) ? `${code}: ${error.message}` : error.message
+    // OpenSSL's messages carry source paths and addresses around the one phrase that matters
+    const message = /:SSL routines:[^:]*:([^:]+):/u.exec(error.message)?.[1] ?? error.message.trim()
+    return typeof code === "string" && !message.includes(code) ? `${code}: ${message}` : message
   }
   return String(error)
 }
@@ -68,10 +78,63 @@ const statusMessage = (text: string, code: number | undefined): string => {
   return decoded._tag === "Some" ? `HTTP ${code}: ${decoded.value.message}` : `HTTP ${code}: ${text.slice(0, 200)}`
 }
 
+const pemCertificates = (pem: string): Array<string> =>
+  pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/gu) ?? []
+
+/**
+ * What is wrong with the client's certificate at `now`, as far as the client can tell: why a server that closed
+ * the connection after the handshake refused it.
+ */
+export const diagnoseClientCertificate = (tls: ClientTls, now: number): string => {
+  if (tls.cert.trim() === "") return "no client certificate was presented"
+  let cert: X509Certificate
+  try {
+    cert = new X509Certificate(tls.cert)
+  } catch {
+    return "the client certificate is not a PEM certificate"
+  }
+  if (now < cert.validFromDate.getTime()) {
+    return `the client certificate is not valid before ${cert.validFromDate.toISOString()}`
+  }
+  if (now > cert.validToDate.getTime()) return `the client certificate expired at ${cert.validToDate.toISOString()}`
+  const cas = pemCertificates(tls.ca).flatMap((pem) => {
+    try {
+      return [new X509Certificate(pem)]
+    } catch {
+      return []
+    }
+  })
+  if (!cas.some((ca) => cert.checkIssued(ca) && cert.verify(ca.publicKey))) {
+    const issuer = cert.issuer.replaceAll("\n", ", ")
+    const trusted = cas.map((ca) => ca.subject.replaceAll("\n", ", ")).join("; ")
+    return `the client certificate is signed by "${issuer}", not by the cluster CA "${trusted}"`
+  }
+  return "the client certificate is valid for the CA this client trusts: the instance manager trusts another CA"
+}
+
+/** The request failed; `secured` when it failed after the TLS handshake completed on the client's side. */
+interface ConnectFailure {
+  readonly error: unknown
+  readonly secured: boolean
+}
+
+const connectFailure = (url: URL, tls: ClientTls, failure: ConnectFailure) =>
+  Effect.gen(function* () {
+    const cause = describe(failure.error)
+    // a server refusing the client certificate closes the connection or sends an alert; the client is left guessing
+    if (!failure.secured && tls.cert.trim() !== "")
+      return new InstanceManagerTLSFailed({ url: url.href, detail: cause })
+    const diagnosis = diagnoseClientCertificate(tls, yield* Clock.currentTimeMillis)
+    return new InstanceManagerTLSFailed({
+      url: url.href,
+      detail: `${cause}: the instance manager closed the connection after the TLS handshake, which is how it refuses a client certificate: ${diagnosis}`
+    })
+  })
+
 /** Opens `GET path` and resolves with the response; the request is destroyed when the scope closes. */
 const open = (url: URL, tls: ClientTls): Effect.Effect<IncomingMessage, InstanceManagerTLSFailed, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.callback<{ res: IncomingMessage; destroy: () => void }, InstanceManagerTLSFailed>((resume) => {
+    Effect.callback<{ res: IncomingMessage; destroy: () => void }, ConnectFailure>((resume) => {
       const req = request(url, {
         method: "GET",
         ca: tls.ca,
@@ -81,16 +144,19 @@ const open = (url: URL, tls: ClientTls): Effect.Effect<IncomingMessage, Instance
         agent: false,
         headers: { accept: "application/octet-stream, application/json" }
       })
+      let secured = false
+      req.once("socket", (socket) => (socket as TLSSocket).once("secureConnect", () => (secured = true)))
       req.once("response", (res) => resume(Effect.succeed({ res, destroy: () => req.destroy() })))
       // `on`, not `once`: a later socket error must not become an unhandled 'error' event (res reports it)
-      req.on("error", (error) =>
-        resume(Effect.fail(new InstanceManagerTLSFailed({ url: url.href, detail: describe(error) })))
-      )
+      req.on("error", (error) => resume(Effect.fail({ error, secured })))
       req.end()
       return Effect.sync(() => req.destroy())
     }),
     ({ destroy }) => Effect.sync(destroy)
-  ).pipe(Effect.map(({ res }) => res))
+  ).pipe(
+    Effect.catch((failure: ConnectFailure) => Effect.flatMap(connectFailure(url, tls, failure), Effect.fail)),
+    Effect.map(({ res }) => res)
+  )
 
 /**
  * Starts a backup: `GET /cluster/backup` on `baseUrl` (e.g. `https://db1-1.db1.ns.svc:8443`). Closing the scope
@@ -189,7 +255,7 @@ export class InstanceManagerClient extends Context.Service<
     ) => Effect.Effect<BackupResponse, InstanceManagerTLSFailed | XtraBackupFailed, Scope.Scope>
     readonly getStatus: (baseUrl: string) => Effect.Effect<InstanceStatus, InstanceManagerTLSFailed>
   }
->()("cnmysql/InstanceManagerClient") {
+>()("cloudnative-mysql/InstanceManagerClient") {
   /** The real client over mTLS with the given certificate material. */
   static readonly layer = (tls: ClientTls): Layer.Layer<InstanceManagerClient> =>
     Layer.succeed(InstanceManagerClient, {

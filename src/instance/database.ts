@@ -51,13 +51,19 @@ export const makeDatabaseAccess = (options: {
   readonly address: ServerAddress
   readonly user: string
   readonly password: Redacted.Redacted<string>
-}): Effect.Effect<DatabaseAccess, never, Scope.Scope> =>
+}): Effect.Effect<DatabaseAccess, DatabaseUnavailable, Scope.Scope> =>
   Effect.gen(function* () {
+    // a full or read-only temp directory leaves the tools without credentials: the database is unusable
+    const io = <A>(what: string, f: () => Promise<A>) =>
+      Effect.tryPromise({
+        try: f,
+        catch: (error) => new DatabaseUnavailable({ detail: `cannot ${what}: ${String(error)}` })
+      })
     const runtimeDir = yield* Effect.acquireRelease(
-      Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-instance-"))),
-      (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
+      io("create the runtime directory", () => mkdtemp(join(tmpdir(), "cnm-instance-"))),
+      (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }).catch(() => undefined))
     )
-    yield* Effect.promise(() => chmod(runtimeDir, 0o700))
+    yield* io("restrict the runtime directory", () => chmod(runtimeDir, 0o700))
     const defaultsFile = join(runtimeDir, "credentials.cnf")
     const body = options.flavor.optionGroups
       .map(
@@ -65,7 +71,7 @@ export const makeDatabaseAccess = (options: {
           `[${group}]\nuser=${quoteOption(options.user)}\npassword=${quoteOption(Redacted.value(options.password))}\n`
       )
       .join("")
-    yield* Effect.promise(() => writeFile(defaultsFile, body, { mode: 0o600 }))
+    yield* io("write the credentials file", () => writeFile(defaultsFile, body, { mode: 0o600 }))
     return { flavor: options.flavor, address: options.address, defaultsFile, runtimeDir }
   })
 

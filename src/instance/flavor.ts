@@ -3,7 +3,7 @@
  * MySQL 8.4 + Percona XtraBackup. The rest of the code (instance manager, worker, restore) is flavour-blind and
  * asks a `Flavor` for binaries, argv, info-file names, output parsing and SQL.
  *
- * Sources for the texts parsed here: the measured mariabackup 10.11 output in research/test-infra.md §1.3 and
+ * Sources for the texts parsed here: the measured mariabackup 10.11 output in docs/measurements.md ("mariabackup streaming output") and
  * Percona XtraBackup 8.x documentation ("Work with binary logs", "Improved log statements").
  *
  * @since 0.1.0

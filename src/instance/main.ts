@@ -23,7 +23,9 @@ const readConfigFile = (path: string, what: string) =>
   Effect.tryPromise({
     try: () => readFile(path, "utf8"),
     catch: (cause) =>
-      new Error(`cannot read ${what} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`)
+      new InvalidConfiguration({
+        detail: `cannot read ${what} ${path}: ${cause instanceof Error ? cause.message : String(cause)}`
+      })
   })
 
 const addressOf = (config: InstanceManagerEnv) =>

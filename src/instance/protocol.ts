@@ -1,5 +1,5 @@
 /**
- * The wire contract of the instance manager's mTLS API (DESIGN.md §4), shared by the server (`server.ts`) and
+ * The wire contract of the instance manager's mTLS API (docs/instance-manager.md), shared by the server (`server.ts`) and
  * its clients (`client.ts`, the controller): paths, the `/cluster/status` body, the backup response's headers
  * and trailers, and the error body.
  *

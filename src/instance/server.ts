@@ -1,5 +1,5 @@
 /**
- * The instance manager's two listeners (DESIGN.md §4):
+ * The instance manager's two listeners (docs/instance-manager.md):
  * - plain HTTP for kubelet probes: `/healthz` (the process and, when supervised, the server process are alive)
  *   and `/readyz` (the server answers a query);
  * - mTLS (`requestCert` + `rejectUnauthorized` against the cluster CA) for `/cluster/status` and
@@ -11,11 +11,11 @@
  *
  * @since 0.1.0
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
-import type { AddressInfo } from "node:net"
 import type { TLSSocket } from "node:tls"
-import { Effect, FiberSet, Redacted, type Scope } from "effect"
+import { Effect, FiberSet, Redacted } from "effect"
+import { listenScoped } from "../platform/listen.ts"
 import { streamBackup } from "./backupSession.ts"
 import { backupToolVersion, type DatabaseAccess, makeDatabaseAccess, ping, queryStatus } from "./database.ts"
 import type { Flavor, ServerAddress } from "./flavor.ts"
@@ -51,23 +51,6 @@ const json = (res: ServerResponse, code: number, body: unknown): void => {
   res.writeHead(code, { "content-type": "application/json", "content-length": Buffer.byteLength(text) })
   res.end(text)
 }
-
-const listen = (server: Server, port: number, host: string): Effect.Effect<number, Error, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.callback<number, Error>((resume) => {
-      const onError = (error: Error) => resume(Effect.fail(error))
-      server.once("error", onError)
-      server.listen(port, host, () => {
-        server.off("error", onError)
-        resume(Effect.succeed((server.address() as AddressInfo).port))
-      })
-    }),
-    () =>
-      Effect.callback<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeAllConnections()
-      })
-  )
 
 const peerName = (req: IncomingMessage): string => {
   const socket = req.socket as TLSSocket
@@ -198,8 +181,8 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
     res.writeHead(404).end()
   })
 
-  const apiPort = yield* listen(api, options.apiPort, options.listenAddress)
-  const probePort = yield* listen(probe, options.probePort, options.listenAddress)
+  const apiPort = yield* listenScoped(api, options.apiPort, options.listenAddress)
+  const probePort = yield* listenScoped(probe, options.probePort, options.listenAddress)
   yield* Effect.logInfo("instance manager listening", {
     apiPort,
     probePort,

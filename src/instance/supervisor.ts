@@ -58,7 +58,7 @@ export const superviseServer = Effect.fn("InstanceManager.superviseServer")(func
   let running = true
   const child = yield* Effect.acquireRelease(
     Effect.sync(() => {
-      // --defaults-file must be the first option (research/test-infra.md §1.2)
+      // --defaults-file must be the first option (docs/measurements.md, "MariaDB throwaway instances")
       const process = spawn(options.binary, [`--defaults-file=${options.defaultsFile}`, ...(options.args ?? [])], {
         stdio: ["ignore", "pipe", "pipe"]
       })

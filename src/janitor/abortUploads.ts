@@ -11,13 +11,10 @@
  *
  * @since 0.1.0
  */
-import { NodeServices } from "@effect/platform-node"
 import { Effect } from "effect"
-import { CleanupEnv, type CleanupResult } from "../api/cleanupJob.ts"
-import { decodeEnv } from "../api/env.ts"
-import { InvalidConfiguration, ObjectStoreUploadFailed } from "../api/failures.ts"
-import { ObjectStoreConnectionConfig } from "../objectstore/connection.ts"
-import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
+import type { CleanupEnv, CleanupResult } from "../api/cleanupJob.ts"
+import { ObjectStoreUploadFailed } from "../api/failures.ts"
+import { ObjectStoreClient, withObjectStoreFromEnv } from "../objectstore/ObjectStoreClient.ts"
 import { defaultRetryPolicy, type RetryPolicy, withRetry } from "../pipeline/retry.ts"
 
 const maxPasses = 3
@@ -61,14 +58,8 @@ export const abortUploads = Effect.fn("janitor.abortUploads")(function* (
   return { prefix, aborted, alreadyGone } satisfies CleanupResult
 })
 
-/** Decodes the janitor's environment (only the variables `CleanupEnv` names are looked at). */
-export const decodeCleanupEnv = decodeEnv(CleanupEnv)
-
 /** The `abort-uploads` subcommand over a decoded environment. */
 export const cleanupProgram = (env: CleanupEnv) =>
-  Effect.gen(function* () {
-    const connection = yield* ObjectStoreConnectionConfig.pipe(
-      Effect.mapError((error) => new InvalidConfiguration({ detail: error.message }))
-    )
-    return yield* abortUploads(env.CLEANUP_PREFIX).pipe(Effect.provide(ObjectStoreClient.layer(connection)))
-  }).pipe(Effect.annotateLogs({ prefix: env.CLEANUP_PREFIX }), Effect.provide(NodeServices.layer))
+  withObjectStoreFromEnv(() => abortUploads(env.CLEANUP_PREFIX)).pipe(
+    Effect.annotateLogs({ prefix: env.CLEANUP_PREFIX })
+  )

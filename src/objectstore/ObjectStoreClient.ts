@@ -12,8 +12,9 @@
  *
  * @since 0.1.0
  */
+import { NodeServices } from "@effect/platform-node"
 import { type Config, Context, Effect, type FileSystem, Layer, type Option, type Path, type Stream } from "effect"
-import type { ObjectStoreDownloadFailed, ObjectStoreUploadFailed } from "../api/failures.ts"
+import { InvalidConfiguration, type ObjectStoreDownloadFailed, type ObjectStoreUploadFailed } from "../api/failures.ts"
 import { type ObjectStoreConnection, ObjectStoreConnectionConfig } from "./connection.ts"
 import { MemoryObjectStore, type MemoryObjectStoreOptions, makeMemoryObjectStore } from "./memoryObjectStore.ts"
 import { makeS3ObjectStoreClient, type S3ClientTuning } from "./s3Client.ts"
@@ -120,6 +121,21 @@ export class ObjectStoreClient extends Context.Service<ObjectStoreClient, Object
       return Context.make(ObjectStoreClient, store.client).pipe(Context.add(MemoryObjectStore, store.control))
     })
 }
+
+/**
+ * Runs a process's program against the object store its environment and secret files describe, as the backup
+ * worker and the restore do: the connection is read first (a bad one is the taxonomy's `InvalidConfiguration`),
+ * handed to `program` (for the spec's `path`), and the live client is provided to it.
+ */
+export const withObjectStoreFromEnv = <A, E, R>(
+  program: (connection: ObjectStoreConnection) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | InvalidConfiguration, Exclude<Exclude<R, ObjectStoreClient>, NodeServices.NodeServices>> =>
+  Effect.gen(function* () {
+    const connection = yield* ObjectStoreConnectionConfig.pipe(
+      Effect.mapError((error) => new InvalidConfiguration({ detail: error.message }))
+    )
+    return yield* program(connection).pipe(Effect.provide(ObjectStoreClient.layer(connection)))
+  }).pipe(Effect.provide(NodeServices.layer))
 
 export {
   type MemoryFault,

@@ -1,32 +1,38 @@
 /**
- * The backup catalog: which backups exist under `<path>/<cluster>/`, which of them are completed, and
- * which one a recovery should use.
+ * The backup catalog: which backups exist under `<path>/<cluster>/`, which of them are completed, which are
+ * damaged, and which one a recovery should use.
  *
- * A backup is **completed** when its prefix holds both `backup.xbstream` and a `metadata.json` that
- * decodes (schema v1), names the same backup id and archive key as its location, and states the archive's
- * listed size. A prefix with only an archive (an upload that never finished, or one whose tool failed) is
- * **incomplete**. A metadata.json that does not decode or contradicts the listing is **invalid**: it is
- * logged as a warning and skipped, never trusted, so `findBackup` moves on to the next older completed
- * backup (the latest one) or reports `BackupIDNotFound` (a pinned id); `listBackups` shows it with its
- * problem. Foreign keys under the prefix are ignored (`parseBackupKey`).
+ * - **incomplete**: no `metadata.json` (an upload that never finished, a worker that was killed, a tool that
+ *   failed). Absent, as far as recovery is concerned: skipped without a word.
+ * - **completed**: `metadata.json` decodes (schema v1), names the backup id and archive key of its location, and
+ *   the archive exists with the size it promises.
+ * - **damaged**: `metadata.json` exists (the marker of a completed backup) but does not decode, contradicts its
+ *   location, or the archive is missing or of another size. A sha256 that does not match on download is the same
+ *   damage, found later (the restore reports it so). Damaged is not absent: `findBackup` fails with
+ *   `BackupDamaged` naming the backup and the problem, unless the caller opted in to falling back
+ *   (`onDamagedLatest: "usePrevious"`, only for the latest, never for a pinned id); then the skipped backups are
+ *   returned with the one chosen. `NoBaseBackupsFound` means no backup under the prefix has a metadata.json at all.
+ *
+ * Foreign keys under the prefix are ignored (`parseBackupKey`).
  *
  * @since 0.1.0
  */
 import { Effect, Option, Stream } from "effect"
 import type { BackupId } from "../api/backupId.ts"
+import type { OnDamagedLatest, SkippedBackup } from "../api/cluster.ts"
 import {
+  BackupDamaged,
   BackupIDNotFound,
   type InvalidName,
   NoBaseBackupsFound,
   type ObjectStoreDownloadFailed
 } from "../api/failures.ts"
 import { ArchiveFile, clusterPrefix, MetadataFile, parseBackupKey } from "./layout.ts"
-import { type BackupMetadata, decodeMetadata } from "./metadata.ts"
+import type { BackupMetadata } from "./metadata.ts"
+import { readMetadataObject } from "./metadataObject.ts"
 import { ObjectStoreClient } from "./ObjectStoreClient.ts"
 
 /** metadata.json is a few KiB; anything this big is not ours and is not read. */
-const maxMetadataBytes = 1024 * 1024
-
 /** One backup prefix found in the listing. */
 export interface BackupLocationEntry {
   readonly backupName: string
@@ -43,7 +49,7 @@ export interface BackupLocationEntry {
 /** A backup and what the catalog concluded about it. */
 export type CatalogEntry =
   | (BackupLocationEntry & { readonly status: "completed"; readonly metadata: BackupMetadata })
-  | (BackupLocationEntry & { readonly status: "incomplete" | "invalid"; readonly problem: string })
+  | (BackupLocationEntry & { readonly status: "incomplete" | "damaged"; readonly problem: string })
 
 /** A completed backup. */
 export type CompletedBackup = Extract<CatalogEntry, { readonly status: "completed" }>
@@ -53,6 +59,17 @@ export interface CatalogOptions {
   /** Keys per ListObjectsV2 page (default: the store's, 1000 on S3). */
   readonly pageSize?: number
 }
+
+/** Options of `findBackup`. */
+export interface FindOptions extends CatalogOptions {
+  /** What to do when the latest completed backup is damaged (default `fail`); ignored for a pinned id. */
+  readonly onDamagedLatest?: OnDamagedLatest
+  /** Damage found outside the catalog (a sha256 mismatch on download), by backup prefix. */
+  readonly knownDamaged?: ReadonlyArray<BackupDamaged>
+}
+
+/** The backup a recovery should use, and the newer damaged ones skipped to get to it (newest first). */
+export type FoundBackup = CompletedBackup & { readonly skipped: ReadonlyArray<SkippedBackup> }
 
 /**
  * Every backup prefix under `<path>/<cluster>/`, oldest first (backup ids sort by time), from one
@@ -97,43 +114,47 @@ const incomplete = (entry: BackupLocationEntry, problem: string): CatalogEntry =
   status: "incomplete",
   problem
 })
-const invalid = (entry: BackupLocationEntry, problem: string): CatalogEntry => ({
+const damaged = (entry: BackupLocationEntry, problem: string): CatalogEntry => ({
   ...entry,
-  status: "invalid",
+  status: "damaged",
   problem
 })
 
-/** Reads and checks one backup's metadata.json; invalid metadata becomes an `invalid` entry, with a warning. */
+/** Reads and checks one backup's metadata.json; damage becomes a `damaged` entry, with a warning. */
 export const inspectBackup = Effect.fn("catalog.inspectBackup")(function* (entry: BackupLocationEntry) {
-  if (Option.isNone(entry.archiveSize)) return incomplete(entry, "no archive")
   if (Option.isNone(entry.metadataSize)) return incomplete(entry, "no metadata.json: the backup never completed")
-  const archiveSize = entry.archiveSize.value
   const checked = yield* Effect.gen(function* () {
-    if (Option.getOrElse(entry.metadataSize, () => 0) > maxMetadataBytes) {
-      return invalid(entry, `metadata.json is larger than ${maxMetadataBytes} bytes`)
-    }
-    const client = yield* ObjectStoreClient
-    const chunks = yield* Stream.runCollect(client.getObject(entry.metadataKey))
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks))
-    const decoded = yield* decodeMetadata(text).pipe(Effect.result)
-    if (decoded._tag === "Failure") return invalid(entry, `metadata.json does not decode: ${decoded.failure.message}`)
-    const metadata = decoded.success
+    // an unreadable metadata.json is damage; a failed read of it is a download failure, not a verdict
+    const decoded = yield* readMetadataObject(
+      entry.metadataKey,
+      Option.getOrElse(entry.metadataSize, () => 0)
+    ).pipe(
+      Effect.map((metadata) => ({ _tag: "Read" as const, metadata })),
+      Effect.catchTag("MetadataInvalid", (invalid) =>
+        Effect.succeed({ _tag: "Invalid" as const, problem: invalid.message })
+      )
+    )
+    if (decoded._tag === "Invalid") return damaged(entry, decoded.problem)
+    const metadata = decoded.metadata
     if (metadata.backupId !== entry.backupId) {
-      return invalid(entry, `metadata.json names backup id ${metadata.backupId}, its location ${entry.backupId}`)
+      return damaged(entry, `metadata.json names backup id ${metadata.backupId}, its location ${entry.backupId}`)
     }
     if (metadata.archive.key !== entry.archiveKey) {
-      return invalid(entry, `metadata.json names archive ${metadata.archive.key}, not ${entry.archiveKey}`)
+      return damaged(entry, `metadata.json names archive ${metadata.archive.key}, not ${entry.archiveKey}`)
     }
-    if (metadata.archive.size !== archiveSize) {
-      return invalid(entry, `metadata.json promises ${metadata.archive.size} bytes, the archive has ${archiveSize}`)
+    if (Option.isNone(entry.archiveSize)) {
+      return damaged(entry, `metadata.json promises ${metadata.archive.size} bytes, the archive is missing`)
+    }
+    if (metadata.archive.size !== entry.archiveSize.value) {
+      return damaged(
+        entry,
+        `metadata.json promises ${metadata.archive.size} bytes, the archive has ${entry.archiveSize.value}`
+      )
     }
     return { ...entry, status: "completed", metadata } satisfies CatalogEntry
-  }).pipe(
-    // a metadata.json that is not UTF-8 is as invalid as one that does not decode
-    Effect.catchDefect((defect) => Effect.succeed(invalid(entry, `metadata.json is unreadable: ${String(defect)}`)))
-  )
-  if (checked.status === "invalid") {
-    yield* Effect.logWarning("ignoring a backup with invalid metadata.json").pipe(
+  })
+  if (checked.status === "damaged") {
+    yield* Effect.logWarning("damaged backup").pipe(
       Effect.annotateLogs({ prefix: entry.prefix, problem: checked.problem })
     )
   }
@@ -150,30 +171,67 @@ export const listBackups = Effect.fn("catalog.listBackups")(function* (
   return yield* Effect.forEach(entries, inspectBackup, { concurrency: 4 })
 })
 
+/** The failure that says `entry` is damaged. */
+export const backupDamaged = (bucket: string, entry: BackupLocationEntry, problem: string): BackupDamaged =>
+  new BackupDamaged({ bucket, prefix: entry.prefix, backupID: entry.backupId, problem })
+
+/** How a skipped damaged backup is reported (status, Event, the restore's result). */
+export const skippedBackup = (entry: BackupLocationEntry, damage: BackupDamaged): SkippedBackup => ({
+  backupName: entry.backupName,
+  backupId: entry.backupId,
+  prefix: entry.prefix,
+  reason: damage._tag,
+  message: damage.message
+})
+
 /**
- * The backup a recovery should use: the completed one with id `backupID` when given, else the latest
- * completed one. Reads metadata.json only of candidates, newest first. Fails with `NoBaseBackupsFound` /
- * `BackupIDNotFound` (incomplete and invalid backups do not count).
+ * The backup a recovery should use: the completed one with id `backupID` when given, else the latest completed
+ * one (see the module comment for damaged backups). Reads metadata.json only of candidates, newest first.
  */
 export const findBackup = Effect.fn("catalog.findBackup")(function* (
   path: string,
   cluster: string,
   backupID?: string,
-  options: CatalogOptions = {}
+  options: FindOptions = {}
 ): Effect.fn.Return<
-  CompletedBackup,
-  NoBaseBackupsFound | BackupIDNotFound | ObjectStoreDownloadFailed | InvalidName,
+  FoundBackup,
+  NoBaseBackupsFound | BackupIDNotFound | BackupDamaged | ObjectStoreDownloadFailed | InvalidName,
   ObjectStoreClient
 > {
   const client = yield* ObjectStoreClient
   const { prefix, entries } = yield* scanBackups(path, cluster, options)
+  // only a metadata.json makes a backup count: without one it never completed
   const candidates = entries
     .filter((e) => backupID === undefined || e.backupId === backupID)
-    .filter((e) => Option.isSome(e.archiveSize) && Option.isSome(e.metadataSize))
+    .filter((e) => Option.isSome(e.metadataSize))
     .reverse()
+  const fallBack = backupID === undefined && options.onDamagedLatest === "usePrevious"
+  const known = new Map((options.knownDamaged ?? []).map((d) => [d.prefix, d]))
+  const skipped: Array<SkippedBackup> = []
+  let newestDamage: BackupDamaged | undefined
   for (const candidate of candidates) {
-    const entry = yield* inspectBackup(candidate)
-    if (entry.status === "completed") return entry
+    const knownDamage = known.get(candidate.prefix)
+    const entry = knownDamage === undefined ? yield* inspectBackup(candidate) : undefined
+    if (entry?.status === "completed") {
+      if (skipped.length > 0) {
+        yield* Effect.logWarning("the latest backup is damaged: restoring an older one").pipe(
+          Effect.annotateLogs({ restoring: entry.prefix, skipped: skipped.map((s) => s.message) })
+        )
+      }
+      return { ...entry, skipped }
+    }
+    const damage = knownDamage ?? backupDamaged(client.bucket, candidate, entry?.problem ?? "")
+    if (!fallBack) return yield* damage
+    newestDamage ??= damage
+    skipped.push(skippedBackup(candidate, damage))
+  }
+  if (newestDamage !== undefined) {
+    return yield* new BackupDamaged({
+      bucket: newestDamage.bucket,
+      prefix: newestDamage.prefix,
+      backupID: newestDamage.backupID,
+      problem: `${newestDamage.problem}; no older backup is intact either (${skipped.length} damaged)`
+    })
   }
   return yield* backupID === undefined
     ? Effect.fail(new NoBaseBackupsFound({ bucket: client.bucket, prefix }))

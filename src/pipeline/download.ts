@@ -26,7 +26,8 @@
  */
 import { createHash } from "node:crypto"
 import { Effect, Option, Pull, Schedule, type Sink, Stream } from "effect"
-import { ChecksumMismatch, ObjectStoreDownloadFailed } from "../api/failures.ts"
+import { ChecksumMismatch, type ObjectStoreDownloadFailed } from "../api/failures.ts"
+import { noSuchKey } from "../objectstore/metadataObject.ts"
 import type { ByteRange } from "../objectstore/ObjectStoreClient.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { defaultRetryPolicy, isRetryableObjectStoreError, type RetryPolicy, retrySchedule, withRetry } from "./retry.ts"
@@ -112,16 +113,7 @@ export const verifiedObjectStream = (
       const policy = options.retry ?? defaultRetryPolicy
       const head = yield* withRetry(policy)(client.headObject(key))
       if (Option.isNone(head)) {
-        return Stream.fail(
-          new ObjectStoreDownloadFailed({
-            operation: "HeadObject",
-            bucket: client.bucket,
-            key,
-            status: 404,
-            code: "NoSuchKey",
-            detail: "the archive does not exist"
-          })
-        )
+        return Stream.fail(noSuchKey(client.bucket, key, "the archive does not exist"))
       }
       const size = head.value.size
       const concurrency = Math.max(1, options.concurrency ?? downloadDefaults.concurrency)

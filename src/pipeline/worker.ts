@@ -1,5 +1,5 @@
 /**
- * `cloudnative-mysql backup`: the backup worker, run once per Backup as a Kubernetes Job (DESIGN.md §4).
+ * `cloudnative-mysql backup`: the backup worker, run once per Backup as a Kubernetes Job (docs/worker.md).
  *
  * It asks one instance manager for a backup over mutual TLS (`GET /cluster/backup`), pipes the response body
  * through the upload pipeline (SHA-256 + multipart upload), completes the upload **only after the trailers
@@ -34,17 +34,15 @@
  * @since 0.1.0
  */
 import { readFile } from "node:fs/promises"
-import { NodeServices } from "@effect/platform-node"
 import { Effect, Schema } from "effect"
-import { InstanceManagerTLSFailed, InvalidConfiguration } from "../api/failures.ts"
+import { InstanceManagerTLSFailed } from "../api/failures.ts"
 import type { BinlogPosition, WorkerEnv, WorkerResult } from "../api/jobs.ts"
 import { nowRfc3339Millis, Timestamp } from "../api/time.ts"
 import { type ClientTls, startBackup } from "../instance/client.ts"
 import type { BackupOutcome } from "../instance/protocol.ts"
-import { ObjectStoreConnectionConfig } from "../objectstore/connection.ts"
 import { backupKeys } from "../objectstore/layout.ts"
 import type { BackupMetadata } from "../objectstore/metadata.ts"
-import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
+import { withObjectStoreFromEnv } from "../objectstore/ObjectStoreClient.ts"
 import { archiveMetadata, writeMetadata } from "./metadataWriter.ts"
 import { uploadStream } from "./upload.ts"
 
@@ -184,15 +182,6 @@ export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv
 
 /** The `backup` subcommand over a decoded environment: object store from env + secret files, then `runBackup`. */
 export const backupWorker = (env: WorkerEnv) =>
-  Effect.gen(function* () {
-    const connection = yield* ObjectStoreConnectionConfig.pipe(
-      Effect.mapError((error) => new InvalidConfiguration({ detail: error.message }))
-    )
-    const tls = yield* loadClientTls(env)
-    return yield* runBackup(env, tls, connection.spec.path ?? "").pipe(
-      Effect.provide(ObjectStoreClient.layer(connection))
-    )
-  }).pipe(
-    Effect.annotateLogs({ backup: env.BACKUP_NAME, backupId: env.BACKUP_ID, namespace: env.BACKUP_NAMESPACE }),
-    Effect.provide(NodeServices.layer)
-  )
+  withObjectStoreFromEnv((connection) =>
+    Effect.flatMap(loadClientTls(env), (tls) => runBackup(env, tls, connection.spec.path ?? ""))
+  ).pipe(Effect.annotateLogs({ backup: env.BACKUP_NAME, backupId: env.BACKUP_ID, namespace: env.BACKUP_NAMESPACE }))

@@ -106,11 +106,14 @@ export const install = Effect.fn("recovery.install")(function* (staging: string,
 
 /** Removes everything the restore put into the data directory (all but `lost+found`, which it never adds). */
 export const clear = Effect.fn("recovery.clear")(function* (dataDir: string) {
-  yield* Effect.promise(async () => {
-    const entries = await readdir(dataDir).catch(() => [] as Array<string>)
-    await Promise.all(
-      entries.filter((e) => e !== LostAndFound).map((e) => rm(join(dataDir, e), { recursive: true, force: true }))
-    )
+  yield* Effect.tryPromise({
+    try: async () => {
+      const entries = await readdir(dataDir).catch(() => [] as Array<string>)
+      await Promise.all(
+        entries.filter((e) => e !== LostAndFound).map((e) => rm(join(dataDir, e), { recursive: true, force: true }))
+      )
+    },
+    catch: (error) => failed(dataDir, `clearing the data directory after a failed restore failed: ${errorText(error)}`)
   })
 })
 

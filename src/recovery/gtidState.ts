@@ -20,8 +20,8 @@ import { Effect } from "effect"
 import { RestoreCopyBackFailed } from "../api/failures.ts"
 import type { Flavor } from "../instance/flavor.ts"
 import { serverUserArgs } from "../instance/supervisor.ts"
-import { exitStatus } from "../process/exitStatus.ts"
-import { waitUntilReady } from "../process/waitUntil.ts"
+import { exitStatus } from "../platform/exitStatus.ts"
+import { waitUntilReady } from "../platform/waitUntil.ts"
 import { describeTail, runTool } from "./tool.ts"
 
 /** The server binary of each flavour. */

@@ -19,10 +19,13 @@
 import { access, mkdir, mkdtemp, readFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { Effect } from "effect"
-import { RestoreCopyBackFailed, RestorePrepareFailed } from "../api/failures.ts"
+import type { OnDamagedLatest } from "../api/cluster.ts"
+import { type BackupDamaged, RestoreCopyBackFailed, RestorePrepareFailed } from "../api/failures.ts"
 import type { RestoreResult } from "../api/jobs.ts"
 import { nowMetaV1Time } from "../api/time.ts"
 import { type Flavor, type InfoFileNames, isPrepared, parseBinlogInfoFile } from "../instance/flavor.ts"
+import { backupDamaged } from "../objectstore/catalog.ts"
+import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { type DownloadOptions, verifiedObjectStream } from "../pipeline/download.ts"
 import { checkDataDir, clear, install, makeStagingDir, removeDir } from "./dataDir.ts"
 import { applyGtidState } from "./gtidState.ts"
@@ -40,6 +43,8 @@ export interface RestoreOptions {
   /** Where the scratch directory is created (default: the data directory's parent). */
   readonly scratchParent?: string
   readonly download?: DownloadOptions
+  /** With a `Prefix` source and no pinned id: what a damaged latest backup makes the restore do (default `fail`). */
+  readonly onDamagedLatest?: OnDamagedLatest
 }
 
 const firstExisting = (dir: string, names: InfoFileNames): Effect.Effect<string | undefined> =>
@@ -57,7 +62,11 @@ const firstExisting = (dir: string, names: InfoFileNames): Effect.Effect<string 
     return undefined
   })
 
-const readInfoFile = (path: string): Effect.Effect<string> => Effect.promise(() => readFile(path, "utf8"))
+const readInfoFile = (path: string): Effect.Effect<string, RestorePrepareFailed> =>
+  Effect.tryPromise({
+    try: () => readFile(path, "utf8"),
+    catch: (error) => new RestorePrepareFailed({ step: "prepare", detail: `cannot read ${path}: ${String(error)}` })
+  })
 
 /** Download → verify → extract into `scratch`, then check the stream was complete. */
 const extract = Effect.fn("recovery.extract")(function* (
@@ -157,7 +166,11 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
     removeDir
   )
   const extracted = join(scratch, "backup")
-  yield* Effect.promise(() => mkdir(extracted))
+  yield* Effect.tryPromise({
+    try: () => mkdir(extracted),
+    catch: (error) =>
+      new RestorePrepareFailed({ step: "extract", detail: `cannot create ${extracted}: ${String(error)}` })
+  })
   yield* extract(flavor, backup, extracted, options.download ?? {})
   yield* Effect.logInfo("backup downloaded, verified and extracted")
   yield* prepare(flavor, extracted)
@@ -185,6 +198,7 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
     sha256: backup.expectedSha256,
     gtid: position.gtid,
     ...(position.binlog === undefined ? {} : { binlog: position.binlog }),
+    ...(backup.skipped.length === 0 ? {} : { skippedBackups: backup.skipped }),
     startedAt,
     stoppedAt
   }
@@ -192,11 +206,33 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
   return result
 }, Effect.scoped)
 
-/** Resolves `options.source` and restores it. */
+/**
+ * Resolves `options.source` and restores it. A backup chosen through the catalog whose bytes fail the sha256 (or
+ * size) check on download is damaged: `BackupDamaged`, or, when the latest may fall back (`usePrevious`), the next
+ * older intact backup is tried. That is safe because verification ends before anything touches the data
+ * directory (the discarded scratch directory is all the failed attempt wrote).
+ */
 export const restore = (options: RestoreOptions) =>
   Effect.gen(function* () {
     // refuse a non-empty data directory before touching the object store
     yield* checkDataDir(options.dataDir)
-    const backup = yield* resolveBackup(options.source)
-    return yield* restoreResolved(backup, options)
+    const client = yield* ObjectStoreClient
+    const fallBack =
+      options.source._tag === "Prefix" &&
+      options.source.backupId === undefined &&
+      options.onDamagedLatest === "usePrevious"
+    const knownDamaged: Array<BackupDamaged> = []
+    for (;;) {
+      const backup = yield* resolveBackup(options.source, {
+        ...(options.onDamagedLatest === undefined ? {} : { onDamagedLatest: options.onDamagedLatest }),
+        knownDamaged
+      })
+      const attempt = yield* Effect.result(restoreResolved(backup, options))
+      if (attempt._tag === "Success") return attempt.success
+      const error = attempt.failure
+      if (error._tag !== "ChecksumMismatch" || backup.location === undefined) return yield* Effect.fail(error)
+      const damage = backupDamaged(client.bucket, backup.location, `the archive fails verification: ${error.message}`)
+      if (!fallBack) return yield* damage
+      knownDamaged.push(damage)
+    }
   }).pipe(Effect.withSpan("recovery.restore"))

@@ -12,7 +12,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import type { Writable } from "node:stream"
 import { Effect, Stream } from "effect"
-import { exitStatus } from "../process/exitStatus.ts"
+import { exitStatus } from "../platform/exitStatus.ts"
 
 /** How a tool run ended. */
 export interface ToolResult {

@@ -21,8 +21,8 @@
  */
 import { writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import type { AddressInfo } from "node:net"
 import { Clock, Context, Effect, Fiber, Layer, Schema, Stream } from "effect"
+import { listenScoped } from "../platform/listen.ts"
 import {
   type ApiStatusError,
   badRequest,
@@ -47,7 +47,7 @@ export interface FakeApiServerService {
 
 /** The fake API server: needs a `FakeCluster`; closes with its scope. */
 export class FakeApiServer extends Context.Service<FakeApiServer, FakeApiServerService>()(
-  "cnmysql/sandbox/FakeApiServer"
+  "cloudnative-mysql/sandbox/FakeApiServer"
 ) {
   /** The HTTP face over an existing `FakeCluster`. */
   static readonly layerOnly: Layer.Layer<FakeApiServer, never, FakeCluster> = Layer.effect(
@@ -99,16 +99,8 @@ export const startFakeApiServer = Effect.gen(function* () {
   })
   // client-node keeps connections alive; without this, close() would wait for idle sockets.
   server.keepAliveTimeout = 5_000
-  const port = yield* Effect.acquireRelease(
-    Effect.callback<number>((resume) => {
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as AddressInfo).port)))
-    }),
-    () =>
-      Effect.callback<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeAllConnections()
-      })
-  )
+  // a loopback bind on a free port does not fail short of a broken machine
+  const port = yield* Effect.orDie(listenScoped(server, 0, "127.0.0.1"))
   const url = `http://127.0.0.1:${port}`
   return FakeApiServer.of({
     url,

@@ -267,7 +267,9 @@ const make = (options: FakeClusterOptions) =>
   })
 
 /** The fake API server's store (see the module comment for the API). */
-export class FakeCluster extends Context.Service<FakeCluster, FakeClusterService>()("cnmysql/sandbox/FakeCluster") {
+export class FakeCluster extends Context.Service<FakeCluster, FakeClusterService>()(
+  "cloudnative-mysql/sandbox/FakeCluster"
+) {
   /** A store serving the built-in kinds and the CRDs in `deploy/crds`. */
   static readonly layer: Layer.Layer<FakeCluster> = Layer.effect(FakeCluster, make({}))
   /** A store with other CRD files, a different history window, or extra CRD objects. */

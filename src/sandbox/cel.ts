@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import { type CelInput, celEnv, isCelError, parse, plan } from "@bufbuild/cel"
+import { Data } from "effect"
 import { isRecord } from "./StoredObject.ts"
 
 /** A compiled rule and whether it is a transition rule (mentions `oldSelf`). */
@@ -16,7 +17,8 @@ export interface Rule {
 }
 
 /** A CEL runtime error, e.g. selecting a field that is not set (`no such key`). */
-export class CelError extends Error {}
+/** A CEL rule failed at runtime (thrown inside the store's synchronous validation, caught by `structural.ts`). */
+export class CelError extends Data.TaggedError("CelError")<{ readonly message: string }> {}
 
 const env = celEnv()
 
@@ -43,6 +45,6 @@ export const evaluate = (rule: Rule, self: unknown, oldSelf: unknown): unknown =
   const result = rule.program(
     oldSelf === undefined ? { self: toCel(self) } : { self: toCel(self), oldSelf: toCel(oldSelf) }
   )
-  if (isCelError(result)) throw new CelError(result.message)
+  if (isCelError(result)) throw new CelError({ message: result.message })
   return result
 }

@@ -1,5 +1,5 @@
 /**
- * A throwaway MariaDB 10.11 for integration tests (research/test-infra.md §1.2): its own temp dir, option file,
+ * A throwaway MariaDB 10.11 for integration tests (docs/measurements.md, "MariaDB throwaway instances"): its own temp dir, option file,
  * unix socket and free loopback port, binlog + GTID on, run as root with `user=root`, stopped by PID.
  *
  * `startMariadb` is scoped: the server is stopped (SIGTERM = clean shutdown, SIGKILL after 20 s) and its
@@ -13,7 +13,7 @@ import { join } from "node:path"
 import { Data, Effect, type Scope } from "effect"
 import type { SqlRow } from "../instance/flavor.ts"
 import { parseBatchOutput } from "../instance/sqlBatch.ts"
-import { waitUntilReady } from "../process/waitUntil.ts"
+import { waitUntilReady } from "../platform/waitUntil.ts"
 import { freePort } from "./ports.ts"
 
 /** A MariaDB test helper failed (start, SQL, stop). */

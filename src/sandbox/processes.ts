@@ -25,8 +25,8 @@ import {
   issueServerCertificate,
   type PkiError
 } from "../instance/pki.ts"
-import { exitStatus } from "../process/exitStatus.ts"
-import { waitUntilReady } from "../process/waitUntil.ts"
+import { exitStatus } from "../platform/exitStatus.ts"
+import { waitUntilReady } from "../platform/waitUntil.ts"
 import { freePort } from "./ports.ts"
 import { type S3Endpoint, staticConnection } from "./s3Endpoint.ts"
 

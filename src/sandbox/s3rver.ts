@@ -6,7 +6,7 @@
  * unhandled stream error, and with `--openssl-legacy-provider` (via NODE_OPTIONS) because its
  * ListObjectsV2 continuation tokens use DES, which Node ≥ 17 refuses otherwise (500 on page 2).
  * Not for auth, abort, part-size or SSE checks: s3rver does not verify SigV4, does not implement
- * AbortMultipartUpload, and accepts parts of any size (see shared/research/test-infra.md §2.3).
+ * AbortMultipartUpload, and accepts parts of any size (docs/measurements.md, "s3rver").
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"

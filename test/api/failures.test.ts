@@ -53,6 +53,12 @@ const samples: ReadonlyArray<Failures.Failure> = [
   new Failures.ExternalClusterObjectStoreMissing({ source: "prod" }),
   new Failures.NoBaseBackupsFound({ bucket: "b", prefix: "p/prod/" }),
   new Failures.BackupIDNotFound({ bucket: "b", prefix: "p/prod/", backupID: "20261123T204644Z" }),
+  new Failures.BackupDamaged({
+    bucket: "b",
+    prefix: "p/prod/nightly/20261123T204644Z/",
+    backupID: "20261123T204644Z",
+    problem: "metadata.json promises 68566457 bytes, the archive has 68565457"
+  }),
   new Failures.RecoverySourceConflict({ detail: "both source and backup set" }),
   new Failures.BackupNotFound({ namespace: "db", backup: "b" }),
   new Failures.BackupNotCompleted({ backup: "b", phase: "running" }),

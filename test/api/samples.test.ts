@@ -7,7 +7,7 @@ import { Backup } from "../../src/api/backup.ts"
 import { Cluster } from "../../src/api/cluster.ts"
 import { ObjectStore } from "../../src/api/objectStore.ts"
 
-// Verbatim copies of the YAML blocks of the product specification (shared/spec/physical-backup-and-recovery.md)
+// Verbatim copies of the YAML blocks of the product specification (docs/spec.md)
 const fixture = (name: string): unknown =>
   parse(readFileSync(join(import.meta.dirname, "fixtures", "spec", name), "utf8"))
 
@@ -74,6 +74,17 @@ describe("what admission rejects, decoding rejects too", () => {
       withRecovery({ backup: { name: "b" }, backupID: "20261123T204644Z" }),
       "backupID is only valid together with source"
     )
+  })
+
+  it("onDamagedLatest without source, or an unknown value", () => {
+    rejects(
+      withRecovery({ backup: { name: "b" }, onDamagedLatest: "usePrevious" }),
+      "onDamagedLatest is only valid together with source"
+    )
+    rejects(withRecovery({ source: "prod-cluster", onDamagedLatest: "skip" }), "Expected")
+    expect(() =>
+      Schema.decodeUnknownSync(Cluster)(withRecovery({ source: "prod-cluster", onDamagedLatest: "usePrevious" }))
+    ).not.toThrow()
   })
 
   it("a malformed backupID", () => {

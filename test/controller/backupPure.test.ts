@@ -189,7 +189,7 @@ describe("selectSource", () => {
         const chosen = Result.isSuccess(result) ? result.success.instance : undefined
         assert.strictEqual(chosen?.lagSeconds, Math.min(...eligible.map((i) => i.lagSeconds ?? 0)))
         assert.strictEqual(chosen?.role, "replica")
-      } else if (primary !== undefined && primary.ready && primary.podIP !== undefined) {
+      } else if (primary?.ready === true && primary.podIP !== undefined) {
         assert.strictEqual(Result.isSuccess(result) ? result.success.instance.name : "", primary.name)
       } else {
         assert.isTrue(Result.isFailure(result))
@@ -197,7 +197,7 @@ describe("selectSource", () => {
       }
       const primaryOnly = selectSource("c", "primary", status)
       if (Result.isSuccess(primaryOnly)) assert.strictEqual(primaryOnly.success.instance.name, primary?.name)
-      else assert.isFalse(primary !== undefined && primary.ready && primary.podIP !== undefined)
+      else assert.isFalse(primary?.ready === true && primary.podIP !== undefined)
     }
   )
 })

@@ -74,7 +74,7 @@ describe("Backup reconciler", () => {
         const events = yield* eventsOf("b1")
         assert.deepStrictEqual(
           events.map((e) => e.split(":")[0]),
-          ["Normal SourceSelected", "Normal JobCreated", "Normal Started", "Normal Completed"]
+          ["Normal JobCreated", "Normal Started", "Normal Completed"]
         )
         assert.include(events[0] ?? "", "c-2")
         // the completed Job keeps its finalizer until it is deleted; nothing else was created

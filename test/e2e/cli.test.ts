@@ -9,7 +9,14 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { decodeRestoreTerminationMessage, isFailureMessage, WorkerTerminationMessage } from "../../src/api/jobs.ts"
+import {
+  decodeRestoreTerminationMessage,
+  isFailureMessage,
+  RestoreEnv,
+  WorkerEnv,
+  WorkerTerminationMessage
+} from "../../src/api/jobs.ts"
+import { InstanceManagerEnv } from "../../src/instance/config.ts"
 import { executable, runSubcommand, terminationFailure } from "../../src/sandbox/processes.ts"
 
 const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
@@ -28,10 +35,30 @@ describe("cloudnative-mysql", () => {
     assert.strictEqual(cli([]).status, 2)
   })
 
+  it("each subcommand's --help is generated from its contract: every variable it reads, every flag", () => {
+    for (const [sub, fields] of [
+      ["backup", WorkerEnv.fields],
+      ["restore", RestoreEnv.fields],
+      ["instance", InstanceManagerEnv.fields]
+    ] as const) {
+      const help = cli([sub, "--help"])
+      assert.strictEqual(help.status, 0, help.stderr)
+      for (const name of Object.keys(fields)) assert.include(help.stdout, name)
+    }
+    assert.include(cli(["instance", "--help"]).stdout, "--api-port")
+  })
+
+  it("an unknown flag is a usage error", () => {
+    const out = cli(["instance", "--no-such-flag=1"])
+    assert.strictEqual(out.status, 2)
+    assert.include(out.stderr, "--no-such-flag")
+  })
+
   it("an unknown subcommand exits 2 with the usage", () => {
     const out = cli(["frobnicate"])
     assert.strictEqual(out.status, 2)
-    assert.include(out.stderr, 'unknown subcommand "frobnicate"')
+    // the wording is effect/cli's ("Unknown subcommand \"frobnicate\" for ...")
+    assert.match(out.stderr, /unknown subcommand "frobnicate"/iu)
   })
 
   it("controller without any Kubernetes configuration fails fast, naming what it looked for", () => {

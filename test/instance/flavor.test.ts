@@ -12,7 +12,7 @@ import {
 } from "../../src/instance/flavor.ts"
 import { parseBatchOutput } from "../../src/instance/sqlBatch.ts"
 
-// measured on this machine (research/test-infra.md §1.3)
+// measured on this machine (docs/measurements.md, "mariabackup streaming output")
 const mariabackupStderr = `[00] 2026-11-23 19:41:40 Connecting to server host: localhost, user: backup, password: set, port: not set, socket: /tmp/mdb1/mysqld.sock
 [00] 2026-11-23 19:41:41 MySQL binlog position: filename 'mysql-bin.000001', position '423740544', GTID of the last change '0-1-16'
 [00] 2026-11-23 19:41:41 Redo log (from LSN 404497095 to 581658747) was copied.

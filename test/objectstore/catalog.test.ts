@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { BackupIDNotFound, NoBaseBackupsFound } from "../../src/api/failures.ts"
+import { BackupDamaged, BackupIDNotFound, NoBaseBackupsFound } from "../../src/api/failures.ts"
 import { findBackup, listBackups } from "../../src/objectstore/catalog.ts"
 import { encodeMetadata } from "../../src/objectstore/metadata.ts"
 import { MemoryObjectStore, ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
@@ -87,7 +87,7 @@ describe("catalog", () => {
     }).pipe(Effect.provide(memory))
   )
 
-  it.effect("invalid metadata.json is never trusted: skipped for the latest, reported by listBackups", () =>
+  it.effect("damaged is not absent: a damaged latest fails with BackupDamaged; listBackups names each problem", () =>
     Effect.gen(function* () {
       yield* storeBackup("nightly", "20261120T010000Z")
       yield* storeBackup("nightly", "20261121T010000Z", "{not json")
@@ -114,20 +114,65 @@ describe("catalog", () => {
           c.putObject(`${prefix}nightly/20261125T010000Z/backup.xbstream`, text("y"))
         ])
       )
+      // metadata.json whose archive is gone
+      const orphanKey = `${prefix}nightly/20261126T010000Z/backup.xbstream`
+      yield* ObjectStoreClient.use((c) =>
+        c.putObject(
+          `${prefix}nightly/20261126T010000Z/metadata.json`,
+          text(encodeMetadata(sampleMetadata("20261126T010000Z", { key: orphanKey, size: 5, sha256: "0".repeat(64) })))
+        )
+      )
 
-      assert.strictEqual((yield* findBackup("prod", "main")).backupId, "20261120T010000Z")
+      const latest = yield* findBackup("prod", "main").pipe(Effect.flip)
+      assert.instanceOf(latest, BackupDamaged)
+      assert.strictEqual(latest instanceof BackupDamaged ? latest.backupID : "", "20261126T010000Z")
+      assert.match(latest.message, /archive is missing/u)
       const pinned = yield* findBackup("prod", "main", "20261121T010000Z").pipe(Effect.flip)
-      assert.instanceOf(pinned, BackupIDNotFound)
+      assert.instanceOf(pinned, BackupDamaged)
+      // a pinned damaged backup is never replaced, whatever onDamagedLatest says
+      const pinnedFallback = yield* findBackup("prod", "main", "20261121T010000Z", {
+        onDamagedLatest: "usePrevious"
+      }).pipe(Effect.flip)
+      assert.instanceOf(pinnedFallback, BackupDamaged)
+
+      const fallback = yield* findBackup("prod", "main", undefined, { onDamagedLatest: "usePrevious" })
+      assert.strictEqual(fallback.backupId, "20261120T010000Z")
+      assert.deepStrictEqual(
+        fallback.skipped.map((s) => [s.backupId, s.reason]),
+        [
+          "20261126T010000Z",
+          "20261125T010000Z",
+          "20261124T010000Z",
+          "20261123T010000Z",
+          "20261122T010000Z",
+          "20261121T010000Z"
+        ].map((id) => [id, "BackupDamaged"])
+      )
+      assert.match(fallback.skipped[3]?.message ?? "", /promises 1 bytes/u)
+
       const all = yield* listBackups("prod", "main")
       assert.deepStrictEqual(
         all.map((e) => e.status),
-        ["completed", "invalid", "invalid", "invalid", "invalid", "invalid"]
+        ["completed", "damaged", "damaged", "damaged", "damaged", "damaged", "damaged"]
       )
       const problems = all.flatMap((e) => (e.status === "completed" ? [] : [e.problem]))
       assert.match(problems[0] ?? "", /does not decode/u)
       assert.match(problems[1] ?? "", /backup id 20261120T010000Z/u)
       assert.match(problems[2] ?? "", /promises 1 bytes/u)
       assert.match(problems[4] ?? "", /unreadable/u)
+      assert.match(problems[5] ?? "", /archive is missing/u)
+    }).pipe(Effect.provide(memory))
+  )
+
+  it.effect("usePrevious with every completed backup damaged is still BackupDamaged, never NoBaseBackupsFound", () =>
+    Effect.gen(function* () {
+      yield* storeBackup("nightly", "20261120T010000Z", "{")
+      yield* storeBackup("nightly", "20261121T010000Z", "[]")
+      yield* storeBackup("nightly", "20261122T010000Z", false)
+      const error = yield* findBackup("prod", "main", undefined, { onDamagedLatest: "usePrevious" }).pipe(Effect.flip)
+      assert.instanceOf(error, BackupDamaged)
+      assert.strictEqual(error instanceof BackupDamaged ? error.backupID : "", "20261121T010000Z")
+      assert.match(error.message, /no older backup is intact either \(2 damaged\)/u)
     }).pipe(Effect.provide(memory))
   )
 

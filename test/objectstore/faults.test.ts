@@ -8,7 +8,7 @@ import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted, Schedule, Stream } from "effect"
 import type { ObjectStoreConnection } from "../../src/objectstore/connection.ts"
 import { ObjectStoreClient, type S3ClientTuning } from "../../src/objectstore/ObjectStoreClient.ts"
-import { faultProxy } from "../support/faultProxy.ts"
+import { faultProxy } from "../../src/sandbox/faultProxy.ts"
 import { createBucket, rgw, rgwConnection, uniqueBucketName } from "../support/rgw.ts"
 
 const MiB = 1024 * 1024

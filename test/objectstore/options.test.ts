@@ -14,7 +14,7 @@ import type { ObjectStore } from "../../src/api/objectStore.ts"
 import type { ObjectStoreConnection } from "../../src/objectstore/connection.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { s3ClientConfig } from "../../src/objectstore/s3Client.ts"
-import { faultProxy } from "../support/faultProxy.ts"
+import { faultProxy } from "../../src/sandbox/faultProxy.ts"
 import { createBucket, rgw, rgwConnection, uniqueBucketName } from "../support/rgw.ts"
 
 const MiB = 1024 * 1024

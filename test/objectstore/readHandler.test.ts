@@ -10,7 +10,7 @@ import { Effect, Option, Stream } from "effect"
 import type { ObjectStore } from "../../src/api/objectStore.ts"
 import type { ObjectStoreConnection } from "../../src/objectstore/connection.ts"
 import { ObjectStoreClient, type S3ClientTuning } from "../../src/objectstore/ObjectStoreClient.ts"
-import { faultProxy } from "../support/faultProxy.ts"
+import { faultProxy } from "../../src/sandbox/faultProxy.ts"
 import { createBucket, rgw, rgwConnection, uniqueBucketName } from "../support/rgw.ts"
 
 let bucket = ""

@@ -15,7 +15,7 @@ import { archiveMetadata, writeMetadata } from "../../src/pipeline/metadataWrite
 import type { PartSchedule } from "../../src/pipeline/partSchedule.ts"
 import type { RetryPolicy } from "../../src/pipeline/retry.ts"
 import { uploadStream } from "../../src/pipeline/upload.ts"
-import { type FaultProxy, type FaultRule, faultProxy } from "../support/faultProxy.ts"
+import { type FaultProxy, type FaultRule, faultProxy } from "../../src/sandbox/faultProxy.ts"
 import { createBucket, rgw, rgwConnection, uniqueBucketName } from "../support/rgw.ts"
 import { pseudoRandomBytes, sampleMetadata, sha256, splitAt, streamOf } from "./support.ts"
 

@@ -15,9 +15,10 @@ import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { resolveBackup } from "../../src/recovery/resolve.ts"
 import { restore, restoreResolved } from "../../src/recovery/restore.ts"
 import { startMariadb, writeRestoredServerDefaults } from "../../src/sandbox/mariadb.ts"
+import { chunkBoundaries } from "../../src/sandbox/xbstream.ts"
 import { emptyBucket } from "../e2e/support.ts"
 import { createBucket, rgwConnection, startRgw, uniqueBucketName } from "../support/rgw.ts"
-import { chunkBoundaries, type LocalBackup, localBackup, sha256, storeBackup } from "./support.ts"
+import { type LocalBackup, localBackup, sha256, storeBackup } from "./support.ts"
 
 interface SourceState {
   readonly backup: LocalBackup
@@ -132,6 +133,134 @@ describe("restore", () => {
         })
     )
 
+    it.effect(
+      "issue 15: the newer of two backups lost its last 1000 bytes: latest fails with BackupDamaged naming it; usePrevious restores the older and says so",
+      () =>
+        Effect.gen(function* () {
+          const { backup } = yield* Source
+          const cluster = nextCluster()
+          const older = yield* storeBackup({
+            path: "restore",
+            cluster,
+            backupName: "b",
+            backupId: "20261201T000000Z",
+            archive: backup.bytes,
+            endGtid: backup.endGtid
+          })
+          // metadata.json describes the whole archive, the bucket holds it cut short
+          yield* storeBackup({
+            path: "restore",
+            cluster,
+            backupName: "b2",
+            backupId: "20261201T010000Z",
+            archive: backup.bytes.subarray(0, backup.bytes.length - 1000),
+            described: { size: backup.bytes.length, sha256: backup.sha256 },
+            endGtid: backup.endGtid
+          })
+          const t = yield* target({ lostAndFound: true })
+          const options = {
+            flavor: mariadb,
+            source: { _tag: "Prefix", path: "restore", cluster } as const,
+            dataDir: t.dataDir,
+            serverDefaultsFile: t.serverDefaultsFile
+          }
+          const error = yield* restore(options).pipe(Effect.flip)
+          assert.strictEqual(error._tag, "BackupDamaged")
+          assert.include(error.message, "20261201T010000Z")
+          assert.include(error.message, `promises ${backup.bytes.length} bytes`)
+          assert.deepStrictEqual(yield* leftovers(t.parent), { top: ["data"], data: ["lost+found"] })
+
+          // pinned: the same reason, not BackupIDNotFound
+          const pinned = yield* restore({
+            ...options,
+            source: { ...options.source, backupId: "20261201T010000Z" }
+          }).pipe(Effect.flip)
+          assert.strictEqual(pinned._tag, "BackupDamaged")
+
+          const result = yield* restore({ ...options, onDamagedLatest: "usePrevious" })
+          assert.strictEqual(result.backupId, "20261201T000000Z")
+          assert.strictEqual(result.archiveKey, older.keys.archiveKey)
+          assert.strictEqual(result.sha256, backup.sha256)
+          assert.deepStrictEqual(
+            result.skippedBackups?.map((s) => [s.backupId, s.backupName, s.reason]),
+            [["20261201T010000Z", "b2", "BackupDamaged"]]
+          )
+          assert.include(result.skippedBackups?.[0]?.message ?? "", `promises ${backup.bytes.length} bytes`)
+        })
+    )
+
+    it.effect("a single backup cut short is BackupDamaged, not NoBaseBackupsFound, even with usePrevious", () =>
+      Effect.gen(function* () {
+        const { backup } = yield* Source
+        const cluster = nextCluster()
+        yield* storeBackup({
+          path: "restore",
+          cluster,
+          backupId: "20261201T010000Z",
+          archive: backup.bytes.subarray(0, backup.bytes.length - 1000),
+          described: { size: backup.bytes.length, sha256: backup.sha256 },
+          endGtid: backup.endGtid
+        })
+        const t = yield* target()
+        const options = {
+          flavor: mariadb,
+          source: { _tag: "Prefix", path: "restore", cluster } as const,
+          dataDir: t.dataDir,
+          serverDefaultsFile: t.serverDefaultsFile
+        }
+        assert.strictEqual((yield* restore(options).pipe(Effect.flip))._tag, "BackupDamaged")
+        const fallback = yield* restore({ ...options, onDamagedLatest: "usePrevious" }).pipe(Effect.flip)
+        assert.strictEqual(fallback._tag, "BackupDamaged")
+        assert.include(fallback.message, "20261201T010000Z")
+        assert.deepStrictEqual(yield* leftovers(t.parent), { top: [], data: undefined })
+      })
+    )
+
+    it.effect(
+      "a latest backup whose bytes fail the sha256 check on download: BackupDamaged; usePrevious falls back after the discarded download",
+      () =>
+        Effect.gen(function* () {
+          const { backup } = yield* Source
+          const cluster = nextCluster()
+          yield* storeBackup({
+            path: "restore",
+            cluster,
+            backupId: "20261201T000000Z",
+            archive: backup.bytes,
+            endGtid: backup.endGtid
+          })
+          const flipped = Buffer.from(backup.bytes)
+          const at = flipped.length - 10
+          flipped[at] = (flipped[at] ?? 0) ^ 0x80
+          yield* storeBackup({
+            path: "restore",
+            cluster,
+            backupId: "20261201T010000Z",
+            archive: flipped,
+            described: { size: backup.bytes.length, sha256: backup.sha256 },
+            endGtid: backup.endGtid
+          })
+          const t = yield* target({ lostAndFound: true })
+          const options = {
+            flavor: mariadb,
+            source: { _tag: "Prefix", path: "restore", cluster } as const,
+            dataDir: t.dataDir,
+            serverDefaultsFile: t.serverDefaultsFile
+          }
+          const error = yield* restore(options).pipe(Effect.flip)
+          assert.strictEqual(error._tag, "BackupDamaged")
+          assert.include(error.message, "sha256")
+          assert.deepStrictEqual(yield* leftovers(t.parent), { top: ["data"], data: ["lost+found"] })
+          const result = yield* restore({ ...options, onDamagedLatest: "usePrevious" })
+          assert.strictEqual(result.backupId, "20261201T000000Z")
+          assert.deepStrictEqual(
+            result.skippedBackups?.map((s) => s.backupId),
+            ["20261201T010000Z"]
+          )
+          assert.include(result.skippedBackups?.[0]?.message ?? "", "sha256")
+        })
+    )
+
     it.effect("a pinned backup id restores that backup; an unknown one fails with BackupIDNotFound", () =>
       Effect.gen(function* () {
         const { backup } = yield* Source
@@ -193,31 +322,35 @@ describe("restore", () => {
       })
     )
 
-    it.effect("a flipped byte fails with ChecksumMismatch before prepare; the data directory stays untouched", () =>
-      Effect.gen(function* () {
-        const { backup } = yield* Source
-        const cluster = nextCluster()
-        const flipped = Buffer.from(backup.bytes)
-        const at = Math.floor(flipped.length / 2)
-        flipped[at] = (flipped[at] ?? 0) ^ 0x01
-        yield* storeBackup({
-          path: "restore",
-          cluster,
-          backupId: "20261123T100000Z",
-          archive: flipped,
-          described: { size: backup.bytes.length, sha256: backup.sha256 },
-          endGtid: backup.endGtid
+    it.effect(
+      "a flipped byte fails the sha256 check before prepare: the backup is damaged; the data directory stays untouched",
+      () =>
+        Effect.gen(function* () {
+          const { backup } = yield* Source
+          const cluster = nextCluster()
+          const flipped = Buffer.from(backup.bytes)
+          const at = Math.floor(flipped.length / 2)
+          flipped[at] = (flipped[at] ?? 0) ^ 0x01
+          yield* storeBackup({
+            path: "restore",
+            cluster,
+            backupId: "20261123T100000Z",
+            archive: flipped,
+            described: { size: backup.bytes.length, sha256: backup.sha256 },
+            endGtid: backup.endGtid
+          })
+          const t = yield* target({ lostAndFound: true })
+          const error = yield* restore({
+            flavor: mariadb,
+            source: { _tag: "Prefix", path: "restore", cluster },
+            dataDir: t.dataDir,
+            serverDefaultsFile: t.serverDefaultsFile
+          }).pipe(Effect.flip)
+          assert.strictEqual(error._tag, "BackupDamaged")
+          assert.include(error.message, "20261123T100000Z")
+          assert.include(error.message, "checksum mismatch")
+          assert.deepStrictEqual(yield* leftovers(t.parent), { top: ["data"], data: ["lost+found"] })
         })
-        const t = yield* target({ lostAndFound: true })
-        const error = yield* restore({
-          flavor: mariadb,
-          source: { _tag: "Prefix", path: "restore", cluster },
-          dataDir: t.dataDir,
-          serverDefaultsFile: t.serverDefaultsFile
-        }).pipe(Effect.flip)
-        assert.strictEqual(error._tag, "ChecksumMismatch")
-        assert.deepStrictEqual(yield* leftovers(t.parent), { top: ["data"], data: ["lost+found"] })
-      })
     )
 
     it.effect("a stream cut at an xbstream chunk boundary (mbstream exits 0 on it) fails with ChecksumMismatch", () =>
@@ -303,7 +436,8 @@ describe("restore", () => {
             archiveKey: keys.archiveKey,
             expectedSha256: backup.sha256,
             expectedSize: backup.bytes.length + 1,
-            metadata
+            metadata,
+            skipped: []
           },
           { flavor: mariadb, dataDir: t.dataDir, serverDefaultsFile: t.serverDefaultsFile }
         ).pipe(Effect.flip)

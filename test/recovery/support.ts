@@ -81,12 +81,14 @@ export const metadataFor = (
 })
 
 /**
- * Stores `archive` and a metadata.json under `<path>/<cluster>/nightly/<backupId>/`. The metadata describes
+ * Stores `archive` and a metadata.json under `<path>/<cluster>/<backupName>/<backupId>/`. The metadata describes
  * `described` (default: the archive itself), so tests can store bytes that differ from what metadata promises.
  */
 export const storeBackup = (options: {
   readonly path: string
   readonly cluster: string
+  /** Default `nightly`. */
+  readonly backupName?: string
   readonly backupId: string
   readonly archive: Uint8Array
   readonly described?: { readonly size: number; readonly sha256: string }
@@ -98,7 +100,7 @@ export const storeBackup = (options: {
     const keys = yield* backupKeys({
       path: options.path,
       cluster: options.cluster,
-      backupName: "nightly",
+      backupName: options.backupName ?? "nightly",
       backupId: BackupId.make(options.backupId)
     })
     yield* client.putObject(keys.archiveKey, options.archive)
@@ -109,28 +111,3 @@ export const storeBackup = (options: {
     }
     return { keys, metadata }
   })
-
-/**
- * Offsets at which an xbstream chunk starts (plus the stream's end). Layout per chunk: magic `XBSTCK01`,
- * flags (1), type (1), path length (4 LE), path, then for every type but `E` (end of file): payload length
- * (8 LE), payload offset (8 LE), checksum (4), payload.
- */
-export const chunkBoundaries = (bytes: Uint8Array): Array<number> => {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
-  const out: Array<number> = []
-  let at = 0
-  while (at < view.length) {
-    if (view.toString("latin1", at, at + 8) !== "XBSTCK01") throw new Error(`no chunk magic at ${at}`)
-    out.push(at)
-    const type = String.fromCharCode(view[at + 9] ?? 0)
-    const pathLength = view.readUInt32LE(at + 10)
-    let next = at + 14 + pathLength
-    if (type !== "E") {
-      const payload = Number(view.readBigUInt64LE(next))
-      next += 8 + 8 + 4 + payload
-    }
-    at = next
-  }
-  out.push(view.length)
-  return out
-}

@@ -44,7 +44,7 @@ import type { Job, Pod } from "../../kube/resources.ts"
 import { backupKeys } from "../../objectstore/layout.ts"
 import { findCondition, setCondition } from "../conditions.ts"
 import { catalogue, event, type PendingEvent } from "../Events.ts"
-import { rfc3339 } from "../time.ts"
+import { parseTime, rfc3339 } from "../time.ts"
 import type { BackupObservation } from "./observe.ts"
 import { backupContainerName, cleanupContainerName, renderBackupJob, renderCleanupJob } from "./render.ts"
 import { selectSource } from "./selectSource.ts"
@@ -76,6 +76,9 @@ export const unstartableReasons: ReadonlySet<string> = new Set([
 
 /** How long to wait before looking again at a Backup waiting for a healthy instance or its Cluster. */
 export const pendingRetry = Duration.seconds(30)
+/** How long a completed Job's worker Pod may stay out of the cache before its result counts as missing. */
+export const terminationMessageGrace = 60_000
+
 /** How long to wait for the Pods of a deleted Job to go. */
 export const podsGoneRetry = Duration.seconds(5)
 
@@ -325,8 +328,12 @@ const lifecycle = (observation: BackupObservation, backup: Backup, nowMillis: nu
       events:
         status.backupId === undefined
           ? [
-              event(catalogue.backupSourceSelected, { instance: source.instance.name, why: source.why }),
-              event(catalogue.backupJobCreated, { job: jobName, backupId })
+              event(catalogue.backupJobCreated, {
+                job: jobName,
+                backupId,
+                instance: source.instance.name,
+                why: source.why
+              })
             ]
           : []
     }
@@ -337,6 +344,13 @@ const lifecycle = (observation: BackupObservation, backup: Backup, nowMillis: nu
     const pod = newestFirst(observation.jobPods).find((p) => podPhase(p) === "Succeeded")
     const message = pod === undefined ? undefined : containerState(pod, backupContainerName)?.terminated?.message
     const result = Option.getOrUndefined(decodeResult(message ?? ""))
+    // the Pod watch may lag behind the Job watch: give the terminated Pod time to show up before giving up
+    const completedAt = parseTime(
+      job.status?.completionTime ?? jobCondition(job, "Complete")?.lastTransitionTime ?? undefined
+    )
+    if (pod === undefined && (completedAt === undefined || nowMillis - completedAt < terminationMessageGrace)) {
+      return { ...same, requeueAfter: podsGoneRetry }
+    }
     if (result === undefined) {
       return failJob({
         reason: reasons.invalidTerminationMessage,

@@ -124,7 +124,7 @@ const clusterToBackups = (cluster: KubeObject, caches: CachesService) =>
 /** The Backup controller as the controller-manager registers it. */
 export const backupReconciler: Reconciler = {
   name: "backup",
-  defaultWorkers: 4,
+  defaultWorkers: 16,
   layer: (workers) =>
     Controller.make({
       name: "backup",

@@ -15,7 +15,7 @@
 #   S3_ACCESS_KEY / S3_SECRET_KEY    keys of the S3 user "test"
 #   STORAGE_CLASSES="STANDARD_IA ..." extra storage classes to accept (default: AWS's names)
 #
-# Recipe and measurements: shared/research/rgw.md (radosgw 16.2.15, Debian bookworm).
+# Measured on radosgw 16.2.15, Debian bookworm: docs/measurements.md, "Ceph RGW".
 set -euo pipefail
 
 for bin in ceph-mon ceph-osd radosgw radosgw-admin monmaptool ceph uuidgen curl openssl; do

@@ -1,17 +1,24 @@
 /**
- * A loopback HTTP reverse proxy in front of an S3 server that injects faults by rule, to prove retries
- * and clean failures against real network behaviour:
+ * A loopback HTTP reverse proxy in front of an S3 server that injects faults, to prove retries and clean
+ * failures against real network behaviour (tests and `bench/faults.ts`):
  *
  * - `Error`: answer with an S3 error document (e.g. 503 `SlowDown`, 500 `InternalError`) without
  *   forwarding (the request body is drained first, as a server would);
  * - `Reset`: reset the TCP connection as soon as the request arrives;
  * - `Stall`: never answer (the proxy notes when the client gives up and closes the connection);
- * - `CutResponse`: forward, but cut the connection after `afterBytes` bytes of the response body.
+ * - `Delay`: answer normally, `millis` late (a slow server);
+ * - `CutResponse`: forward, but cut the connection after `afterBytes` bytes of the response body;
+ * - `CutRequest`: forward, but reset the connection after `afterBytes` bytes of the request body (a
+ *   connection lost mid-upload).
  *
- * Rules match on method, a query parameter's presence, a path pattern, and the nth matching request.
+ * Faults come from rules (method, a query parameter's presence, a path pattern, the nth matching request) or,
+ * after the rules, from a decider called with each request (e.g. a seeded random one). An observer sees every
+ * request body chunk before it is forwarded, and may drop it (the fault run kills a worker at an exact byte).
  * Every request is recorded (method, URL, headers, the fault applied) so tests can assert what the client
  * sent (signature scheme, SSE headers, session token …). Headers are forwarded untouched (the Host
  * header included), so signatures still verify upstream.
+ *
+ * @since 0.1.0
  */
 import * as http from "node:http"
 import type { AddressInfo, Socket } from "node:net"
@@ -22,7 +29,9 @@ export type FaultAction =
   | { readonly _tag: "Error"; readonly status: number; readonly code: string; readonly message?: string }
   | { readonly _tag: "Reset" }
   | { readonly _tag: "Stall" }
+  | { readonly _tag: "Delay"; readonly millis: number }
   | { readonly _tag: "CutResponse"; readonly afterBytes: number }
+  | { readonly _tag: "CutRequest"; readonly afterBytes: number }
 
 /** When to apply an action. All given conditions must hold. */
 export interface FaultRule {
@@ -43,6 +52,19 @@ export interface RecordedRequest {
   readonly fault?: FaultAction["_tag"]
 }
 
+/** What a decider sees of a request: method, URL (path and query), headers. */
+export interface ProxiedRequest {
+  readonly method: string
+  readonly url: URL
+  readonly headers: http.IncomingHttpHeaders
+}
+
+/** Decides a fault for a request no rule matched (`undefined`: forward it untouched). */
+export type FaultDecider = (request: ProxiedRequest) => FaultAction | undefined
+
+/** Sees each chunk of a request body before it is forwarded; `"drop"`: reset the connection instead. */
+export type BodyObserver = (request: ProxiedRequest, chunk: Buffer) => undefined | "drop"
+
 /** A running proxy. */
 export interface FaultProxy {
   /** `http://127.0.0.1:<port>`: use as the S3 endpoint. */
@@ -50,6 +72,10 @@ export interface FaultProxy {
   readonly requests: ReadonlyArray<RecordedRequest>
   /** Replace the rules (matching counters restart). */
   readonly setRules: (rules: ReadonlyArray<FaultRule>) => void
+  /** Replace the decider consulted after the rules. */
+  readonly setDecider: (decider: FaultDecider | undefined) => void
+  /** Replace the request-body observer. */
+  readonly setObserver: (observer: BodyObserver | undefined) => void
   /** How many stalled requests the client abandoned (closed its connection). */
   readonly abandonedStalls: () => number
   readonly close: () => Promise<void>
@@ -64,8 +90,16 @@ export const startFaultProxy = async (upstream: string): Promise<FaultProxy> => 
   const requests: Array<RecordedRequest> = []
   const sockets = new Set<Socket>()
   let rules: ReadonlyArray<FaultRule> = []
+  let decider: FaultDecider | undefined
+  let observer: BodyObserver | undefined
   let matches: Array<number> = []
   let abandoned = 0
+
+  const proxied = (req: http.IncomingMessage): ProxiedRequest => ({
+    method: req.method ?? "",
+    url: new URL(req.url ?? "/", "http://proxy"),
+    headers: req.headers
+  })
 
   const pick = (req: http.IncomingMessage): FaultAction | undefined => {
     const url = new URL(req.url ?? "/", "http://proxy")
@@ -77,10 +111,15 @@ export const startFaultProxy = async (upstream: string): Promise<FaultProxy> => 
       if (rule.nth !== undefined && rule.nth !== matches[i]) continue
       return rule.action
     }
-    return undefined
+    return decider?.(proxied(req))
   }
 
-  const forward = (req: http.IncomingMessage, res: http.ServerResponse, cutAfter: number | undefined) => {
+  const forward = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    cutAfter: number | undefined,
+    cutRequestAfter: number | undefined = undefined
+  ) => {
     const upstreamReq = http.request(
       {
         host: target.hostname,
@@ -109,7 +148,32 @@ export const startFaultProxy = async (upstream: string): Promise<FaultProxy> => 
       }
     )
     upstreamReq.on("error", () => res.socket?.destroy())
-    req.pipe(upstreamReq)
+    const seen = observer === undefined ? undefined : { observe: observer, request: proxied(req) }
+    let received = 0
+    req.on("data", (chunk: Buffer) => {
+      if (seen?.observe(seen.request, chunk) === "drop") {
+        upstreamReq.destroy()
+        req.socket.resetAndDestroy()
+        return
+      }
+      received += chunk.length
+      if (cutRequestAfter !== undefined && received >= cutRequestAfter) {
+        const room = chunk.length - (received - cutRequestAfter)
+        if (room > 0) upstreamReq.write(chunk.subarray(0, room))
+        upstreamReq.destroy()
+        req.socket.resetAndDestroy()
+        return
+      }
+      if (!upstreamReq.write(chunk)) {
+        req.pause()
+        upstreamReq.once("drain", () => req.resume())
+      }
+    })
+    req.on("end", () => upstreamReq.end())
+    // a client that went away mid-body (killed, reset) must not leave the upstream request open
+    req.on("close", () => {
+      if (!req.complete) upstreamReq.destroy()
+    })
   }
 
   const server = http.createServer((req, res) => {
@@ -125,6 +189,18 @@ export const startFaultProxy = async (upstream: string): Promise<FaultProxy> => 
         return forward(req, res, undefined)
       case "CutResponse":
         return forward(req, res, action.afterBytes)
+      case "CutRequest":
+        return forward(req, res, undefined, action.afterBytes)
+      case "Delay": {
+        req.pause()
+        const timer = setTimeout(() => {
+          // listen first: a paused stream's buffered body must not flow before someone reads it
+          forward(req, res, undefined)
+          req.resume()
+        }, action.millis)
+        res.on("close", () => clearTimeout(timer))
+        return
+      }
       case "Reset":
         req.socket.resetAndDestroy()
         return
@@ -157,6 +233,12 @@ export const startFaultProxy = async (upstream: string): Promise<FaultProxy> => 
     setRules: (next) => {
       rules = next
       matches = []
+    },
+    setDecider: (next) => {
+      decider = next
+    },
+    setObserver: (next) => {
+      observer = next
     },
     abandonedStalls: () => abandoned,
     close: () =>

@@ -1,0 +1,239 @@
+/**
+ * `npm run bench:controller`: the controller-manager as a real process against the fake API server over HTTP,
+ * 1,000 Backups across 100 Clusters, with the Job simulator (in this process, on the server's store) starting
+ * each backup Job as soon as it appears and completing it with a worker's termination message.
+ *
+ * - `seconds_to_all_completed`: from creating the first Backup to the last one `completed`;
+ * - `writes_per_backup`: the controller's create/update/patch/delete requests in the server's audit log (Lease
+ *   renewals excluded, broken down by resource), divided by the Backups; `requests_per_backup` counts reads too;
+ * - `rss_bytes_per_object`: growth of the controller's resident memory from the synced, empty state to the
+ *   state with every object cached (Backups, Jobs, Pods, Clusters), divided by their number;
+ * - `heap_used_bytes_per_object`: the same for the V8 heap in use (`/metrics`), after the idle period: closer to
+ *   what the caches retain, since RSS also holds heap the allocator has not returned;
+ * - `idle_cpu_percent`: the controller's CPU time over 10 s after everything completed, as a share of one core.
+ *
+ * Other processes share this machine's cores: CPU-seconds are more telling than wall time. The last line is the
+ * JSON result. `BENCH_BACKUPS=200` for a quick run.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, Stream } from "effect"
+import type { WorkerResult } from "../src/api/jobs.ts"
+import { FakeApiServer } from "../src/sandbox/FakeApiServer.ts"
+import { FakeCluster } from "../src/sandbox/FakeCluster.ts"
+
+const backupCount = Number(process.env.BENCH_BACKUPS ?? "1000")
+const clusterCount = Math.max(1, Math.round(backupCount / 10))
+const namespace = "bench"
+const group = "mysql.cloudnative-mysql.io"
+const ref = (plural: string, g = group, version = "v1alpha1") => ({ group: g, version, plural, namespace })
+const clustersRef = ref("clusters")
+const backupsRef = ref("backups")
+const jobsRef = ref("jobs", "batch", "v1")
+
+const executable = join(import.meta.dirname, "..", "bin", "cloudnative-mysql.js")
+
+const procStat = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+  const ticks = Number(fields[11]) + Number(fields[12])
+  const rss = Number(/VmRSS:\s+(\d+) kB/u.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024
+  return { cpuSeconds: ticks / 100, rss }
+}
+
+const waitFor = <A>(what: string, poll: Effect.Effect<A | undefined>, timeoutMillis = 600_000) =>
+  Effect.gen(function* () {
+    const started = Date.now()
+    while (true) {
+      const value = yield* poll
+      if (value !== undefined) return value
+      if (Date.now() - started > timeoutMillis) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
+      yield* Effect.sleep("1 second")
+    }
+  })
+
+const result = (backupId: string, cluster: string, name: string): WorkerResult => ({
+  backupId: backupId as WorkerResult["backupId"],
+  archiveKey: `${cluster}/${name}/${backupId}/backup.xbstream`,
+  metadataKey: `${cluster}/${name}/${backupId}/metadata.json`,
+  sha256: "0".repeat(64),
+  size: 1 << 30,
+  tool: "mariabackup",
+  toolVersion: "10.11",
+  beginGTID: "0-1-1",
+  endGTID: "0-1-2",
+  beginBinlog: { file: "mysql-bin.000001", position: 4 },
+  endBinlog: { file: "mysql-bin.000001", position: 400 },
+  startedAt: "2026-12-01T00:00:00Z",
+  stoppedAt: "2026-12-01T00:10:00Z"
+})
+
+const program = Effect.gen(function* () {
+  const server = yield* FakeApiServer
+  const fake = yield* FakeCluster
+  const dir = yield* Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "bench-controller-"))),
+    (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
+  )
+  const kubeconfig = yield* server.writeKubeconfig(join(dir, "config"))
+  for (let c = 0; c < clusterCount; c++) {
+    const name = `c${c}`
+    const created = yield* fake.create(clustersRef, {
+      apiVersion: `${group}/v1alpha1`,
+      kind: "Cluster",
+      metadata: { namespace, name },
+      spec: {
+        instances: 2,
+        imageName: "ghcr.io/cloudnative-mysql/cloudnative-mysql-instance:mariadb-10.11",
+        storage: { size: "1Gi" },
+        backup: {
+          objectStore: {
+            bucket: "backups",
+            credentials: { accessKeyId: { name: "s3", key: "id" }, secretAccessKey: { name: "s3", key: "secret" } }
+          }
+        }
+      }
+    })
+    yield* fake.statusMergePatch(clustersRef, name, {
+      metadata: { resourceVersion: created.metadata.resourceVersion },
+      status: {
+        currentPrimary: `${name}-1`,
+        instanceStatuses: [
+          { name: `${name}-1`, role: "primary", ready: true, podIP: "127.0.20.1" },
+          { name: `${name}-2`, role: "replica", ready: true, podIP: "127.0.20.2", lagSeconds: 0 }
+        ]
+      }
+    })
+  }
+
+  const child: ChildProcess = yield* Effect.acquireRelease(
+    Effect.sync(() =>
+      spawn(
+        process.execPath,
+        [
+          executable,
+          "controller",
+          "--kubeconfig",
+          kubeconfig,
+          "--probe-address",
+          "127.0.0.1:0",
+          "--metrics-address",
+          "127.0.0.1:0",
+          "--leader-election-namespace",
+          namespace
+        ],
+        { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, KUBECONFIG: "" } }
+      )
+    ),
+    (c) => Effect.sync(() => c.kill("SIGKILL"))
+  )
+  let log = ""
+  child.stdout?.on("data", (chunk: Buffer) => {
+    log = (log + chunk.toString("utf8")).slice(-100_000)
+    if (process.env.BENCH_LOG !== undefined) appendFileSync(process.env.BENCH_LOG, chunk)
+  })
+  const pid = child.pid ?? 0
+  yield* waitFor(
+    "the controller to lead",
+    Effect.sync(() => (log.includes("controller started") ? true : undefined)),
+    60_000
+  )
+  yield* Effect.sleep("2 seconds")
+  const metricsUrl = `http://${/"server":"metrics","address":"([^"]+)"/u.exec(log)?.[1] ?? ""}/metrics`
+  const heapUsed = Effect.promise(async () => {
+    const text = await (await fetch(metricsUrl)).text()
+    return Number(/^nodejs_heap_used_bytes (\d+)$/mu.exec(text)?.[1] ?? 0)
+  })
+  const empty = procStat(pid)
+  const emptyHeap = yield* heapUsed
+
+  // the Job simulator: start and complete every backup Job as soon as it appears
+  yield* fake.watch(jobsRef).pipe(
+    Stream.filter((event) => event.type === "ADDED"),
+    Stream.runForEach((event) =>
+      Effect.gen(function* () {
+        const job = event.object
+        const name = job.metadata.name ?? ""
+        const backupId = job.metadata.annotations?.["cloudnative-mysql.io/backup-id"] ?? ""
+        const backup = job.metadata.ownerReferences?.[0]?.name ?? ""
+        const cluster = job.metadata.labels?.["cloudnative-mysql.io/cluster"] ?? ""
+        yield* fake.jobs.start(namespace, name)
+        yield* fake.jobs.finish(namespace, name, {
+          result: "succeeded",
+          terminationMessage: JSON.stringify(result(backupId, cluster, backup))
+        })
+      }).pipe(Effect.orDie)
+    ),
+    Effect.forkScoped
+  )
+
+  yield* fake.clearAudit
+  const started = performance.now()
+  const cpuBefore = procStat(pid).cpuSeconds
+  const benchCpuBefore = process.cpuUsage()
+  for (let i = 0; i < backupCount; i++) {
+    yield* fake.create(backupsRef, {
+      apiVersion: `${group}/v1alpha1`,
+      kind: "Backup",
+      metadata: { namespace, name: `b${i}` },
+      spec: { cluster: { name: `c${i % clusterCount}` } }
+    })
+  }
+  yield* waitFor(
+    "every Backup completed",
+    Effect.map(fake.list(backupsRef), (list) =>
+      list.items.every((b) => (b as { status?: { phase?: string } }).status?.phase === "completed") ? true : undefined
+    ).pipe(Effect.orDie)
+  )
+  const seconds = (performance.now() - started) / 1000
+  const benchCpu = process.cpuUsage(benchCpuBefore)
+  const busyCpu = procStat(pid).cpuSeconds - cpuBefore
+  const audit = (yield* fake.audit).filter((entry) => entry.plural !== "leases")
+  const writes = audit.filter((e) => e.verb !== "get" && e.verb !== "list" && e.verb !== "watch")
+  // the Backups were created by this benchmark, not by the controller
+  const controllerWrites = writes.length - backupCount
+  const byResource: Record<string, number> = {}
+  for (const e of writes) {
+    const key = `${e.verb} ${e.plural}${e.subresource === "" ? "" : `/${e.subresource}`}`
+    byResource[key] = (byResource[key] ?? 0) + 1
+  }
+  byResource[`create backups`] = (byResource[`create backups`] ?? 0) - backupCount
+  const failedWrites = writes.filter((e) => e.code >= 400).length
+
+  yield* Effect.sleep("3 seconds")
+  const full = procStat(pid)
+  const objects = clusterCount + backupCount * 3 // each Backup: itself, its Job, its Pod
+  const idleStart = procStat(pid)
+  yield* Effect.sleep("10 seconds")
+  const idleEnd = procStat(pid)
+  const fullHeap = yield* heapUsed
+  const metricsText = yield* Effect.promise(async () => (await fetch(metricsUrl)).text())
+  const sumOf = (pattern: RegExp) =>
+    [...metricsText.matchAll(pattern)].reduce((total, match) => total + Number(match[1] ?? 0), 0)
+  const reconciles = sumOf(/^controller_reconcile_total\{controller="backup",[^}]*\} (\S+)$/gmu)
+  const reconcileSeconds = sumOf(/^controller_reconcile_seconds_total\{controller="backup"\} (\S+)$/gmu)
+
+  return {
+    backups: backupCount,
+    clusters: clusterCount,
+    seconds_to_all_completed: Number(seconds.toFixed(2)),
+    controller_cpu_seconds: Number(busyCpu.toFixed(2)),
+    api_server_and_simulator_cpu_seconds: Number(((benchCpu.user + benchCpu.system) / 1e6).toFixed(2)),
+    writes_per_backup: Number((controllerWrites / backupCount).toFixed(2)),
+    requests_per_backup: Number(((audit.length - backupCount) / backupCount).toFixed(2)),
+    failed_writes: failedWrites,
+    backup_reconciles: reconciles,
+    mean_reconcile_ms: Number(((reconcileSeconds / Math.max(1, reconciles)) * 1000).toFixed(1)),
+    writes_by_resource: byResource,
+    rss_empty_mib: Number((empty.rss / 2 ** 20).toFixed(1)),
+    rss_full_mib: Number((full.rss / 2 ** 20).toFixed(1)),
+    tracked_objects: objects,
+    rss_bytes_per_object: Math.round((full.rss - empty.rss) / objects),
+    heap_used_bytes_per_object: Math.round((fullHeap - emptyHeap) / objects),
+    idle_cpu_percent: Number((((idleEnd.cpuSeconds - idleStart.cpuSeconds) / 10) * 100).toFixed(2))
+  }
+}).pipe(Effect.scoped, Effect.provide(FakeApiServer.layerTest))
+
+const output = await Effect.runPromise(program)
+console.log(JSON.stringify(output))
