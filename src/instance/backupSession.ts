@@ -18,6 +18,7 @@ import { join } from "node:path"
 import { NodeStream } from "@effect/platform-node"
 import { Data, Effect, Fiber, Stream } from "effect"
 import { nowRfc3339Millis } from "../api/time.ts"
+import { hasExited, waitForExit } from "../platform/childProcess.ts"
 import { exitStatus } from "../platform/exitStatus.ts"
 import type { DatabaseAccess } from "./database.ts"
 import { BinlogPositionParser, isCompletedOk } from "./flavor.ts"
@@ -53,25 +54,10 @@ export const scrub = (line: string, secrets: ReadonlyArray<string>): string => {
   return out
 }
 
-const waitForExit = (child: ChildProcess, millis: number): Effect.Effect<boolean> =>
-  Effect.callback<boolean>((resume) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(true))
-    const timer = setTimeout(() => resume(Effect.succeed(false)), millis)
-    const onExit = () => {
-      clearTimeout(timer)
-      resume(Effect.succeed(true))
-    }
-    child.once("exit", onExit)
-    return Effect.sync(() => {
-      clearTimeout(timer)
-      child.off("exit", onExit)
-    })
-  })
-
 /** SIGINT, then SIGKILL after the grace period; mariabackup blocks SIGTERM and would finish the backup. */
 const stopTool = (child: ChildProcess, graceMillis: number, tool: string): Effect.Effect<void> =>
   Effect.gen(function* () {
-    if (child.exitCode !== null || child.signalCode !== null) return
+    if (hasExited(child)) return
     yield* Effect.logWarning("stopping backup tool", { tool, pid: child.pid, signal: "SIGINT" })
     child.kill("SIGINT")
     // a tool blocked writing into a pipe nobody reads must see EPIPE rather than wait forever

@@ -20,6 +20,7 @@ import { Effect } from "effect"
 import { RestoreCopyBackFailed } from "../api/failures.ts"
 import type { Flavor } from "../instance/flavor.ts"
 import { serverUserArgs } from "../instance/supervisor.ts"
+import { stopChild } from "../platform/childProcess.ts"
 import { exitStatus } from "../platform/exitStatus.ts"
 import { waitUntilReady } from "../platform/waitUntil.ts"
 import { describeTail, runTool } from "./tool.ts"
@@ -106,13 +107,6 @@ export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* (op
         if (code !== 0) return yield* fail(`the temporary server did not shut down cleanly: ${yield* logTail}`, code)
         yield* Effect.logInfo("GTID state set").pipe(Effect.annotateLogs({ gtid: options.gtid }))
       }),
-    ({ child, exited }) =>
-      Effect.promise(async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return
-        child.kill("SIGTERM")
-        const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
-        await exited
-        clearTimeout(timer)
-      })
+    ({ child }) => stopChild(child, "SIGTERM", "30 seconds")
   )
 })

@@ -25,6 +25,7 @@ import {
   issueServerCertificate,
   type PkiError
 } from "../instance/pki.ts"
+import { stopChild } from "../platform/childProcess.ts"
 import { exitStatus } from "../platform/exitStatus.ts"
 import { waitUntilReady } from "../platform/waitUntil.ts"
 import { freePort } from "./ports.ts"
@@ -215,19 +216,7 @@ export const startInstanceManager = (
       }
     })
     // stop it with SIGTERM (clean shutdown) before the scope's SIGKILL fallback
-    yield* Effect.addFinalizer(() =>
-      Effect.promise(async () => {
-        if (running.child.exitCode !== null || running.child.signalCode !== null) return
-        running.child.kill("SIGTERM")
-        await new Promise((resolve) => {
-          const timer = setTimeout(resolve, 15_000)
-          running.child.once("close", () => {
-            clearTimeout(timer)
-            resolve(undefined)
-          })
-        })
-      })
-    )
+    yield* Effect.addFinalizer(() => stopChild(running.child, "SIGTERM", "15 seconds"))
     const unhealthy = () =>
       Effect.flatMap(running.outcome, (outcome) =>
         Effect.fail(
