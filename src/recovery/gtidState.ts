@@ -25,9 +25,6 @@ import { exitStatus } from "../platform/exitStatus.ts"
 import { waitUntilReady } from "../platform/waitUntil.ts"
 import { describeTail, runTool } from "./tool.ts"
 
-/** The server binary of each flavour. */
-export const serverBinary = (flavor: Flavor): string => (flavor.name === "mariadb" ? "mariadbd" : "mysqld")
-
 /** Admin client binary of each flavour (ping, shutdown). */
 const adminBinary = (flavor: Flavor): string => (flavor.name === "mariadb" ? "mariadb-admin" : "mysqladmin")
 
@@ -77,7 +74,7 @@ export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* (op
 
   yield* Effect.acquireUseRelease(
     Effect.sync(() => {
-      const child = spawn(serverBinary(flavor), serverArgs, { stdio: "ignore" })
+      const child = spawn(flavor.serverBinary, serverArgs, { stdio: "ignore" })
       const exited = new Promise<number>((resolve) => {
         child.once("error", () => resolve(127))
         child.once("exit", (code, signal) => resolve(exitStatus(code, signal)))
