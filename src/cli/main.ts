@@ -22,6 +22,7 @@ import { CliOutput, Command, Flag } from "effect/cli"
 import { CleanupEnv, decodeCleanupEnv } from "../api/cleanupJob.ts"
 import type { Failure } from "../api/failures.ts"
 import { decodeRestoreEnv, decodeWorkerEnv, RestoreEnv, WorkerEnv } from "../api/jobs.ts"
+import { controllerFlags, toConfig } from "../controller/flags.ts"
 import { InstanceManagerEnv } from "../instance/config.ts"
 import { DefaultTerminationMessagePath, runCommand } from "./run.ts"
 
@@ -117,11 +118,19 @@ const abortUploads = Command.make("abort-uploads", {}, () =>
   )
 )
 
-const controller = Command.make("controller", {}, () =>
-  Console.error(
-    "cloudnative-mysql controller: the controller-manager is not part of this release; it comes with the next one"
-  ).pipe(Effect.andThen(exitWith(2)))
-).pipe(Command.withDescription("The operator's controller-manager (not part of this release)."))
+const controller = Command.make("controller", controllerFlags, (flags) =>
+  Effect.gen(function* () {
+    const config = yield* toConfig(flags)
+    const { controllerProcess } = yield* Effect.promise(() => import("../controller/main.ts"))
+    yield* exitWith(yield* Effect.promise(() => controllerProcess(config)))
+  }).pipe(
+    Effect.catchTag("InvalidControllerFlag", (error) => Console.error(error.message).pipe(Effect.andThen(exitWith(2))))
+  )
+).pipe(
+  Command.withDescription(
+    "The operator's controller-manager: reconciles Backups and ScheduledBackups (docs/backup.md). Every flag falls back to the environment variable named in its help."
+  )
+)
 
 /** The subcommands, in the order `--help` lists them. */
 const subcommands = [instance, backup, restore, abortUploads, controller] as const

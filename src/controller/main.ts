@@ -17,12 +17,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
-import { hostname } from "node:os"
 import { cpuUsage, memoryUsage } from "node:process"
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Cause, Config, Context, Effect, Exit, Layer, Logger, Option, Random, Schema } from "effect"
-import { Command, Flag } from "effect/cli"
+import { Cause, Context, Effect, Exit, Fiber, Layer, Logger } from "effect"
 import { makeClientNodeRaw } from "../kube/clientNode.ts"
 import { fromRaw, KubeApi } from "../kube/KubeApi.ts"
 import { loadKubeConfig } from "../kube/kubeConfig.ts"
@@ -31,6 +28,7 @@ import { backupReconciler } from "./backup/reconcile.ts"
 import { Caches } from "./Caches.ts"
 import { clusterReconciler } from "./cluster/reconcile.ts"
 import { Events } from "./Events.ts"
+import { type ControllerConfig, InvalidControllerFlag } from "./flags.ts"
 import { Metrics } from "./Metrics.ts"
 import { scheduledBackupReconciler } from "./scheduledBackup/reconcile.ts"
 
@@ -46,154 +44,6 @@ export interface Reconciler {
 
 /** The reconcilers of this process: registering one is one line. */
 export const reconcilers: ReadonlyArray<Reconciler> = [backupReconciler, scheduledBackupReconciler, clusterReconciler]
-
-/** `host:port`; an empty host means every interface. */
-export const Address = Schema.String.check(Schema.isPattern(/^(\[[0-9a-fA-F:]+\]|[^\s:]*):\d{1,5}$/u)).annotate({
-  description: "host:port, e.g. :8080 or 127.0.0.1:0"
-})
-
-/** The process's settings (flags, with environment fallbacks). */
-export interface ControllerConfig {
-  readonly kubeconfig: string | undefined
-  readonly context: string | undefined
-  /** Namespaces to watch; empty means all. */
-  readonly namespaces: ReadonlyArray<string>
-  readonly metricsAddress: string
-  readonly probeAddress: string
-  readonly leaderElect: boolean
-  readonly leaderElectionNamespace: string
-  readonly leaderElectionId: string
-  readonly identity: string
-  readonly workers: Readonly<Record<string, number>>
-}
-
-const list = (text: string): ReadonlyArray<string> =>
-  text
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-
-const optionalText = (name: string, env: string, description: string) =>
-  Flag.String(name).pipe(
-    Flag.withDescription(`${description} (${env})`),
-    Flag.withFallbackConfig(Config.String(env)),
-    Flag.optional
-  )
-
-const textWithDefault = (name: string, env: string, fallback: string, description: string) =>
-  Flag.String(name).pipe(
-    Flag.withDescription(`${description} (${env}, default ${fallback === "" ? "empty" : fallback})`),
-    Flag.withFallbackConfig(Config.String(env).pipe(Config.withDefault(fallback)))
-  )
-
-/** The flags of `cloudnative-mysql controller`. */
-export const controllerFlags = {
-  kubeconfig: optionalText("kubeconfig", "KUBECONFIG", "kubeconfig file; default: in-cluster, then ~/.kube/config"),
-  context: optionalText("context", "KUBE_CONTEXT", "kubeconfig context to use"),
-  namespaces: textWithDefault(
-    "namespaces",
-    "WATCH_NAMESPACES",
-    "",
-    "comma-separated namespaces to watch; empty watches all namespaces"
-  ),
-  metricsAddress: textWithDefault("metrics-address", "METRICS_ADDRESS", ":8080", "where /metrics listens"),
-  probeAddress: textWithDefault("probe-address", "PROBE_ADDRESS", ":8081", "where /healthz and /readyz listen"),
-  leaderElect: Flag.Boolean("leader-elect").pipe(
-    Flag.withDescription("hold a Lease so that only one replica reconciles (LEADER_ELECT, default true)"),
-    Flag.withFallbackConfig(Config.Boolean("LEADER_ELECT").pipe(Config.withDefault(true)))
-  ),
-  leaderElectionNamespace: textWithDefault(
-    "leader-election-namespace",
-    "POD_NAMESPACE",
-    "cloudnative-mysql-system",
-    "namespace of the leader-election Lease"
-  ),
-  leaderElectionId: textWithDefault(
-    "leader-election-id",
-    "LEADER_ELECTION_ID",
-    "cloudnative-mysql-controller",
-    "name of the leader-election Lease"
-  ),
-  workers: textWithDefault(
-    "workers",
-    "RECONCILE_WORKERS",
-    "",
-    `concurrent reconciles per controller, e.g. backup=4,scheduled-backup=1 (defaults: ${reconcilerDefaults()})`
-  ),
-  logLevel: Flag.Literals("log-level", ["Debug", "Info", "Warn", "Error"]).pipe(
-    Flag.withDescription("minimum level of the JSON log lines (LOG_LEVEL, default Info)"),
-    Flag.withFallbackConfig(
-      Config.Literals(["Debug", "Info", "Warn", "Error"], "LOG_LEVEL").pipe(Config.withDefault("Info" as const))
-    )
-  )
-}
-
-function reconcilerDefaults(): string {
-  return reconcilers.length === 0
-    ? "none registered"
-    : reconcilers.map((r) => `${r.name}=${r.defaultWorkers}`).join(",")
-}
-
-/** Thrown into the typed channel when a flag's value is malformed. */
-export class InvalidControllerFlag extends Schema.TaggedError<InvalidControllerFlag>()("InvalidControllerFlag", {
-  flag: Schema.String,
-  detail: Schema.String
-}) {
-  override get message(): string {
-    return `--${this.flag}: ${this.detail}`
-  }
-}
-
-const parseWorkers = (text: string): Effect.Effect<Record<string, number>, InvalidControllerFlag> =>
-  Effect.gen(function* () {
-    const workers: Record<string, number> = {}
-    for (const entry of list(text)) {
-      const [name, count] = entry.split("=")
-      const n = Number(count)
-      if (name === undefined || !reconcilers.some((r) => r.name === name) || !Number.isInteger(n) || n < 1) {
-        return yield* new InvalidControllerFlag({
-          flag: "workers",
-          detail: `"${entry}" is not <controller>=<count ≥ 1> with a controller of ${reconcilers.map((r) => r.name).join(", ")}`
-        })
-      }
-      workers[name] = n
-    }
-    return workers
-  })
-
-const checkAddress = (flag: string, address: string) =>
-  Schema.is(Address)(address)
-    ? Effect.void
-    : Effect.fail(new InvalidControllerFlag({ flag, detail: `"${address}" is not host:port` }))
-
-/** The settings from parsed flags. */
-export const toConfig = Effect.fnUntraced(function* (flags: {
-  readonly kubeconfig: Option.Option<string>
-  readonly context: Option.Option<string>
-  readonly namespaces: string
-  readonly metricsAddress: string
-  readonly probeAddress: string
-  readonly leaderElect: boolean
-  readonly leaderElectionNamespace: string
-  readonly leaderElectionId: string
-  readonly workers: string
-}) {
-  yield* checkAddress("metrics-address", flags.metricsAddress)
-  yield* checkAddress("probe-address", flags.probeAddress)
-  const suffix = (yield* Random.nextInt).toString(36).replace("-", "").slice(0, 6)
-  return {
-    kubeconfig: Option.getOrUndefined(flags.kubeconfig),
-    context: Option.getOrUndefined(flags.context),
-    namespaces: list(flags.namespaces),
-    metricsAddress: flags.metricsAddress,
-    probeAddress: flags.probeAddress,
-    leaderElect: flags.leaderElect,
-    leaderElectionNamespace: flags.leaderElectionNamespace,
-    leaderElectionId: flags.leaderElectionId,
-    identity: `${process.env.POD_NAME ?? hostname()}_${suffix}`,
-    workers: yield* parseWorkers(flags.workers)
-  } satisfies ControllerConfig
-})
 
 const splitAddress = (address: string): { readonly host: string | undefined; readonly port: number } => {
   const colon = address.lastIndexOf(":")
@@ -271,6 +121,13 @@ const kubeConfigFor = (config: ControllerConfig): Effect.Effect<KubeConfig, Erro
 /** Runs the controller-manager until interrupted (SIGTERM) or until leadership is lost. */
 export const runController = (config: ControllerConfig) =>
   Effect.gen(function* () {
+    const unknown = Object.keys(config.workers).filter((name) => !reconcilers.some((r) => r.name === name))
+    if (unknown.length > 0) {
+      return yield* new InvalidControllerFlag({
+        flag: "workers",
+        detail: `no controller named ${unknown.join(", ")}; the controllers are ${reconcilers.map((r) => r.name).join(", ")}`
+      })
+    }
     const kc = yield* kubeConfigFor(config)
     const api = KubeApi.of(fromRaw(makeClientNodeRaw(kc)))
     const metrics = yield* Metrics
@@ -361,37 +218,31 @@ export const runController = (config: ControllerConfig) =>
     ).pipe(Effect.provideService(KubeApi, api))
   }).pipe(Effect.scoped, Effect.provide(Metrics.layer))
 
-// the level comes from effect/cli's global --log-level flag (default Info)
 const jsonLogs = Logger.layer([Logger.consoleJson])
 
-/** The `controller` command (effect/cli). */
-export const controllerCommand = Command.make("controller", controllerFlags, (flags) =>
-  Effect.gen(function* () {
-    const config = yield* toConfig(flags)
-    yield* runController(config).pipe(
-      Effect.tapCause((cause) =>
-        Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.logError("controller failed", Cause.pretty(cause))
-      ),
-      Effect.provide(jsonLogs)
-    )
-  })
-).pipe(Command.withDescription("Run the operator's controller-manager (reconciles Backups and ScheduledBackups)"))
-
 /**
- * Entry point for the CLI: handles SIGTERM/SIGINT (graceful shutdown) and resolves with the exit code: 0 after
- * `--help` or a signal, 1 when the controller failed (including lost leadership: the Deployment restarts it as a
- * candidate).
+ * Runs the controller-manager as the process's one job: JSON logs on stdout, SIGTERM/SIGINT stop it gracefully
+ * (in-flight reconciles finish, the Lease is released). Resolves with the exit code: 0 after a signal, 1 when
+ * it failed (no Kubernetes configuration, or leadership lost: the Deployment restarts it as a candidate).
  */
-export const controllerMain = (argv: ReadonlyArray<string>): Promise<number> =>
-  new Promise((resolve) => {
-    NodeRuntime.runMain(
-      Command.runWith(controllerCommand, { version: "0.1.0" })(argv).pipe(
-        Effect.provide(NodeServices.layer),
-        Effect.provide(jsonLogs)
-      ),
-      {
-        disableErrorReporting: true,
-        teardown: (exit) => resolve(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
+export const controllerProcess = (config: ControllerConfig): Promise<number> =>
+  Effect.runPromise(
+    Effect.gen(function* () {
+      const running = yield* Effect.forkChild(runController(config))
+      const interrupt = () => {
+        Effect.runFork(Fiber.interrupt(running))
       }
-    )
-  })
+      yield* Effect.sync(() => {
+        process.once("SIGTERM", interrupt)
+        process.once("SIGINT", interrupt)
+      })
+      const exit = yield* Fiber.await(running)
+      yield* Effect.sync(() => {
+        process.off("SIGTERM", interrupt)
+        process.off("SIGINT", interrupt)
+      })
+      if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
+      yield* Effect.logError("controller failed", Cause.pretty(exit.cause))
+      return 1
+    }).pipe(Effect.provide(jsonLogs))
+  )

@@ -211,7 +211,8 @@ describe("kubectl cloudnative-mysql (real kubectl, plugin on PATH)", () => {
         assert.strictEqual(unreachable.code, 1)
         assert.include(unreachable.stderr, "error:")
       }).pipe(Effect.provide(Live)),
-    120_000
+    // ten kubectl runs, each starting Node: slow on a loaded machine
+    300_000
   )
 
   it.live(
