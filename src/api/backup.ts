@@ -39,7 +39,7 @@ export const BackupSpec = Schema.Struct({
     ObjectStore.annotate({ description: "Overrides the Cluster's spec.backup.objectStore for this backup" })
   ),
   activeDeadlineSeconds: Schema.optionalKey(
-    Schema.Int.check(Schema.isGreaterThan(0)).annotate({
+    Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)).annotate({
       description: "Deadline of the backup Job (its activeDeadlineSeconds); default 21600 (6 hours)"
     })
   )

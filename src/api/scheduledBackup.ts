@@ -38,7 +38,7 @@ export const ScheduledBackupSpec = Schema.Struct({
     "Owner of the created Backups: none (kept), self (deleted with this object), cluster"
   ),
   startingDeadlineSeconds: Schema.optionalKey(
-    Schema.Int.check(Schema.isGreaterThan(0)).annotate({
+    Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)).annotate({
       description:
         "After a controller outage, the most recent missed run is still started when it is at most this old; default 3600"
     })

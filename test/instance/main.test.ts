@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { getStatus } from "../../src/instance/client.ts"
 import { flagsToEnv, loadInstanceManagerConfig } from "../../src/instance/config.ts"
+import { instanceProgram } from "../../src/instance/main.ts"
 import { backupUser, prepareMariadb } from "../../src/sandbox/mariadb.ts"
 import { makePki, processExists } from "./support.ts"
 
@@ -38,6 +39,21 @@ describe("instance manager configuration", () => {
       assert.strictEqual(unknown._tag, "InvalidFlags")
       assert.deepStrictEqual(flagsToEnv(["--kill=x=y", "stray"]), { KILL: "x=y" })
       assert.include(unknown.message, "--no-such-flag=1")
+    })
+  )
+
+  it.live("a TLS or password file that cannot be read is InvalidConfiguration naming the file", () =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.acquireRelease(
+        Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-im-config-"))),
+        (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
+      )
+      const missing = join(dir, "no-such-ca.crt")
+      const failure = yield* Effect.flip(
+        instanceProgram([], { ...required, TLS_CA_FILE: missing, BACKUP_PASSWORD_FILE: missing })
+      )
+      assert.strictEqual(failure._tag, "InvalidConfiguration")
+      assert.include(failure.message, missing)
     })
   )
 })
