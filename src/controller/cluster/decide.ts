@@ -289,7 +289,9 @@ const decideRecovery = (
         generation,
         event(clusterEvents.recovered, { backupId: outcome.result.backupId, gtid: outcome.result.gtid })
       )
-      return { recovery, conditions: t.conditions, events: t.events }
+      const skipped = outcome.result.skippedBackups ?? []
+      const warnings = skipped.length === 0 ? [] : [event(clusterEvents.backupsSkipped, { skipped })]
+      return { recovery, conditions: t.conditions, events: [...t.events, ...warnings] }
     }
   }
 }

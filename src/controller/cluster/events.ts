@@ -34,6 +34,15 @@ export const clusterEvents = {
     "RecoveryFailed",
     ({ reason, message }) => `${reason}: ${message}`
   ),
+  /** `onDamagedLatest: usePrevious` skipped newer damaged backups: the Cluster holds older data than the latest. */
+  backupsSkipped: spec<{ readonly skipped: ReadonlyArray<{ readonly backupId: string; readonly message: string }> }>(
+    "Warning",
+    "DamagedBackupsSkipped",
+    ({ skipped }) =>
+      `restored an older backup: skipped ${skipped.length} damaged newer backup(s): ${skipped
+        .map((s) => `${s.backupId} (${s.message})`)
+        .join("; ")}`
+  ),
   instanceCreated: spec<{ readonly instance: string; readonly role: string; readonly how: string }>(
     "Normal",
     "InstanceCreated",

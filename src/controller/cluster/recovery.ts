@@ -55,7 +55,12 @@ export const recoveryPlan = (cluster: ClusterRef, lookup: RecoveryLookup) =>
       const backupId = recovery.backupID === undefined || recovery.backupID === "" ? undefined : recovery.backupID
       return {
         objectStore: external.objectStore,
-        target: { _tag: "Prefix", source, ...(backupId === undefined ? {} : { backupId }) }
+        target: {
+          _tag: "Prefix",
+          source,
+          ...(backupId === undefined ? {} : { backupId }),
+          ...(recovery.onDamagedLatest === undefined ? {} : { onDamagedLatest: recovery.onDamagedLatest })
+        }
       } satisfies RecoveryPlan
     }
     const name = recovery.backup?.name ?? ""
@@ -158,5 +163,8 @@ export const restoredRecoveryStatus = (
   size: result.size,
   endGTID: result.gtid,
   ...(result.binlog === undefined ? {} : { endBinlog: `${result.binlog.file}:${result.binlog.position}` }),
+  ...(result.skippedBackups === undefined || result.skippedBackups.length === 0
+    ? {}
+    : { skippedBackups: result.skippedBackups }),
   completedAt: result.stoppedAt
 })

@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import type { Cluster, ClusterSpec } from "../../api/cluster.ts"
+import type { Cluster, ClusterSpec, OnDamagedLatest } from "../../api/cluster.ts"
 import { ApiVersion, type SecretKeySelector } from "../../api/common.ts"
 import { envVarList } from "../../api/env.ts"
 import { type Flavor, instanceImageOf } from "../../api/images.ts"
@@ -299,7 +299,12 @@ export type RestoreTarget =
       readonly sha256: string
       readonly size: number
     }
-  | { readonly _tag: "Prefix"; readonly source: string; readonly backupId?: string }
+  | {
+      readonly _tag: "Prefix"
+      readonly source: string
+      readonly backupId?: string
+      readonly onDamagedLatest?: OnDamagedLatest
+    }
 
 /** What the recovery Job needs: the object store and the backup in it. */
 export interface RecoveryPlan {
@@ -322,7 +327,8 @@ export const restoreEnv = (cluster: ClusterRef, plan: RecoveryPlan): RestoreEnvV
       }
     : {
         RESTORE_SOURCE_CLUSTER: plan.target.source,
-        ...(plan.target.backupId === undefined ? {} : { RESTORE_BACKUP_ID: plan.target.backupId })
+        ...(plan.target.backupId === undefined ? {} : { RESTORE_BACKUP_ID: plan.target.backupId }),
+        ...(plan.target.onDamagedLatest === undefined ? {} : { RESTORE_ON_DAMAGED_LATEST: plan.target.onDamagedLatest })
       })
 })
 

@@ -318,6 +318,54 @@ describe("decide: recovery", () => {
     assert.strictEqual(waiting.status.phase, "recovering")
   })
 
+  it("onDamagedLatest reaches the Job; skipped damaged backups land in status.recovery with a Warning Event", () =>
+    Effect.runSync(
+      Effect.gen(function* () {
+        const plan = yield* recoveryPlan(
+          ref({ ...fromSource(), bootstrap: { recovery: { source: "old", onDamagedLatest: "usePrevious" } } }),
+          noLookup
+        )
+        assert.deepStrictEqual(plan?.target, { _tag: "Prefix", source: "old", onDamagedLatest: "usePrevious" })
+        if (plan === undefined) return
+        const skipped = {
+          backupName: "nightly",
+          backupId: "20261202T000000Z",
+          prefix: "prod/old/nightly/20261202T000000Z/",
+          reason: "BackupDamaged",
+          message: "metadata.json does not decode"
+        }
+        const decision = run(
+          {
+            _tag: "Resolved",
+            plan,
+            job: {
+              outcome: {
+                _tag: "Restored",
+                result: {
+                  backupId: "20261201T101500Z" as never,
+                  archiveKey: "a",
+                  size: 1,
+                  sha256: sha,
+                  gtid: "0-1-42",
+                  skippedBackups: [skipped],
+                  startedAt: "2026-12-01T10:00:00Z",
+                  stoppedAt: "2026-12-01T10:01:00Z"
+                }
+              }
+            }
+          },
+          [{ serial: 1, name: "db-1", hasPvc: true }],
+          {},
+          fromSource()
+        )
+        assert.deepStrictEqual(decision.status.recovery?.skippedBackups, [skipped])
+        assert.deepStrictEqual(
+          decision.events.filter((e) => e.type === "Warning").map((e) => e.reason),
+          ["DamagedBackupsSkipped"]
+        )
+      })
+    ))
+
   it("a restored Job: status.recovery from its result, Recovered=True, then db-1 starts on the restored volume", () => {
     const decision = run(
       {

@@ -35,7 +35,15 @@ const keysPlan = {
     size: 12345
   }
 }
-const prefixPlan = { objectStore, target: { _tag: "Prefix" as const, source: "old", backupId: "20261201T101500Z" } }
+const prefixPlan = {
+  objectStore,
+  target: {
+    _tag: "Prefix" as const,
+    source: "old",
+    backupId: "20261201T101500Z",
+    onDamagedLatest: "usePrevious" as const
+  }
+}
 
 type Env = ReadonlyArray<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>
 type Container = { env: Env; volumeMounts: ReadonlyArray<{ name: string }> }
@@ -153,7 +161,10 @@ describe("Cluster renderers: properties", () => {
         const env = envOf(template.containers[0]!)
         const decoded = yield* Schema.decodeUnknownEffect(RestoreEnv)(env)
         if (plan.target._tag === "Keys") assert.strictEqual(decoded.RESTORE_EXPECTED_SHA256, sha)
-        else assert.strictEqual(decoded.RESTORE_SOURCE_CLUSTER, "old")
+        else {
+          assert.strictEqual(decoded.RESTORE_SOURCE_CLUSTER, "old")
+          assert.strictEqual(decoded.RESTORE_ON_DAMAGED_LATEST, "usePrevious")
+        }
         assert.deepStrictEqual(JSON.parse(env.OBJECT_STORE_SPEC ?? ""), objectStore)
         assert.isFalse(template.automountServiceAccountToken)
         assert.include(JSON.stringify(template.volumes), '"path":"accessKeyId"')
