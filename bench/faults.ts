@@ -107,7 +107,7 @@ const bench = Effect.gen(function* () {
     R1: r1,
     R2: r2,
     R3: r3,
-    R4: { ...r4Figures, causes: r4.outcomes.map((o) => `${o.name}: ${o.reason}: ${o.message.slice(0, 240)}`) },
+    R4: { ...r4Figures, causes: r4.outcomes.map((o) => `${o.name}: ${o.reason}: ${o.message.slice(0, 500)}`) },
     nothingLost:
       r1.completedLookingWithoutValidMetadata === 0 &&
       r1.uploadsLeftAfterJanitor === 0 &&

@@ -39,7 +39,6 @@ describe("fault runs R1 and R3", () => {
         Effect.gen(function* () {
           const lab = yield* Lab
           const figures = yield* runKillFaults(lab, { count: 5 }).pipe(Random.withSeed(15))
-          console.log("R1FIG", JSON.stringify(figures))
           assert.deepStrictEqual(figures.unexpected, [])
           assert.strictEqual(figures.offsets, 5)
           assert.strictEqual(figures.killed, 5)

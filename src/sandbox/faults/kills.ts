@@ -16,6 +16,7 @@
  */
 import { join } from "node:path"
 import { Effect, Random, type Scope } from "effect"
+import { backupIdFromDate } from "../../api/backupId.ts"
 import { listBackups } from "../../objectstore/catalog.ts"
 import { ObjectStoreClient } from "../../objectstore/ObjectStoreClient.ts"
 import { faultProxy } from "../faultProxy.ts"
@@ -25,6 +26,7 @@ import { clearPrefix, direct, type FaultLab, labStoreEnv, readBytes, sha256Hex, 
 /** The figures of R1. */
 export interface KillFigures {
   readonly offsets: number
+  /** Bytes a clean run sends (measured only when there are random offsets, else 0). */
   readonly bytesPerBackup: number
   readonly killed: number
   /** Offsets past the end of a run: the worker finished before reaching them. */
@@ -51,10 +53,7 @@ type KillPoint =
 const describePoint = (p: KillPoint): string =>
   p._tag === "Offset" ? `byte ${p.bytes}` : `the ${p._tag} request (${p.forwarded ? "after" : "before"} forwarding)`
 
-const backupIdOf = (i: number): string => {
-  const d = new Date(Date.UTC(2026, 11, 1, 1, 0, i))
-  return `${d.toISOString().slice(0, 19).replace(/[-:]/gu, "")}Z`
-}
+const backupIdOf = (i: number): string => backupIdFromDate(new Date(Date.UTC(2026, 11, 1, 1, 0, i)))
 
 /** Runs `count` killed backups (at least the five fixed kill points). */
 export const runKillFaults = (
@@ -101,12 +100,6 @@ export const runKillFaults = (
         return { ...backup, prefix: `${cluster}/${backup.backupName}/${backup.backupId}/`, outcome, sent, killed }
       }).pipe(Effect.scoped)
 
-    const reference = yield* run(0, undefined)
-    if (reference.outcome.exitCode !== 0) {
-      return yield* Effect.fail(new Error(`the reference backup failed: ${reference.outcome.stdout.slice(-2000)}`))
-    }
-    yield* clearPrefix(reference.prefix).pipe(Effect.provide(store))
-    const total = reference.sent
     const points: Array<KillPoint> = [
       { _tag: "Offset", bytes: 1 },
       { _tag: "Complete", forwarded: false },
@@ -114,7 +107,16 @@ export const runKillFaults = (
       { _tag: "Metadata", forwarded: false },
       { _tag: "Metadata", forwarded: true }
     ]
-    // random offsets stay below 99 % of the reference total: the next backup may be a few bytes shorter
+    // random offsets need the size of a clean run; they stay below 99 % of it (the next backup may be shorter)
+    let total = 0
+    if (options.count > points.length) {
+      const reference = yield* run(0, undefined)
+      if (reference.outcome.exitCode !== 0) {
+        return yield* Effect.fail(new Error(`the reference backup failed: ${reference.outcome.stdout.slice(-2000)}`))
+      }
+      yield* clearPrefix(reference.prefix).pipe(Effect.provide(store))
+      total = reference.sent
+    }
     while (points.length < options.count) {
       points.push({ _tag: "Offset", bytes: yield* Random.nextIntBetween(1, Math.floor(total * 0.99)) })
     }

@@ -15,6 +15,7 @@
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Random, type Scope, Stream } from "effect"
+import { backupIdFromDate } from "../../api/backupId.ts"
 import { isFailure } from "../../api/failures.ts"
 import { mariadb } from "../../instance/flavor.ts"
 import { abortUploads } from "../../janitor/abortUploads.ts"
@@ -52,10 +53,7 @@ export interface S3FaultFigures {
 /** A stalled answer must end in the client's socket timeout, quickly: the benchmark has many of them. */
 export const faultRunTuning: S3ClientTuning = { socketTimeoutMillis: 2_000, connectionTimeoutMillis: 2_000 }
 
-const backupIdOf = (i: number): string => {
-  const d = new Date(Date.UTC(2026, 11, 1, 0, 0, i))
-  return `${d.toISOString().slice(0, 19).replace(/[-:]/gu, "")}Z`
-}
+const backupIdOf = (i: number): string => backupIdFromDate(new Date(Date.UTC(2026, 11, 1, 0, 0, i)))
 
 const isEmptyDir = (dir: string) =>
   Effect.promise(() =>
