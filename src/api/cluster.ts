@@ -194,6 +194,9 @@ export const ClusterStatus = Schema.Struct({
   readyInstances: Schema.optionalKey(Schema.Int),
   currentPrimary: Schema.optionalKey(Schema.String),
   instanceStatuses: Schema.optionalKey(Schema.Array(InstanceSummary).check(listMapKeyed("name"))),
+  latestInstance: Schema.optionalKey(
+    Schema.Int.annotate({ description: "The highest instance serial ever created (serials are never reused)" })
+  ),
   recovery: Schema.optionalKey(RecoveryStatus),
   ...statusFields
 })

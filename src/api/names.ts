@@ -105,6 +105,9 @@ export const secretNames = (cluster: string) =>
     credentials: `${cluster}-credentials`
   }) as const
 
+/** The ConfigMap holding each instance's server option file (key `<instance>.cnf`). */
+export const configMapName = (cluster: string): string => `${cluster}-config`
+
 /** The recovery Job of a Cluster: it restores into the first instance's PVC. */
 export const recoveryJobName = (cluster: string): string => truncatedName(`${instanceName(cluster, 1)}-recovery`)
 
@@ -128,6 +131,12 @@ export const instanceLabels = (cluster: string, instance: string, role: Instance
   [labels.component]: "database",
   [labels.instanceName]: instance,
   [labels.role]: role
+})
+
+/** The labels of a Cluster's recovery Job and its Pod. */
+export const recoveryJobLabels = (cluster: string): Record<string, string> => ({
+  ...clusterLabels(cluster),
+  [labels.component]: "recovery"
 })
 
 /** The labels of a Backup's Jobs. */

@@ -133,7 +133,7 @@ const controller = Command.make("controller", controllerFlags, (flags) =>
   )
 ).pipe(
   Command.withDescription(
-    "The operator's controller-manager: reconciles Backups and ScheduledBackups (docs/backup.md). Every flag falls back to the environment variable named in its help."
+    "The operator's controller-manager: reconciles Clusters (docs/cluster.md), Backups and ScheduledBackups (docs/backup.md). Every flag falls back to the environment variable named in its help."
   )
 )
 

@@ -26,6 +26,7 @@ import { loadKubeConfig } from "../kube/kubeConfig.ts"
 import { runAsLeader } from "../kube/LeaderElection.ts"
 import { backupReconciler } from "./backup/reconcile.ts"
 import { Caches } from "./Caches.ts"
+import { clusterReconciler } from "./cluster/reconcile.ts"
 import { Events } from "./Events.ts"
 import { type ControllerConfig, InvalidControllerFlag } from "./flags.ts"
 import { Metrics } from "./Metrics.ts"
@@ -42,7 +43,7 @@ export interface Reconciler {
 }
 
 /** The reconcilers of this process: registering one is one line. */
-export const reconcilers: ReadonlyArray<Reconciler> = [backupReconciler, scheduledBackupReconciler]
+export const reconcilers: ReadonlyArray<Reconciler> = [backupReconciler, scheduledBackupReconciler, clusterReconciler]
 
 const splitAddress = (address: string): { readonly host: string | undefined; readonly port: number } => {
   const colon = address.lastIndexOf(":")

@@ -43,7 +43,24 @@ export const InstanceManagerEnv = Schema.Struct({
   TLS_KEY_FILE: Path,
   /** How long a cancelled backup tool gets after SIGINT before SIGKILL. */
   BACKUP_KILL_GRACE_SECONDS: withDefault(PositiveIntFromString, "10"),
-  BACKUP_PARALLEL: Schema.optionalKey(PositiveIntFromString)
+  BACKUP_PARALLEL: Schema.optionalKey(PositiveIntFromString),
+  /** With MYSQLD_DEFAULTS_FILE: the address the server listens on (the Pod IP). */
+  MYSQLD_BIND_ADDRESS: Schema.optionalKey(Schema.NonEmptyString),
+  /** With MYSQLD_DEFAULTS_FILE: the data directory, and how to fill it when empty (bootstrap.ts). */
+  MYSQL_DATA_DIR: Schema.optionalKey(Path),
+  DATA_DIR_BOOTSTRAP: Schema.optionalKey(Schema.Literals(["initialise", "clone", "restored"])),
+  /** When set, the operator's accounts are created or re-keyed at every server start (bootstrap.ts). */
+  ROOT_PASSWORD_FILE: Schema.optionalKey(Path),
+  REPLICATION_USER: withDefault(Schema.NonEmptyString, "replication"),
+  REPLICATION_PASSWORD_FILE: Schema.optionalKey(Path),
+  /** A replica: the primary's instance manager (`https://<cluster>-rw.<ns>.svc:8443`) it clones from. */
+  CLONE_SOURCE_URL: Schema.optionalKey(Schema.NonEmptyString),
+  /** A replica: the primary's server (the `-rw` Service) it replicates from. */
+  REPLICATION_SOURCE_HOST: Schema.optionalKey(Schema.NonEmptyString),
+  REPLICATION_SOURCE_PORT: withDefault(Port, "3306"),
+  /** The client certificate a replica presents to the primary's instance manager. */
+  TLS_CLIENT_CERT_FILE: Schema.optionalKey(Path),
+  TLS_CLIENT_KEY_FILE: Schema.optionalKey(Path)
 })
 export type InstanceManagerEnv = typeof InstanceManagerEnv.Type
 

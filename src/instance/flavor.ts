@@ -108,7 +108,49 @@ export interface Flavor {
   readonly interpretStatus: (rows: StatusRows) => ServerStatus
   /** Statements that make a freshly restored server a primary continuing `gtid`; `undefined` for a malformed GTID. */
   readonly restoreGtidSql: (gtid: string) => ReadonlyArray<string> | undefined
+  /** The server binary (`mariadbd` / `mysqld`). */
+  readonly serverBinary: string
+  /** Command and argv that initialise an empty data directory with the given option file. */
+  readonly initialiseCommand: (defaultsFile: string) => {
+    readonly command: string
+    readonly args: ReadonlyArray<string>
+  }
+  /**
+   * Idempotent statements that create or update the operator's accounts with the least privileges each needs
+   * (docs/cluster.md), without writing to the binlog (no GTIDs of their own: a replica must not diverge, a
+   * restored primary must continue exactly at the backup's GTID).
+   */
+  readonly accountsSql: (accounts: OperatorAccounts) => ReadonlyArray<string>
+  /**
+   * Statements that make a freshly cloned server replicate from `source` starting after `gtid` (the clone's
+   * binlog info; "" when the primary never logged a transaction), over TLS with the server certificate
+   * verified; `undefined` for a malformed GTID.
+   */
+  readonly replicaJoinSql: (gtid: string, source: ReplicationSource) => ReadonlyArray<string> | undefined
 }
+
+/** The passwords of the accounts the operator manages (user names are fixed per deployment). */
+export interface OperatorAccounts {
+  readonly rootPassword: string
+  readonly backupUser: string
+  readonly backupPassword: string
+  readonly replicationUser: string
+  readonly replicationPassword: string
+}
+
+/** Where a replica replicates from. */
+export interface ReplicationSource {
+  /** The name the replica dials (the `-rw` Service); also the name verified in the server certificate. */
+  readonly host: string
+  readonly port: number
+  readonly user: string
+  readonly password: string
+  /** CA file that signed the source's server certificate. */
+  readonly caFile: string
+}
+
+/** A single-quoted SQL string literal (backslash and quote escaped, as both servers read them by default). */
+export const sqlString = (value: string): string => `'${value.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`
 
 /** The success marker both tools print as their last stderr line. */
 export const isCompletedOk = (line: string): boolean => /completed OK!\s*$/u.test(line)
@@ -332,6 +374,38 @@ export const mariadb: Flavor = {
     const state = validGtid(parseMariadbGtid, gtid)
     if (state === undefined) return undefined
     return ["RESET MASTER", `SET GLOBAL gtid_binlog_state = '${state}'`, `SET GLOBAL gtid_slave_pos = '${state}'`]
+  },
+  serverBinary: "mariadbd",
+  initialiseCommand: (defaultsFile) => ({
+    command: "mariadb-install-db",
+    // root keeps unix_socket only until accountsSql gives it a password too
+    args: [`--defaults-file=${defaultsFile}`, "--skip-test-db", "--auth-root-authentication-method=socket"]
+  }),
+  accountsSql: (a) => [
+    "SET SESSION sql_log_bin = 0",
+    `ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD(${sqlString(a.rootPassword)})`,
+    `CREATE USER IF NOT EXISTS ${sqlString(a.backupUser)}@'localhost'`,
+    `ALTER USER ${sqlString(a.backupUser)}@'localhost' IDENTIFIED BY ${sqlString(a.backupPassword)}`,
+    // RELOAD, PROCESS, BINLOG MONITOR: mariabackup --backup; SLAVE MONITOR: SHOW ALL REPLICAS STATUS
+    `GRANT RELOAD, PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.* TO ${sqlString(a.backupUser)}@'localhost'`,
+    `CREATE USER IF NOT EXISTS ${sqlString(a.replicationUser)}@'%'`,
+    `ALTER USER ${sqlString(a.replicationUser)}@'%' IDENTIFIED BY ${sqlString(a.replicationPassword)} REQUIRE SSL`,
+    `GRANT REPLICATION SLAVE ON *.* TO ${sqlString(a.replicationUser)}@'%'`,
+    "SET SESSION sql_log_bin = 1"
+  ],
+  replicaJoinSql: (gtid, source) => {
+    // "" = the primary never logged a transaction: replicate from its first binlog
+    const state = gtid === "" ? "" : validGtid(parseMariadbGtid, gtid)
+    if (state === undefined) return undefined
+    return [
+      "STOP SLAVE",
+      // the clone has no binlogs: seed its own binlog state too, so that the replica reports (and a backup
+      // taken from it records) the GTID it holds before it replicated anything (log_slave_updates continues it)
+      ...(state === "" ? [] : ["RESET MASTER", `SET GLOBAL gtid_binlog_state = '${state}'`]),
+      `SET GLOBAL gtid_slave_pos = '${state}'`,
+      `CHANGE MASTER TO MASTER_HOST = ${sqlString(source.host)}, MASTER_PORT = ${source.port}, MASTER_USER = ${sqlString(source.user)}, MASTER_PASSWORD = ${sqlString(source.password)}, MASTER_SSL = 1, MASTER_SSL_CA = ${sqlString(source.caFile)}, MASTER_SSL_VERIFY_SERVER_CERT = 1, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1`,
+      "START SLAVE"
+    ]
   }
 }
 
@@ -370,6 +444,35 @@ export const mysql: Flavor = {
     const set = validGtid(parseMysqlGtid, gtid)
     if (set === undefined) return undefined
     return ["RESET BINARY LOGS AND GTIDS", `SET GLOBAL gtid_purged = '${set}'`]
+  },
+  serverBinary: "mysqld",
+  initialiseCommand: (defaultsFile) => ({
+    command: "mysqld",
+    args: [`--defaults-file=${defaultsFile}`, "--initialize-insecure"]
+  }),
+  accountsSql: (a) => [
+    "SET SESSION sql_log_bin = 0",
+    `ALTER USER 'root'@'localhost' IDENTIFIED BY ${sqlString(a.rootPassword)}`,
+    `CREATE USER IF NOT EXISTS ${sqlString(a.backupUser)}@'localhost'`,
+    `ALTER USER ${sqlString(a.backupUser)}@'localhost' IDENTIFIED BY ${sqlString(a.backupPassword)}`,
+    // Percona XtraBackup 8.4's documented minimum, plus REPLICATION CLIENT for SHOW REPLICA STATUS
+    `GRANT BACKUP_ADMIN, PROCESS, RELOAD, LOCK TABLES, REPLICATION CLIENT ON *.* TO ${sqlString(a.backupUser)}@'localhost'`,
+    `GRANT SELECT ON performance_schema.log_status TO ${sqlString(a.backupUser)}@'localhost'`,
+    `CREATE USER IF NOT EXISTS ${sqlString(a.replicationUser)}@'%'`,
+    `ALTER USER ${sqlString(a.replicationUser)}@'%' IDENTIFIED BY ${sqlString(a.replicationPassword)} REQUIRE SSL`,
+    `GRANT REPLICATION SLAVE ON *.* TO ${sqlString(a.replicationUser)}@'%'`,
+    "SET SESSION sql_log_bin = 1"
+  ],
+  replicaJoinSql: (gtid, source) => {
+    const set = gtid === "" ? "" : validGtid(parseMysqlGtid, gtid)
+    if (set === undefined) return undefined
+    return [
+      "STOP REPLICA",
+      "RESET BINARY LOGS AND GTIDS",
+      ...(set === "" ? [] : [`SET GLOBAL gtid_purged = '${set}'`]),
+      `CHANGE REPLICATION SOURCE TO SOURCE_HOST = ${sqlString(source.host)}, SOURCE_PORT = ${source.port}, SOURCE_USER = ${sqlString(source.user)}, SOURCE_PASSWORD = ${sqlString(source.password)}, SOURCE_SSL = 1, SOURCE_SSL_CA = ${sqlString(source.caFile)}, SOURCE_SSL_VERIFY_SERVER_CERT = 1, SOURCE_AUTO_POSITION = 1, SOURCE_CONNECT_RETRY = 1`,
+      "START REPLICA"
+    ]
   }
 }
 

@@ -39,10 +39,19 @@ const logLines = (readable: NodeJS.ReadableStream, source: string) =>
     Effect.forkScoped
   )
 
-/** Starts `binary --defaults-file=<defaultsFile>` for the lifetime of the scope. */
+/**
+ * `--user=root` when this process runs as root: the server refuses to run as root unless told to, and the
+ * rendered option file names no user (a real image runs as the image's own user; the sandbox runs everything
+ * as root and ignores `runAsUser`).
+ */
+export const serverUserArgs = (): ReadonlyArray<string> => (process.getuid?.() === 0 ? ["--user=root"] : [])
+
+/** Starts `binary --defaults-file=<defaultsFile> [args…]` for the lifetime of the scope. */
 export const superviseServer = Effect.fn("InstanceManager.superviseServer")(function* (options: {
   readonly binary: string
   readonly defaultsFile: string
+  /** More options after `--defaults-file` (which must come first). */
+  readonly args?: ReadonlyArray<string>
   readonly shutdownTimeoutMillis: number
 }) {
   const exited = yield* Deferred.make<never, ServerProcessExited>()
@@ -50,7 +59,7 @@ export const superviseServer = Effect.fn("InstanceManager.superviseServer")(func
   const child = yield* Effect.acquireRelease(
     Effect.sync(() => {
       // --defaults-file must be the first option (docs/measurements.md, "MariaDB throwaway instances")
-      const process = spawn(options.binary, [`--defaults-file=${options.defaultsFile}`], {
+      const process = spawn(options.binary, [`--defaults-file=${options.defaultsFile}`, ...(options.args ?? [])], {
         stdio: ["ignore", "pipe", "pipe"]
       })
       const fail = (exitCode: number | null, signal: string | null) => {

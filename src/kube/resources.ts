@@ -163,6 +163,7 @@ export const Pod = envelope({
     open({
       phase: OptionalString,
       podIP: OptionalString,
+      conditions: Schema.optionalKey(Schema.Array(open({ type: Schema.String, status: Schema.String }))),
       containerStatuses: Schema.optionalKey(Schema.Array(ContainerStatus))
     })
   )
@@ -176,6 +177,12 @@ export const Secret = envelope({
   stringData: Schema.optionalKey(Schema.Record(Schema.String, Schema.String))
 })
 export type Secret = typeof Secret.Type
+
+/** core/v1 ConfigMap. */
+export const ConfigMap = envelope({
+  data: Schema.optionalKey(Schema.Record(Schema.String, Schema.String))
+})
+export type ConfigMap = typeof ConfigMap.Type
 
 /** core/v1 Service. */
 export const Service = envelope({
@@ -259,6 +266,7 @@ export const Resources = {
   jobs: namespaced("batch", "v1", "jobs", "Job", Job),
   pods: namespaced("", "v1", "pods", "Pod", Pod),
   secrets: namespaced("", "v1", "secrets", "Secret", Secret),
+  configMaps: namespaced("", "v1", "configmaps", "ConfigMap", ConfigMap),
   services: namespaced("", "v1", "services", "Service", Service),
   persistentVolumeClaims: namespaced(
     "",

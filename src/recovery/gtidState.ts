@@ -19,13 +19,11 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import { RestoreCopyBackFailed } from "../api/failures.ts"
 import type { Flavor } from "../instance/flavor.ts"
+import { serverUserArgs } from "../instance/supervisor.ts"
 import { stopChild } from "../platform/childProcess.ts"
 import { exitStatus } from "../platform/exitStatus.ts"
 import { waitUntilReady } from "../platform/waitUntil.ts"
 import { describeTail, runTool } from "./tool.ts"
-
-/** The server binary of each flavour. */
-export const serverBinary = (flavor: Flavor): string => (flavor.name === "mariadb" ? "mariadbd" : "mysqld")
 
 /** Admin client binary of each flavour (ping, shutdown). */
 const adminBinary = (flavor: Flavor): string => (flavor.name === "mariadb" ? "mariadb-admin" : "mysqladmin")
@@ -62,6 +60,7 @@ export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* (op
     "--skip-networking",
     "--skip-grant-tables",
     "--skip-slave-start",
+    ...serverUserArgs(),
     `--socket=${socket}`,
     `--pid-file=${join(options.workDir, "gtid.pid")}`,
     `--log-error=${log}`
@@ -75,7 +74,7 @@ export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* (op
 
   yield* Effect.acquireUseRelease(
     Effect.sync(() => {
-      const child = spawn(serverBinary(flavor), serverArgs, { stdio: "ignore" })
+      const child = spawn(flavor.serverBinary, serverArgs, { stdio: "ignore" })
       const exited = new Promise<number>((resolve) => {
         child.once("error", () => resolve(127))
         child.once("exit", (code, signal) => resolve(exitStatus(code, signal)))
