@@ -13,7 +13,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { cpus, totalmem } from "node:os"
-import { join } from "node:path"
+import { isAbsolute, join, relative } from "node:path"
 import { Clock, Context, Data, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { metaV1Time } from "../../api/time.ts"
 import { badRequest } from "../ApiStatus.ts"
@@ -22,6 +22,7 @@ import { type PodLogOptions, PodLogs } from "../PodLogs.ts"
 import { isRecord, type StoredObject } from "../StoredObject.ts"
 import { type AddressBlockUnavailable, acquireAddressBlock } from "./addresses.ts"
 import { type HostsPod, type HostsService, renderHosts } from "./hosts.ts"
+import { imageAppPath } from "./images.ts"
 import { readLog } from "./logs.ts"
 import { decodePodSpec } from "./podSpec.ts"
 import { type NodeContext, type PodWorker, startPodWorker } from "./podWorker.ts"
@@ -79,12 +80,18 @@ export class NodeAgent extends Context.Service<NodeAgent, NodeAgentService>()("c
 
 const defaultProjectRoot = join(import.meta.dirname, "..", "..", "..")
 
-/** Writes the launchers the images' entrypoints resolve to on `PATH`. */
-const writeLaunchers = (binDir: string, nodeBinary: string, projectRoot: string): void => {
+/**
+ * Writes the launchers the images' entrypoints resolve to on `PATH`. They name the checkout by its path inside
+ * the container (`imageAppPath`), and Node too when it lives in the checkout (the project's own Node 24).
+ */
+const writeLaunchers = (binDir: string, hostNodeBinary: string, projectRoot: string): void => {
   mkdirSync(binDir, { recursive: true })
   chmodSync(binDir, 0o755)
+  const inProject = relative(projectRoot, hostNodeBinary)
+  const nodeBinary =
+    inProject.startsWith("..") || isAbsolute(inProject) ? hostNodeBinary : join(imageAppPath, inProject)
   const launcher = join(binDir, "cloudnative-mysql")
-  writeFileSync(launcher, `#!/bin/sh\nexec ${nodeBinary} ${join(projectRoot, "bin", "cloudnative-mysql.js")} "$@"\n`)
+  writeFileSync(launcher, `#!/bin/sh\nexec ${nodeBinary} ${join(imageAppPath, "bin", "cloudnative-mysql.js")} "$@"\n`)
   chmodSync(launcher, 0o755)
   const node = join(binDir, "node")
   writeFileSync(node, `#!/bin/sh\nexec ${nodeBinary} "$@"\n`)
@@ -153,7 +160,8 @@ export const startNodeAgent = (options: NodeAgentOptions) =>
     const binDir = join(options.stateDir, "image-bin")
     mkdirSync(join(options.stateDir, "pods"), { recursive: true })
     chmodSync(options.stateDir, 0o755)
-    writeLaunchers(binDir, options.nodeBinary ?? process.execPath, options.projectRoot ?? defaultProjectRoot)
+    const projectRoot = options.projectRoot ?? defaultProjectRoot
+    writeLaunchers(binDir, options.nodeBinary ?? process.execPath, projectRoot)
     const allocatable = { cpuCores: cpus().length, memoryBytes: totalmem(), ephemeralStorageBytes: 100 * 2 ** 30 }
     const hostIP = "127.0.0.1"
 
@@ -182,6 +190,7 @@ export const startNodeAgent = (options: NodeAgentOptions) =>
       hostIP,
       stateDir: options.stateDir,
       binDir,
+      projectRoot,
       allocatable,
       backoffInitialMillis: options.backoffInitialMillis ?? 10_000,
       backoffCapMillis: options.backoffCapMillis ?? 300_000,

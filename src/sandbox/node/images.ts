@@ -18,6 +18,13 @@ import { instanceImageOf, operatorImageRepository } from "../../api/images.ts"
  */
 export const imageBinPath = "/opt/cloudnative-mysql/bin"
 
+/**
+ * Where this checkout (the build the images carry, with its Node 24) appears inside a container of one of our
+ * images. The launchers point here rather than at the checkout's host path, which a Pod's own volume (an
+ * `emptyDir` on `/tmp`, say) could hide.
+ */
+export const imageAppPath = "/opt/cloudnative-mysql/app"
+
 /** What the runtime takes from an image it can run. */
 export interface ImageConfig {
   readonly entrypoint: ReadonlyArray<string>

@@ -25,7 +25,7 @@ import { isRecord, type JsonObject, jsonEqual, type StoredObject } from "../Stor
 import type { DownwardPod, NodeAllocatable } from "./downward.ts"
 import { ContainerConfigError, containerEnvironment, expandReferences } from "./env.ts"
 import { type PodEvents, podEvents } from "./events.ts"
-import { imageBinPath, resolveImage } from "./images.ts"
+import { imageAppPath, imageBinPath, resolveImage } from "./images.ts"
 import { boundLogFile, openRunLog, runLogFile } from "./logs.ts"
 import type { Container, PodSpec, Probe } from "./podSpec.ts"
 import { type ProbeTarget, runHandler } from "./probes.ts"
@@ -46,6 +46,8 @@ export interface NodeContext {
   readonly hostIP: string
   readonly stateDir: string
   readonly binDir: string
+  /** The checkout our images carry, mounted at `imageAppPath`. */
+  readonly projectRoot: string
   readonly allocatable: NodeAllocatable
   readonly backoffInitialMillis: number
   readonly backoffCapMillis: number
@@ -390,6 +392,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
           })
         }
         mounts.push({ source: node.binDir, target: imageBinPath, readOnly: true, file: false, image: true })
+        mounts.push({ source: node.projectRoot, target: imageAppPath, readOnly: true, file: false, image: true })
         mounts.push({ source: hostsFile, target: "/etc/hosts", readOnly: false, file: true })
         mounts.push({
           source: terminationLog,
