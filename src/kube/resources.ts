@@ -89,18 +89,19 @@ export const parseKey = (key: string): ObjectRef => {
 const Rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
 
 /** A struct that keeps the fields it does not model. */
-const open = <const Fields extends Schema.Struct.Fields>(fields: Fields) =>
+export const open = <const Fields extends Schema.Struct.Fields>(fields: Fields) =>
   Schema.StructWithRest(Schema.Struct(fields), Rest)
 
-const OptionalString = Schema.optionalKey(Schema.String)
-const OptionalInt = Schema.optionalKey(Schema.Int)
+export const OptionalString = Schema.optionalKey(Schema.String)
+export const OptionalInt = Schema.optionalKey(Schema.Int)
 /** Go `*metav1.Time`/`MicroTime` fields are serialised as `null` when unset on some kinds (Events). */
-const OptionalTime = Schema.optionalKey(Schema.NullOr(Schema.String))
+export const OptionalTime = Schema.optionalKey(Schema.NullOr(Schema.String))
 
 /** `metadata` of a built-in object: our modelled fields, everything else kept. */
 export const OpenObjectMeta = Schema.StructWithRest(ObjectMeta, Rest)
 
-const envelope = <const Fields extends Schema.Struct.Fields>(fields: Fields) =>
+/** A built-in object's Schema: `apiVersion`, `kind`, open `metadata`, and `fields`, all open. */
+export const envelope = <const Fields extends Schema.Struct.Fields>(fields: Fields) =>
   open({ apiVersion: OptionalString, kind: OptionalString, metadata: OpenObjectMeta, ...fields })
 
 const Container = open({ name: Schema.String, image: OptionalString })

@@ -7,21 +7,18 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { type KubeObject, OpenObjectMeta, type Resource } from "../../kube/resources.ts"
+import {
+  envelope,
+  type KubeObject,
+  OpenObjectMeta,
+  OptionalInt,
+  OptionalString,
+  OptionalTime,
+  open,
+  type Resource
+} from "../../kube/resources.ts"
 
-const Rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
-
-/** A struct that keeps the fields it does not model. */
-const open = <const Fields extends Schema.Struct.Fields>(fields: Fields) =>
-  Schema.StructWithRest(Schema.Struct(fields), Rest)
-
-const OptionalString = Schema.optionalKey(Schema.String)
-const OptionalInt = Schema.optionalKey(Schema.Int)
-const OptionalTime = Schema.optionalKey(Schema.NullOr(Schema.String))
 const StringMap = Schema.Record(Schema.String, Schema.String)
-
-const envelope = <const Fields extends Schema.Struct.Fields>(fields: Fields) =>
-  open({ apiVersion: OptionalString, kind: OptionalString, metadata: OpenObjectMeta, ...fields })
 
 /** `metav1.LabelSelector`. */
 export const LabelSelector = open({
