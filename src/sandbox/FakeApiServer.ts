@@ -41,7 +41,7 @@ import {
   type StatusBody,
   unsupportedMediaType
 } from "./ApiStatus.ts"
-import { type ApiAccess, type Denial, type IssueTokenOptions, makeApiAccess } from "./apiAccess.ts"
+import { type Access, type ApiAccess, type Denial, type IssueTokenOptions, makeApiAccess } from "./apiAccess.ts"
 import { servingCertificate } from "./apiServerTls.ts"
 import { FakeCluster, type FakeClusterService, type ResourceRef, type WriteOptions } from "./FakeCluster.ts"
 import { openApiDocument, openApiIndex } from "./openapi.ts"
@@ -100,6 +100,9 @@ export interface FakeApiServerService {
   /** Every request RBAC denied so far, oldest first. */
   readonly denials: Effect.Effect<ReadonlyArray<Denial>>
   readonly clearDenials: Effect.Effect<void>
+  /** Every request RBAC allowed so far, with its identity, oldest first (empty without `rbac`). */
+  readonly allowed: Effect.Effect<ReadonlyArray<Access>>
+  readonly clearAllowed: Effect.Effect<void>
 }
 
 /** The fake API server: needs a `FakeCluster`; closes with its scope. */
@@ -212,7 +215,9 @@ export const startFakeApiServerWith = Effect.fn("FakeApiServer.start")(function*
         })
       ),
     denials: access.denials,
-    clearDenials: access.clearDenials
+    clearDenials: access.clearDenials,
+    allowed: access.allowed,
+    clearAllowed: access.clearAllowed
   })
 })
 

@@ -34,8 +34,8 @@ import { type RequestAttributes, requestAttributes } from "./requestAttributes.t
 import type { StoredObject } from "./StoredObject.ts"
 import { decodeTokenRequestProtobuf } from "./tokenRequestProtobuf.ts"
 
-/** One denied request. */
-export interface Denial {
+/** One authorized request (RBAC on): who asked for what, as the authorizer saw it. */
+export interface Access {
   readonly user: string
   readonly groups: ReadonlyArray<string>
   readonly verb: string
@@ -46,6 +46,10 @@ export interface Denial {
   readonly namespace: string
   readonly name: string
   readonly path: string
+}
+
+/** One denied request. */
+export interface Denial extends Access {
   /** The message of the 403 body. */
   readonly message: string
 }
@@ -76,6 +80,12 @@ export interface ApiAccess {
   /** The denied requests, oldest first (at least the latest 10,000). */
   readonly denials: Effect.Effect<ReadonlyArray<Denial>>
   readonly clearDenials: Effect.Effect<void>
+  /**
+   * The allowed requests, oldest first (at least the latest 10,000): unlike the store's audit it names the
+   * identity, so one client's requests can be told from the test's own (the operator's permissions used).
+   */
+  readonly allowed: Effect.Effect<ReadonlyArray<Access>>
+  readonly clearAllowed: Effect.Effect<void>
 }
 
 const rbacGroup = "rbac.authorization.k8s.io"
@@ -170,7 +180,7 @@ const parseJson = (bytes: Buffer): unknown => {
   }
 }
 
-/** At least this many of the latest denials are kept. */
+/** At least this many of the latest denials (and allowed requests) are kept. */
 const maxDenials = 10_000
 
 const tokenRequestPath = /^\/api\/v1\/namespaces\/([^/]+)\/serviceaccounts\/([^/]+)\/token\/?$/
@@ -178,7 +188,7 @@ const tokenRequestPath = /^\/api\/v1\/namespaces\/([^/]+)\/serviceaccounts\/([^/
 const serviceAccountsSubject = { group: "", plural: "serviceaccounts", kind: "ServiceAccount" }
 const podsSubject = { group: "", plural: "pods", kind: "Pod" }
 
-const denialOf = (user: UserInfo, request: RequestAttributes, message: string): Denial => ({
+const accessOf = (user: UserInfo, request: RequestAttributes): Access => ({
   user: user.name,
   groups: user.groups,
   verb: request.verb,
@@ -187,8 +197,7 @@ const denialOf = (user: UserInfo, request: RequestAttributes, message: string): 
   subresource: request.resourceRequest ? request.subresource : "",
   namespace: request.resourceRequest ? request.namespace : "",
   name: request.resourceRequest ? request.name : "",
-  path: request.path,
-  message
+  path: request.path
 })
 
 /** Creates the access control of one server (and, with `rbac`, the bootstrap policy in its store). */
@@ -196,6 +205,7 @@ export const makeApiAccess = (cluster: FakeClusterService, options: { readonly r
   Effect.gen(function* () {
     const authority = new TokenAuthority()
     let denials: Array<Denial> = []
+    let allowed: Array<Access> = []
     if (options.rbac) {
       for (const role of bootstrapPolicy.clusterRoles) yield* cluster.system.create(refs.clusterRoles, role)
       for (const binding of bootstrapPolicy.clusterRoleBindings) {
@@ -240,9 +250,13 @@ export const makeApiAccess = (cluster: FakeClusterService, options: { readonly r
           clusterRoleBindings: yield* cluster.system.list(refs.clusterRoleBindings)
         }
         const decision = authorize(policy, user, attributes)
-        if (decision.allowed) return user
+        if (decision.allowed) {
+          allowed.push(accessOf(user, attributes))
+          if (allowed.length > 2 * maxDenials) allowed = allowed.slice(-maxDenials)
+          return user
+        }
         const status = forbiddenStatus(user, attributes, decision.reason)
-        denials.push(denialOf(user, attributes, status.message))
+        denials.push({ ...accessOf(user, attributes), message: status.message })
         // bounded like the request audit: a denial loop in a long run must not grow without limit
         if (denials.length > 2 * maxDenials) denials = denials.slice(-maxDenials)
         return yield* new ApiStatusError({ status })
@@ -334,6 +348,10 @@ export const makeApiAccess = (cluster: FakeClusterService, options: { readonly r
       denials: Effect.sync(() => [...denials]),
       clearDenials: Effect.sync(() => {
         denials = []
+      }),
+      allowed: Effect.sync(() => [...allowed]),
+      clearAllowed: Effect.sync(() => {
+        allowed = []
       })
     } satisfies ApiAccess
   })

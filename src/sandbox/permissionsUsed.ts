@@ -1,20 +1,30 @@
 /**
- * The permissions a run of requests used, from the fake's audit log, in the keys of `permissionsOf`
- * (src/api/rbac.ts): what the "ClusterRole == what the controller calls" check compares the role with.
+ * The permissions one identity used, from the fake API server's log of allowed requests (`server.allowed`), in
+ * the keys of `permissionsOf` (src/api/rbac.ts): what the "the operator's roles grant exactly what its code calls"
+ * test compares the roles with. Denied requests are in `server.denials`, which that test expects empty.
  *
  * @since 0.1.0
  */
 import { permission } from "../api/rbac.ts"
-import type { AuditEntry } from "./Store.ts"
+import type { Access } from "./apiAccess.ts"
 
-/** Every `<verb> <group>/<resource>[/<subresource>]` the audited requests used (failed ones too: they were asked). */
-export const permissionsUsed = (audit: ReadonlyArray<AuditEntry>): ReadonlySet<string> =>
+/** Every `<verb> <group>/<resource>[/<subresource>]` of `user`'s resource requests (non-resource paths aside). */
+export const permissionsUsed = (log: ReadonlyArray<Access>, user: string): ReadonlySet<string> =>
   new Set(
-    audit.map((entry) =>
-      permission(
-        entry.verb,
-        entry.group,
-        entry.subresource === "" ? entry.plural : `${entry.plural}/${entry.subresource}`
+    log
+      .filter((entry) => entry.user === user && entry.resource !== "")
+      .map((entry) =>
+        permission(
+          entry.verb,
+          entry.apiGroup,
+          entry.subresource === "" ? entry.resource : `${entry.resource}/${entry.subresource}`
+        )
       )
-    )
+  )
+
+/** The permissions `user` used in `namespace` only (a namespaced Role's share of them). */
+export const permissionsUsedIn = (log: ReadonlyArray<Access>, user: string, namespace: string): ReadonlySet<string> =>
+  permissionsUsed(
+    log.filter((entry) => entry.namespace === namespace),
+    user
   )
