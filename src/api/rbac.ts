@@ -1,6 +1,6 @@
 /**
- * The operator's RBAC rules: the one source for `deploy/rbac` and `dist/install.yaml`, and what a later test checks
- * against the verbs the controller's `KubeApi` calls really use. Least privilege: no `*`, nothing the controller
+ * The operator's RBAC rules: the one source for `deploy/rbac` and `dist/install.yaml`, checked against the requests
+ * the controller really makes (`test/shipping/rbacUsage.test.ts`). Least privilege: no `*`, nothing the controller
  * does not call, each rule with the reason it exists.
  *
  * Not granted on purpose: `list`/`watch` on Secrets (the controller reads the Secrets it made, and those the user
@@ -25,32 +25,31 @@ export interface GrantedRule extends PolicyRule {
   readonly why: string
 }
 
-const read = ["get", "list", "watch"] as const
+/** What a shared cache (informer) needs: the first list and the watch that follows it. */
+const cached = ["list", "watch"] as const
 
-/** The controller-manager's ClusterRole: it reconciles in every namespace (issues 10, 11, 12). */
+/**
+ * The controller-manager's ClusterRole: it reconciles in every namespace (issues 10, 11, 12). Reconcilers read
+ * what they watch from the shared caches, so a cached kind needs no `get`; `test/shipping/rbacUsage.test.ts` runs
+ * the controller as this role and fails on a verb it lacks and on one it grants that nothing used.
+ */
 export const operatorRules: ReadonlyArray<GrantedRule> = [
   {
     apiGroups: [group],
-    resources: ["clusters"],
-    verbs: [...read, "patch", "update"],
-    why: "the Cluster reconciler watches Clusters and adds/removes its finalizer"
+    resources: ["clusters", "scheduledbackups"],
+    verbs: [...cached],
+    why: "the shared caches of Clusters and ScheduledBackups"
   },
   {
     apiGroups: [group],
     resources: ["backups"],
-    verbs: [...read, "create"],
-    why: "the Backup reconciler watches Backups; the ScheduledBackup reconciler creates them"
-  },
-  {
-    apiGroups: [group],
-    resources: ["scheduledbackups"],
-    verbs: [...read],
-    why: "the ScheduledBackup reconciler watches its schedules"
+    verbs: [...cached, "get", "create"],
+    why: "the shared cache of Backups; the ScheduledBackup reconciler creates them, and reads by name the one whose name its slot finds taken"
   },
   {
     apiGroups: [group],
     resources: ["clusters/status", "backups/status", "scheduledbackups/status"],
-    verbs: ["get", "patch", "update"],
+    verbs: ["patch"],
     why: "each reconciler writes its kind's status (one merge patch to /status per change)"
   },
   {
@@ -62,26 +61,32 @@ export const operatorRules: ReadonlyArray<GrantedRule> = [
   {
     apiGroups: ["batch"],
     resources: ["jobs"],
-    verbs: [...read, "create", "delete", "patch"],
-    why: "backup, recovery and cleanup Jobs: created, mirrored into status, deleted when finished or orphaned; patch removes the finalizer that keeps a failed backup Job until its uploads are aborted"
+    verbs: [...cached, "create", "delete", "patch"],
+    why: "backup, recovery and cleanup Jobs: created, mirrored into status, deleted when their worker cannot start; patch removes the finalizer that keeps a failed backup Job until its uploads are aborted"
   },
   {
     apiGroups: [""],
     resources: ["pods"],
-    verbs: [...read, "create", "delete", "patch"],
-    why: "instance Pods (created, role label patched, deleted on scale-down) and the Job Pods' termination state"
+    verbs: [...cached, "create", "delete", "patch"],
+    why: "instance Pods (created, role label patched, deleted when failed or on scale-down), the Job Pods' termination state, a deleted Job's worker Pod stopped"
   },
   {
     apiGroups: [""],
     resources: ["persistentvolumeclaims"],
-    verbs: [...read, "create", "delete"],
-    why: "one PVC per instance, deleted with its instance on scale-down"
+    verbs: ["list", "create", "delete"],
+    why: "one PVC per instance (listed per Cluster, not cached), deleted with its instance on scale-down"
   },
   {
     apiGroups: [""],
     resources: ["services"],
-    verbs: [...read, "create", "patch"],
-    why: "the -rw/-ro/-r/-instances Services of each Cluster"
+    verbs: ["list", "create"],
+    why: "the -rw/-ro/-r/-instances Services of each Cluster: listed per Cluster, the missing ones created"
+  },
+  {
+    apiGroups: [""],
+    resources: ["configmaps"],
+    verbs: ["get", "create", "patch"],
+    why: "each Cluster's ConfigMap of option files: read by name, created once, patched when the instances change"
   },
   {
     apiGroups: [""],
@@ -93,23 +98,20 @@ export const operatorRules: ReadonlyArray<GrantedRule> = [
     apiGroups: [""],
     resources: ["events"],
     verbs: ["create", "patch"],
-    why: "Events on Clusters, Backups and ScheduledBackups (patch: aggregation of repeats)"
+    why: "Events on Clusters, Backups and ScheduledBackups (patch: the count of a repeated Event)"
   }
 ]
 
-/** The leader-election Role, in the operator's namespace only: the replicas compete for one Lease. */
+/**
+ * The leader-election Role, in the operator's namespace only: the replicas compete for one Lease. (Leader
+ * election records no Event, so this Role grants none.)
+ */
 export const leaderElectionRules: ReadonlyArray<GrantedRule> = [
   {
     apiGroups: ["coordination.k8s.io"],
     resources: ["leases"],
     verbs: ["get", "create", "update"],
-    why: "acquire (create), renew and release (update) the controller's Lease"
-  },
-  {
-    apiGroups: [""],
-    resources: ["events"],
-    verbs: ["create", "patch"],
-    why: "the LeaderElection Event on the Lease when leadership changes"
+    why: "read the Lease, acquire it (create), renew and release it (update)"
   }
 ]
 
