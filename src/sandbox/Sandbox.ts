@@ -16,14 +16,15 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { KubeConfig } from "@kubernetes/client-node"
-import { Context, Data, Effect, Layer } from "effect"
+import { Context, Data, Deferred, Effect, Layer } from "effect"
 import { createCertificateAuthority, issueServerCertificate } from "../instance/pki.ts"
 import { KubeApi } from "../kube/KubeApi.ts"
 import { SandboxControllers } from "./controllers/SandboxControllers.ts"
-import { FakeApiServer, kubeconfigYaml } from "./FakeApiServer.ts"
+import { FakeApiServer, type FakeApiServerService, kubeconfigYaml } from "./FakeApiServer.ts"
 import { FakeCluster } from "./FakeCluster.ts"
 import type { AddressBlockUnavailable } from "./node/addresses.ts"
 import { NodeAgent, type NodeAgentOptions, type NodeAgentUnavailable } from "./node/NodeAgent.ts"
+import type { ServiceAccountTokenRequest } from "./node/podWorker.ts"
 import type { PodLogs } from "./PodLogs.ts"
 import { freePort } from "./ports.ts"
 import { launchRgw } from "./rgw/rgw.ts"
@@ -49,6 +50,12 @@ export interface SandboxOptions {
   readonly node?: Omit<NodeAgentOptions, "stateDir">
   /** The Job controller's Pod back-off (Kubernetes: 10 s). */
   readonly jobPodBackoff?: `${number} millis` | `${number} seconds`
+  /**
+   * Authenticate and authorize every API request with RBAC (default off: every request is the admin). The
+   * kubeconfig is then the admin's, the sandbox's controllers use it too, and Pods get real ServiceAccount
+   * tokens, so an operator Pod runs with exactly the permissions its roles grant.
+   */
+  readonly rbac?: boolean
 }
 
 /** A running sandbox. */
@@ -95,13 +102,32 @@ export class Sandbox extends Context.Service<Sandbox, SandboxService>()("cnmysql
           (error) => new SandboxError({ message: `cannot issue the API server certificate: ${error.detail}` })
         )
         const tlsPort = yield* freePort
+        // the node agent comes before the API server (which serves its Pod logs), so its token requests wait
+        // for the server here
+        const apiServer = yield* Deferred.make<FakeApiServerService>()
+        const serviceAccountToken = (request: ServiceAccountTokenRequest) =>
+          Effect.flatMap(Deferred.await(apiServer), (server) =>
+            server.issueToken(request.namespace, request.serviceAccount, {
+              pod: request.pod.name,
+              expirationSeconds: 3607
+            })
+          ).pipe(Effect.mapError((error) => ({ message: error.status.message })))
         return Layer.effect(Sandbox, make(stateDir, options)).pipe(
           Layer.provideMerge(controllersOn(stateDir, options)),
-          Layer.provideMerge(FakeApiServer.layerWith({ secureListener: { ...certificate, port: tlsPort } })),
+          Layer.provideMerge(
+            Layer.effectDiscard(Effect.flatMap(FakeApiServer, (server) => Deferred.succeed(apiServer, server)))
+          ),
+          Layer.provideMerge(
+            FakeApiServer.layerWith({
+              rbac: options.rbac === true,
+              secureListener: { ...certificate, port: tlsPort }
+            })
+          ),
           Layer.provideMerge(
             NodeAgent.layer({
               caCertificate: ca.certificate,
               apiServer: { host: "127.0.0.1", port: tlsPort },
+              ...(options.rbac === true ? { serviceAccountToken } : {}),
               ...options.node,
               stateDir
             })
@@ -123,7 +149,8 @@ const controllersOn = (stateDir: string, options: SandboxOptions) =>
         Effect.gen(function* () {
           const server = yield* FakeApiServer
           const config = new KubeConfig()
-          config.loadFromString(kubeconfigYaml(server.url))
+          // the admin's token: with RBAC on the sandbox's controllers are the control plane, not a user of it
+          config.loadFromString(kubeconfigYaml(server.url, "default", undefined, server.adminToken))
           return KubeApi.layerKubeConfig(config)
         })
       )

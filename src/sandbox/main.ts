@@ -1,6 +1,7 @@
 /**
- * `npm run sandbox [-- --keep] [--state-dir=DIR] [--object-store=auto|rgw|s3rver|none]`: runs the sandbox in
- * the foreground. When everything is up it prints `KUBECONFIG=<path>` and `S3_ENDPOINT=<url>` (then the bucket,
+ * `npm run sandbox [-- --keep] [--rbac] [--state-dir=DIR] [--object-store=auto|rgw|s3rver|none]`: runs the sandbox
+ * in the foreground (`--rbac`: the API server authenticates and authorizes every request; the kubeconfig is the
+ * admin's). When everything is up it prints `KUBECONFIG=<path>` and `S3_ENDPOINT=<url>` (then the bucket,
  * region and credentials Secret) on stdout; SIGINT or SIGTERM stops every process it started and removes its
  * state directory unless `--keep`.
  *
@@ -10,12 +11,13 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { Sandbox, type SandboxOptions, sandboxCredentialsSecret } from "./Sandbox.ts"
 
-const usage = `Usage: npm run sandbox -- [--keep] [--state-dir=DIR] [--object-store=auto|rgw|s3rver|none]`
+const usage = `Usage: npm run sandbox -- [--keep] [--rbac] [--state-dir=DIR] [--object-store=auto|rgw|s3rver|none]`
 
 const parse = (argv: ReadonlyArray<string>): SandboxOptions | string => {
   let options: SandboxOptions = {}
   for (const arg of argv) {
     if (arg === "--keep") options = { ...options, keep: true }
+    else if (arg === "--rbac") options = { ...options, rbac: true }
     else if (arg.startsWith("--state-dir=")) options = { ...options, stateDir: arg.slice("--state-dir=".length) }
     else if (arg.startsWith("--object-store=")) {
       const value = arg.slice("--object-store=".length)

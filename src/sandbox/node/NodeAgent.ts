@@ -25,7 +25,7 @@ import { type HostsPod, type HostsService, renderHosts } from "./hosts.ts"
 import { imageAppPath } from "./images.ts"
 import { readLog } from "./logs.ts"
 import { decodePodSpec } from "./podSpec.ts"
-import { type NodeContext, type PodWorker, startPodWorker } from "./podWorker.ts"
+import { type NodeContext, type PodWorker, type ServiceAccountTokenRequest, startPodWorker } from "./podWorker.ts"
 
 /** The node cannot run here (it needs root for mount namespaces, and util-linux). */
 export class NodeAgentUnavailable extends Data.TaggedError("NodeAgentUnavailable")<{ readonly message: string }> {}
@@ -48,6 +48,13 @@ export interface NodeAgentOptions {
   readonly logMaxBytes?: number
   /** PEM written as `ca.crt` into service-account volumes. */
   readonly caCertificate?: string
+  /**
+   * The token a Pod's service-account volume holds. Default: a placeholder naming the ServiceAccount and Pod,
+   * enough for an API server without authentication; the sandbox with RBAC issues real ones.
+   */
+  readonly serviceAccountToken?: (
+    request: ServiceAccountTokenRequest
+  ) => Effect.Effect<string, { readonly message: string }>
   /** Where containers reach the API server (`KUBERNETES_SERVICE_HOST`/`_PORT`), when they can. */
   readonly apiServer?: { readonly host: string; readonly port: number }
   /** The Node 24 binary and the checkout whose `bin/cloudnative-mysql.js` the images run (default: this one). */
@@ -197,6 +204,10 @@ export const startNodeAgent = (options: NodeAgentOptions) =>
       retryMillis: options.retryMillis ?? 2_000,
       logMaxBytes: options.logMaxBytes ?? 10 * 2 ** 20,
       caCertificate: options.caCertificate ?? "",
+      serviceAccountToken:
+        options.serviceAccountToken ??
+        ((request) =>
+          Effect.succeed(`sandbox-token:${request.namespace}:${request.serviceAccount}:${request.pod.uid}`)),
       apiServiceEnv:
         options.apiServer === undefined
           ? {}

@@ -18,7 +18,7 @@
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { mkdir, rm } from "node:fs/promises"
 import { join } from "node:path"
-import { Clock, Deferred, Effect, Fiber, Option, Semaphore } from "effect"
+import { Clock, Deferred, Effect, Fiber, Option, Result, Semaphore } from "effect"
 import { metaV1Time } from "../../api/time.ts"
 import type { FakeClusterService, ResourceRef } from "../FakeCluster.ts"
 import { isRecord, type JsonObject, jsonEqual, type StoredObject } from "../StoredObject.ts"
@@ -39,6 +39,13 @@ import {
   VolumeSetupError
 } from "./volumes.ts"
 
+/** The token of one Pod's service-account volume: for its ServiceAccount, bound to the Pod. */
+export interface ServiceAccountTokenRequest {
+  readonly namespace: string
+  readonly serviceAccount: string
+  readonly pod: { readonly name: string; readonly uid: string }
+}
+
 /** What every pod worker shares: the node's settings and services. */
 export interface NodeContext {
   readonly cluster: FakeClusterService
@@ -55,6 +62,10 @@ export interface NodeContext {
   readonly retryMillis: number
   readonly logMaxBytes: number
   readonly caCertificate: string
+  /** The token a Pod's service-account volume holds (the kubelet gets it from the TokenRequest API). */
+  readonly serviceAccountToken: (
+    request: ServiceAccountTokenRequest
+  ) => Effect.Effect<string, { readonly message: string }>
   /** `KUBERNETES_SERVICE_HOST`/`_PORT` for containers, when the API server has an address Pods can use. */
   readonly apiServiceEnv: Readonly<Record<string, string>>
   readonly allocateIP: Effect.Effect<string, unknown>
@@ -312,7 +323,26 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
       writeFileSync(hostsFile, "")
       yield* node.registerHosts(uid, hostsFile)
       let reported: string | undefined
+      const serviceAccount = spec.serviceAccountName ?? "default"
+      const mountsToken =
+        automount ||
+        (spec.volumes ?? []).some((volume) =>
+          (volume.projected?.sources ?? []).some((source) => source.serviceAccountToken !== undefined)
+        )
       for (;;) {
+        // the kubelet's TokenRequest: a Pod that mounts no token asks for none (its ServiceAccount may not exist)
+        const token = mountsToken
+          ? yield* Effect.result(node.serviceAccountToken({ namespace, serviceAccount, pod: { name, uid } }))
+          : Result.succeed("")
+        if (token._tag === "Failure") {
+          const message = `MountVolume.SetUp failed for volume "${serviceAccountVolumeName}" : failed to fetch token: ${token.failure.message}`
+          if (message !== reported) {
+            reported = message
+            yield* events.emit("Warning", "FailedMount", message)
+          }
+          yield* pause(node.retryMillis)
+          continue
+        }
         const result = yield* Effect.result(
           prepareVolumes(
             {
@@ -324,7 +354,7 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
               configMap: lookup("configmaps", true) as (n: string) => Effect.Effect<Record<string, Buffer> | undefined>,
               claimPath,
               caCertificate: node.caCertificate,
-              token: (serviceAccount) => `sandbox-token:${namespace}:${serviceAccount}:${uid}`
+              token: () => token.success
             },
             automount
           )
