@@ -51,9 +51,10 @@ export interface SandboxOptions {
   /** The Job controller's Pod back-off (Kubernetes: 10 s). */
   readonly jobPodBackoff?: `${number} millis` | `${number} seconds`
   /**
-   * Authenticate and authorize every API request with RBAC (default off: every request is the admin). The
-   * kubeconfig is then the admin's, the sandbox's controllers use it too, and Pods get real ServiceAccount
-   * tokens, so an operator Pod runs with exactly the permissions its roles grant.
+   * Authenticate and authorize every API request with RBAC (default off: every request is the admin). The API
+   * server then serves HTTPS (kubectl sends no token over HTTP), the kubeconfig is the admin's and trusts its CA,
+   * the sandbox's controllers use it too, and Pods get real ServiceAccount tokens, so an operator Pod runs with
+   * exactly the permissions its roles grant.
    */
   readonly rbac?: boolean
 }
@@ -119,6 +120,8 @@ export class Sandbox extends Context.Service<Sandbox, SandboxService>()("cnmysql
           ),
           Layer.provideMerge(
             FakeApiServer.layerWith({
+              // kubectl sends no bearer token over plain HTTP: with authentication the main face is HTTPS too
+              tls: options.rbac === true,
               rbac: options.rbac === true,
               secureListener: { ...certificate, port: tlsPort }
             })
@@ -150,7 +153,7 @@ const controllersOn = (stateDir: string, options: SandboxOptions) =>
           const server = yield* FakeApiServer
           const config = new KubeConfig()
           // the admin's token: with RBAC on the sandbox's controllers are the control plane, not a user of it
-          config.loadFromString(kubeconfigYaml(server.url, "default", undefined, server.adminToken))
+          config.loadFromString(kubeconfigYaml(server.url, "default", server.caCertificate, server.adminToken))
           return KubeApi.layerKubeConfig(config)
         })
       )
