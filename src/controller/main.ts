@@ -25,6 +25,7 @@ import { fromRaw, KubeApi } from "../kube/KubeApi.ts"
 import { loadKubeConfig } from "../kube/kubeConfig.ts"
 import { runAsLeader } from "../kube/LeaderElection.ts"
 import { backupReconciler } from "./backup/reconcile.ts"
+import { type BackupGauge, backupGauges, backupSeries } from "./backupMetrics.ts"
 import { Caches } from "./Caches.ts"
 import { clusterReconciler } from "./cluster/reconcile.ts"
 import { Events } from "./Events.ts"
@@ -152,6 +153,13 @@ export const runController = (config: ControllerConfig) =>
       "Objects in the shared caches, by kind",
       Effect.map(caches.sizes, (sizes) => Object.entries(sizes).map(([kind, n]) => [{ kind }, n] as const))
     )
+    for (const [name, help] of Object.entries(backupGauges) as ReadonlyArray<[BackupGauge, string]>) {
+      yield* metrics.gauge(
+        name,
+        help,
+        Effect.map(caches.backups.list(), (backups) => backupSeries(backups)[name])
+      )
+    }
     yield* metrics.gauge(
       "nodejs_heap_used_bytes",
       "V8 heap in use (live objects plus garbage not yet collected)",

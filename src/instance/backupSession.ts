@@ -42,6 +42,8 @@ export interface BackupSessionOptions {
   readonly secrets: ReadonlyArray<string>
   /** Called with the tool's PID once it runs (tests check that a cancelled tool is gone). */
   readonly onStarted?: (pid: number) => void
+  /** Called with the size of each chunk of the stream handed to the response (the metrics' byte counts). */
+  readonly onBytes?: (bytes: number) => void
 }
 
 const tailLines = 12
@@ -182,6 +184,8 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
 
   // a write to a client that reset the connection must not crash the process; `clientGone` handles it
   events(res).on("error", () => undefined)
+  const onBytes = options.onBytes
+  if (onBytes !== undefined) child.stdout.on("data", (chunk: Buffer) => onBytes(chunk.length))
   child.stdout.pipe(res, { end: false })
 
   const closed = yield* Effect.raceFirst(

@@ -12,7 +12,7 @@ import { FlavorName } from "../api/common.ts"
 export const paths = { status: "/cluster/status", backup: "/cluster/backup" } as const
 
 /** Paths served on the plain-HTTP probe listener. */
-export const probePaths = { healthz: "/healthz", readyz: "/readyz" } as const
+export const probePaths = { healthz: "/healthz", readyz: "/readyz", metrics: "/metrics" } as const
 
 const BinlogCoordinates = Schema.Struct({ file: Schema.String, position: Schema.Int })
 

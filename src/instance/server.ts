@@ -1,7 +1,7 @@
 /**
  * The instance manager's two listeners (docs/instance-manager.md):
  * - plain HTTP for kubelet probes: `/healthz` (the process and, when supervised, the server process are alive)
- *   and `/readyz` (the server answers a query);
+ *   and `/readyz` (the server answers a query), and for Prometheus: `/metrics` (metrics.ts);
  * - mTLS (`requestCert` + `rejectUnauthorized` against the cluster CA) for `/cluster/status` and
  *   `/cluster/backup`, speaking HTTP/2 (the backup worker) and HTTP/1.1 (any other client) on one port.
  *
@@ -18,11 +18,12 @@ import { createServer as createHttpServer, type IncomingMessage } from "node:htt
 import { createSecureServer, type Http2ServerRequest } from "node:http2"
 import type { Socket } from "node:net"
 import type { TLSSocket } from "node:tls"
-import { Effect, FiberSet, Redacted } from "effect"
+import { Clock, Effect, FiberSet, Option, Redacted } from "effect"
 import { listenScoped } from "../platform/listen.ts"
 import { streamBackup } from "./backupSession.ts"
 import { backupToolVersion, type DatabaseAccess, makeDatabaseAccess, ping, queryStatus } from "./database.ts"
 import type { Flavor, ServerAddress } from "./flavor.ts"
+import { type BackupSessions, renderInstanceMetrics, type SessionResult } from "./metrics.ts"
 import { apiFailure, type InstanceStatus, paths, probePaths } from "./protocol.ts"
 import { type ApiResponse, writeHead } from "./response.ts"
 
@@ -71,6 +72,11 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
   const secrets = [Redacted.value(options.password)]
   let backupPid: number | undefined
   let backupRunning = false
+  const sessions = {
+    ended: { completed: 0, failed: 0, aborted: 0 } as Record<SessionResult, number>,
+    streamedBytes: 0,
+    last: undefined as BackupSessions["last"]
+  }
 
   const status = Effect.gen(function* () {
     const server = yield* queryStatus(access)
@@ -108,7 +114,10 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
           detail: begin.failure.detail
         })
       }
-      yield* streamBackup(res, {
+      const startedAt = yield* Clock.currentTimeMillis
+      let bytes = 0
+      let toolStarted = false
+      const outcome = yield* streamBackup(res, {
         access,
         toolVersion,
         begin:
@@ -119,9 +128,25 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
         secrets,
         onStarted: (pid) => {
           backupPid = pid
+          toolStarted = true
+        },
+        onBytes: (n) => {
+          bytes += n
+          sessions.streamedBytes += n
         },
         ...(options.parallel === undefined ? {} : { parallel: options.parallel })
       })
+      // no outcome: the client went away (the tool was stopped), or the tool never started
+      const result: SessionResult =
+        outcome === undefined
+          ? toolStarted
+            ? "aborted"
+            : "failed"
+          : outcome.exitCode === 0 && outcome.completedOk
+            ? "completed"
+            : "failed"
+      sessions.ended[result] += 1
+      sessions.last = { bytes, durationSeconds: ((yield* Clock.currentTimeMillis) - startedAt) / 1000, result }
     }).pipe(Effect.scoped, Effect.annotateLogs({ client }))
 
   const route = (req: IncomingMessage | Http2ServerRequest, res: ApiResponse) => {
@@ -186,6 +211,20 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
       run(
         Effect.map(ping(access), (ready) => {
           res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "not ready\n")
+        })
+      )
+      return
+    }
+    if (path === probePaths.metrics) {
+      run(
+        Effect.gen(function* () {
+          const server = yield* Effect.option(queryStatus(access))
+          const body = yield* renderInstanceMetrics({
+            status: Option.getOrUndefined(server),
+            flavor: options.flavor.name,
+            sessions: { ...sessions, ended: { ...sessions.ended }, running: backupRunning }
+          })
+          res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(body)
         })
       )
       return

@@ -8,6 +8,7 @@ import { Context, Effect, Layer, Stream } from "effect"
 import { getStatus, InstanceManagerClient, startBackup } from "../../src/instance/client.ts"
 import { isPrepared, mariadb } from "../../src/instance/flavor.ts"
 import { backupUser, type MariadbInstance, startMariadb } from "../../src/sandbox/mariadb.ts"
+import { parseExposition, sampleOf } from "../support/prometheus.ts"
 import { extractInto, makePki, processExists, startInstanceManager, type TestPki } from "./support.ts"
 
 const marker = `STREAM-MARKER-${Math.random().toString(36).slice(2)}`
@@ -137,6 +138,27 @@ layer(Fixture.layer, { timeout: 180_000, excludeTestServices: true })(
           "the password appeared in the logs"
         )
       }).pipe(Effect.scoped)
+    )
+
+    it.effect("serves /metrics on the probe port: up, role, and the backup session just streamed", () =>
+      Effect.gen(function* () {
+        const { probePort } = yield* Fixture
+        const response = yield* Effect.promise(() => fetch(`http://127.0.0.1:${probePort}/metrics`))
+        assert.strictEqual(response.status, 200)
+        assert.include(response.headers.get("content-type") ?? "", "text/plain; version=0.0.4")
+        const families = parseExposition(yield* Effect.promise(() => response.text()))
+        assert.strictEqual(sampleOf(families, "cnmysql_instance_up", { flavor: "mariadb" }), 1)
+        assert.strictEqual(sampleOf(families, "cnmysql_instance_role", { role: "primary" }), 1)
+        assert.strictEqual(sampleOf(families, "cnmysql_instance_read_only"), 0)
+        assert.deepStrictEqual(families.get("cnmysql_instance_replication_lag_seconds")?.samples, [])
+        assert.strictEqual(sampleOf(families, "cnmysql_instance_backup_running"), 0)
+        assert.strictEqual(sampleOf(families, "cnmysql_instance_backup_sessions_total", { result: "completed" }), 1)
+        assert.strictEqual(families.get("cnmysql_instance_backup_sessions_total")?.type, "COUNTER")
+        const bytes = sampleOf(families, "cnmysql_instance_last_backup_session_bytes", { result: "completed" }) ?? 0
+        assert.isAbove(bytes, 40 * 1024 * 1024, "the 48 MiB sample data went through")
+        assert.strictEqual(sampleOf(families, "cnmysql_instance_backup_streamed_bytes_total"), bytes)
+        assert.isAbove(sampleOf(families, "cnmysql_instance_last_backup_session_duration_seconds") ?? 0, 0)
+      })
     )
 
     it.effect("refuses clients without a certificate, with a foreign CA's certificate, or with an expired one", () =>
