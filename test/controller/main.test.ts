@@ -11,6 +11,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
 import { FakeApiServer } from "../../src/sandbox/FakeApiServer.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
+import { parseExposition, sampleOf } from "../support/prometheus.ts"
 
 const executable = join(import.meta.dirname, "..", "..", "bin", "cloudnative-mysql.js")
 
@@ -107,14 +108,53 @@ describe("cloudnative-mysql controller (process)", () => {
           (lease) => ((lease as { spec?: { holderIdentity?: string } }).spec?.holderIdentity ?? "") as string
         )
 
+        // two finished Backups of Cluster db/c (the Cluster need not exist: a finished Backup is final)
+        const backupsRef = {
+          group: "mysql.cloudnative-mysql.io",
+          version: "v1alpha1",
+          plural: "backups",
+          namespace: "db"
+        }
+        const finished = (name: string, status: Record<string, unknown>) =>
+          Effect.gen(function* () {
+            yield* fake.create(backupsRef, {
+              apiVersion: "mysql.cloudnative-mysql.io/v1alpha1",
+              kind: "Backup",
+              metadata: { namespace: "db", name },
+              spec: { cluster: { name: "c" } }
+            })
+            yield* fake.statusMergePatch(backupsRef, name, { status })
+          })
+        yield* finished("good", {
+          phase: "completed",
+          size: 4096,
+          startedAt: "2026-12-01T00:00:00Z",
+          stoppedAt: "2026-12-01T00:01:30Z"
+        })
+        yield* finished("bad", { phase: "failed", error: "boom", stoppedAt: "2026-12-01T02:00:00Z" })
+
         const first = yield* startReplica(kubeconfig, "first")
         assert.strictEqual((yield* get(`${first.probe}/healthz`)).status, 200)
         yield* eventually(get(`${first.probe}/readyz`), (r) => r.status === 200, "first ready")
         yield* eventually(holder, (h) => h.startsWith("first_"), "first holds the lease")
         const metrics = yield* get(`${first.metrics}/metrics`)
         assert.include(metrics.text, 'leader_election_master_status{name="cloudnative-mysql-controller"} 1')
-        assert.match(metrics.text, /controller_cached_objects\{kind="backups"\} 0/u)
+        assert.match(metrics.text, /controller_cached_objects\{kind="backups"\} 2/u)
         assert.match(metrics.text, /process_resident_memory_bytes \d+/u)
+        // parsed as Prometheus parses it: the per-Cluster backup gauges, from the Backups' status
+        const families = parseExposition(metrics.text)
+        const cluster = { namespace: "db", cluster: "c" }
+        assert.strictEqual(
+          sampleOf(families, "cnmysql_backup_last_success_timestamp_seconds", cluster),
+          Date.parse("2026-12-01T00:01:30Z") / 1000
+        )
+        assert.strictEqual(
+          sampleOf(families, "cnmysql_backup_last_failure_timestamp_seconds", cluster),
+          Date.parse("2026-12-01T02:00:00Z") / 1000
+        )
+        assert.strictEqual(sampleOf(families, "cnmysql_backup_last_success_size_bytes", cluster), 4096)
+        assert.strictEqual(sampleOf(families, "cnmysql_backup_last_success_duration_seconds", cluster), 90)
+        assert.strictEqual(families.get("controller_reconcile_total")?.type, "COUNTER")
         assert.strictEqual((yield* get(`${first.probe}/nothing`)).status, 404)
 
         const second = yield* startReplica(kubeconfig, "second")
