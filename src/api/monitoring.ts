@@ -56,8 +56,7 @@ export const alertRules: ReadonlyArray<AlertRule> = [
     for: "5m",
     severity: "critical",
     summary: "No instance of Cluster {{ $labels.namespace }}/{{ $labels.cluster }} answers queries",
-    description:
-      `Every instance manager of the Cluster reports its database server down. \`kubectl get pods -n {{ $labels.namespace }} -l ${labels.cluster}={{ $labels.cluster }}\` and the Pods' logs.`
+    description: `Every instance manager of the Cluster reports its database server down. \`kubectl get pods -n {{ $labels.namespace }} -l ${labels.cluster}={{ $labels.cluster }}\` and the Pods' logs.`
   },
   {
     alert: "CloudNativeMySQLReplicationLag",

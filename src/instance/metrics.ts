@@ -22,7 +22,9 @@ export interface BackupSessions {
   /** Bytes of backup stream written to clients, all sessions. */
   readonly streamedBytes: number
   /** The latest finished session. */
-  readonly last: { readonly bytes: number; readonly durationSeconds: number; readonly result: SessionResult } | undefined
+  readonly last:
+    | { readonly bytes: number; readonly durationSeconds: number; readonly result: SessionResult }
+    | undefined
 }
 
 /** One scrape's inputs: the server's status (`undefined`: it did not answer) and the session counters. */
