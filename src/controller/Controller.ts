@@ -9,12 +9,17 @@
  * `requeueAfter` schedules the next look. Subscriptions start after the caches synced, so the first reconcile
  * of every object sees its dependents. Each reconcile is counted in `/metrics` and logged with its key.
  *
+ * A reconcile the API server refused with 403 also becomes a Warning Event `Forbidden` on the primary object,
+ * naming what the operator's role does not allow: a role missing a rule (a hand-edited install, an upgrade that
+ * needs a new one) shows where users look, not only in the operator's log (repeats aggregate into one Event).
+ *
  * @since 0.1.0
  */
-import { type Duration, Effect, Layer } from "effect"
+import { Cause, type Duration, Effect, Layer, Option } from "effect"
 import type { KubeObject } from "../kube/resources.ts"
 import { makeWorkQueue, type Reconciled } from "../kube/WorkQueue.ts"
-import { type CacheKind, Caches, type CachesService } from "./Caches.ts"
+import { type CacheKind, Caches, type CachesService, type Informer } from "./Caches.ts"
+import { Events } from "./Events.ts"
 import { Metrics } from "./Metrics.ts"
 
 /** Maps a changed object of a watched kind to the primary keys to reconcile. */
@@ -59,12 +64,28 @@ export const ownerKeys = (object: KubeObject, kind: string): ReadonlyArray<strin
 }
 
 /** The running controller as a layer: its fibers live in the layer's scope. */
-export const make = <E, R>(options: ControllerOptions<E, R>): Layer.Layer<never, never, Caches | Metrics | R> =>
+export const make = <E, R>(
+  options: ControllerOptions<E, R>
+): Layer.Layer<never, never, Caches | Events | Metrics | R> =>
   Layer.effectDiscard(
     Effect.gen(function* () {
       const caches = yield* Caches
       const metrics = yield* Metrics
+      const events = yield* Events
       const controller = options.name
+      const forbidden = (key: string, cause: Cause.Cause<E>) =>
+        Effect.gen(function* () {
+          const error = Cause.findErrorOption(cause)
+          if (Option.isNone(error) || (error.value as { _tag?: unknown } | null)?._tag !== "Forbidden") return
+          const informer: Informer<KubeObject> = caches[options.kind]
+          const object = yield* informer.get(key)
+          if (Option.isNone(object)) return
+          yield* events.record(informer.resource, object.value, {
+            type: "Warning",
+            reason: "Forbidden",
+            message: `the operator's role does not allow a request this reconcile needs: ${(error.value as { message: string }).message}`
+          })
+        })
       yield* metrics.describe("controller_reconcile_total", "Reconciles by controller and result")
       yield* metrics.describe("controller_reconcile_seconds_total", "Time spent reconciling, by controller")
       const reconcile = (key: string) =>
@@ -80,6 +101,7 @@ export const make = <E, R>(options: ControllerOptions<E, R>): Layer.Layer<never,
             controller,
             result: exit._tag === "Success" ? (exit.value === undefined ? "success" : "requeue_after") : "error"
           })
+          if (exit._tag === "Failure") yield* forbidden(key, exit.cause)
           return yield* exit
         }).pipe(
           Effect.annotateLogs({ controller, key }),

@@ -9,6 +9,7 @@ import type { Condition } from "../../src/api/common.ts"
 import { Caches, indexes, ownerIndexValue } from "../../src/controller/Caches.ts"
 import * as Controller from "../../src/controller/Controller.ts"
 import { findCondition, setCondition } from "../../src/controller/conditions.ts"
+import { Events } from "../../src/controller/Events.ts"
 import { Metrics } from "../../src/controller/Metrics.ts"
 import { jsonEqual, mergePatchBetween, writeStatus } from "../../src/controller/status.ts"
 import { KubeApi } from "../../src/kube/KubeApi.ts"
@@ -206,7 +207,11 @@ describe("Caches and Controller.make", () => {
       yield* settle
       assert.deepStrictEqual(seen, ["ns/b2"])
       assert.strictEqual((yield* caches.sizes).backups, 2)
-    }).pipe(Effect.provide(Layer.mergeAll(Caches.layer(), Metrics.layer).pipe(Layer.provideMerge(FakeLayer))))
+    }).pipe(
+      Effect.provide(
+        Layer.mergeAll(Caches.layer(), Metrics.layer, Events.layerMemory([])).pipe(Layer.provideMerge(FakeLayer))
+      )
+    )
   )
 })
 

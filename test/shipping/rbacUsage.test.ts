@@ -20,7 +20,7 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { KubeConfig } from "@kubernetes/client-node"
-import { Effect, Fiber, Layer, Schedule } from "effect"
+import { Effect, Fiber, Layer, Logger, Schedule } from "effect"
 import { parseAllDocuments } from "yaml"
 import { operatorNames, operatorNamespace } from "../../src/api/install.ts"
 import { group, labels } from "../../src/api/names.ts"
@@ -72,15 +72,22 @@ const refOf = (object: StoredObject) => {
 }
 const podsRef = { group: "", version: "v1", plural: "pods", namespace: ns }
 
-/** Polls `check` (the admin's view) until it holds; a request the role denied ends the wait at once. */
-const eventually = <E, R>(what: string, check: Effect.Effect<boolean, E, R>) =>
-  Effect.gen(function* () {
-    const denied = (yield* (yield* FakeApiServer).denials).filter((d) => d.user === operatorUser)
-    if (denied.length > 0) return yield* Effect.die(new Error(`${what}: ${denied.map((d) => d.message).join("; ")}`))
-    return yield* check
-  }).pipe(
+/** Polls `check` (the admin's view) until it holds. */
+const waitFor = <E, R>(what: string, check: Effect.Effect<boolean, E, R>) =>
+  check.pipe(
     Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (done) => done }),
     Effect.timeoutOrElse({ duration: "20 seconds", orElse: () => Effect.die(new Error(`timed out: ${what}`)) })
+  )
+
+/** `waitFor`, where a request the role denied ends the wait at once. */
+const eventually = <E, R>(what: string, check: Effect.Effect<boolean, E, R>) =>
+  waitFor(
+    what,
+    Effect.gen(function* () {
+      const denied = (yield* (yield* FakeApiServer).denials).filter((d) => d.user === operatorUser)
+      if (denied.length > 0) return yield* Effect.die(new Error(`${what}: ${denied.map((d) => d.message).join("; ")}`))
+      return yield* check
+    })
   )
 
 const admin = {
@@ -125,6 +132,59 @@ const jobExists = (name: string) => Effect.map(admin.jobs, (jobs) => jobs.some((
 const roleOf = (pods: ReadonlyArray<Pod>, name: string) =>
   pods.find((pod) => pod.metadata?.name === name)?.metadata?.labels?.[labels.role]
 
+/**
+ * Creates the roles and starts the controller-manager as the operator's ServiceAccount: its shared caches, Event
+ * recorder and the process's reconcilers under leader election, over client-node; returns its fiber.
+ */
+const startOperator = (objects: ReadonlyArray<StoredObject>, statuses: Map<string, InstanceStatus>) =>
+  Effect.gen(function* () {
+    const server = yield* FakeApiServer
+    const fake = yield* FakeCluster
+    for (const object of objects) yield* fake.create(refOf(object), object)
+
+    // the operator's own client: its ServiceAccount's token, client-node over HTTP
+    const kc = new KubeConfig()
+    kc.loadFromOptions({
+      clusters: [{ name: "sandbox", server: server.url, skipTLSVerify: true }],
+      users: [{ name: "operator", token: yield* server.issueToken(operatorNamespace, operatorNames.serviceAccount) }],
+      contexts: [{ name: "operator", cluster: "sandbox", user: "operator" }],
+      currentContext: "operator"
+    })
+    const operatorApi = KubeApi.of(fromRaw(makeClientNodeRaw(kc)))
+
+    // the process's reconcilers; the Cluster one with scripted instance managers instead of mTLS to Pod IPs
+    assert.deepStrictEqual(
+      reconcilers.map((r) => r.name),
+      ["backup", "scheduled-backup", "cluster"],
+      "a new reconciler needs its paths walked here"
+    )
+    const controllers = reconcilers
+      .map((r) =>
+        r.name === "cluster"
+          ? makeClusterController({ workers: r.defaultWorkers, random: secureRandom }).pipe(
+              Layer.provide(InstanceStatusClient.layerTest((instance) => statuses.get(instance)))
+            )
+          : r.layer(r.defaultWorkers)
+      )
+      .reduce<Layer.Layer<never, never, ControllerServices>>((all, layer) => Layer.merge(all, layer), Layer.empty)
+    const services = Layer.mergeAll(
+      Caches.layer(),
+      Events.layer({ component: "cloudnative-mysql-controller", host: "rbac-test" }),
+      Metrics.layer
+    ).pipe(Layer.provideMerge(Layer.succeed(KubeApi, operatorApi)))
+    return yield* Effect.forkChild(
+      runAsLeader(
+        {
+          namespace: operatorNamespace,
+          name: operatorNames.leaderElectionLease,
+          identity: "rbac-test",
+          retryPeriod: "200 millis"
+        },
+        Layer.launch(controllers.pipe(Layer.provide(services)))
+      ).pipe(Effect.provideService(KubeApi, operatorApi))
+    )
+  })
+
 describe("the operator's roles against what its code calls (fake API server, RBAC on)", () => {
   it.live(
     "every verb the controller uses is granted, and every granted verb is used",
@@ -133,52 +193,8 @@ describe("the operator's roles against what its code calls (fake API server, RBA
         const server = yield* FakeApiServer
         const fake = yield* FakeCluster
         const api = yield* KubeApi
-        for (const object of rbacObjects) yield* fake.create(refOf(object), object)
-
-        // the operator's own client: its ServiceAccount's token, client-node over HTTP
-        const kc = new KubeConfig()
-        kc.loadFromOptions({
-          clusters: [{ name: "sandbox", server: server.url, skipTLSVerify: true }],
-          users: [
-            { name: "operator", token: yield* server.issueToken(operatorNamespace, operatorNames.serviceAccount) }
-          ],
-          contexts: [{ name: "operator", cluster: "sandbox", user: "operator" }],
-          currentContext: "operator"
-        })
-        const operatorApi = KubeApi.of(fromRaw(makeClientNodeRaw(kc)))
-
-        // the process's reconcilers; the Cluster one with scripted instance managers instead of mTLS to Pod IPs
-        assert.deepStrictEqual(
-          reconcilers.map((r) => r.name),
-          ["backup", "scheduled-backup", "cluster"],
-          "a new reconciler needs its paths walked here"
-        )
         const statuses = new Map<string, InstanceStatus>()
-        const controllers = reconcilers
-          .map((r) =>
-            r.name === "cluster"
-              ? makeClusterController({ workers: r.defaultWorkers, random: secureRandom }).pipe(
-                  Layer.provide(InstanceStatusClient.layerTest((instance) => statuses.get(instance)))
-                )
-              : r.layer(r.defaultWorkers)
-          )
-          .reduce<Layer.Layer<never, never, ControllerServices>>((all, layer) => Layer.merge(all, layer), Layer.empty)
-        const services = Layer.mergeAll(
-          Caches.layer(),
-          Events.layer({ component: "cloudnative-mysql-controller", host: "rbac-test" }),
-          Metrics.layer
-        ).pipe(Layer.provideMerge(Layer.succeed(KubeApi, operatorApi)))
-        const controller = yield* Effect.forkChild(
-          runAsLeader(
-            {
-              namespace: operatorNamespace,
-              name: operatorNames.leaderElectionLease,
-              identity: "rbac-test",
-              retryPeriod: "200 millis"
-            },
-            Layer.launch(controllers.pipe(Layer.provide(services)))
-          ).pipe(Effect.provideService(KubeApi, operatorApi))
-        )
+        const controller = yield* startOperator(rbacObjects, statuses)
 
         // Cluster bootstrap: Secrets, Services, ConfigMap, PVC and Pod of the primary
         yield* api.create(Resources.clusters, clusterObject("c", { instances: 2 }))
@@ -413,5 +429,59 @@ describe("the operator's roles against what its code calls (fake API server, RBA
         )
       }).pipe(Effect.provide(layerFake.pipe(Layer.provideMerge(FakeApiServer.layerTestWith({ rbac: true }))))),
     120_000
+  )
+
+  it.live(
+    "a rule removed: the path it guards stops with Forbidden in the log and a Warning Event, the process keeps running",
+    () =>
+      Effect.gen(function* () {
+        const api = yield* KubeApi
+        const logs: Array<string> = []
+        // the shipped roles with `create` taken off ConfigMaps (an install older than the Cluster reconciler's)
+        const withoutRule = rbacObjects.map((object) =>
+          object.kind !== "ClusterRole"
+            ? object
+            : {
+                ...object,
+                rules: (
+                  object.rules as ReadonlyArray<{ resources: ReadonlyArray<string>; verbs: ReadonlyArray<string> }>
+                ).map((rule) =>
+                  rule.resources.includes("configmaps")
+                    ? { ...rule, verbs: rule.verbs.filter((v) => v !== "create") }
+                    : rule
+                )
+              }
+        )
+        const controller = yield* startOperator(withoutRule, new Map()).pipe(
+          Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => void logs.push(line))]))
+        )
+        yield* api.create(Resources.clusters, clusterObject("c", { instances: 1 }))
+        const forbiddenEvent = Effect.map(admin.events, (events) =>
+          events.find((e) => e.reason === "Forbidden" && e.involvedObject.name === "c")
+        )
+        yield* waitFor(
+          "a Forbidden Event on the Cluster",
+          Effect.map(forbiddenEvent, (e) => e !== undefined)
+        )
+        const warning = yield* forbiddenEvent
+        assert.strictEqual(warning?.type, "Warning")
+        assert.include(warning?.message, 'cannot create resource "configmaps"')
+        assert.include(warning?.message, "the operator's role does not allow")
+        assert.isTrue(
+          logs.some(
+            (line) => line.includes("reconcile failed") && line.includes("Forbidden") && line.includes("configmaps")
+          ),
+          "the log names the refused request"
+        )
+        // retried with backoff, not a crash: the controller still runs and still reconciles what it may
+        assert.isUndefined(controller.pollUnsafe())
+        yield* api.create(Resources.backups, backupFor("orphan", "nope"))
+        yield* waitFor(
+          "the Backup reconciled",
+          Effect.map(admin.backup("orphan"), (b) => JSON.stringify(b.status ?? {}).includes("ClusterNotFound"))
+        )
+        yield* Fiber.interrupt(controller)
+      }).pipe(Effect.provide(layerFake.pipe(Layer.provideMerge(FakeApiServer.layerTestWith({ rbac: true }))))),
+    60_000
   )
 })
