@@ -175,6 +175,6 @@ describe("cloudnative-mysql controller (process)", () => {
         assert.include(leading.text, "leader_election_master_status")
         assert.include(first.output(), "acquired leadership")
       }).pipe(Effect.provide(FakeApiServer.layerTest)),
-    60_000
+    120_000
   )
 })
