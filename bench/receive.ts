@@ -4,7 +4,8 @@
  * real `startBackup` and the real `uploadStream` (SHA-256, part cutting, the buffer pool) into an object store
  * that acknowledges every part at once. What it measures is everything the worker spends per byte except
  * sending the parts: CPU-seconds per GiB of the client process (start-up excluded), median of `BENCH_REPEAT`
- * (default 3) runs, and its peak RSS. `BENCH_TREES=label=/path,…` runs the client of several checkouts
+ * (default 3) runs, and its peak RSS, next to the machine's floor measured in the same run (`floor_*`, as
+ * bench/backup.ts: `openssl speed` SHA-256 + AES-256-GCM). `BENCH_TREES=label=/path,…` runs the client of several checkouts
  * interleaved (how the levers of docs/performance.md were compared on a shared machine);
  * `BENCH_RECEIVE_MODE=raw` runs a bare HTTP/2 client instead, the floor of this transport. The last stdout
  * line is one JSON object.
@@ -21,6 +22,7 @@ import { createCertificateAuthority, issueClientCertificate, issueServerCertific
 import { encodeBackupOutcome, encodeBackupStart } from "../src/instance/protocol.ts"
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
 import { uploadStream } from "../src/pipeline/upload.ts"
+import { measureFloor } from "./support/processCpu.ts"
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -210,5 +212,10 @@ if (role === "--client") {
     const sorted = [...entry.runs].sort((a, b) => a - b)
     result[label] = { ...entry, receive_cpu_s_per_gib: sorted[Math.floor(sorted.length / 2)] }
   }
+  // the machine's floor in the same run, under the same load (the receive side needs one AES-GCM and one SHA-256 pass)
+  const floor = await measureFloor()
+  result.floor_cpu_s_per_gib = floor.total
+  result.floor_sha256_cpu_s_per_gib = floor.sha256
+  result.floor_aes_gcm_cpu_s_per_gib = floor.aes256gcm
   process.stdout.write(`${JSON.stringify(result)}\n`)
 }
