@@ -50,7 +50,10 @@ export interface ClientTls {
 export interface BackupResponse {
   /** Tool, version, begin GTID/binlog from the response headers. */
   readonly start: BackupStart
-  /** The tool's stdout. Read with backpressure: nothing is buffered beyond the socket and Node's stream buffer. */
+  /**
+   * The tool's stdout, in batches of about 1 MiB. Read with backpressure: nothing is buffered beyond the
+   * flow-control window, Node's stream buffer and one batch (`platform/readableBatches.ts`).
+   */
   readonly body: Stream.Stream<Uint8Array, XtraBackupFailed>
   /**
    * The outcome from the trailers, available once `body` has been consumed to its end. Fails with
