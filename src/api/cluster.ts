@@ -13,6 +13,15 @@ export const Quantity = Schema.String.check(
   Schema.isPattern(/^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$/u)
 ).annotate({ description: "A resource quantity, e.g. 10Gi" })
 
+/** A point-in-time recovery's time target: RFC 3339 with any offset (the replay converts it to UTC). */
+export const RecoveryTargetTime = Schema.String.check(
+  Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/u)
+).annotate({
+  description:
+    "Replay binlogs up to this time (RFC 3339), exclusive: transactions committed at or after it are left out",
+  format: "date-time"
+})
+
 /** Where point-in-time recovery stops. Exactly one target. */
 export const RecoveryTarget = Schema.Struct({
   targetGTID: Schema.optionalKey(
@@ -20,14 +29,7 @@ export const RecoveryTarget = Schema.Struct({
       description: "Replay binlogs up to and including this GTID (MySQL uuid:1-99 set or MariaDB 0-1-99)"
     })
   ),
-  targetTime: Schema.optionalKey(
-    Schema.String.check(Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/u)).annotate(
-      {
-        description: "Replay binlogs up to this time (RFC 3339)",
-        format: "date-time"
-      }
-    )
-  )
+  targetTime: Schema.optionalKey(RecoveryTargetTime)
 }).check(
   celRule({
     rule: "has(self.targetGTID) != has(self.targetTime)",
