@@ -13,7 +13,7 @@
  */
 import { Schema } from "effect"
 import { BackupId } from "./backupId.ts"
-import { OnDamagedLatest, RecoveryTargetTime, SkippedBackup } from "./cluster.ts"
+import { OnDamagedLatest, PointInTimeRecovery, RecoveryTargetTime, SkippedBackup } from "./cluster.ts"
 import { FlavorName } from "./common.ts"
 import { decodeEnv, NonEmpty, NonNegativeIntFromString, PositiveIntFromString } from "./env.ts"
 import { FailureReason } from "./failures.ts"
@@ -105,17 +105,6 @@ export const WorkerResult = Schema.Struct({
 })
 export type WorkerResult = typeof WorkerResult.Type
 
-/** What the point-in-time replay after the base restore did. */
-export const PointInTimeResult = Schema.Struct({
-  /** The target as the Cluster named it (`targetGTID 0-1-24`, `targetTime 2026-12-01T20:02:49Z`). */
-  target: Schema.String,
-  /** The backup's GTID state the replay started from (exclusive). */
-  startGTID: Schema.String,
-  /** The archived files replayed, `<series>/<file>` in replay order. */
-  binlogFiles: Schema.Array(Schema.String)
-})
-export type PointInTimeResult = typeof PointInTimeResult.Type
-
 /** The restore's termination message on success: what was restored and where the server continues from. */
 export const RestoreResult = Schema.Struct({
   backupId: BackupId,
@@ -131,7 +120,7 @@ export const RestoreResult = Schema.Struct({
    */
   skippedBackups: Schema.optionalKey(Schema.Array(SkippedBackup)),
   /** With a recovery target: the replay after the base restore (`gtid` is then where the replay stopped). */
-  pointInTime: Schema.optionalKey(PointInTimeResult),
+  pointInTime: Schema.optionalKey(PointInTimeRecovery),
   startedAt: Timestamp,
   stoppedAt: Timestamp
 })

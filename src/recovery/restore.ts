@@ -24,9 +24,9 @@
 import { access, mkdir, mkdtemp, readFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { Effect } from "effect"
-import type { OnDamagedLatest } from "../api/cluster.ts"
+import type { OnDamagedLatest, PointInTimeRecovery } from "../api/cluster.ts"
 import { type BackupDamaged, RestoreCopyBackFailed, RestorePrepareFailed } from "../api/failures.ts"
-import type { PointInTimeResult, RestoreResult } from "../api/jobs.ts"
+import type { RestoreResult } from "../api/jobs.ts"
 import { nowMetaV1Time } from "../api/time.ts"
 import { type Flavor, type InfoFileNames, isPrepared, parseBinlogInfoFile } from "../instance/flavor.ts"
 import { binlogArchivePrefixOfBackup } from "../objectstore/binlogLayout.ts"
@@ -163,7 +163,7 @@ const planPointInTime = Effect.fn("recovery.planPointInTime")(function* (
       Effect.fail(new RestorePrepareFailed({ step: "replay", detail: e.detail }))
     )
   )
-  const result: PointInTimeResult = {
+  const result: PointInTimeRecovery = {
     target: describeTarget(target),
     startGTID: prepared.plan.startPosition,
     binlogFiles: prepared.plan.files.map((f) => `${f.series}/${f.file}`)
