@@ -155,6 +155,18 @@ export type ClusterSpec = typeof ClusterSpec.Type
 export const ClusterPhase = Schema.Literals(["pending", "recovering", "healthy", "degraded", "failed"])
 export type ClusterPhase = typeof ClusterPhase.Type
 
+/** What the point-in-time replay after the base restore did (the restore's result, then `status.recovery`). */
+export const PointInTimeRecovery = Schema.Struct({
+  target: Schema.String.annotate({
+    description: "The target as the Cluster named it: targetGTID 0-1-24 or targetTime 2026-12-01T20:02:49Z"
+  }),
+  startGTID: Schema.String.annotate({ description: "The base backup's GTID state the replay started after" }),
+  binlogFiles: Schema.Array(Schema.String).annotate({
+    description: "The archived binlog files replayed, <series>/<file> in replay order"
+  })
+})
+export type PointInTimeRecovery = typeof PointInTimeRecovery.Type
+
 /** What recovery resolved and restored, so it is reproducible and visible. */
 export const RecoveryStatus = Schema.Struct({
   backupName: Schema.optionalKey(Schema.String),
@@ -169,6 +181,8 @@ export const RecoveryStatus = Schema.Struct({
   jobName: Schema.optionalKey(Schema.String),
   /** Newer damaged backups recovery skipped (only with `onDamagedLatest: usePrevious`), newest first. */
   skippedBackups: Schema.optionalKey(Schema.Array(SkippedBackup)),
+  /** With a recoveryTarget: the replay; `endGTID` is then where it stopped. */
+  pointInTime: Schema.optionalKey(PointInTimeRecovery),
   completedAt: Schema.optionalKey(Schema.String.annotate({ format: "date-time" }))
 })
 export type RecoveryStatus = typeof RecoveryStatus.Type
