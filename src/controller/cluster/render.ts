@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import type { Cluster, ClusterSpec, OnDamagedLatest } from "../../api/cluster.ts"
+import type { Cluster, ClusterSpec, OnDamagedLatest, RecoveryTarget } from "../../api/cluster.ts"
 import { ApiVersion, type SecretKeySelector } from "../../api/common.ts"
 import { envVarList } from "../../api/env.ts"
 import { type Flavor, instanceImageOf } from "../../api/images.ts"
@@ -306,10 +306,12 @@ export type RestoreTarget =
       readonly onDamagedLatest?: OnDamagedLatest
     }
 
-/** What the recovery Job needs: the object store and the backup in it. */
+/** What the recovery Job needs: the object store, the backup in it and, for point-in-time recovery, the target. */
 export interface RecoveryPlan {
   readonly objectStore: ObjectStore
   readonly target: RestoreTarget
+  /** `bootstrap.recovery.recoveryTarget`: the restore replays the archived binlogs up to it (docs/pitr.md). */
+  readonly recoveryTarget?: RecoveryTarget
 }
 
 /** The restore environment of a plan (RestoreEnv in src/api/jobs.ts). */
@@ -329,7 +331,13 @@ export const restoreEnv = (cluster: ClusterRef, plan: RecoveryPlan): RestoreEnvV
         RESTORE_SOURCE_CLUSTER: plan.target.source,
         ...(plan.target.backupId === undefined ? {} : { RESTORE_BACKUP_ID: plan.target.backupId }),
         ...(plan.target.onDamagedLatest === undefined ? {} : { RESTORE_ON_DAMAGED_LATEST: plan.target.onDamagedLatest })
-      })
+      }),
+  ...(plan.recoveryTarget?.targetGTID === undefined
+    ? {}
+    : { RESTORE_RECOVERY_TARGET_GTID: plan.recoveryTarget.targetGTID }),
+  ...(plan.recoveryTarget?.targetTime === undefined
+    ? {}
+    : { RESTORE_RECOVERY_TARGET_TIME: plan.recoveryTarget.targetTime })
 })
 
 /** The recovery Job `<cluster>-1-recovery`: restores the plan into the first instance's PVC, once. */
