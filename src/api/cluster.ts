@@ -122,6 +122,32 @@ export const ClusterCredentials = Schema.Struct({
 })
 export type ClusterCredentials = typeof ClusterCredentials.Type
 
+/** A Go-style duration of whole seconds, minutes or hours (`30s`, `5m`, `1h`, `1h30m`). */
+export const IntervalDuration = Schema.String.check(
+  Schema.isPattern(/^(\d+h)?(\d+m)?(\d+s)?$/u),
+  Schema.isMinLength(2)
+).annotate({ description: "A duration such as 30s, 5m, 1h or 1h30m" })
+
+/** The seconds of an `IntervalDuration` (`1h30m` → 5400). */
+export const intervalSeconds = (duration: string): number => {
+  const part = (unit: string) => Number(new RegExp(`(\\d+)${unit}`, "u").exec(duration)?.[1] ?? 0)
+  return part("h") * 3600 + part("m") * 60 + part("s")
+}
+
+/**
+ * Continuous binlog archiving for point-in-time recovery (docs/pitr.md): one archiver Deployment per Cluster,
+ * outside the database Pods, uploading each completed binlog file under `<path>/<cluster>/binlogs/`.
+ */
+export const BinlogArchiving = Schema.Struct({
+  enabled: defaulted(Schema.Boolean, false, "Run the binlog archiver for this Cluster"),
+  flushInterval: defaulted(
+    IntervalDuration,
+    "5m",
+    "Rotate the primary's open binlog at least this often when it holds transactions: the recovery point objective is at most this plus the upload time"
+  )
+})
+export type BinlogArchiving = typeof BinlogArchiving.Type
+
 /** What a user asks for. */
 export const ClusterSpec = Schema.Struct({
   instances: defaulted(
@@ -138,7 +164,8 @@ export const ClusterSpec = Schema.Struct({
   }),
   backup: Schema.optionalKey(
     Schema.Struct({
-      objectStore: ObjectStore
+      objectStore: ObjectStore,
+      binlogArchiving: Schema.optionalKey(BinlogArchiving)
     })
   ),
   bootstrap: Schema.optionalKey(
