@@ -106,6 +106,11 @@ export interface Flavor {
   /** SQL statements (one result set each) whose rows `interpretStatus` turns into a `ServerStatus`. */
   readonly statusQueries: { readonly variables: string; readonly binlog: string; readonly replicas: string }
   readonly interpretStatus: (rows: StatusRows) => ServerStatus
+  /**
+   * A query whose `start` column is the GTID state at the start of binlog `file` (to tell whether the open file
+   * holds transactions); `undefined` when the flavour cannot say cheaply, and the file is then always rotated.
+   */
+  readonly binlogStartStateSql: (file: string) => string | undefined
   /** Statements that make a freshly restored server a primary continuing `gtid`; `undefined` for a malformed GTID. */
   readonly restoreGtidSql: (gtid: string) => ReadonlyArray<string> | undefined
   /** The server binary (`mariadbd` / `mysqld`). */
@@ -370,6 +375,7 @@ export const mariadb: Flavor = {
     replication: replicas.map(channelOf)
   }),
   // RESET MASTER first: gtid_binlog_state can only be set on an empty binlog (ERROR 1956 otherwise).
+  binlogStartStateSql: (file) => `SELECT BINLOG_GTID_POS(${sqlString(file)}, 4) AS start`,
   restoreGtidSql: (gtid) => {
     const state = validGtid(parseMariadbGtid, gtid)
     if (state === undefined) return undefined
@@ -440,6 +446,8 @@ export const mysql: Flavor = {
     replication: replicas.map(channelOf)
   }),
   // gtid_purged can only be set when gtid_executed is empty, hence the reset first.
+  // MySQL has no BINLOG_GTID_POS; the Previous_gtids event would need SHOW BINLOG EVENTS and parsing
+  binlogStartStateSql: () => undefined,
   restoreGtidSql: (gtid) => {
     const set = validGtid(parseMysqlGtid, gtid)
     if (set === undefined) return undefined
