@@ -141,7 +141,22 @@ export interface OperatorAccounts {
   readonly backupPassword: string
   readonly replicationUser: string
   readonly replicationPassword: string
+  /**
+   * The binlog archiver's account (docs/pitr.md): a replication client over TLS that can list binlogs and
+   * nothing else. Absent for a Cluster whose credentials predate it.
+   */
+  readonly archiver?: { readonly user: string; readonly password: string }
 }
+
+/** The archiver's statements: created over TLS only, with the privileges of a binlog dump and a listing. */
+const archiverSql = (archiver: OperatorAccounts["archiver"], privileges: string): ReadonlyArray<string> =>
+  archiver === undefined
+    ? []
+    : [
+        `CREATE USER IF NOT EXISTS ${sqlString(archiver.user)}@'%'`,
+        `ALTER USER ${sqlString(archiver.user)}@'%' IDENTIFIED BY ${sqlString(archiver.password)} REQUIRE SSL`,
+        `GRANT ${privileges} ON *.* TO ${sqlString(archiver.user)}@'%'`
+      ]
 
 /** Where a replica replicates from. */
 export interface ReplicationSource {
@@ -397,6 +412,8 @@ export const mariadb: Flavor = {
     `CREATE USER IF NOT EXISTS ${sqlString(a.replicationUser)}@'%'`,
     `ALTER USER ${sqlString(a.replicationUser)}@'%' IDENTIFIED BY ${sqlString(a.replicationPassword)} REQUIRE SSL`,
     `GRANT REPLICATION SLAVE ON *.* TO ${sqlString(a.replicationUser)}@'%'`,
+    // REPLICATION SLAVE: the binlog dump; BINLOG MONITOR: SHOW BINARY LOGS (research note 1.1)
+    ...archiverSql(a.archiver, "REPLICATION SLAVE, BINLOG MONITOR"),
     "SET SESSION sql_log_bin = 1"
   ],
   replicaJoinSql: (gtid, source) => {
@@ -469,6 +486,8 @@ export const mysql: Flavor = {
     `CREATE USER IF NOT EXISTS ${sqlString(a.replicationUser)}@'%'`,
     `ALTER USER ${sqlString(a.replicationUser)}@'%' IDENTIFIED BY ${sqlString(a.replicationPassword)} REQUIRE SSL`,
     `GRANT REPLICATION SLAVE ON *.* TO ${sqlString(a.replicationUser)}@'%'`,
+    // REPLICATION CLIENT is MySQL's privilege for SHOW BINARY LOGS
+    ...archiverSql(a.archiver, "REPLICATION SLAVE, REPLICATION CLIENT"),
     "SET SESSION sql_log_bin = 1"
   ],
   replicaJoinSql: (gtid, source) => {
