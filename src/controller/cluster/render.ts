@@ -86,7 +86,9 @@ export const passwordSources = (cluster: ClusterRef): Record<keyof typeof passwo
   return {
     root: given?.root ?? { name: generated, key: passwordFiles.root },
     replication: given?.replication ?? { name: generated, key: passwordFiles.replication },
-    backup: given?.backup ?? { name: generated, key: passwordFiles.backup }
+    backup: given?.backup ?? { name: generated, key: passwordFiles.backup },
+    // always generated: only the operator's archiver Deployment and the instances use it
+    archiver: { name: generated, key: passwordFiles.archiver }
   }
 }
 
@@ -179,6 +181,8 @@ export const renderPod = (cluster: ClusterRef, plan: InstancePlan): Pod => {
     ROOT_PASSWORD_FILE: `${podPaths.credentialsDir}/${passwordFiles.root}`,
     REPLICATION_USER: accountNames.replication,
     REPLICATION_PASSWORD_FILE: `${podPaths.credentialsDir}/${passwordFiles.replication}`,
+    ARCHIVER_USER: accountNames.archiver,
+    ARCHIVER_PASSWORD_FILE: `${podPaths.credentialsDir}/${passwordFiles.archiver}`,
     TLS_CA_FILE: `${podPaths.serverTlsDir}/${tlsFiles.ca}`,
     TLS_CERT_FILE: `${podPaths.serverTlsDir}/${tlsFiles.cert}`,
     TLS_KEY_FILE: `${podPaths.serverTlsDir}/${tlsFiles.key}`,
@@ -244,10 +248,12 @@ export const renderPod = (cluster: ClusterRef, plan: InstancePlan): Pod => {
         name: "credentials",
         projected: {
           defaultMode: 0o400,
-          sources: (["root", "replication", "backup"] as const).map((account) => ({
+          sources: (["root", "replication", "backup", "archiver"] as const).map((account) => ({
             secret: {
               name: passwords[account].name,
-              items: [{ key: passwords[account].key, path: passwordFiles[account] }]
+              items: [{ key: passwords[account].key, path: passwordFiles[account] }],
+              // generated credentials that predate the archiver lack its key: the instance then creates no account
+              ...(account === "archiver" ? { optional: true } : {})
             }
           }))
         }
