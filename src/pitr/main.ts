@@ -73,7 +73,7 @@ export const credentialsFileOf = (env: ArchiverEnv) =>
  * The rotation loop, or nothing when ARCHIVE_FLUSH_URL is not set. Its configuration is checked and read here,
  * before the archiver starts; the loop itself cannot fail.
  */
-const rotation = (env: ArchiverEnv) =>
+export const rotation = (env: ArchiverEnv) =>
   Effect.gen(function* () {
     const url = env.ARCHIVE_FLUSH_URL
     if (url === undefined) return Effect.void

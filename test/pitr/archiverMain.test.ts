@@ -9,9 +9,11 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import type { ArchiverEnv } from "../../src/api/binlogArchive.ts"
-import { credentialsFileOf } from "../../src/pitr/main.ts"
+import { credentialsFileOf, rotation } from "../../src/pitr/main.ts"
+import { backupUser, startMariadb } from "../../src/sandbox/mariadb.ts"
+import { makePki, startInstanceManager } from "../instance/support.ts"
 
 const base: ArchiverEnv = {
   ARCHIVE_CLUSTER_NAME: "db",
@@ -55,5 +57,51 @@ describe("archiver credentials", () => {
       const refused = yield* Effect.flip(Effect.scoped(credentialsFileOf({ ...base, ARCHIVE_USER: "u" })))
       assert.strictEqual(refused._tag, "InvalidConfiguration")
     }).pipe(Effect.scoped)
+  )
+
+  it.live(
+    "the rotation loop asks the primary's instance manager every interval; a file with transactions completes",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* startMariadb()
+        yield* db.createUser(backupUser.user, backupUser.password, backupUser.grants)
+        const pki = yield* makePki
+        const manager = yield* startInstanceManager(db, pki, backupUser, [])
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-rotation-test-"))),
+          (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
+        )
+        const files = { ca: join(dir, "ca.crt"), cert: join(dir, "tls.crt"), key: join(dir, "tls.key") }
+        yield* Effect.promise(async () => {
+          await writeFile(files.ca, pki.client.ca)
+          await writeFile(files.cert, pki.client.cert)
+          await writeFile(files.key, pki.client.key)
+        })
+        const loop = yield* rotation({
+          ...base,
+          ARCHIVE_FLUSH_URL: manager.url,
+          ARCHIVE_FLUSH_INTERVAL_SECONDS: 1,
+          ARCHIVE_TLS_CA_FILE: files.ca,
+          ARCHIVE_TLS_CERT_FILE: files.cert,
+          ARCHIVE_TLS_KEY_FILE: files.key
+        })
+        const count = Effect.map(db.query("SHOW BINARY LOGS"), (rows) => rows.length)
+        const before = yield* count
+        yield* db.exec("CREATE DATABASE rotated")
+        const running = yield* Effect.forkScoped(loop)
+        for (let i = 0; (yield* count) === before; i++) {
+          if (i > 100) return yield* Effect.die(new Error("the binlog was never rotated"))
+          yield* Effect.sleep("100 millis")
+        }
+        // idle afterwards: further intervals rotate nothing
+        const after = yield* count
+        yield* Effect.sleep("2500 millis")
+        assert.strictEqual(yield* count, after)
+        yield* Fiber.interrupt(running)
+        // without its TLS files the rotation is refused before anything starts
+        const refused = yield* Effect.flip(rotation({ ...base, ARCHIVE_FLUSH_URL: manager.url }))
+        assert.strictEqual(refused._tag, "InvalidConfiguration")
+      }).pipe(Effect.scoped),
+    120_000
   )
 })
