@@ -8,6 +8,7 @@ import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { stringify } from "yaml"
 import { ArchiverEnv } from "../../src/api/binlogArchive.ts"
+import { IntervalDuration, intervalSeconds } from "../../src/api/cluster.ts"
 import { DnsLabel } from "../../src/api/common.ts"
 import { maxDnsLabelLength } from "../../src/api/names.ts"
 import { decideArchiver } from "../../src/controller/binlogArchiving/reconcile.ts"
@@ -46,6 +47,11 @@ describe("binlog archiver Deployment", () => {
   it("renders the archiver of a Cluster", async () => {
     const deployment = renderArchiverDeployment(ref(archiving("90s")))
     await expect(stringify(deployment)).toMatchFileSnapshot("__snapshots__/binlog-archiver.yaml")
+  })
+
+  it("flushInterval: hours, minutes, seconds; anything else is refused by the API", () => {
+    assert.deepStrictEqual(["1h30m", "5m", "90s", "2h", "1m1s"].map(intervalSeconds), [5400, 300, 90, 7200, 61])
+    for (const bad of ["", "5", "m", "5 m", "1d", "-5m", "5m1h"]) assert.isFalse(Schema.is(IntervalDuration)(bad), bad)
   })
 
   it("no Deployment unless enabled", () => {
