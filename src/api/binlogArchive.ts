@@ -95,11 +95,23 @@ export const ArchiverEnv = Schema.Struct({
   ARCHIVE_CLUSTER_UID: Schema.optionalKey(NonEmpty),
   ARCHIVE_SOURCE_HOST: NonEmpty,
   ARCHIVE_SOURCE_PORT: Schema.optionalKey(PositiveIntFromString),
-  ARCHIVE_CREDENTIALS_FILE: NonEmpty,
+  /** An option file `[client] user=… password=…`; or ARCHIVE_USER with ARCHIVE_PASSWORD_FILE (a mounted Secret key). */
+  ARCHIVE_CREDENTIALS_FILE: Schema.optionalKey(NonEmpty),
+  ARCHIVE_USER: Schema.optionalKey(NonEmpty),
+  ARCHIVE_PASSWORD_FILE: Schema.optionalKey(NonEmpty),
   ARCHIVE_TLS_CA_FILE: Schema.optionalKey(NonEmpty),
   ARCHIVE_DUMP_SERVER_ID: PositiveIntFromString,
   ARCHIVE_WORK_DIR: NonEmpty,
-  ARCHIVE_POLL_INTERVAL_MS: Schema.optionalKey(PositiveIntFromString)
+  ARCHIVE_POLL_INTERVAL_MS: Schema.optionalKey(PositiveIntFromString),
+  /**
+   * The primary's instance manager (`https://<cluster>-rw.<ns>.svc:8443`): every ARCHIVE_FLUSH_INTERVAL_SECONDS
+   * the archiver asks it to rotate the open binlog (`POST /cluster/flush-binary-logs`, mTLS with the client
+   * certificate below and ARCHIVE_TLS_CA_FILE), which bounds the recovery point. Absent: no rotation.
+   */
+  ARCHIVE_FLUSH_URL: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^https:\/\/[^\s/]+\/?$/u))),
+  ARCHIVE_FLUSH_INTERVAL_SECONDS: Schema.optionalKey(PositiveIntFromString),
+  ARCHIVE_TLS_CERT_FILE: Schema.optionalKey(NonEmpty),
+  ARCHIVE_TLS_KEY_FILE: Schema.optionalKey(NonEmpty)
 })
 export type ArchiverEnv = typeof ArchiverEnv.Type
 /** The archiver's environment as a renderer writes it. */

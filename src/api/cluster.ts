@@ -13,6 +13,15 @@ export const Quantity = Schema.String.check(
   Schema.isPattern(/^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$/u)
 ).annotate({ description: "A resource quantity, e.g. 10Gi" })
 
+/** A point-in-time recovery's time target: RFC 3339 with any offset (the replay converts it to UTC). */
+export const RecoveryTargetTime = Schema.String.check(
+  Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/u)
+).annotate({
+  description:
+    "Replay binlogs up to this time (RFC 3339), exclusive: transactions committed at or after it are left out",
+  format: "date-time"
+})
+
 /** Where point-in-time recovery stops. Exactly one target. */
 export const RecoveryTarget = Schema.Struct({
   targetGTID: Schema.optionalKey(
@@ -20,14 +29,7 @@ export const RecoveryTarget = Schema.Struct({
       description: "Replay binlogs up to and including this GTID (MySQL uuid:1-99 set or MariaDB 0-1-99)"
     })
   ),
-  targetTime: Schema.optionalKey(
-    Schema.String.check(Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/u)).annotate(
-      {
-        description: "Replay binlogs up to this time (RFC 3339)",
-        format: "date-time"
-      }
-    )
-  )
+  targetTime: Schema.optionalKey(RecoveryTargetTime)
 }).check(
   celRule({
     rule: "has(self.targetGTID) != has(self.targetTime)",
@@ -120,6 +122,32 @@ export const ClusterCredentials = Schema.Struct({
 })
 export type ClusterCredentials = typeof ClusterCredentials.Type
 
+/** A Go-style duration of whole seconds, minutes or hours (`30s`, `5m`, `1h`, `1h30m`). */
+export const IntervalDuration = Schema.String.check(
+  Schema.isPattern(/^(\d+h)?(\d+m)?(\d+s)?$/u),
+  Schema.isMinLength(2)
+).annotate({ description: "A duration such as 30s, 5m, 1h or 1h30m" })
+
+/** The seconds of an `IntervalDuration` (`1h30m` → 5400). */
+export const intervalSeconds = (duration: string): number => {
+  const part = (unit: string) => Number(new RegExp(`(\\d+)${unit}`, "u").exec(duration)?.[1] ?? 0)
+  return part("h") * 3600 + part("m") * 60 + part("s")
+}
+
+/**
+ * Continuous binlog archiving for point-in-time recovery (docs/pitr.md): one archiver Deployment per Cluster,
+ * outside the database Pods, uploading each completed binlog file under `<path>/<cluster>/binlogs/`.
+ */
+export const BinlogArchiving = Schema.Struct({
+  enabled: defaulted(Schema.Boolean, false, "Run the binlog archiver for this Cluster"),
+  flushInterval: defaulted(
+    IntervalDuration,
+    "5m",
+    "Rotate the primary's open binlog at least this often when it holds transactions: the recovery point objective is at most this plus the upload time"
+  )
+})
+export type BinlogArchiving = typeof BinlogArchiving.Type
+
 /** What a user asks for. */
 export const ClusterSpec = Schema.Struct({
   instances: defaulted(
@@ -136,7 +164,8 @@ export const ClusterSpec = Schema.Struct({
   }),
   backup: Schema.optionalKey(
     Schema.Struct({
-      objectStore: ObjectStore
+      objectStore: ObjectStore,
+      binlogArchiving: Schema.optionalKey(BinlogArchiving)
     })
   ),
   bootstrap: Schema.optionalKey(
@@ -153,6 +182,18 @@ export type ClusterSpec = typeof ClusterSpec.Type
 export const ClusterPhase = Schema.Literals(["pending", "recovering", "healthy", "degraded", "failed"])
 export type ClusterPhase = typeof ClusterPhase.Type
 
+/** What the point-in-time replay after the base restore did (the restore's result, then `status.recovery`). */
+export const PointInTimeRecovery = Schema.Struct({
+  target: Schema.String.annotate({
+    description: "The target as the Cluster named it: targetGTID 0-1-24 or targetTime 2026-12-01T20:02:49Z"
+  }),
+  startGTID: Schema.String.annotate({ description: "The base backup's GTID state the replay started after" }),
+  binlogFiles: Schema.Array(Schema.String).annotate({
+    description: "The archived binlog files replayed, <series>/<file> in replay order"
+  })
+})
+export type PointInTimeRecovery = typeof PointInTimeRecovery.Type
+
 /** What recovery resolved and restored, so it is reproducible and visible. */
 export const RecoveryStatus = Schema.Struct({
   backupName: Schema.optionalKey(Schema.String),
@@ -167,6 +208,8 @@ export const RecoveryStatus = Schema.Struct({
   jobName: Schema.optionalKey(Schema.String),
   /** Newer damaged backups recovery skipped (only with `onDamagedLatest: usePrevious`), newest first. */
   skippedBackups: Schema.optionalKey(Schema.Array(SkippedBackup)),
+  /** With a recoveryTarget: the replay; `endGTID` is then where it stopped. */
+  pointInTime: Schema.optionalKey(PointInTimeRecovery),
   completedAt: Schema.optionalKey(Schema.String.annotate({ format: "date-time" }))
 })
 export type RecoveryStatus = typeof RecoveryStatus.Type

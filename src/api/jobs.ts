@@ -13,7 +13,7 @@
  */
 import { Schema } from "effect"
 import { BackupId } from "./backupId.ts"
-import { OnDamagedLatest, SkippedBackup } from "./cluster.ts"
+import { OnDamagedLatest, PointInTimeRecovery, RecoveryTargetTime, SkippedBackup } from "./cluster.ts"
 import { FlavorName } from "./common.ts"
 import { decodeEnv, NonEmpty, NonNegativeIntFromString, PositiveIntFromString } from "./env.ts"
 import { FailureReason } from "./failures.ts"
@@ -69,6 +69,13 @@ export const RestoreEnv = Schema.Struct({
   RESTORE_BACKUP_ID: Schema.optionalKey(NonEmpty),
   /** `bootstrap.recovery.onDamagedLatest` (default `fail`). */
   RESTORE_ON_DAMAGED_LATEST: Schema.optionalKey(OnDamagedLatest),
+  /**
+   * `bootstrap.recovery.recoveryTarget.targetGTID`: replay archived binlogs after the base restore up to and
+   * including this GTID state (docs/pitr.md). At most one of the two targets.
+   */
+  RESTORE_RECOVERY_TARGET_GTID: Schema.optionalKey(NonEmpty),
+  /** `bootstrap.recovery.recoveryTarget.targetTime` (RFC 3339): replay every transaction committed before it. */
+  RESTORE_RECOVERY_TARGET_TIME: Schema.optionalKey(RecoveryTargetTime),
   RESTORE_SCRATCH_DIR: Schema.optionalKey(NonEmpty),
   RESTORE_DOWNLOAD_CONCURRENCY: Schema.optionalKey(PositiveIntFromString),
   TERMINATION_MESSAGE_PATH: Schema.optionalKey(NonEmpty)
@@ -112,6 +119,8 @@ export const RestoreResult = Schema.Struct({
    * when none was. The Cluster reconciler copies it to `status.recovery.skippedBackups` and emits a Warning Event.
    */
   skippedBackups: Schema.optionalKey(Schema.Array(SkippedBackup)),
+  /** With a recovery target: the replay after the base restore (`gtid` is then where the replay stopped). */
+  pointInTime: Schema.optionalKey(PointInTimeRecovery),
   startedAt: Timestamp,
   stoppedAt: Timestamp
 })

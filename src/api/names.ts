@@ -111,6 +111,15 @@ export const configMapName = (cluster: string): string => `${cluster}-config`
 /** The recovery Job of a Cluster: it restores into the first instance's PVC. */
 export const recoveryJobName = (cluster: string): string => truncatedName(`${instanceName(cluster, 1)}-recovery`)
 
+/** The binlog archiver Deployment of a Cluster (docs/pitr.md). */
+export const binlogArchiverName = (cluster: string): string => truncatedName(`${cluster}-binlog-archiver`)
+
+/** The labels of a Cluster's binlog archiver Deployment and its Pod (never a database Pod's: no Service selects it). */
+export const binlogArchiverLabels = (cluster: string): Record<string, string> => ({
+  ...clusterLabels(cluster),
+  [labels.component]: "binlog-archiver"
+})
+
 /** The worker Job of a Backup. */
 export const backupJobName = (backup: string): string => truncatedName(`${backup}-backup`)
 

@@ -65,6 +65,12 @@ export const operatorRules: ReadonlyArray<GrantedRule> = [
     why: "backup, recovery and cleanup Jobs: created, mirrored into status, deleted when their worker cannot start; patch removes the finalizer that keeps a failed backup Job until its uploads are aborted"
   },
   {
+    apiGroups: ["apps"],
+    resources: ["deployments"],
+    verbs: ["get", "create", "update", "delete"],
+    why: "the binlog archiver of each Cluster with spec.backup.binlogArchiving.enabled (read by name, replaced when its rendering changes, deleted when disabled)"
+  },
+  {
     apiGroups: [""],
     resources: ["pods"],
     verbs: [...cached, "create", "delete", "patch"],

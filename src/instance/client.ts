@@ -32,6 +32,7 @@ import {
   decodeBackupOutcome,
   decodeBackupStart,
   ErrorBody,
+  FlushResult,
   InstanceStatus,
   paths
 } from "./protocol.ts"
@@ -139,11 +140,15 @@ const connectFailure = (url: URL, tls: ClientTls, failure: ConnectFailure) =>
   })
 
 /** Opens `GET path` and resolves with the response; the request is destroyed when the scope closes. */
-const open = (url: URL, tls: ClientTls): Effect.Effect<IncomingMessage, InstanceManagerTLSFailed, Scope.Scope> =>
+const open = (
+  url: URL,
+  tls: ClientTls,
+  method: "GET" | "POST" = "GET"
+): Effect.Effect<IncomingMessage, InstanceManagerTLSFailed, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.callback<{ res: IncomingMessage; destroy: () => void }, ConnectFailure>((resume) => {
       const req = request(url, {
-        method: "GET",
+        method,
         ca: tls.ca,
         cert: tls.cert,
         key: tls.key,
@@ -299,6 +304,25 @@ export const getStatus = (baseUrl: string, tls: ClientTls): Effect.Effect<Instan
     return yield* Schema.decodeUnknownEffect(Schema.fromJsonString(InstanceStatus))(text).pipe(
       Effect.mapError(
         (error) => new InstanceManagerTLSFailed({ url: url.href, detail: `malformed status: ${error.message}` })
+      )
+    )
+  }).pipe(Effect.scoped)
+
+/** `POST /cluster/flush-binary-logs`: rotates the open binlog file when it holds transactions. */
+export const flushBinaryLogs = (
+  baseUrl: string,
+  tls: ClientTls
+): Effect.Effect<FlushResult, InstanceManagerTLSFailed> =>
+  Effect.gen(function* () {
+    const url = new URL(paths.flushBinaryLogs, baseUrl)
+    const res = yield* open(url, tls, "POST")
+    const text = yield* Effect.promise(() => readResponseBody(res))
+    if (res.statusCode !== 200) {
+      return yield* new InstanceManagerTLSFailed({ url: url.href, detail: statusMessage(text, res.statusCode) })
+    }
+    return yield* Schema.decodeUnknownEffect(Schema.fromJsonString(FlushResult))(text).pipe(
+      Effect.mapError(
+        (error) => new InstanceManagerTLSFailed({ url: url.href, detail: `malformed flush result: ${error.message}` })
       )
     )
   }).pipe(Effect.scoped)

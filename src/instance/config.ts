@@ -53,6 +53,9 @@ export const InstanceManagerEnv = Schema.Struct({
   ROOT_PASSWORD_FILE: Schema.optionalKey(Path),
   REPLICATION_USER: withDefault(Schema.NonEmptyString, "replication"),
   REPLICATION_PASSWORD_FILE: Schema.optionalKey(Path),
+  /** The binlog archiver's account (docs/pitr.md), created when its password file exists. */
+  ARCHIVER_USER: withDefault(Schema.NonEmptyString, "archiver"),
+  ARCHIVER_PASSWORD_FILE: Schema.optionalKey(Path),
   /** A replica: the primary's instance manager (`https://<cluster>-rw.<ns>.svc:8443`) it clones from. */
   CLONE_SOURCE_URL: Schema.optionalKey(Schema.NonEmptyString),
   /** A replica: the primary's server (the `-rw` Service) it replicates from. */

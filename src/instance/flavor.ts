@@ -106,6 +106,11 @@ export interface Flavor {
   /** SQL statements (one result set each) whose rows `interpretStatus` turns into a `ServerStatus`. */
   readonly statusQueries: { readonly variables: string; readonly binlog: string; readonly replicas: string }
   readonly interpretStatus: (rows: StatusRows) => ServerStatus
+  /**
+   * A query whose `start` column is the GTID state at the start of binlog `file` (to tell whether the open file
+   * holds transactions); `undefined` when the flavour cannot say cheaply, and the file is then always rotated.
+   */
+  readonly binlogStartStateSql: (file: string) => string | undefined
   /** Statements that make a freshly restored server a primary continuing `gtid`; `undefined` for a malformed GTID. */
   readonly restoreGtidSql: (gtid: string) => ReadonlyArray<string> | undefined
   /** The server binary (`mariadbd` / `mysqld`). */
@@ -136,7 +141,22 @@ export interface OperatorAccounts {
   readonly backupPassword: string
   readonly replicationUser: string
   readonly replicationPassword: string
+  /**
+   * The binlog archiver's account (docs/pitr.md): a replication client over TLS that can list binlogs and
+   * nothing else. Absent for a Cluster whose credentials predate it.
+   */
+  readonly archiver?: { readonly user: string; readonly password: string }
 }
+
+/** The archiver's statements: created over TLS only, with the privileges of a binlog dump and a listing. */
+const archiverSql = (archiver: OperatorAccounts["archiver"], privileges: string): ReadonlyArray<string> =>
+  archiver === undefined
+    ? []
+    : [
+        `CREATE USER IF NOT EXISTS ${sqlString(archiver.user)}@'%'`,
+        `ALTER USER ${sqlString(archiver.user)}@'%' IDENTIFIED BY ${sqlString(archiver.password)} REQUIRE SSL`,
+        `GRANT ${privileges} ON *.* TO ${sqlString(archiver.user)}@'%'`
+      ]
 
 /** Where a replica replicates from. */
 export interface ReplicationSource {
@@ -370,6 +390,7 @@ export const mariadb: Flavor = {
     replication: replicas.map(channelOf)
   }),
   // RESET MASTER first: gtid_binlog_state can only be set on an empty binlog (ERROR 1956 otherwise).
+  binlogStartStateSql: (file) => `SELECT BINLOG_GTID_POS(${sqlString(file)}, 4) AS start`,
   restoreGtidSql: (gtid) => {
     const state = validGtid(parseMariadbGtid, gtid)
     if (state === undefined) return undefined
@@ -391,6 +412,8 @@ export const mariadb: Flavor = {
     `CREATE USER IF NOT EXISTS ${sqlString(a.replicationUser)}@'%'`,
     `ALTER USER ${sqlString(a.replicationUser)}@'%' IDENTIFIED BY ${sqlString(a.replicationPassword)} REQUIRE SSL`,
     `GRANT REPLICATION SLAVE ON *.* TO ${sqlString(a.replicationUser)}@'%'`,
+    // REPLICATION SLAVE: the binlog dump; BINLOG MONITOR: SHOW BINARY LOGS (research note 1.1)
+    ...archiverSql(a.archiver, "REPLICATION SLAVE, BINLOG MONITOR"),
     "SET SESSION sql_log_bin = 1"
   ],
   replicaJoinSql: (gtid, source) => {
@@ -440,6 +463,8 @@ export const mysql: Flavor = {
     replication: replicas.map(channelOf)
   }),
   // gtid_purged can only be set when gtid_executed is empty, hence the reset first.
+  // MySQL has no BINLOG_GTID_POS; the Previous_gtids event would need SHOW BINLOG EVENTS and parsing
+  binlogStartStateSql: () => undefined,
   restoreGtidSql: (gtid) => {
     const set = validGtid(parseMysqlGtid, gtid)
     if (set === undefined) return undefined
@@ -461,6 +486,8 @@ export const mysql: Flavor = {
     `CREATE USER IF NOT EXISTS ${sqlString(a.replicationUser)}@'%'`,
     `ALTER USER ${sqlString(a.replicationUser)}@'%' IDENTIFIED BY ${sqlString(a.replicationPassword)} REQUIRE SSL`,
     `GRANT REPLICATION SLAVE ON *.* TO ${sqlString(a.replicationUser)}@'%'`,
+    // REPLICATION CLIENT is MySQL's privilege for SHOW BINARY LOGS
+    ...archiverSql(a.archiver, "REPLICATION SLAVE, REPLICATION CLIENT"),
     "SET SESSION sql_log_bin = 1"
   ],
   replicaJoinSql: (gtid, source) => {

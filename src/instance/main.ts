@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import { existsSync } from "node:fs"
 import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -83,6 +84,11 @@ const startServer = Effect.fn("InstanceManager.startServer")(function* (
   if (config.ROOT_PASSWORD_FILE !== undefined) {
     const record = dataDir === undefined ? undefined : yield* readJoinRecord(dataDir)
     const replicationPassword = yield* secretText(config.REPLICATION_PASSWORD_FILE, "REPLICATION_PASSWORD_FILE")
+    // optional: a Cluster whose generated credentials predate the archiver has no such key (the file is absent)
+    const archiverPassword =
+      config.ARCHIVER_PASSWORD_FILE === undefined || !existsSync(config.ARCHIVER_PASSWORD_FILE)
+        ? undefined
+        : yield* secretText(config.ARCHIVER_PASSWORD_FILE, "ARCHIVER_PASSWORD_FILE")
     const join =
       record === undefined || config.REPLICATION_SOURCE_HOST === undefined
         ? undefined
@@ -103,7 +109,10 @@ const startServer = Effect.fn("InstanceManager.startServer")(function* (
         backupUser: config.BACKUP_USER,
         backupPassword: pem.backupPassword,
         replicationUser: config.REPLICATION_USER,
-        replicationPassword
+        replicationPassword,
+        ...(archiverPassword === undefined
+          ? {}
+          : { archiver: { user: config.ARCHIVER_USER, password: archiverPassword } })
       },
       join
     )

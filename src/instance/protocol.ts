@@ -9,7 +9,11 @@ import { Schema } from "effect"
 import { FlavorName } from "../api/common.ts"
 
 /** Paths served on the mTLS listener. */
-export const paths = { status: "/cluster/status", backup: "/cluster/backup" } as const
+export const paths = {
+  status: "/cluster/status",
+  backup: "/cluster/backup",
+  flushBinaryLogs: "/cluster/flush-binary-logs"
+} as const
 
 /** Paths served on the plain-HTTP probe listener. */
 export const probePaths = { healthz: "/healthz", readyz: "/readyz", metrics: "/metrics" } as const
@@ -41,6 +45,19 @@ export const InstanceStatus = Schema.Struct({
   backupRunning: Schema.Boolean
 })
 export type InstanceStatus = typeof InstanceStatus.Type
+
+/**
+ * Body of `POST /cluster/flush-binary-logs`: the binlog archiver's rotation (it has no admin privilege). The open
+ * file is closed only when it holds transactions, so an idle primary does not fill the archive with empty files.
+ */
+export const FlushResult = Schema.Struct({
+  rotated: Schema.Boolean,
+  /** The file that was open when the request came (closed now when `rotated`). */
+  file: Schema.String,
+  /** The server's GTID state at the request. */
+  gtid: Schema.String
+})
+export type FlushResult = typeof FlushResult.Type
 
 /** A Kubernetes-style error body (409 when a backup already runs, 503 when the server is not reachable). */
 export const ErrorBody = Schema.Struct({

@@ -2,8 +2,9 @@
  * The instance manager's two listeners (docs/instance-manager.md):
  * - plain HTTP for kubelet probes: `/healthz` (the process and, when supervised, the server process are alive)
  *   and `/readyz` (the server answers a query), and for Prometheus: `/metrics` (metrics.ts);
- * - mTLS (`requestCert` + `rejectUnauthorized` against the cluster CA) for `/cluster/status` and
- *   `/cluster/backup`, speaking HTTP/2 (the backup worker) and HTTP/1.1 (any other client) on one port.
+ * - mTLS (`requestCert` + `rejectUnauthorized` against the cluster CA) for `/cluster/status`,
+ *   `/cluster/backup` and `POST /cluster/flush-binary-logs` (the binlog archiver's rotation), speaking HTTP/2
+ *   (the backup worker) and HTTP/1.1 (any other client) on one port.
  *
  * Both are plain `node:http`/`node:http2` servers driven by Effect handlers, not the Effect HTTP server: the
  * backup response needs HTTP trailers (`res.addTrailers`), which `HttpServerResponse` cannot express, and
@@ -21,6 +22,7 @@ import type { TLSSocket } from "node:tls"
 import { Clock, Effect, FiberSet, Option, Redacted } from "effect"
 import { listenScoped } from "../platform/listen.ts"
 import { streamBackup } from "./backupSession.ts"
+import { flushBinaryLogs } from "./binlogFlush.ts"
 import { backupToolVersion, type DatabaseAccess, makeDatabaseAccess, ping, queryStatus } from "./database.ts"
 import type { Flavor, ServerAddress } from "./flavor.ts"
 import { type BackupSessions, renderInstanceMetrics, type SessionResult } from "./metrics.ts"
@@ -149,8 +151,22 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
       sessions.last = { bytes, durationSeconds: ((yield* Clock.currentTimeMillis) - startedAt) / 1000, result }
     }).pipe(Effect.scoped, Effect.annotateLogs({ client }))
 
+  const handleFlush = (res: ApiResponse, client: string) =>
+    flushBinaryLogs(access).pipe(
+      Effect.tap((result) => Effect.logInfo("binary logs flushed", { client, ...result })),
+      Effect.match({
+        onSuccess: (body) => json(res, 200, body),
+        onFailure: (error) => json(res, 503, apiFailure(503, "DatabaseUnavailable", error.message))
+      })
+    )
+
   const route = (req: IncomingMessage | Http2ServerRequest, res: ApiResponse) => {
     const path = new URL(req.url ?? "/", "https://instance").pathname
+    if (path === paths.flushBinaryLogs) {
+      return req.method === "POST"
+        ? handleFlush(res, peerName(req))
+        : Effect.sync(() => json(res, 405, apiFailure(405, "MethodNotAllowed", "only POST")))
+    }
     if (req.method !== "GET") return Effect.sync(() => json(res, 405, apiFailure(405, "MethodNotAllowed", "only GET")))
     if (path === paths.status) return handleStatus(res)
     if (path === paths.backup) return handleBackup(res, peerName(req))

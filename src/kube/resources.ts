@@ -146,6 +146,18 @@ export const Job = envelope({
 })
 export type Job = typeof Job.Type
 
+/** apps/v1 Deployment: the binlog archiver's (one per Cluster that enables archiving). */
+export const Deployment = envelope({
+  spec: Schema.optionalKey(
+    open({
+      replicas: OptionalInt,
+      template: open({ metadata: Schema.optionalKey(OpenObjectMeta), spec: Schema.optionalKey(PodSpec) })
+    })
+  ),
+  status: Schema.optionalKey(open({ readyReplicas: OptionalInt, availableReplicas: OptionalInt }))
+})
+export type Deployment = typeof Deployment.Type
+
 const ContainerStatus = open({
   name: Schema.String,
   ready: Schema.optionalKey(Schema.Boolean),
@@ -265,6 +277,7 @@ export const Resources = {
   scheduledBackups: namespaced(Group, Version, "scheduledbackups", "ScheduledBackup", ScheduledBackup),
   clusters: namespaced(Group, Version, "clusters", "Cluster", Cluster),
   jobs: namespaced("batch", "v1", "jobs", "Job", Job),
+  deployments: namespaced("apps", "v1", "deployments", "Deployment", Deployment),
   pods: namespaced("", "v1", "pods", "Pod", Pod),
   secrets: namespaced("", "v1", "secrets", "Secret", Secret),
   configMaps: namespaced("", "v1", "configmaps", "ConfigMap", ConfigMap),

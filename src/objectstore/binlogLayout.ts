@@ -32,6 +32,16 @@ export const binlogArchivePrefix = Effect.fn("binlogLayout.binlogArchivePrefix")
   return `${yield* clusterPrefix(path, cluster)}${BinlogsFolder}/`
 })
 
+/**
+ * The archive prefix next to a backup, from its archive key (`<path>/<cluster>/<backup-name>/<backup-id>/backup.xbstream`
+ * → `<path>/<cluster>/binlogs/`): point-in-time recovery replays the binlogs of the cluster the backup was
+ * found under, whichever way it was named (a Backup object or an `externalClusters` source).
+ */
+export const binlogArchivePrefixOfBackup = (archiveKey: string): string => {
+  const segments = archiveKey.split("/")
+  return `${[...segments.slice(0, -3), ""].join("/")}${BinlogsFolder}/`
+}
+
 /** The identity key under an archive prefix. */
 export const identityKey = (archivePrefix: string): string => `${archivePrefix}${IdentityFile}`
 

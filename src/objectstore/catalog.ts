@@ -25,7 +25,8 @@ import {
   BackupIDNotFound,
   type InvalidName,
   NoBaseBackupsFound,
-  type ObjectStoreDownloadFailed
+  type ObjectStoreDownloadFailed,
+  type RecoveryTargetUnreachable
 } from "../api/failures.ts"
 import { ArchiveFile, clusterPrefix, MetadataFile, parseBackupKey } from "./layout.ts"
 import type { BackupMetadata } from "./metadata.ts"
@@ -60,8 +61,23 @@ export interface CatalogOptions {
   readonly pageSize?: number
 }
 
+/**
+ * Which backups a point-in-time recovery can start from: those that end before its target. Backups that do not
+ * are passed over like newer ones that do not exist; damage is judged on the rest only.
+ */
+export interface Eligibility {
+  /** Whether a backup may end before the target by its location alone (an id at or after a time target cannot). */
+  readonly mayBeEligible: (entry: BackupLocationEntry) => boolean
+  /** Whether a completed backup ends before the target. */
+  readonly isEligible: (metadata: BackupMetadata) => boolean
+  /** The failure when completed backups exist but none ends before the target. */
+  readonly noneEligible: (passedOver: number) => RecoveryTargetUnreachable
+}
+
 /** Options of `findBackup`. */
 export interface FindOptions extends CatalogOptions {
+  /** Only backups that can start a point-in-time recovery (absent: every completed backup). */
+  readonly eligibility?: Eligibility
   /** What to do when the latest completed backup is damaged (default `fail`); ignored for a pinned id. */
   readonly onDamagedLatest?: OnDamagedLatest
   /** Damage found outside the catalog (a sha256 mismatch on download), by backup prefix. */
@@ -186,7 +202,8 @@ export const skippedBackup = (entry: BackupLocationEntry, damage: BackupDamaged)
 
 /**
  * The backup a recovery should use: the completed one with id `backupID` when given, else the latest completed
- * one (see the module comment for damaged backups). Reads metadata.json only of candidates, newest first.
+ * one (see the module comment for damaged backups); with `eligibility`, the latest that can start the
+ * point-in-time recovery. Reads metadata.json only of candidates, newest first.
  */
 export const findBackup = Effect.fn("catalog.findBackup")(function* (
   path: string,
@@ -195,16 +212,23 @@ export const findBackup = Effect.fn("catalog.findBackup")(function* (
   options: FindOptions = {}
 ): Effect.fn.Return<
   FoundBackup,
-  NoBaseBackupsFound | BackupIDNotFound | BackupDamaged | ObjectStoreDownloadFailed | InvalidName,
+  | NoBaseBackupsFound
+  | BackupIDNotFound
+  | BackupDamaged
+  | ObjectStoreDownloadFailed
+  | InvalidName
+  | RecoveryTargetUnreachable,
   ObjectStoreClient
 > {
   const client = yield* ObjectStoreClient
   const { prefix, entries } = yield* scanBackups(path, cluster, options)
+  const eligibility = options.eligibility
   // only a metadata.json makes a backup count: without one it never completed
-  const candidates = entries
+  const marked = entries
     .filter((e) => backupID === undefined || e.backupId === backupID)
     .filter((e) => Option.isSome(e.metadataSize))
-    .reverse()
+  const candidates = marked.filter((e) => eligibility === undefined || eligibility.mayBeEligible(e)).reverse()
+  let passedOver = marked.length - candidates.length
   const fallBack = backupID === undefined && options.onDamagedLatest === "usePrevious"
   const known = new Map((options.knownDamaged ?? []).map((d) => [d.prefix, d]))
   const skipped: Array<SkippedBackup> = []
@@ -212,6 +236,10 @@ export const findBackup = Effect.fn("catalog.findBackup")(function* (
   for (const candidate of candidates) {
     const knownDamage = known.get(candidate.prefix)
     const entry = knownDamage === undefined ? yield* inspectBackup(candidate) : undefined
+    if (entry?.status === "completed" && eligibility !== undefined && !eligibility.isEligible(entry.metadata)) {
+      passedOver++
+      continue
+    }
     if (entry?.status === "completed") {
       if (skipped.length > 0) {
         yield* Effect.logWarning("the latest backup is damaged: restoring an older one").pipe(
@@ -233,6 +261,7 @@ export const findBackup = Effect.fn("catalog.findBackup")(function* (
       problem: `${newestDamage.problem}; no older backup is intact either (${skipped.length} damaged)`
     })
   }
+  if (eligibility !== undefined && passedOver > 0) return yield* eligibility.noneEligible(passedOver)
   return yield* backupID === undefined
     ? Effect.fail(new NoBaseBackupsFound({ bucket: client.bucket, prefix }))
     : Effect.fail(new BackupIDNotFound({ bucket: client.bucket, prefix, backupID }))

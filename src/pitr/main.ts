@@ -4,25 +4,114 @@
  * message: an archive owned by another cluster or an unusable work directory is `InvalidConfiguration`, a
  * source that cannot be reached at all is `NoHealthyInstance` (a lost connection is retried, not reported).
  *
+ * Next to the archiver runs the rotation (`ARCHIVE_FLUSH_URL`): every `ARCHIVE_FLUSH_INTERVAL_SECONDS` it asks
+ * the primary's instance manager to close the open binlog file when it holds transactions, so the file
+ * completes and is archived. A failed rotation is logged and tried again at the next interval; it never stops
+ * the archiver, whose files stay correct, only later.
+ *
  * @since 0.2.0
  */
-import { Effect } from "effect"
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Duration, Effect, Schedule } from "effect"
 import type { ArchiverEnv } from "../api/binlogArchive.ts"
 import { InvalidConfiguration, NoHealthyInstance } from "../api/failures.ts"
+import { flushBinaryLogs } from "../instance/client.ts"
 import { binlogArchivePrefix } from "../objectstore/binlogLayout.ts"
 import { withObjectStoreFromEnv } from "../objectstore/ObjectStoreClient.ts"
 import { runArchiver } from "./archiver.ts"
+
+const quoteOption = (value: string): string => `"${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`
+
+const invalid = (detail: string) => new InvalidConfiguration({ detail })
+
+const readText = (path: string, what: string) =>
+  Effect.tryPromise({
+    try: () => readFile(path, "utf8"),
+    catch: (error) => invalid(`cannot read ${what} ${path}: ${String(error)}`)
+  })
+
+/**
+ * The archiver account's option file: ARCHIVE_CREDENTIALS_FILE as it is, or one written from ARCHIVE_USER and
+ * ARCHIVE_PASSWORD_FILE into a private directory (mode 0600) that is removed with the scope. The password never
+ * goes into argv or a log.
+ */
+export const credentialsFileOf = (env: ArchiverEnv) =>
+  Effect.gen(function* () {
+    if (env.ARCHIVE_CREDENTIALS_FILE !== undefined) return env.ARCHIVE_CREDENTIALS_FILE
+    if (env.ARCHIVE_USER === undefined || env.ARCHIVE_PASSWORD_FILE === undefined) {
+      return yield* invalid("set ARCHIVE_CREDENTIALS_FILE, or ARCHIVE_USER with ARCHIVE_PASSWORD_FILE")
+    }
+    // a trailing newline is an artefact of how Secrets are written, not part of the password
+    const password = (yield* readText(env.ARCHIVE_PASSWORD_FILE, "ARCHIVE_PASSWORD_FILE")).replace(/\r?\n$/u, "")
+    const dir = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => mkdtemp(join(tmpdir(), "cnm-archiver-")),
+        catch: (error) => invalid(`cannot create a private directory: ${String(error)}`)
+      }),
+      (path) => Effect.promise(() => rm(path, { recursive: true, force: true }).catch(() => undefined))
+    )
+    const file = join(dir, "client.cnf")
+    yield* Effect.tryPromise({
+      try: async () => {
+        await chmod(dir, 0o700)
+        await writeFile(
+          file,
+          `[client]\nuser=${quoteOption(env.ARCHIVE_USER ?? "")}\npassword=${quoteOption(password)}\n`,
+          {
+            mode: 0o600
+          }
+        )
+      },
+      catch: (error) => invalid(`cannot write the credentials file: ${String(error)}`)
+    })
+    return file
+  })
+
+/**
+ * The rotation loop, or nothing when ARCHIVE_FLUSH_URL is not set. Its configuration is checked and read here,
+ * before the archiver starts; the loop itself cannot fail.
+ */
+export const rotation = (env: ArchiverEnv) =>
+  Effect.gen(function* () {
+    const url = env.ARCHIVE_FLUSH_URL
+    if (url === undefined) return Effect.void
+    const [ca, cert, key] = [env.ARCHIVE_TLS_CA_FILE, env.ARCHIVE_TLS_CERT_FILE, env.ARCHIVE_TLS_KEY_FILE]
+    if (ca === undefined || cert === undefined || key === undefined) {
+      return yield* invalid(
+        "ARCHIVE_FLUSH_URL needs ARCHIVE_TLS_CA_FILE, ARCHIVE_TLS_CERT_FILE and ARCHIVE_TLS_KEY_FILE"
+      )
+    }
+    const tls = {
+      ca: yield* readText(ca, "ARCHIVE_TLS_CA_FILE"),
+      cert: yield* readText(cert, "ARCHIVE_TLS_CERT_FILE"),
+      key: yield* readText(key, "ARCHIVE_TLS_KEY_FILE")
+    }
+    const once = flushBinaryLogs(url, tls).pipe(
+      Effect.tap((result) =>
+        result.rotated ? Effect.logInfo("binlog rotated", { file: result.file, gtid: result.gtid }) : Effect.void
+      ),
+      Effect.catch((error) => Effect.logWarning("binlog rotation failed", { detail: error.message }))
+    )
+    return Effect.repeat(once, Schedule.spaced(Duration.seconds(env.ARCHIVE_FLUSH_INTERVAL_SECONDS ?? 300))).pipe(
+      Effect.delay(Duration.seconds(env.ARCHIVE_FLUSH_INTERVAL_SECONDS ?? 300)),
+      Effect.asVoid
+    )
+  })
 
 /** The archiver over a decoded environment. */
 export const archiverProgram = (env: ArchiverEnv) =>
   withObjectStoreFromEnv((connection) =>
     Effect.gen(function* () {
       const archivePrefix = yield* binlogArchivePrefix(connection.spec.path ?? "", env.ARCHIVE_CLUSTER_NAME)
+      const credentialsFile = yield* credentialsFileOf(env)
+      yield* Effect.forkScoped(yield* rotation(env))
       return yield* runArchiver({
         source: {
           host: env.ARCHIVE_SOURCE_HOST,
           port: env.ARCHIVE_SOURCE_PORT ?? 3306,
-          credentialsFile: env.ARCHIVE_CREDENTIALS_FILE,
+          credentialsFile,
           ...(env.ARCHIVE_TLS_CA_FILE === undefined ? {} : { caFile: env.ARCHIVE_TLS_CA_FILE })
         },
         dumpServerId: env.ARCHIVE_DUMP_SERVER_ID,
@@ -46,5 +135,5 @@ export const archiverProgram = (env: ArchiverEnv) =>
             )
         })
       )
-    })
+    }).pipe(Effect.scoped)
   )

@@ -1,14 +1,63 @@
 /**
- * Point-in-time recovery after a base restore, as one step the restore can call: read the archive, plan
- * (`RecoveryTargetUnreachable` before anything touches the data), verify and replay (`replay.ts`). The base
- * backup must already be restored and the private server running at its GTID state, with nothing written since.
+ * Point-in-time recovery after a base restore, in the two halves the restore needs: before anything touches the
+ * data directory, read the archive, plan (`RecoveryTargetUnreachable`) and download every planned file verified
+ * (`ChecksumMismatch`); after the base restore, replay them into the private server (`replay.ts`), which must be
+ * at the backup's GTID state with nothing written since. And which base backups can start a recovery to a
+ * target at all, for the catalog's choice (`eligibility`).
  *
  * @since 0.2.0
  */
 import { Effect } from "effect"
+import { backupIdToDate } from "../api/backupId.ts"
+import { RecoveryTargetUnreachable } from "../api/failures.ts"
+import type { Eligibility } from "../objectstore/catalog.ts"
 import { archivedManifests } from "./archiveCatalog.ts"
-import { type BaseBackup, planRecovery, type RecoveryTarget } from "./recoveryPlan.ts"
-import { type ReplayTarget, replayPlan } from "./replay.ts"
+import { type BaseBackup, describeTarget, endsBefore, planRecovery, type RecoveryTarget } from "./recoveryPlan.ts"
+import { applyPlan, downloadPlanFiles, type ReplayTarget } from "./replay.ts"
+
+/**
+ * The catalog's rule for a recovery to `target`: only backups that end before it. A backup id is the time its
+ * Job was created, before the backup started, so an id at or after a time target can never end before it and
+ * is not even read (nor judged damaged).
+ */
+export const eligibility = (target: RecoveryTarget): Eligibility => ({
+  mayBeEligible: (entry) =>
+    target._tag === "Gtid" ||
+    backupIdToDate(entry.backupId).getTime() < Math.floor(Date.parse(target.time) / 1000) * 1000,
+  isEligible: (metadata) =>
+    endsBefore({ backupId: metadata.backupId, endGTID: metadata.endGTID ?? "", stoppedAt: metadata.stoppedAt }, target),
+  noneEligible: (passedOver) =>
+    new RecoveryTargetUnreachable({
+      why: "BeforeFirstRecoverablePoint",
+      target: describeTarget(target),
+      detail: `every completed base backup (${passedOver}) ends after it`
+    })
+})
+
+/** Plans the recovery of `backup` (pinned) to `target` and downloads the planned files, verified, into `dir`. */
+export const preparePointInTime = Effect.fn("pitr.preparePointInTime")(function* <B extends BaseBackup>(options: {
+  readonly archivePrefix: string
+  readonly backup: B
+  readonly target: RecoveryTarget
+  readonly dir: string
+}) {
+  const manifests = yield* archivedManifests(options.archivePrefix)
+  const plan = yield* planRecovery({
+    backups: [options.backup],
+    manifests,
+    target: options.target,
+    backupID: options.backup.backupId
+  })
+  yield* Effect.logInfo("point-in-time recovery planned").pipe(
+    Effect.annotateLogs({
+      target: describeTarget(options.target),
+      startGTID: plan.startPosition,
+      files: plan.files.map((f) => `${f.series}/${f.file}`)
+    })
+  )
+  const files = yield* downloadPlanFiles(plan, options.archivePrefix, options.dir)
+  return { plan, files }
+})
 
 /** Plans from the archive under `archivePrefix` and replays into `server`; returns the plan and the final GTID. */
 export const pointInTimeRecovery = Effect.fn("pitr.pointInTimeRecovery")(function* <B extends BaseBackup>(options: {
@@ -18,13 +67,7 @@ export const pointInTimeRecovery = Effect.fn("pitr.pointInTimeRecovery")(functio
   readonly target: RecoveryTarget
   readonly server: ReplayTarget
 }) {
-  const manifests = yield* archivedManifests(options.archivePrefix)
-  const plan = yield* planRecovery({
-    backups: [options.backup],
-    manifests,
-    target: options.target,
-    backupID: options.backup.backupId
-  })
-  const gtid = yield* replayPlan(plan, options.archivePrefix, options.server)
+  const { plan, files } = yield* preparePointInTime({ ...options, dir: options.server.scratchDir })
+  const gtid = yield* applyPlan(plan, files, options.server)
   return { plan, gtid }
 })

@@ -54,8 +54,23 @@ export interface RecoveryPlan<B extends BaseBackup = BaseBackup> {
 
 const millis = (time: string): number => Date.parse(time)
 
-const describeTarget = (target: RecoveryTarget): string =>
+/** How a target is named in messages and results (`targetGTID 0-1-24`). */
+export const describeTarget = (target: RecoveryTarget): string =>
   target._tag === "Gtid" ? `targetGTID ${target.gtid}` : `targetTime ${target.time}`
+
+/**
+ * Whether `backup` can be the base of a recovery to `target`: for a GTID target, every domain the target names
+ * is at or before the target in the backup's end state; for a time target, the backup stopped before it (whole
+ * seconds, as the replay compares).
+ */
+export const endsBefore = (backup: BaseBackup, target: RecoveryTarget): boolean => {
+  if (target._tag === "Gtid") {
+    const targetGtid = parseGtidList(target.gtid)
+    const end = parseGtidList(backup.endGTID)
+    return [...targetGtid.keys()].every((d) => (end.get(d)?.seq ?? 0n) <= (targetGtid.get(d)?.seq ?? 0n))
+  }
+  return millis(backup.stoppedAt) < Math.floor(millis(target.time) / 1000) * 1000
+}
 
 interface Chained {
   readonly manifest: BinlogManifest
@@ -83,15 +98,8 @@ export const planRecovery = <B extends BaseBackup>(input: {
     const targetMillis = target._tag === "Time" ? Math.floor(millis(target.time) / 1000) * 1000 : undefined
 
     const candidates = input.backups.filter((b) => input.backupID === undefined || b.backupId === input.backupID)
-    const endsBefore = (b: B): boolean => {
-      if (targetGtid !== undefined) {
-        const end = parseGtidList(b.endGTID)
-        return [...targetGtid.keys()].every((d) => (end.get(d)?.seq ?? 0n) <= (targetGtid.get(d)?.seq ?? 0n))
-      }
-      return millis(b.stoppedAt) < (targetMillis as number)
-    }
     const eligible = candidates
-      .filter(endsBefore)
+      .filter((b) => endsBefore(b, target))
       .sort((a, b) => millis(a.stoppedAt) - millis(b.stoppedAt) || a.backupId.localeCompare(b.backupId))
     const backup = eligible.at(-1)
     if (backup === undefined) {

@@ -29,13 +29,30 @@ export class BinlogReplayFailed extends Data.TaggedError("BinlogReplayFailed")<{
   }
 }
 
-/** Where the replay applies: a SQL client option file that reaches the private server as an admin. */
-export interface ReplayTarget {
+/** How the replay reaches the private server: a SQL client option file of an admin. */
+export interface ServerClient {
   /** `[client]` options of the private server (socket, user with BINLOG REPLAY). */
   readonly defaultsFile: string
+  /**
+   * The server runs with `--skip-grant-tables` (the restore's private server): account statements in the
+   * binlog (`CREATE USER`, `GRANT`) fail there with ERROR 1290 until the replay's session loads the grant
+   * tables with `FLUSH LOCAL PRIVILEGES`, which writes nothing to the binlog. Authentication stays off.
+   */
+  readonly grantTablesSkipped?: boolean
+}
+
+/** Where the replay applies, and where it keeps the downloaded files. */
+export interface ReplayTarget extends ServerClient {
   /** Scratch directory for the downloaded files. */
   readonly scratchDir: string
 }
+
+/**
+ * `--stop-datetime` of an RFC 3339 time in UTC, whole seconds: the tool rejects ISO 'Z' and reads the value in
+ * its own time zone (pinned to UTC), so an offset such as `+02:00` is converted here, not dropped.
+ */
+const stopDatetime = (time: string): string =>
+  new Date(Math.floor(Date.parse(time) / 1000) * 1000).toISOString().slice(0, 19).replace("T", " ")
 
 /** `mariadb-binlog`'s arguments for a plan over local files (pure). */
 export const replayArgs = (plan: RecoveryPlan, files: ReadonlyArray<string>): ReadonlyArray<string> => [
@@ -43,7 +60,7 @@ export const replayArgs = (plan: RecoveryPlan, files: ReadonlyArray<string>): Re
   ...(plan.startPosition === "" ? [] : [`--start-position=${plan.startPosition}`]),
   ...(plan.stopPosition === undefined ? [] : [`--stop-position=${plan.stopPosition}`]),
   // whole seconds, as the binlog records them; ISO 'Z' is rejected by the tool
-  ...(plan.stopTime === undefined ? [] : [`--stop-datetime=${plan.stopTime.slice(0, 19).replace("T", " ")}`]),
+  ...(plan.stopTime === undefined ? [] : [`--stop-datetime=${stopDatetime(plan.stopTime)}`]),
   ...files
 ]
 
@@ -69,7 +86,7 @@ const run = (command: string, args: ReadonlyArray<string>, input?: string) =>
     })
   })
 
-const gtidBinlogPos = (target: ReplayTarget) =>
+const gtidBinlogPos = (target: ServerClient) =>
   Effect.map(
     run(
       "mariadb",
@@ -80,15 +97,23 @@ const gtidBinlogPos = (target: ReplayTarget) =>
   )
 
 /** Pipes the decoder into the SQL client; fails when either exits non-zero. */
-const pipeReplay = (args: ReadonlyArray<string>, target: ReplayTarget) =>
+const pipeReplay = (args: ReadonlyArray<string>, target: ServerClient) =>
   Effect.callback<void, BinlogReplayFailed>((resume) => {
     const decoder = spawn("mariadb-binlog", [...args], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, TZ: "UTC" }
     })
-    const client = spawn("mariadb", [`--defaults-file=${target.defaultsFile}`, "--binary-mode"], {
-      stdio: ["pipe", "ignore", "pipe"]
-    })
+    const client = spawn(
+      "mariadb",
+      [
+        `--defaults-file=${target.defaultsFile}`,
+        "--binary-mode",
+        ...(target.grantTablesSkipped === true ? ["--init-command=FLUSH LOCAL PRIVILEGES"] : [])
+      ],
+      {
+        stdio: ["pipe", "ignore", "pipe"]
+      }
+    )
     decoder.stdout.pipe(client.stdin)
     // EPIPE when the client died first: its exit code tells the story
     client.stdin.on("error", () => undefined)
@@ -123,11 +148,14 @@ const pipeReplay = (args: ReadonlyArray<string>, target: ReplayTarget) =>
     })
   })
 
-/** Downloads, verifies and replays `plan` into `target`; returns the server's GTID position afterwards. */
-export const replayPlan = Effect.fn("pitr.replayPlan")(function* (
+/**
+ * Downloads every planned file into `dir`, each verified against its manifest's SHA-256 and size; returns the
+ * local paths in replay order. A flipped byte is `ChecksumMismatch` naming the binlog's key.
+ */
+export const downloadPlanFiles = Effect.fn("pitr.downloadPlanFiles")(function* (
   plan: RecoveryPlan,
   archivePrefix: string,
-  target: ReplayTarget
+  dir: string
 ) {
   const local: Array<string> = []
   for (const [index, manifest] of plan.files.entries()) {
@@ -136,20 +164,32 @@ export const replayPlan = Effect.fn("pitr.replayPlan")(function* (
       verifiedObjectStream(keys.fileKey, { sha256: manifest.sha256, size: manifest.size })
     )
     // the index keeps replay order even when a failover's new series reuses a file name
-    const path = join(target.scratchDir, `${String(index).padStart(6, "0")}-${manifest.file}`)
+    const path = join(dir, `${String(index).padStart(6, "0")}-${manifest.file}`)
     yield* Effect.tryPromise({
       try: () => writeFile(path, Buffer.concat(chunks)),
       catch: (e) => new BinlogReplayFailed({ detail: `cannot write ${path}: ${String(e)}` })
     })
     local.push(path)
   }
+  return local
+})
+
+/**
+ * Replays already verified local `files` (from `downloadPlanFiles`) into `target`; returns the server's GTID
+ * position afterwards.
+ */
+export const applyPlan = Effect.fn("pitr.applyPlan")(function* (
+  plan: RecoveryPlan,
+  files: ReadonlyArray<string>,
+  target: ServerClient
+) {
   const before = yield* gtidBinlogPos(target)
   if (formatGtidList(parseGtidList(before)) !== formatGtidList(parseGtidList(plan.startPosition))) {
     return yield* new BinlogReplayFailed({
       detail: `the server is at GTID '${before}', not at the backup's '${plan.startPosition}': something wrote to it before the replay`
     })
   }
-  if (local.length > 0) yield* pipeReplay(replayArgs(plan, local), target)
+  if (files.length > 0) yield* pipeReplay(replayArgs(plan, files), target)
   const after = yield* gtidBinlogPos(target)
   if (plan.stopPosition !== undefined && !samePosition(parseGtidList(after), parseGtidList(plan.stopPosition))) {
     if (includes(parseGtidList(after), parseGtidList(plan.stopPosition))) {
@@ -162,4 +202,14 @@ export const replayPlan = Effect.fn("pitr.replayPlan")(function* (
     })
   }
   return after
+})
+
+/** Downloads, verifies and replays `plan` into `target`; returns the server's GTID position afterwards. */
+export const replayPlan = Effect.fn("pitr.replayPlan")(function* (
+  plan: RecoveryPlan,
+  archivePrefix: string,
+  target: ReplayTarget
+) {
+  const files = yield* downloadPlanFiles(plan, archivePrefix, target.scratchDir)
+  return yield* applyPlan(plan, files, target)
 })

@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import { spawn } from "node:child_process"
-import { readFile } from "node:fs/promises"
+import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { RestoreCopyBackFailed } from "../api/failures.ts"
@@ -28,9 +28,17 @@ import { describeTail, runTool } from "./tool.ts"
 /** Admin client binary of each flavour (ping, shutdown). */
 const adminBinary = (flavor: Flavor): string => (flavor.name === "mariadb" ? "mariadb-admin" : "mysqladmin")
 
+/** How a step after the GTID state reaches the private server: a `[client]` option file (socket, root). */
+export interface PrivateServerClient {
+  readonly defaultsFile: string
+  /** Always: the private server runs with `--skip-grant-tables`. */
+  readonly grantTablesSkipped: true
+}
+
 /** What the GTID step needs. */
-export interface GtidStateOptions {
+export interface GtidStateOptions<A = void, E = never, R = never> {
   readonly flavor: Flavor
+  /** The state to set; '' sets none (the backup logged no GTID) and only runs `afterState`. */
   readonly gtid: string
   readonly dataDir: string
   /** The option file the server will run with (`--defaults-file`). */
@@ -39,10 +47,20 @@ export interface GtidStateOptions {
   readonly workDir: string
   /** How long the temporary server may take to start (default 120 s: a first start resizes the redo log). */
   readonly startTimeoutMillis?: number
+  /**
+   * Runs on the same private server right after the state is set, before it shuts down: the point-in-time
+   * replay, which must be the first write after the state (research note 2.5). Nobody else can connect.
+   */
+  readonly afterState?: (server: PrivateServerClient) => Effect.Effect<A, E, R>
 }
 
-/** Starts a private server on the data directory, applies `restoreGtidSql(gtid)` and stops it. */
-export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* (options: GtidStateOptions) {
+/**
+ * Starts a private server on the data directory, applies `restoreGtidSql(gtid)`, runs `afterState` and stops it;
+ * returns what `afterState` returned.
+ */
+export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* <A = void, E = never, R = never>(
+  options: GtidStateOptions<A, E, R>
+) {
   const { flavor, dataDir } = options
   const fail = (detail: string, exitCode?: number) =>
     new RestoreCopyBackFailed({
@@ -50,7 +68,7 @@ export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* (op
       detail: `setting the GTID state ${options.gtid} failed: ${detail}`,
       ...(exitCode === undefined ? {} : { exitCode })
     })
-  const statements = flavor.restoreGtidSql(options.gtid)
+  const statements = options.gtid === "" ? [] : flavor.restoreGtidSql(options.gtid)
   if (statements === undefined) return yield* fail("not a valid GTID state for this flavour")
   const socket = join(options.workDir, "gtid.sock")
   const log = join(options.workDir, "gtid-server.log")
@@ -72,7 +90,7 @@ export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* (op
       .catch(() => "no server log")
   )
 
-  yield* Effect.acquireUseRelease(
+  return yield* Effect.acquireUseRelease(
     Effect.sync(() => {
       const child = spawn(flavor.serverBinary, serverArgs, { stdio: "ignore" })
       const exited = new Promise<number>((resolve) => {
@@ -96,13 +114,21 @@ export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* (op
           onTimeout: () =>
             Effect.flatMap(logTail, (tail) => Effect.fail(fail(`the temporary server did not start: ${tail}`)))
         })
-        const sql = statements.join(";\n")
-        const applied = yield* runTool(flavor.sqlClient, [...clientArgs, "-e", sql])
-        if (applied.exitCode !== 0) return yield* fail(describeTail(applied), applied.exitCode)
+        if (statements.length > 0) {
+          const applied = yield* runTool(flavor.sqlClient, [...clientArgs, "-e", statements.join(";\n")])
+          if (applied.exitCode !== 0) return yield* fail(describeTail(applied), applied.exitCode)
+          yield* Effect.logInfo("GTID state set").pipe(Effect.annotateLogs({ gtid: options.gtid }))
+        }
+        let after: A | undefined
+        if (options.afterState !== undefined) {
+          const clientFile = join(options.workDir, "gtid-client.cnf")
+          yield* Effect.promise(() => writeFile(clientFile, `[client]\nsocket=${socket}\nuser=root\n`))
+          after = yield* options.afterState({ defaultsFile: clientFile, grantTablesSkipped: true })
+        }
         child.kill("SIGTERM")
         const code = yield* Effect.promise(() => exited)
         if (code !== 0) return yield* fail(`the temporary server did not shut down cleanly: ${yield* logTail}`, code)
-        yield* Effect.logInfo("GTID state set").pipe(Effect.annotateLogs({ gtid: options.gtid }))
+        return after as A
       }),
     ({ child }) => stopChild(child, "SIGTERM", "30 seconds")
   )

@@ -1,8 +1,10 @@
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
+import { GtidList } from "../api/binlogArchive.ts"
 import { InvalidConfiguration } from "../api/failures.ts"
 import type { RestoreEnv } from "../api/jobs.ts"
 import { flavorOf } from "../instance/flavor.ts"
 import { withObjectStoreFromEnv } from "../objectstore/ObjectStoreClient.ts"
+import type { RecoveryTarget } from "../pitr/recoveryPlan.ts"
 import type { RestoreSource } from "./resolve.ts"
 import { restore } from "./restore.ts"
 
@@ -40,11 +42,35 @@ export const restoreSource = (env: RestoreEnv, path: string): Effect.Effect<Rest
   )
 }
 
+/**
+ * The point-in-time target, if any. The replay is MariaDB's (`mariadb-binlog`, GTID lists): a MySQL Cluster
+ * with a target is refused before anything is downloaded rather than restored to the wrong point.
+ */
+export const recoveryTargetOf = (env: RestoreEnv): Effect.Effect<RecoveryTarget | undefined, InvalidConfiguration> => {
+  const gtid = env.RESTORE_RECOVERY_TARGET_GTID
+  const time = env.RESTORE_RECOVERY_TARGET_TIME
+  if (gtid === undefined && time === undefined) return Effect.succeed(undefined)
+  const refuse = (detail: string) => Effect.fail(new InvalidConfiguration({ detail }))
+  if (gtid !== undefined && time !== undefined) {
+    return refuse("set at most one of RESTORE_RECOVERY_TARGET_GTID and RESTORE_RECOVERY_TARGET_TIME")
+  }
+  if ((env.RESTORE_FLAVOR ?? "mariadb") !== "mariadb") {
+    return refuse("point-in-time recovery (a recoveryTarget) replays MariaDB binlogs only in this version")
+  }
+  if (gtid !== undefined) {
+    return Schema.is(GtidList)(gtid)
+      ? Effect.succeed({ _tag: "Gtid", gtid })
+      : refuse(`RESTORE_RECOVERY_TARGET_GTID '${gtid}' is not a MariaDB GTID list (domain-server-seq, comma-separated)`)
+  }
+  return Effect.succeed({ _tag: "Time", time: time ?? "" })
+}
+
 /** The restore program over a decoded environment. */
 export const restoreProgram = (env: RestoreEnv) =>
   withObjectStoreFromEnv((connection) =>
     Effect.gen(function* () {
       const source = yield* restoreSource(env, connection.spec.path ?? "")
+      const recoveryTarget = yield* recoveryTargetOf(env)
       return yield* restore({
         flavor: flavorOf(env.RESTORE_FLAVOR ?? "mariadb"),
         source,
@@ -52,6 +78,7 @@ export const restoreProgram = (env: RestoreEnv) =>
         serverDefaultsFile: env.RESTORE_SERVER_DEFAULTS_FILE,
         ...(env.RESTORE_SCRATCH_DIR === undefined ? {} : { scratchParent: env.RESTORE_SCRATCH_DIR }),
         ...(env.RESTORE_ON_DAMAGED_LATEST === undefined ? {} : { onDamagedLatest: env.RESTORE_ON_DAMAGED_LATEST }),
+        ...(recoveryTarget === undefined ? {} : { recoveryTarget }),
         ...(env.RESTORE_DOWNLOAD_CONCURRENCY === undefined
           ? {}
           : { download: { concurrency: env.RESTORE_DOWNLOAD_CONCURRENCY } })

@@ -9,7 +9,7 @@
 import { Effect, Option } from "effect"
 import type { OnDamagedLatest, SkippedBackup } from "../api/cluster.ts"
 import { BackupDamaged, ChecksumMismatch, ObjectStoreDownloadFailed } from "../api/failures.ts"
-import { type BackupLocationEntry, findBackup } from "../objectstore/catalog.ts"
+import { type BackupLocationEntry, type Eligibility, findBackup } from "../objectstore/catalog.ts"
 import type { BackupMetadata } from "../objectstore/metadata.ts"
 import { readMetadataObject } from "../objectstore/metadataObject.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
@@ -50,6 +50,8 @@ export interface ResolveOptions {
   readonly onDamagedLatest?: OnDamagedLatest
   /** Backups found damaged on download in this run (their sha256 did not match). */
   readonly knownDamaged?: ReadonlyArray<BackupDamaged>
+  /** With a recovery target: only backups that end before it (`pitr/pointInTimeRecovery.ts`). */
+  readonly eligibility?: Eligibility
 }
 
 /** The backup prefix and id a metadata key names (explicit keys come from a Backup's status). */

@@ -10,6 +10,11 @@
  * ─▶ move into the data dir ─▶ set the GTID state (gtidState.ts)
  * ```
  *
+ * With a recovery target (point-in-time recovery, docs/pitr.md), the base backup is the latest that ends before
+ * the target; before the download, the archive is planned (`RecoveryTargetUnreachable`) and every planned
+ * binlog file is downloaded and verified into the scratch directory (`ChecksumMismatch` naming the binlog); the
+ * replay then runs on the same private server that sets the GTID state, as its first write.
+ *
  * The archive is never staged on disk: the download streams into the extractor. Until the move, the data
  * directory is untouched; after it, a failure empties it again. The scratch and staging directories are
  * removed whatever happens.
@@ -19,14 +24,19 @@
 import { access, mkdir, mkdtemp, readFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { Effect } from "effect"
-import type { OnDamagedLatest } from "../api/cluster.ts"
+import type { OnDamagedLatest, PointInTimeRecovery } from "../api/cluster.ts"
 import { type BackupDamaged, RestoreCopyBackFailed, RestorePrepareFailed } from "../api/failures.ts"
 import type { RestoreResult } from "../api/jobs.ts"
 import { nowMetaV1Time } from "../api/time.ts"
 import { type Flavor, type InfoFileNames, isPrepared, parseBinlogInfoFile } from "../instance/flavor.ts"
+import { binlogArchivePrefixOfBackup } from "../objectstore/binlogLayout.ts"
 import { backupDamaged } from "../objectstore/catalog.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { type DownloadOptions, verifiedObjectStream } from "../pipeline/download.ts"
+import { formatGtidList, parseGtidList } from "../pitr/gtid.ts"
+import { eligibility, preparePointInTime } from "../pitr/pointInTimeRecovery.ts"
+import { describeTarget, type RecoveryTarget } from "../pitr/recoveryPlan.ts"
+import { applyPlan } from "../pitr/replay.ts"
 import { checkDataDir, clear, install, makeStagingDir, removeDir } from "./dataDir.ts"
 import { applyGtidState } from "./gtidState.ts"
 import { type ResolvedBackup, type RestoreSource, resolveBackup } from "./resolve.ts"
@@ -45,6 +55,8 @@ export interface RestoreOptions {
   readonly download?: DownloadOptions
   /** With a `Prefix` source and no pinned id: what a damaged latest backup makes the restore do (default `fail`). */
   readonly onDamagedLatest?: OnDamagedLatest
+  /** Point-in-time recovery: replay the archived binlogs after the base restore up to this target (MariaDB). */
+  readonly recoveryTarget?: RecoveryTarget
 }
 
 const firstExisting = (dir: string, names: InfoFileNames): Effect.Effect<string | undefined> =>
@@ -124,6 +136,41 @@ const copyBack = Effect.fn("recovery.copyBack")(function* (flavor: Flavor, scrat
   }
 })
 
+/**
+ * The point-in-time half that runs before the data directory is touched: the plan from the archive next to the
+ * backup, pinned to it, and every planned file downloaded and verified into `dir`.
+ */
+const planPointInTime = Effect.fn("recovery.planPointInTime")(function* (
+  backup: ResolvedBackup,
+  target: RecoveryTarget,
+  dir: string
+) {
+  yield* Effect.tryPromise({
+    try: () => mkdir(dir),
+    catch: (error) => new RestorePrepareFailed({ step: "replay", detail: `cannot create ${dir}: ${String(error)}` })
+  })
+  const prepared = yield* preparePointInTime({
+    archivePrefix: binlogArchivePrefixOfBackup(backup.archiveKey),
+    backup: {
+      backupId: backup.metadata.backupId,
+      endGTID: formatGtidList(parseGtidList(backup.metadata.endGTID ?? "")),
+      stoppedAt: backup.metadata.stoppedAt
+    },
+    target,
+    dir
+  }).pipe(
+    Effect.catchTag("BinlogReplayFailed", (e) =>
+      Effect.fail(new RestorePrepareFailed({ step: "replay", detail: e.detail }))
+    )
+  )
+  const result: PointInTimeRecovery = {
+    target: describeTarget(target),
+    startGTID: prepared.plan.startPosition,
+    binlogFiles: prepared.plan.files.map((f) => `${f.series}/${f.file}`)
+  }
+  return { ...prepared, result }
+})
+
 /** The GTID and binlog position the backup ends at, from its own binlog info file (metadata as fallback). */
 const backupPosition = Effect.fn("recovery.backupPosition")(function* (
   flavor: Flavor,
@@ -171,6 +218,10 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
     catch: (error) =>
       new RestorePrepareFailed({ step: "extract", detail: `cannot create ${extracted}: ${String(error)}` })
   })
+  const pointInTime =
+    options.recoveryTarget === undefined
+      ? undefined
+      : yield* planPointInTime(backup, options.recoveryTarget, join(scratch, "binlogs"))
   yield* extract(flavor, backup, extracted, options.download ?? {})
   yield* Effect.logInfo("backup downloaded, verified and extracted")
   yield* prepare(flavor, extracted)
@@ -181,14 +232,33 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
   yield* copyBack(flavor, extracted, staging)
   yield* install(staging, dataDir)
   yield* Effect.logInfo("backup copied into the data directory")
-  if (position.gtid !== "") {
-    yield* applyGtidState({
+  if (pointInTime !== undefined && formatGtidList(parseGtidList(position.gtid)) !== pointInTime.plan.startPosition) {
+    yield* clear(dataDir)
+    return yield* new RestorePrepareFailed({
+      step: "replay",
+      detail: `the backup ends at GTID '${position.gtid}' but its metadata.json says '${pointInTime.plan.startPosition}': the replay would start at the wrong transaction`
+    })
+  }
+  let gtid = position.gtid
+  if (position.gtid !== "" || pointInTime !== undefined) {
+    const replayed = yield* applyGtidState({
       flavor,
       gtid: position.gtid,
       dataDir,
       serverDefaultsFile: options.serverDefaultsFile,
-      workDir: scratch
+      workDir: scratch,
+      ...(pointInTime === undefined
+        ? {}
+        : {
+            afterState: (server) =>
+              applyPlan(pointInTime.plan, pointInTime.files, server).pipe(
+                Effect.catchTag("BinlogReplayFailed", (e) =>
+                  Effect.fail(new RestorePrepareFailed({ step: "replay", detail: e.detail }))
+                )
+              )
+          })
     }).pipe(Effect.tapError(() => clear(dataDir)))
+    if (typeof replayed === "string") gtid = replayed
   }
   const stoppedAt = yield* nowMetaV1Time
   const result: RestoreResult = {
@@ -196,9 +266,11 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
     archiveKey: backup.archiveKey,
     size: backup.expectedSize,
     sha256: backup.expectedSha256,
-    gtid: position.gtid,
-    ...(position.binlog === undefined ? {} : { binlog: position.binlog }),
+    gtid,
+    // after a replay the binlog position of the backup is no longer where the server continues
+    ...(position.binlog === undefined || pointInTime !== undefined ? {} : { binlog: position.binlog }),
     ...(backup.skipped.length === 0 ? {} : { skippedBackups: backup.skipped }),
+    ...(pointInTime === undefined ? {} : { pointInTime: pointInTime.result }),
     startedAt,
     stoppedAt
   }
@@ -225,12 +297,15 @@ export const restore = (options: RestoreOptions) =>
     for (;;) {
       const backup = yield* resolveBackup(options.source, {
         ...(options.onDamagedLatest === undefined ? {} : { onDamagedLatest: options.onDamagedLatest }),
+        ...(options.recoveryTarget === undefined ? {} : { eligibility: eligibility(options.recoveryTarget) }),
         knownDamaged
       })
       const attempt = yield* Effect.result(restoreResolved(backup, options))
       if (attempt._tag === "Success") return attempt.success
       const error = attempt.failure
-      if (error._tag !== "ChecksumMismatch" || backup.location === undefined) return yield* Effect.fail(error)
+      // a damaged archived binlog is not a damaged base backup: an older backup would need the same file
+      if (error._tag !== "ChecksumMismatch" || error.key !== backup.archiveKey || backup.location === undefined)
+        return yield* Effect.fail(error)
       const damage = backupDamaged(client.bucket, backup.location, `the archive fails verification: ${error.message}`)
       if (!fallBack) return yield* damage
       knownDamaged.push(damage)

@@ -13,7 +13,8 @@ const accounts = {
   backupUser: "cnmysql_backup",
   backupPassword: "b",
   replicationUser: "cnmysql_replication",
-  replicationPassword: "p"
+  replicationPassword: "p",
+  archiver: { user: "cnmysql_archiver", password: "a'rch" }
 }
 const source = { host: "db-rw.ns.svc", port: 3306, user: "cnmysql_replication", password: "p'w", caFile: "/tls/ca.crt" }
 
@@ -36,7 +37,21 @@ describe("account and replica-join SQL", () => {
       assert.isTrue(replication.some((s) => s.endsWith("REQUIRE SSL")))
       assert.isTrue(replication.some((s) => s === "GRANT REPLICATION SLAVE ON *.* TO 'cnmysql_replication'@'%'"))
       assert.isFalse(statements.some((s) => /GRANT ALL/u.test(s)))
+      const archiver = statements.filter((s) => s.includes("cnmysql_archiver"))
+      assert.isTrue(archiver.some((s) => s.endsWith("REQUIRE SSL") && s.includes("'a\\'rch'")))
+      assert.strictEqual(archiver.filter((s) => s.startsWith("GRANT")).length, 1)
+      // without an archiver password (credentials from before it existed) there is no archiver account
+      const { archiver: _archiver, ...older } = accounts
+      assert.isFalse(flavor.accountsSql(older).some((s) => s.includes("cnmysql_archiver")))
     }
+    assert.include(
+      mariadb.accountsSql(accounts).join("\n"),
+      "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'cnmysql_archiver'@'%'"
+    )
+    assert.include(
+      mysql.accountsSql(accounts).join("\n"),
+      "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'cnmysql_archiver'@'%'"
+    )
     assert.include(
       mariadb.accountsSql(accounts).join("\n"),
       "GRANT RELOAD, PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*"

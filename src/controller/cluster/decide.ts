@@ -280,9 +280,9 @@ const decideRecovery = (
           status: "True",
           reason: "Recovered",
           message: `restored backup ${outcome.result.backupId}${
-            cluster.spec.bootstrap?.recovery?.recoveryTarget === undefined
+            outcome.result.pointInTime === undefined
               ? ""
-              : " to its consistent point: recoveryTarget (point-in-time recovery) is not applied yet"
+              : ` and replayed ${outcome.result.pointInTime.binlogFiles.length} archived binlog files to ${outcome.result.pointInTime.target} (GTID ${outcome.result.gtid})`
           }`
         },
         now,

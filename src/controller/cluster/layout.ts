@@ -29,7 +29,12 @@ export const podPaths = {
 export const tlsFiles = { ca: "ca.crt", cert: "tls.crt", key: "tls.key", caKey: "ca.key" } as const
 
 /** The file names of the passwords, in the generated Secret and as mounted. */
-export const passwordFiles = { root: "root", replication: "replication", backup: "backup" } as const
+export const passwordFiles = {
+  root: "root",
+  replication: "replication",
+  backup: "backup",
+  archiver: "archiver"
+} as const
 
 /** The option file's paths inside a database container. */
 export const serverPaths: ServerPaths = {
@@ -45,4 +50,8 @@ export const serverPaths: ServerPaths = {
 export const ports = { mysql: 3306, api: instanceManagerApiPort, probe: 8000 } as const
 
 /** The operator's database accounts (docs/cluster.md lists their privileges). */
-export const accountNames = { backup: "cnmysql_backup", replication: "cnmysql_replication" } as const
+export const accountNames = {
+  backup: "cnmysql_backup",
+  replication: "cnmysql_replication",
+  archiver: "cnmysql_archiver"
+} as const

@@ -26,6 +26,7 @@ import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { type ConfigMap, type KubeObject, type Pod, type Resource, Resources } from "../../kube/resources.ts"
 import { unstartableReasons } from "../backup/decide.ts"
+import { reconcileArchiver } from "../binlogArchiving/reconcile.ts"
 import { Caches } from "../Caches.ts"
 import * as Controller from "../Controller.ts"
 import { Events } from "../Events.ts"
@@ -318,6 +319,7 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
   const status = object.status ?? {}
   const tls = yield* ensureSecrets(cluster)
   yield* ensureServices(cluster)
+  yield* reconcileArchiver(cluster, object)
   const recovery = yield* observeRecovery(cluster, status)
   const instances = yield* observeInstances(cluster, tls)
   const decision = decide(

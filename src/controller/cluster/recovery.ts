@@ -47,6 +47,8 @@ export const recoveryPlan = (cluster: ClusterRef, lookup: RecoveryLookup) =>
     if ((recovery.backup === undefined) === (recovery.source === undefined)) {
       return yield* new RecoverySourceConflict({ detail: "set exactly one of backup and source" })
     }
+    // the restore replays the binlogs archived next to the backup it restores, whichever way it was named
+    const pointInTime = recovery.recoveryTarget === undefined ? {} : { recoveryTarget: recovery.recoveryTarget }
     if (recovery.source !== undefined) {
       const source = recovery.source
       const external = cluster.spec.externalClusters?.find((entry) => entry.name === source)
@@ -60,7 +62,8 @@ export const recoveryPlan = (cluster: ClusterRef, lookup: RecoveryLookup) =>
           source,
           ...(backupId === undefined ? {} : { backupId }),
           ...(recovery.onDamagedLatest === undefined ? {} : { onDamagedLatest: recovery.onDamagedLatest })
-        }
+        },
+        ...pointInTime
       } satisfies RecoveryPlan
     }
     const name = recovery.backup?.name ?? ""
@@ -99,7 +102,8 @@ export const recoveryPlan = (cluster: ClusterRef, lookup: RecoveryLookup) =>
         metadataKey: keys.metadataKey,
         sha256: status.sha256,
         size: status.size
-      }
+      },
+      ...pointInTime
     } satisfies RecoveryPlan
   })
 
@@ -166,5 +170,6 @@ export const restoredRecoveryStatus = (
   ...(result.skippedBackups === undefined || result.skippedBackups.length === 0
     ? {}
     : { skippedBackups: result.skippedBackups }),
+  ...(result.pointInTime === undefined ? {} : { pointInTime: result.pointInTime }),
   completedAt: result.stoppedAt
 })

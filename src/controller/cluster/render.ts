@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import type { Cluster, ClusterSpec, OnDamagedLatest } from "../../api/cluster.ts"
+import type { Cluster, ClusterSpec, OnDamagedLatest, RecoveryTarget } from "../../api/cluster.ts"
 import { ApiVersion, type SecretKeySelector } from "../../api/common.ts"
 import { envVarList } from "../../api/env.ts"
 import { type Flavor, instanceImageOf } from "../../api/images.ts"
@@ -86,7 +86,9 @@ export const passwordSources = (cluster: ClusterRef): Record<keyof typeof passwo
   return {
     root: given?.root ?? { name: generated, key: passwordFiles.root },
     replication: given?.replication ?? { name: generated, key: passwordFiles.replication },
-    backup: given?.backup ?? { name: generated, key: passwordFiles.backup }
+    backup: given?.backup ?? { name: generated, key: passwordFiles.backup },
+    // always generated: only the operator's archiver Deployment and the instances use it
+    archiver: { name: generated, key: passwordFiles.archiver }
   }
 }
 
@@ -179,6 +181,8 @@ export const renderPod = (cluster: ClusterRef, plan: InstancePlan): Pod => {
     ROOT_PASSWORD_FILE: `${podPaths.credentialsDir}/${passwordFiles.root}`,
     REPLICATION_USER: accountNames.replication,
     REPLICATION_PASSWORD_FILE: `${podPaths.credentialsDir}/${passwordFiles.replication}`,
+    ARCHIVER_USER: accountNames.archiver,
+    ARCHIVER_PASSWORD_FILE: `${podPaths.credentialsDir}/${passwordFiles.archiver}`,
     TLS_CA_FILE: `${podPaths.serverTlsDir}/${tlsFiles.ca}`,
     TLS_CERT_FILE: `${podPaths.serverTlsDir}/${tlsFiles.cert}`,
     TLS_KEY_FILE: `${podPaths.serverTlsDir}/${tlsFiles.key}`,
@@ -244,10 +248,12 @@ export const renderPod = (cluster: ClusterRef, plan: InstancePlan): Pod => {
         name: "credentials",
         projected: {
           defaultMode: 0o400,
-          sources: (["root", "replication", "backup"] as const).map((account) => ({
+          sources: (["root", "replication", "backup", "archiver"] as const).map((account) => ({
             secret: {
               name: passwords[account].name,
-              items: [{ key: passwords[account].key, path: passwordFiles[account] }]
+              items: [{ key: passwords[account].key, path: passwordFiles[account] }],
+              // generated credentials that predate the archiver lack its key: the instance then creates no account
+              ...(account === "archiver" ? { optional: true } : {})
             }
           }))
         }
@@ -306,10 +312,12 @@ export type RestoreTarget =
       readonly onDamagedLatest?: OnDamagedLatest
     }
 
-/** What the recovery Job needs: the object store and the backup in it. */
+/** What the recovery Job needs: the object store, the backup in it and, for point-in-time recovery, the target. */
 export interface RecoveryPlan {
   readonly objectStore: ObjectStore
   readonly target: RestoreTarget
+  /** `bootstrap.recovery.recoveryTarget`: the restore replays the archived binlogs up to it (docs/pitr.md). */
+  readonly recoveryTarget?: RecoveryTarget
 }
 
 /** The restore environment of a plan (RestoreEnv in src/api/jobs.ts). */
@@ -329,7 +337,13 @@ export const restoreEnv = (cluster: ClusterRef, plan: RecoveryPlan): RestoreEnvV
         RESTORE_SOURCE_CLUSTER: plan.target.source,
         ...(plan.target.backupId === undefined ? {} : { RESTORE_BACKUP_ID: plan.target.backupId }),
         ...(plan.target.onDamagedLatest === undefined ? {} : { RESTORE_ON_DAMAGED_LATEST: plan.target.onDamagedLatest })
-      })
+      }),
+  ...(plan.recoveryTarget?.targetGTID === undefined
+    ? {}
+    : { RESTORE_RECOVERY_TARGET_GTID: plan.recoveryTarget.targetGTID }),
+  ...(plan.recoveryTarget?.targetTime === undefined
+    ? {}
+    : { RESTORE_RECOVERY_TARGET_TIME: plan.recoveryTarget.targetTime })
 })
 
 /** The recovery Job `<cluster>-1-recovery`: restores the plan into the first instance's PVC, once. */

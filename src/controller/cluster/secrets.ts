@@ -121,7 +121,8 @@ export const missingSecrets = Effect.fn("ClusterReconciler.missingSecrets")(func
       secret(cluster, names.credentials, "Opaque", {
         [passwordFiles.root]: yield* generatePassword,
         [passwordFiles.replication]: yield* generatePassword,
-        [passwordFiles.backup]: yield* generatePassword
+        [passwordFiles.backup]: yield* generatePassword,
+        [passwordFiles.archiver]: yield* generatePassword
       })
     )
   }

@@ -1,0 +1,107 @@
+/**
+ * The archiver process's credentials: the option file it writes from ARCHIVE_USER and ARCHIVE_PASSWORD_FILE (the
+ * Deployment mounts only the password) is private, quotes the password, drops the Secret's trailing newline,
+ * and is removed with the process; without either form of credentials it refuses to start.
+ */
+
+import { existsSync } from "node:fs"
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import type { ArchiverEnv } from "../../src/api/binlogArchive.ts"
+import { credentialsFileOf, rotation } from "../../src/pitr/main.ts"
+import { backupUser, startMariadb } from "../../src/sandbox/mariadb.ts"
+import { makePki, startInstanceManager } from "../instance/support.ts"
+
+const base: ArchiverEnv = {
+  ARCHIVE_CLUSTER_NAME: "db",
+  ARCHIVE_CLUSTER_NAMESPACE: "ns",
+  ARCHIVE_SOURCE_HOST: "db-rw.ns.svc",
+  ARCHIVE_DUMP_SERVER_ID: 4001,
+  ARCHIVE_WORK_DIR: "/work"
+}
+
+describe("archiver credentials", () => {
+  it.live("an option file from the user and the mounted password, private and removed with the scope", () =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.acquireRelease(
+        Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-archiver-test-"))),
+        (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
+      )
+      const passwordFile = join(dir, "archiver")
+      yield* Effect.promise(() => writeFile(passwordFile, 'p"w\\1\n'))
+      const file = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const path = yield* credentialsFileOf({
+            ...base,
+            ARCHIVE_USER: "cnmysql_archiver",
+            ARCHIVE_PASSWORD_FILE: passwordFile
+          })
+          assert.strictEqual(
+            yield* Effect.promise(() => readFile(path, "utf8")),
+            '[client]\nuser="cnmysql_archiver"\npassword="p\\"w\\\\1"\n'
+          )
+          assert.strictEqual((yield* Effect.promise(() => stat(path))).mode & 0o777, 0o600)
+          assert.strictEqual((yield* Effect.promise(() => stat(dirname(path)))).mode & 0o777, 0o700)
+          return path
+        })
+      )
+      assert.isFalse(existsSync(file), "removed with the scope")
+      // an option file given as it is
+      assert.strictEqual(
+        yield* Effect.scoped(credentialsFileOf({ ...base, ARCHIVE_CREDENTIALS_FILE: "/etc/archiver.cnf" })),
+        "/etc/archiver.cnf"
+      )
+      const refused = yield* Effect.flip(Effect.scoped(credentialsFileOf({ ...base, ARCHIVE_USER: "u" })))
+      assert.strictEqual(refused._tag, "InvalidConfiguration")
+    }).pipe(Effect.scoped)
+  )
+
+  it.live(
+    "the rotation loop asks the primary's instance manager every interval; a file with transactions completes",
+    () =>
+      Effect.gen(function* () {
+        const db = yield* startMariadb()
+        yield* db.createUser(backupUser.user, backupUser.password, backupUser.grants)
+        const pki = yield* makePki
+        const manager = yield* startInstanceManager(db, pki, backupUser, [])
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-rotation-test-"))),
+          (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
+        )
+        const files = { ca: join(dir, "ca.crt"), cert: join(dir, "tls.crt"), key: join(dir, "tls.key") }
+        yield* Effect.promise(async () => {
+          await writeFile(files.ca, pki.client.ca)
+          await writeFile(files.cert, pki.client.cert)
+          await writeFile(files.key, pki.client.key)
+        })
+        const loop = yield* rotation({
+          ...base,
+          ARCHIVE_FLUSH_URL: manager.url,
+          ARCHIVE_FLUSH_INTERVAL_SECONDS: 1,
+          ARCHIVE_TLS_CA_FILE: files.ca,
+          ARCHIVE_TLS_CERT_FILE: files.cert,
+          ARCHIVE_TLS_KEY_FILE: files.key
+        })
+        const count = Effect.map(db.query("SHOW BINARY LOGS"), (rows) => rows.length)
+        const before = yield* count
+        yield* db.exec("CREATE DATABASE rotated")
+        const running = yield* Effect.forkScoped(loop)
+        for (let i = 0; (yield* count) === before; i++) {
+          if (i > 100) return yield* Effect.die(new Error("the binlog was never rotated"))
+          yield* Effect.sleep("100 millis")
+        }
+        // idle afterwards: further intervals rotate nothing
+        const after = yield* count
+        yield* Effect.sleep("2500 millis")
+        assert.strictEqual(yield* count, after)
+        yield* Fiber.interrupt(running)
+        // without its TLS files the rotation is refused before anything starts
+        const refused = yield* Effect.flip(rotation({ ...base, ARCHIVE_FLUSH_URL: manager.url }))
+        assert.strictEqual(refused._tag, "InvalidConfiguration")
+      }).pipe(Effect.scoped),
+    120_000
+  )
+})
