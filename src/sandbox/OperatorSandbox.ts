@@ -112,8 +112,8 @@ export interface OperatorSandboxService {
   ) => Effect.Effect<Json, OperatorSandboxError>
   /** SQL on the server of instance Pod `pod`, as root. */
   readonly sql: (pod: string) => Effect.Effect<SqlClient, OperatorSandboxError>
-  /** `kubectl cloudnative-mysql <args>` against the sandbox. */
-  readonly plugin: (args: ReadonlyArray<string>) => Effect.Effect<CommandRun>
+  /** `kubectl cloudnative-mysql <args>` against the sandbox; `echo` also streams its stdout to this process's. */
+  readonly plugin: (args: ReadonlyArray<string>, options?: { readonly echo?: boolean }) => Effect.Effect<CommandRun>
 }
 
 export interface OperatorSandboxOptions {
@@ -137,7 +137,8 @@ const runCommand = (
   command: string,
   args: ReadonlyArray<string>,
   env: Readonly<Record<string, string>>,
-  stdin?: string
+  stdin?: string,
+  echo = false
 ): Effect.Effect<CommandRun> =>
   Effect.callback<CommandRun>((resume) => {
     const child = execFile(
@@ -149,6 +150,7 @@ const runCommand = (
         resume(Effect.succeed({ code, stdout, stderr }))
       }
     )
+    if (echo) child.stdout?.on("data", (chunk: Buffer | string) => process.stdout.write(chunk))
     child.stdin?.end(stdin ?? "")
     return Effect.sync(() => {
       if (!hasExited(child)) child.kill("SIGKILL")
@@ -388,7 +390,8 @@ const make = (
       waitForPhase,
       waitForBackup,
       sql,
-      plugin: (args) => runCommand(process.execPath, [pluginLauncher, ...args], env)
+      plugin: (args, pluginOptions) =>
+        runCommand(process.execPath, [pluginLauncher, ...args], env, undefined, pluginOptions?.echo === true)
     } satisfies OperatorSandboxService
   })
 
