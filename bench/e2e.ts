@@ -14,7 +14,8 @@
  * - `bare_backup_seconds`: `cloudnative-mysql backup` spawned → exited, against `cloudnative-mysql instance`
  *   attached to a throwaway MariaDB holding the same sample data;
  * - `bare_recovery_seconds`: `cloudnative-mysql restore` spawned → exited, then `mariadbd` on the restored data
- *   directory until it answers.
+ *   directory until it answers; `bare_backup_archive_bytes` its archive's size (the two sources hold the same
+ *   rows, but their redo and undo at backup time differ, so the archives do too).
  *
  * `*_ratio` = sandbox / bare. Other sessions share this machine: compare runs made under the same load.
  * Notes go to stderr; the last stdout line is the JSON result. Run: `npm run bench:e2e` (BENCH_BYTES=64MiB for a
@@ -23,6 +24,7 @@
 import { join } from "node:path"
 import { Clock, Effect, Layer } from "effect"
 import { backupIdFromDate } from "../src/api/backupId.ts"
+import { WorkerTerminationMessage } from "../src/api/jobs.ts"
 import { nowDate } from "../src/api/time.ts"
 import { backupUser, startMariadb, writeRestoredServerDefaults } from "../src/sandbox/mariadb.ts"
 import { clusterManifest, type Json, OperatorSandbox, sandboxObjectStore } from "../src/sandbox/OperatorSandbox.ts"
@@ -33,6 +35,7 @@ import {
   type S3Target,
   spawnSubcommand,
   startLocalInstanceManager,
+  terminationResult,
   workerEnv
 } from "../src/sandbox/processes.ts"
 
@@ -143,7 +146,8 @@ const bare = (store: Omit<S3Target, "path">, dir: string) =>
       )
     )
     if (backup.value.exitCode !== 0) return yield* Effect.die(new Error(`bare backup failed: ${backup.value.stderr}`))
-    note(`  ${seconds(backup.millis)} s`)
+    const { size } = yield* Effect.orDie(terminationResult(WorkerTerminationMessage, backup.value))
+    note(`  ${seconds(backup.millis)} s, ${Math.round(size / MiB)} MiB archive`)
     yield* source.stop
 
     note("bare: cloudnative-mysql restore spawned → exited, then mariadbd on the restored data directory")
@@ -163,7 +167,7 @@ const bare = (store: Omit<S3Target, "path">, dir: string) =>
       )
     )
     note(`  ${seconds(recovery.millis)} s`)
-    return { backupMillis: backup.millis, recoveryMillis: recovery.millis }
+    return { backupMillis: backup.millis, size, recoveryMillis: recovery.millis }
   })
 
 // one sandbox scope for both halves: the bare processes use its RGW, after its Clusters were removed
@@ -178,6 +182,7 @@ const bench = Effect.gen(function* () {
     recovery_1_seconds: seconds(sandbox.recovery1),
     recovery_3_seconds: seconds(sandbox.recovery3),
     bare_backup_seconds: seconds(processes.backupMillis),
+    bare_backup_archive_bytes: processes.size,
     bare_recovery_seconds: seconds(processes.recoveryMillis),
     backup_ratio: ratio(sandbox.backupMillis, processes.backupMillis),
     recovery_1_ratio: ratio(sandbox.recovery1, processes.recoveryMillis),
