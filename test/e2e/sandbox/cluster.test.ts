@@ -108,7 +108,8 @@ describe("Cluster on the sandbox", () => {
           }
           assert.strictEqual(ids.size, 3)
         }),
-      { timeout: e2eTimeout }
+      // three instances start one after the other, then one status poll: 230–300 s at a load average of 30
+      { timeout: 2 * e2eTimeout }
     )
 
     it.effect(
