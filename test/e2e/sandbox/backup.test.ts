@@ -176,7 +176,8 @@ describe("Backups on the sandbox", () => {
           assert.include(log, '"backup progress"')
           assert.notInclude(log, "backup progress not written to status")
         }),
-      { timeout: e2eTimeout }
+      // the Cluster's bring-up is part of this case: on a loaded machine that alone takes minutes
+      { timeout: 2 * e2eTimeout }
     )
 
     it.effect(
