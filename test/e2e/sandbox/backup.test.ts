@@ -181,11 +181,14 @@ describe("Backups on the sandbox", () => {
     )
 
     it.effect(
-      "target: primary backs up the current primary",
+      "target: primary backs up the current primary; a second backup's progress has a bar and an ETA",
       () =>
         Effect.gen(function* () {
           const e2e = yield* OperatorSandbox
-          yield* e2e.apply(backupManifest("bk-primary", { target: "primary" }))
+          const run = yield* e2e.plugin(["backup", name, "--name", "bk-primary", "--target", "primary", "--wait"])
+          assert.strictEqual(run.code, 0, `${run.stdout}\n${run.stderr}`)
+          // a second backup has an estimate (the previous one's size): a bar with percentage and ETA
+          assert.match(run.stdout, /\[[#.]+\] +\d+% .* ETA /u, run.stdout)
           const backup = yield* e2e.waitForBackup("bk-primary", "completed", { timeout: "180 seconds" })
           assert.strictEqual(backup.status.instanceName, pod(1))
           assert.strictEqual(yield* sha256Of(backup.status.archiveKey), backup.status.sha256)
