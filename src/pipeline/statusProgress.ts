@@ -16,7 +16,7 @@
  */
 import { readFile } from "node:fs/promises"
 import { request } from "node:https"
-import { Data, Effect } from "effect"
+import { Data, Effect, Option } from "effect"
 import type { BackupProgress } from "../api/backup.ts"
 import { Group, Version } from "../api/common.ts"
 import { nowRfc3339Millis } from "../api/time.ts"
@@ -66,6 +66,27 @@ export const progressStatus = (
   ...(estimatedTotalBytes === undefined ? {} : { estimatedTotalBytes }),
   updatedAt
 })
+
+/**
+ * The estimate of the archive's size: the size of the cluster's latest backup that completed (archive and
+ * `metadata.json` listed), other than this one. Databases grow and shrink, so it is only an estimate; a first
+ * backup has none.
+ */
+export const estimateFromPrevious = (
+  entries: ReadonlyArray<{
+    readonly backupId: string
+    readonly archiveSize: Option.Option<number>
+    readonly metadataSize: Option.Option<number>
+  }>,
+  backupId: string
+): number | undefined => {
+  for (let i = entries.length - 1; i >= 0; i--) {
+    const entry = entries[i]
+    if (entry === undefined || entry.backupId === backupId) continue
+    if (Option.isSome(entry.metadataSize) && Option.isSome(entry.archiveSize)) return entry.archiveSize.value
+  }
+  return undefined
+}
 
 /** The Backup's status subresource path. */
 export const backupStatusPath = (namespace: string, name: string): string =>

@@ -41,12 +41,13 @@ import type { BinlogPosition, WorkerEnv, WorkerResult } from "../api/jobs.ts"
 import { nowRfc3339Millis, Timestamp } from "../api/time.ts"
 import { type ClientTls, startBackup } from "../instance/client.ts"
 import type { BackupOutcome } from "../instance/protocol.ts"
+import { scanBackups } from "../objectstore/catalog.ts"
 import { backupKeys } from "../objectstore/layout.ts"
 import type { BackupMetadata } from "../objectstore/metadata.ts"
 import { withObjectStoreFromEnv } from "../objectstore/ObjectStoreClient.ts"
 import { archiveMetadata, writeMetadata } from "./metadataWriter.ts"
 import type { UploadProgress } from "./progress.ts"
-import { inClusterTarget, ProgressWriteFailed, writeProgress } from "./statusProgress.ts"
+import { estimateFromPrevious, inClusterTarget, ProgressWriteFailed, writeProgress } from "./statusProgress.ts"
 import { uploadStream } from "./upload.ts"
 
 const isTimestamp = Schema.is(Timestamp)
@@ -101,7 +102,7 @@ const logProgress = (p: UploadProgress) =>
  * How the worker reports progress: always a log line; with `BACKUP_PROGRESS_STATUS=true` also the Backup's
  * `status.progress` (a worker outside a Pod says once why it cannot, and keeps logging).
  */
-export const progressReporter = Effect.fn("worker.progressReporter")(function* (env: WorkerEnv) {
+export const progressReporter = Effect.fn("worker.progressReporter")(function* (env: WorkerEnv, path: string) {
   if (env.BACKUP_PROGRESS_STATUS !== "true") return logProgress
   const target = inClusterTarget(process.env, env.BACKUP_NAMESPACE, env.BACKUP_NAME)
   if (target instanceof ProgressWriteFailed) {
@@ -110,7 +111,14 @@ export const progressReporter = Effect.fn("worker.progressReporter")(function* (
     )
     return logProgress
   }
-  return (p: UploadProgress) => Effect.andThen(logProgress(p), writeProgress(target, p, undefined))
+  // the previous completed backup's size, from one listing of the cluster's prefix; an estimate is a nicety, so
+  // a store that is slow to list or refuses it only leaves the total unknown
+  const estimate = yield* scanBackups(path, env.BACKUP_CLUSTER_NAME).pipe(
+    Effect.map(({ entries }) => estimateFromPrevious(entries, env.BACKUP_ID)),
+    Effect.timeout("5 seconds"),
+    Effect.orElseSucceed(() => undefined)
+  )
+  return (p: UploadProgress) => Effect.andThen(logProgress(p), writeProgress(target, p, estimate))
 })
 
 /**
@@ -128,7 +136,7 @@ export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv
   yield* Effect.logInfo("backup starting").pipe(
     Effect.annotateLogs({ instance: env.BACKUP_INSTANCE_URL, key: keys.archiveKey })
   )
-  const report = yield* progressReporter(env)
+  const report = yield* progressReporter(env, path)
   const response = yield* startBackup(env.BACKUP_INSTANCE_URL, tls)
   let outcome: BackupOutcome | undefined
   const upload = yield* uploadStream(response.body, {
@@ -141,6 +149,8 @@ export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv
     }),
     progress: {
       interval: env.BACKUP_PROGRESS_INTERVAL_MS ?? 10_000,
+      // one second in, so `status.progress` (and `--wait`) show bytes flowing even for a short backup
+      first: Math.min(1_000, env.BACKUP_PROGRESS_INTERVAL_MS ?? 10_000),
       report
     }
   })

@@ -6,10 +6,11 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { type Backup, BackupProgress } from "../../src/api/backup.ts"
 import { renderProgressAccess } from "../../src/controller/backup/render.ts"
 import {
+  estimateFromPrevious,
   inClusterTarget,
   ProgressWriteFailed,
   patchProgress,
@@ -61,6 +62,24 @@ describe("status.progress writes", () => {
       updatedAt: "2026-12-02T01:00:00.000Z"
     })
     assert.deepStrictEqual(Schema.decodeUnknownSync(BackupProgress)(progress), progress)
+  })
+
+  it("the estimate is the latest completed backup's size, never this one's nor an incomplete one's", () => {
+    const entry = (backupId: string, archive?: number, metadata?: number) => ({
+      backupId,
+      archiveSize: Option.fromUndefinedOr(archive),
+      metadataSize: Option.fromUndefinedOr(metadata)
+    })
+    const entries = [
+      entry("20261201T000000Z", 100, 2),
+      entry("20261201T010000Z", 150, 2),
+      entry("20261201T020000Z", 170),
+      entry("20261201T030000Z", 10, 2)
+    ]
+    assert.strictEqual(estimateFromPrevious(entries, "20261201T030000Z"), 150)
+    assert.strictEqual(estimateFromPrevious(entries, "20261201T040000Z"), 10)
+    assert.isUndefined(estimateFromPrevious([entry("20261201T020000Z", 170)], "20261201T030000Z"))
+    assert.isUndefined(estimateFromPrevious([], "20261201T030000Z"))
   })
 
   it("outside a Pod (no KUBERNETES_SERVICE_HOST) there is no target, and the reason says so", () => {
