@@ -34,7 +34,19 @@ export interface StartOptions {
   readonly bufferPoolSize?: string
 }
 
-export interface MariadbInstance {
+/** SQL through the `mariadb` client with fixed connection arguments (a socket and an account). */
+export interface SqlClient {
+  /** Runs SQL and returns the rows of the last result set. */
+  readonly query: (sql: string, database?: string) => Effect.Effect<Array<SqlRow>, MariadbError>
+  readonly exec: (sql: string, database?: string) => Effect.Effect<void, MariadbError>
+  readonly loadSampleData: (options?: SampleDataOptions) => Effect.Effect<void, MariadbError>
+  /** `CHECKSUM TABLE` of every base table outside the system schemas, keyed `schema.table`. */
+  readonly checksums: Effect.Effect<Record<string, string>, MariadbError>
+  /** `@@gtid_binlog_pos` */
+  readonly gtidPosition: Effect.Effect<string, MariadbError>
+}
+
+export interface MariadbInstance extends SqlClient {
   readonly dir: string
   readonly dataDir: string
   readonly socket: string
@@ -42,18 +54,10 @@ export interface MariadbInstance {
   readonly pid: number
   /** The server's option file (`--defaults-file`, root over the socket in `[client]`). */
   readonly defaultsFile: string
-  /** Runs SQL as root and returns the rows of the last result set. */
-  readonly query: (sql: string, database?: string) => Effect.Effect<Array<SqlRow>, MariadbError>
-  readonly exec: (sql: string, database?: string) => Effect.Effect<void, MariadbError>
   /** Creates a user for socket (`localhost`) and TCP (`127.0.0.1`) connections. */
   readonly createUser: (user: string, password: string, grants: string) => Effect.Effect<void, MariadbError>
   /** Writes a credentials option file (`[client] user/password`) for `user` and returns its path. */
   readonly credentialsFile: (user: string, password: string) => Effect.Effect<string, MariadbError>
-  readonly loadSampleData: (options?: SampleDataOptions) => Effect.Effect<void, MariadbError>
-  /** `CHECKSUM TABLE` of every base table outside the system schemas, keyed `schema.table`. */
-  readonly checksums: Effect.Effect<Record<string, string>, MariadbError>
-  /** `@@gtid_binlog_pos` */
-  readonly gtidPosition: Effect.Effect<string, MariadbError>
   readonly stop: Effect.Effect<void, MariadbError>
 }
 
@@ -103,6 +107,48 @@ const waitForExit = (child: ChildProcess, ms: number): Effect.Effect<boolean> =>
       resume(Effect.succeed(true))
     })
   })
+
+/**
+ * A {@link SqlClient} running `mariadb <connection> --batch` per statement batch: `connection` names the server
+ * and account (`--defaults-file=…`, or `--socket=…` and `--user=…`).
+ */
+export const sqlClient = (connection: ReadonlyArray<string>): SqlClient => {
+  const client = (sql: string, database?: string) =>
+    run("mariadb", [...connection, "--batch", ...(database === undefined ? [] : [database])], { input: sql })
+  const query = (sql: string, database?: string) => Effect.map(client(sql, database), parseBatchOutput)
+  const exec = (sql: string, database?: string) => Effect.asVoid(client(sql, database))
+  return {
+    query,
+    exec,
+    loadSampleData: (sample = {}) =>
+      Effect.gen(function* () {
+        const database = sample.database ?? "shop"
+        const tables = sample.tables ?? 3
+        const rows = Math.max(1, Math.ceil((sample.bytes ?? 8 * 1024 * 1024) / 280 / tables))
+        yield* exec(`CREATE DATABASE IF NOT EXISTS ${database}`)
+        for (let t = 1; t <= tables; t++) {
+          yield* exec(
+            `CREATE TABLE t${t} (id BIGINT PRIMARY KEY, a CHAR(64), b VARCHAR(200), r DOUBLE) ENGINE=InnoDB;
+             INSERT INTO t${t} SELECT seq, MD5(seq + ${t}), CONCAT(SHA2(seq, 512), MD5(seq)), seq / 7 FROM seq_1_to_${rows};`,
+            database
+          )
+        }
+      }),
+    checksums: Effect.gen(function* () {
+      const tables = yield* query(
+        `SELECT CONCAT(table_schema, '.', table_name) AS name FROM information_schema.tables
+         WHERE table_type = 'BASE TABLE' AND table_schema NOT IN (${systemSchemas}) ORDER BY 1`
+      )
+      const names = tables.map((row) => row.name ?? "")
+      if (names.length === 0) return {}
+      const rows = yield* query(
+        `CHECKSUM TABLE ${names.map((n) => n.replace(/^([^.]+)\.(.+)$/u, "`$1`.`$2`")).join(", ")}`
+      )
+      return Object.fromEntries(rows.map((row) => [row.Table ?? "", row.Checksum ?? "NULL"]))
+    }),
+    gtidPosition: Effect.map(query("SELECT @@gtid_binlog_pos AS gtid"), (rows) => rows[0]?.gtid ?? "")
+  }
+}
 
 /** The `[mysqld]` settings of every throwaway server: binlog and GTIDs on (strict), a small InnoDB. */
 const serverSettings = (dataDir: string, serverId: number, bufferPool: string): string =>
@@ -206,12 +252,7 @@ export const startMariadb = (options: StartOptions = {}): Effect.Effect<MariadbI
     const pid = child.pid
     if (pid === undefined) return yield* new MariadbError({ message: "mariadbd did not start" })
 
-    const client = (sql: string, database?: string) =>
-      run("mariadb", [`--defaults-file=${defaultsFile}`, "--batch", ...(database === undefined ? [] : [database])], {
-        input: sql
-      })
-    const query = (sql: string, database?: string) => Effect.map(client(sql, database), parseBatchOutput)
-    const exec = (sql: string, database?: string) => Effect.asVoid(client(sql, database))
+    const sql = sqlClient([`--defaults-file=${defaultsFile}`])
 
     const notReady = () =>
       Effect.flatMap(
@@ -234,11 +275,10 @@ export const startMariadb = (options: StartOptions = {}): Effect.Effect<MariadbI
       port,
       pid,
       defaultsFile,
-      query,
-      exec,
+      ...sql,
       // sql_log_bin=0: account admin must not add GTIDs of its own (it would move the position tests compare)
       createUser: (user, password, grants) =>
-        exec(
+        sql.exec(
           ["localhost", "127.0.0.1"]
             .map(
               (host) =>
@@ -255,33 +295,6 @@ export const startMariadb = (options: StartOptions = {}): Effect.Effect<MariadbI
           )
           return path
         }),
-      loadSampleData: (sample = {}) =>
-        Effect.gen(function* () {
-          const database = sample.database ?? "shop"
-          const tables = sample.tables ?? 3
-          const rows = Math.max(1, Math.ceil((sample.bytes ?? 8 * 1024 * 1024) / 280 / tables))
-          yield* exec(`CREATE DATABASE IF NOT EXISTS ${database}`)
-          for (let t = 1; t <= tables; t++) {
-            yield* exec(
-              `CREATE TABLE t${t} (id BIGINT PRIMARY KEY, a CHAR(64), b VARCHAR(200), r DOUBLE) ENGINE=InnoDB;
-               INSERT INTO t${t} SELECT seq, MD5(seq + ${t}), CONCAT(SHA2(seq, 512), MD5(seq)), seq / 7 FROM seq_1_to_${rows};`,
-              database
-            )
-          }
-        }),
-      checksums: Effect.gen(function* () {
-        const tables = yield* query(
-          `SELECT CONCAT(table_schema, '.', table_name) AS name FROM information_schema.tables
-           WHERE table_type = 'BASE TABLE' AND table_schema NOT IN (${systemSchemas}) ORDER BY 1`
-        )
-        const names = tables.map((row) => row.name ?? "")
-        if (names.length === 0) return {}
-        const rows = yield* query(
-          `CHECKSUM TABLE ${names.map((n) => n.replace(/^([^.]+)\.(.+)$/u, "`$1`.`$2`")).join(", ")}`
-        )
-        return Object.fromEntries(rows.map((row) => [row.Table ?? "", row.Checksum ?? "NULL"]))
-      }),
-      gtidPosition: Effect.map(query("SELECT @@gtid_binlog_pos AS gtid"), (rows) => rows[0]?.gtid ?? ""),
       stop: Effect.gen(function* () {
         if (child.exitCode !== null || child.signalCode !== null) return
         child.kill("SIGTERM")
