@@ -139,7 +139,8 @@ export const withObjectStoreFromEnv = <A, E, R>(
 > =>
   Effect.gen(function* () {
     const connection = yield* ObjectStoreConnectionConfig.pipe(
-      Effect.mapError((error) => new InvalidConfiguration({ detail: error.message }))
+      // the cause's own message: `error.message` would prefix it with the cause's tag (`SourceError: …`)
+      Effect.mapError((error) => new InvalidConfiguration({ detail: error.cause.message }))
     )
     return yield* program(connection).pipe(Effect.provide(ObjectStoreClient.layer(connection)))
   }).pipe(Effect.provide(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer)))

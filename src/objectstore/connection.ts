@@ -15,12 +15,17 @@
  * the Secret's key is (the controller mounts each `SecretKeySelector` with `items: [{ key, path }]`):
  * `accessKeyId`, `secretAccessKey`, `sessionToken` (from `credentials`), `caBundle` (PEM), `customerKey`
  * (from `serverSideEncryption`, the base64 256-bit SSE-C key). Only the files the spec references are read;
- * a referenced file that is missing or empty is a configuration error. Values are trimmed (Secret
- * volumes often end in a newline) and held as `Redacted`, so they never reach logs or error messages.
+ * a referenced file that is missing, unreadable or empty is a configuration error whose message names the file,
+ * the spec field and the Secret key it comes from and why it could not be read (for a permission error: the
+ * file's mode and owner and the process's user, the usual cause being a Pod without `fsGroup`). Values are
+ * trimmed (Secret volumes often end in a newline) and held as `Redacted`, so they never reach logs or error
+ * messages.
  *
  * @since 0.1.0
  */
-import { Config, ConfigProvider, Effect, type FileSystem, type Option, type Path, Redacted, Schema } from "effect"
+import { Config, ConfigProvider, Effect, FileSystem, Option, Path, Redacted, Schema } from "effect"
+import type { PlatformError } from "effect/PlatformError"
+import type { SecretKeySelector } from "../api/common.ts"
 import { ObjectStore } from "../api/objectStore.ts"
 
 /** The directory the controller mounts object-store secrets at, when `OBJECT_STORE_SECRETS_DIR` is unset. */
@@ -60,9 +65,9 @@ export const ObjectStoreConnectionConfig: Effect.Effect<
   const spec = yield* Config.schema(SpecFromJson, "OBJECT_STORE_SPEC")
   const secretsDir = yield* Config.String("OBJECT_STORE_SECRETS_DIR").pipe(Config.withDefault(DefaultSecretsDir))
   const maxSockets = yield* Config.option(Config.Int("OBJECT_STORE_MAX_SOCKETS"))
-  const files = yield* ConfigProvider.fromDir({ rootPath: secretsDir })
-  const secret = (name: string) => Config.Redacted(name).parse(files)
-  const optional = <A>(present: boolean, value: Effect.Effect<A, Config.ConfigError>) =>
+  const secret = (file: string, field: string, ref: SecretKeySelector | undefined) =>
+    readSecretFile(secretsDir, file, `spec.${field}`, ref)
+  const optional = <A, R>(present: boolean, value: Effect.Effect<A, Config.ConfigError, R>) =>
     present ? Effect.map(value, (v) => ({ value: v })) : Effect.succeed(undefined)
 
   const c = spec.credentials
@@ -70,12 +75,17 @@ export const ObjectStoreConnectionConfig: Effect.Effect<
     c.inheritFromIAMRole === true
       ? undefined
       : {
-          accessKeyId: yield* secret("accessKeyId"),
-          secretAccessKey: yield* secret("secretAccessKey"),
-          ...(c.sessionToken === undefined ? {} : { sessionToken: yield* secret("sessionToken") })
+          accessKeyId: yield* secret("accessKeyId", "credentials.accessKeyId", c.accessKeyId),
+          secretAccessKey: yield* secret("secretAccessKey", "credentials.secretAccessKey", c.secretAccessKey),
+          ...(c.sessionToken === undefined
+            ? {}
+            : { sessionToken: yield* secret("sessionToken", "credentials.sessionToken", c.sessionToken) })
         }
-  const caBundle = yield* optional(spec.caBundle !== undefined, secret("caBundle"))
-  const customerKey = yield* optional(spec.serverSideEncryption?.customerKey !== undefined, secret("customerKey"))
+  const caBundle = yield* optional(spec.caBundle !== undefined, secret("caBundle", "caBundle", spec.caBundle))
+  const customerKey = yield* optional(
+    spec.serverSideEncryption?.customerKey !== undefined,
+    secret("customerKey", "serverSideEncryption.customerKey", spec.serverSideEncryption?.customerKey)
+  )
   return makeConnection(spec, {
     ...(credentials === undefined ? {} : { credentials }),
     ...(caBundle === undefined ? {} : { caBundle: Redacted.value(caBundle.value) }),
@@ -83,6 +93,52 @@ export const ObjectStoreConnectionConfig: Effect.Effect<
     ...optionalMaxSockets(maxSockets)
   })
 })
+
+const octal = (mode: number): string => `0${(mode & 0o777).toString(8)}`
+
+const processUser = (): string =>
+  typeof process.getuid === "function" && typeof process.getgid === "function"
+    ? `${process.getuid()}:${process.getgid()}`
+    : "unknown"
+
+/** Why a secret file could not be read, in words a user can act on. */
+const unreadableBecause = (fs: FileSystem.FileSystem, path: string, error: PlatformError) => {
+  const tag = error.reason._tag
+  if (tag === "NotFound") return Effect.succeed("it does not exist (the Secret key is not mounted)")
+  if (tag !== "PermissionDenied") return Effect.succeed(error.message)
+  return fs.stat(path).pipe(
+    Effect.map((info) => {
+      const owner = `${Option.getOrElse(info.uid, () => "?")}:${Option.getOrElse(info.gid, () => "?")}`
+      return `permission denied: the file is mode ${octal(info.mode)} owned by ${owner} and this process runs as ${processUser()} (a Pod needs fsGroup to make Secret files readable by a non-root user)`
+    }),
+    Effect.orElseSucceed(() => `permission denied for the user ${processUser()}`)
+  )
+}
+
+/**
+ * Reads one mounted secret value (trimmed). A failure is a `ConfigError` whose message says which file, spec
+ * field and Secret key, and why; never the value.
+ */
+const readSecretFile = (dir: string, file: string, field: string, ref: SecretKeySelector | undefined) =>
+  Effect.gen(function* () {
+    const fs = yield* FileSystem.FileSystem
+    const path = (yield* Path.Path).join(dir, file)
+    const source = ref === undefined ? field : `${field}, Secret "${ref.name}" key "${ref.key}"`
+    const fail = (why: string) =>
+      Effect.fail(
+        new Config.ConfigError(
+          new ConfigProvider.SourceError({
+            message: `cannot read the object-store secret file ${path} (${source}): ${why}`
+          })
+        )
+      )
+    const text = yield* fs
+      .readFileString(path)
+      .pipe(Effect.catch((error) => Effect.flatMap(unreadableBecause(fs, path, error), fail)))
+    const value = text.trim()
+    if (value === "") return yield* fail("it is empty")
+    return Redacted.make(value)
+  })
 
 const optionalMaxSockets = (n: Option.Option<number>): { maxSockets?: number } =>
   n._tag === "Some" ? { maxSockets: n.value } : {}

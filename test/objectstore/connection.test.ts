@@ -85,15 +85,29 @@ describe("ObjectStoreConnectionConfig", () => {
 
   it.effect("a referenced secret file that is missing is a ConfigError naming it, without secret values", () =>
     Effect.gen(function* () {
+      const dir = secretsDir({ accessKeyId: "AKID", secretAccessKey: "s3cr3t-value" })
       const e = yield* Effect.flip(
-        load({
-          OBJECT_STORE_SPEC: JSON.stringify(staticSpec),
-          OBJECT_STORE_SECRETS_DIR: secretsDir({ accessKeyId: "AKID", secretAccessKey: "s3cr3t-value" })
-        })
+        load({ OBJECT_STORE_SPEC: JSON.stringify(staticSpec), OBJECT_STORE_SECRETS_DIR: dir })
       )
       assert.strictEqual(e._tag, "ConfigError")
-      assert.include(e.message, "sessionToken")
+      assert.strictEqual(
+        e.cause.message,
+        `cannot read the object-store secret file ${join(dir, "sessionToken")} (spec.credentials.sessionToken, Secret "s3" key "token"): it does not exist (the Secret key is not mounted)`
+      )
       assert.notInclude(e.message, "s3cr3t-value")
+    })
+  )
+
+  it.effect("an empty secret file is a ConfigError naming the file, the spec field and the Secret key", () =>
+    Effect.gen(function* () {
+      const dir = secretsDir({ accessKeyId: "\n", secretAccessKey: "s3cr3t-value" })
+      const e = yield* Effect.flip(
+        load({ OBJECT_STORE_SPEC: JSON.stringify(staticSpec), OBJECT_STORE_SECRETS_DIR: dir })
+      )
+      assert.strictEqual(
+        e.cause.message,
+        `cannot read the object-store secret file ${join(dir, "accessKeyId")} (spec.credentials.accessKeyId, Secret "s3" key "id"): it is empty`
+      )
     })
   )
 

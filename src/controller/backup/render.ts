@@ -113,6 +113,26 @@ const restrictedContainer = {
   capabilities: { drop: ["ALL"] }
 }
 
+/**
+ * The user the worker and the janitor run as: the instance image's non-root user (the one the database Pods
+ * run as), stated rather than inherited so `runAsNonRoot` holds whatever the image says. `fsGroup` is what lets
+ * that user read the 0400 Secret files: the kubelet makes Secret content group-readable by it (without it the
+ * files belong to root and the worker cannot read its credentials).
+ */
+export const workerPodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: 999,
+  runAsGroup: 999,
+  fsGroup: 999,
+  seccompProfile: { type: "RuntimeDefault" }
+}
+
+/**
+ * The S3 SDK resolves the home directory while loading its shared config; an image user without a passwd entry
+ * has none (uv_os_homedir ENOENT). Nothing is written there: the root file system stays read-only.
+ */
+const homeEnv = { name: "HOME", value: "/tmp" }
+
 /** The worker's environment (the `WorkerEnv` contract, encoded). */
 export const workerEnv = (input: BackupJobInput): WorkerEnvVars => {
   const namespace = input.backup.metadata.namespace ?? ""
@@ -142,7 +162,8 @@ export const renderBackupJob = (input: BackupJobInput): Job => {
   const env = [
     ...envVarList(workerEnv(input)),
     { name: "OBJECT_STORE_SPEC", value: JSON.stringify(input.objectStore) },
-    { name: "OBJECT_STORE_SECRETS_DIR", value: objectStoreMountPath }
+    { name: "OBJECT_STORE_SECRETS_DIR", value: objectStoreMountPath },
+    homeEnv
   ]
   return {
     apiVersion: "batch/v1",
@@ -164,6 +185,7 @@ export const renderBackupJob = (input: BackupJobInput): Job => {
           restartPolicy: "Never",
           automountServiceAccountToken: false,
           enableServiceLinks: false,
+          securityContext: workerPodSecurityContext,
           containers: [
             {
               name: backupContainerName,
@@ -250,12 +272,13 @@ export const renderCleanupJob = (backupJob: Job, owner: Backup | undefined): Job
           restartPolicy: "Never",
           automountServiceAccountToken: false,
           enableServiceLinks: false,
+          securityContext: workerPodSecurityContext,
           containers: [
             {
               name: cleanupContainerName,
               image: worker?.image ?? "",
               command: ["cloudnative-mysql", "abort-uploads"],
-              env: envVarList(env),
+              env: [...envVarList(env), homeEnv],
               terminationMessagePolicy: "File",
               securityContext: restrictedContainer,
               volumeMounts: [{ name: objectStoreVolume, mountPath: objectStoreMountPath, readOnly: true }]
