@@ -217,14 +217,28 @@ export const renderPod = (cluster: ClusterRef, plan: InstancePlan): Pod => {
           { name: "api", containerPort: ports.api, protocol: "TCP" },
           { name: "probe", containerPort: ports.probe, protocol: "TCP" }
         ],
-        // a clone or a first start runs before the probe listener exists: give it up to an hour
+        // a clone or a first start runs before the probe listener exists: give it up to an hour. Every probe
+        // gets 5 s, not the kubelet's 1 s: /readyz runs a client query, and on a busy node (a clone or a backup
+        // streaming next to it) a 1 s timeout flaps the primary out of the -rw Service, which breaks the very
+        // clone and replication connections that made it busy
         startupProbe: {
           httpGet: { path: "/healthz", port: "probe" },
           periodSeconds: 10,
+          timeoutSeconds: 5,
           failureThreshold: 360
         },
-        livenessProbe: { httpGet: { path: "/healthz", port: "probe" }, periodSeconds: 10, failureThreshold: 3 },
-        readinessProbe: { httpGet: { path: "/readyz", port: "probe" }, periodSeconds: 5, failureThreshold: 3 },
+        livenessProbe: {
+          httpGet: { path: "/healthz", port: "probe" },
+          periodSeconds: 10,
+          timeoutSeconds: 5,
+          failureThreshold: 3
+        },
+        readinessProbe: {
+          httpGet: { path: "/readyz", port: "probe" },
+          periodSeconds: 5,
+          timeoutSeconds: 5,
+          failureThreshold: 3
+        },
         volumeMounts: [
           { name: "data", mountPath: podPaths.volume },
           { name: "run", mountPath: podPaths.runDir },

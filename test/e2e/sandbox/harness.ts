@@ -31,10 +31,19 @@ export const e2eTimeout = 300_000
 
 /**
  * `layer(...)` of @effect/vitest with the operator sandbox: live clock and services (the sandbox's processes run
- * in real time), four minutes to start RGW and the controller. `CNM_E2E_ECHO=1` echoes the controller's log.
+ * in real time), four minutes to start RGW and the controller. `CNM_E2E_ECHO=1` echoes the controller's log;
+ * `CNM_E2E_KEEP=1` keeps the sandbox's state directory (Pod logs, volumes, `operator/controller.log`) for a look
+ * afterwards.
  */
 export const e2eLayer = (options: OperatorSandboxOptions = {}) =>
-  layer(OperatorSandbox.layer({ echoControllerLog: process.env.CNM_E2E_ECHO === "1", ...options }), {
-    excludeTestServices: true,
-    timeout: "240 seconds"
-  })
+  layer(
+    OperatorSandbox.layer({
+      echoControllerLog: process.env.CNM_E2E_ECHO === "1",
+      ...options,
+      sandbox: { ...(process.env.CNM_E2E_KEEP === "1" ? { keep: true } : {}), ...options.sandbox }
+    }),
+    {
+      excludeTestServices: true,
+      timeout: "240 seconds"
+    }
+  )
