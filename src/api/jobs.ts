@@ -47,6 +47,11 @@ export const WorkerEnv = Schema.Struct({
   BACKUP_TLS_SERVER_NAME: Schema.optionalKey(NonEmpty),
   BACKUP_UPLOAD_CONCURRENCY: Schema.optionalKey(PositiveIntFromString),
   BACKUP_PROGRESS_INTERVAL_MS: Schema.optionalKey(PositiveIntFromString),
+  /**
+   * `true`: also write each progress report to the Backup's `status.progress`, with the Pod's service-account
+   * token (the per-Backup ServiceAccount that may patch only that Backup's status).
+   */
+  BACKUP_PROGRESS_STATUS: Schema.optionalKey(Schema.Literals(["true", "false"])),
   TERMINATION_MESSAGE_PATH: Schema.optionalKey(NonEmpty)
 })
 export type WorkerEnv = typeof WorkerEnv.Type

@@ -6,7 +6,9 @@
  * Not granted on purpose: `list`/`watch` on Secrets (the controller reads the Secrets it made, and those the user
  * names, one at a time by name; it never caches every Secret of the cluster), any access to object-store
  * credentials beyond naming them in a Job's `secretKeyRef`, `delete` on our custom resources (the garbage
- * collector removes what an owner takes with it), and anything in `rbac.authorization.k8s.io`.
+ * collector removes what an owner takes with it), and in `rbac.authorization.k8s.io` anything but `create` of
+ * Roles and RoleBindings: the per-Backup Role the controller creates grants only what the controller itself holds
+ * (`get`/`patch` on one Backup's status), so the API server's escalation check passes without `escalate`/`bind`.
  *
  * @since 0.1.0
  */
@@ -94,6 +96,18 @@ export const operatorRules: ReadonlyArray<GrantedRule> = [
     resources: ["events"],
     verbs: ["create", "patch"],
     why: "Events on Clusters, Backups and ScheduledBackups (patch: aggregation of repeats)"
+  },
+  {
+    apiGroups: [""],
+    resources: ["serviceaccounts"],
+    verbs: ["create"],
+    why: "the per-Backup ServiceAccount the backup worker reports status.progress with (owned by the Backup)"
+  },
+  {
+    apiGroups: ["rbac.authorization.k8s.io"],
+    resources: ["roles", "rolebindings"],
+    verbs: ["create"],
+    why: "the per-Backup Role (get/patch of that Backup's status only) and its RoleBinding to the worker's ServiceAccount"
   }
 ]
 

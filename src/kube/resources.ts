@@ -251,6 +251,30 @@ export const Lease = envelope({
 })
 export type Lease = typeof Lease.Type
 
+/** core/v1 ServiceAccount (the per-Backup identity the worker reports progress with). */
+export const ServiceAccount = envelope({ automountServiceAccountToken: Schema.optionalKey(Schema.Boolean) })
+export type ServiceAccount = typeof ServiceAccount.Type
+
+const PolicyRule = open({
+  apiGroups: Schema.optionalKey(Schema.Array(Schema.String)),
+  resources: Schema.optionalKey(Schema.Array(Schema.String)),
+  resourceNames: Schema.optionalKey(Schema.Array(Schema.String)),
+  verbs: Schema.Array(Schema.String)
+})
+
+/** rbac.authorization.k8s.io/v1 Role. */
+export const Role = envelope({ rules: Schema.optionalKey(Schema.Array(PolicyRule)) })
+export type Role = typeof Role.Type
+
+/** rbac.authorization.k8s.io/v1 RoleBinding. */
+export const RoleBinding = envelope({
+  roleRef: open({ apiGroup: Schema.String, kind: Schema.String, name: Schema.String }),
+  subjects: Schema.optionalKey(
+    Schema.Array(open({ kind: Schema.String, name: Schema.String, namespace: OptionalString }))
+  )
+})
+export type RoleBinding = typeof RoleBinding.Type
+
 const namespaced = <A extends KubeObject>(
   group: string,
   version: string,
@@ -277,5 +301,8 @@ export const Resources = {
     PersistentVolumeClaim
   ),
   events: namespaced("", "v1", "events", "Event", Event),
-  leases: namespaced("coordination.k8s.io", "v1", "leases", "Lease", Lease)
+  leases: namespaced("coordination.k8s.io", "v1", "leases", "Lease", Lease),
+  serviceAccounts: namespaced("", "v1", "serviceaccounts", "ServiceAccount", ServiceAccount),
+  roles: namespaced("rbac.authorization.k8s.io", "v1", "roles", "Role", Role),
+  roleBindings: namespaced("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", RoleBinding)
 } as const

@@ -22,7 +22,8 @@
  * | `BACKUP_TLS_CERT_FILE`, `BACKUP_TLS_KEY_FILE` | the worker's client certificate and key (PEM) |
  * | `BACKUP_TLS_SERVER_NAME` | optional: name to verify in the server certificate when it differs from the URL's host |
  * | `BACKUP_UPLOAD_CONCURRENCY` | optional: parts uploaded at once (default 4) |
- * | `BACKUP_PROGRESS_INTERVAL_MS` | optional: milliseconds between progress log lines (default 10000) |
+ * | `BACKUP_PROGRESS_INTERVAL_MS` | optional: milliseconds between progress reports (default 10000) |
+ * | `BACKUP_PROGRESS_STATUS` | optional: `true` also writes each report to the Backup's `status.progress` with the Pod's service-account token (`statusProgress.ts`) |
  * | `TERMINATION_MESSAGE_PATH` | where the result JSON goes (default `/dev/termination-log`) |
  * | `OBJECT_STORE_SPEC`, `OBJECT_STORE_SECRETS_DIR`, `OBJECT_STORE_MAX_SOCKETS` | the object store: spec JSON and mounted secret files (`src/objectstore/connection.ts`) |
  *
@@ -44,6 +45,8 @@ import { backupKeys } from "../objectstore/layout.ts"
 import type { BackupMetadata } from "../objectstore/metadata.ts"
 import { withObjectStoreFromEnv } from "../objectstore/ObjectStoreClient.ts"
 import { archiveMetadata, writeMetadata } from "./metadataWriter.ts"
+import type { UploadProgress } from "./progress.ts"
+import { inClusterTarget, ProgressWriteFailed, writeProgress } from "./statusProgress.ts"
 import { uploadStream } from "./upload.ts"
 
 const isTimestamp = Schema.is(Timestamp)
@@ -82,6 +85,34 @@ const optionalBinlog = <K extends string>(
   value: { readonly file: string; readonly position: number } | null
 ): { [P in K]?: BinlogPosition } => (value === null ? {} : { [key]: value }) as { [P in K]?: BinlogPosition }
 
+const logProgress = (p: UploadProgress) =>
+  Effect.logInfo("backup progress").pipe(
+    Effect.annotateLogs({
+      bytes: p.bytesRead,
+      bytesUploaded: p.bytesUploaded,
+      parts: p.partsUploaded,
+      bytesPerSecond: p.bytesPerSecond,
+      averageBytesPerSecond: p.averageBytesPerSecond,
+      elapsedMillis: p.elapsedMillis
+    })
+  )
+
+/**
+ * How the worker reports progress: always a log line; with `BACKUP_PROGRESS_STATUS=true` also the Backup's
+ * `status.progress` (a worker outside a Pod says once why it cannot, and keeps logging).
+ */
+export const progressReporter = Effect.fn("worker.progressReporter")(function* (env: WorkerEnv) {
+  if (env.BACKUP_PROGRESS_STATUS !== "true") return logProgress
+  const target = inClusterTarget(process.env, env.BACKUP_NAMESPACE, env.BACKUP_NAME)
+  if (target instanceof ProgressWriteFailed) {
+    yield* Effect.logWarning("backup progress goes to the log only").pipe(
+      Effect.annotateLogs({ detail: target.detail })
+    )
+    return logProgress
+  }
+  return (p: UploadProgress) => Effect.andThen(logProgress(p), writeProgress(target, p, undefined))
+})
+
 /**
  * Takes one backup into the object store of the current `ObjectStoreClient` (see the module comment).
  * `tls` is the loaded client certificate material.
@@ -97,6 +128,7 @@ export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv
   yield* Effect.logInfo("backup starting").pipe(
     Effect.annotateLogs({ instance: env.BACKUP_INSTANCE_URL, key: keys.archiveKey })
   )
+  const report = yield* progressReporter(env)
   const response = yield* startBackup(env.BACKUP_INSTANCE_URL, tls)
   let outcome: BackupOutcome | undefined
   const upload = yield* uploadStream(response.body, {
@@ -109,17 +141,7 @@ export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv
     }),
     progress: {
       interval: env.BACKUP_PROGRESS_INTERVAL_MS ?? 10_000,
-      report: (p) =>
-        Effect.logInfo("backup progress").pipe(
-          Effect.annotateLogs({
-            bytes: p.bytesRead,
-            bytesUploaded: p.bytesUploaded,
-            parts: p.partsUploaded,
-            bytesPerSecond: p.bytesPerSecond,
-            averageBytesPerSecond: p.averageBytesPerSecond,
-            elapsedMillis: p.elapsedMillis
-          })
-        )
+      report
     }
   })
   const end = outcome ?? (yield* response.outcome)

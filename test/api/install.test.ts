@@ -82,10 +82,20 @@ describe("RBAC: least privilege", () => {
     assert.deepStrictEqual([...secretVerbs].sort(), ["create", "get"])
   })
 
-  it("no access to RBAC objects, ServiceAccounts, Nodes or Namespaces", () => {
+  it("RBAC objects and ServiceAccounts: create only (the per-Backup progress identity); no Nodes or Namespaces", () => {
+    const identity = rules.filter(
+      (rule) => rule.apiGroups.includes("rbac.authorization.k8s.io") || rule.resources.includes("serviceaccounts")
+    )
+    assert.deepStrictEqual(
+      identity.map((rule) => [rule.apiGroups, rule.resources, rule.verbs]),
+      [
+        [[""], ["serviceaccounts"], ["create"]],
+        [["rbac.authorization.k8s.io"], ["roles", "rolebindings"], ["create"]]
+      ]
+    )
     for (const rule of rules) {
-      assert.notInclude(rule.apiGroups, "rbac.authorization.k8s.io")
-      for (const resource of ["serviceaccounts", "nodes", "namespaces"]) assert.notInclude(rule.resources, resource)
+      for (const resource of ["nodes", "namespaces", "clusterroles", "clusterrolebindings"])
+        assert.notInclude(rule.resources, resource)
     }
   })
 

@@ -12,7 +12,12 @@ import { decodeWorkerEnv } from "../../src/api/jobs.ts"
 import { ObjectStore } from "../../src/api/objectStore.ts"
 import { decide } from "../../src/controller/backup/decide.ts"
 import type { BackupObservation } from "../../src/controller/backup/observe.ts"
-import { objectStoreSecretFiles, renderBackupJob, renderCleanupJob } from "../../src/controller/backup/render.ts"
+import {
+  objectStoreSecretFiles,
+  renderBackupJob,
+  renderCleanupJob,
+  renderProgressAccess
+} from "../../src/controller/backup/render.ts"
 import { defaultMaxLagSeconds, selectSource } from "../../src/controller/backup/selectSource.ts"
 import { findCondition } from "../../src/controller/conditions.ts"
 import type { Job, Pod } from "../../src/kube/resources.ts"
@@ -96,7 +101,7 @@ describe("renderBackupJob", () => {
   }
 
   it.prop(
-    "names are DNS labels of at most 63 characters, deterministic; secrets only as Secret volume items; no token",
+    "names are DNS labels of at most 63 characters, deterministic; secrets only as Secret volume items; only the Backup's own token",
     { name: NamePart, lag: Schema.Int },
     ({ name }) => {
       const b = withUid(backupObject(nameOf(name)), "u")
@@ -108,13 +113,36 @@ describe("renderBackupJob", () => {
       assert.match(jobName, /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/u)
       const podSpec = job.spec?.template.spec as unknown as {
         automountServiceAccountToken: boolean
+        serviceAccountName: string
         volumes: ReadonlyArray<{
           projected?: {
             sources: ReadonlyArray<{ secret: { name: string; items: ReadonlyArray<{ key: string; path: string }> } }>
           }
         }>
       }
-      assert.isFalse(podSpec.automountServiceAccountToken)
+      // the token mounted is the per-Backup ServiceAccount's, whose Role is that one Backup's status only
+      assert.isTrue(podSpec.automountServiceAccountToken)
+      const access = renderProgressAccess(b, "c")
+      assert.strictEqual(podSpec.serviceAccountName, access.serviceAccount.metadata.name)
+      assert.strictEqual(access.roleBinding.roleRef.name, access.role.metadata.name)
+      assert.deepStrictEqual(access.roleBinding.subjects, [
+        { kind: "ServiceAccount", name: podSpec.serviceAccountName, namespace: "db" }
+      ])
+      assert.deepStrictEqual(access.role.rules, [
+        {
+          apiGroups: ["mysql.cloudnative-mysql.io"],
+          resources: ["backups/status"],
+          resourceNames: [b.metadata.name ?? ""],
+          verbs: ["get", "patch"]
+        }
+      ])
+      for (const object of [access.serviceAccount, access.role, access.roleBinding]) {
+        assert.strictEqual(object.metadata.name, jobName)
+        assert.deepStrictEqual(
+          object.metadata.ownerReferences?.map((ref) => [ref.kind, ref.uid, ref.controller]),
+          [["Backup", "u", true]]
+        )
+      }
       const container = containerOf(job)
       assert.isTrue(container.env.every((v) => v.valueFrom === undefined && v.value !== undefined))
       const projected = podSpec.volumes.flatMap((v) => v.projected?.sources ?? [])
@@ -216,7 +244,7 @@ const observe = (overrides: Partial<BackupObservation> = {}): BackupObservation 
 
 const started = (): { readonly backup: Backup; readonly job: Job } => {
   const first = decide(observe(), now)
-  const job = first.actions[0]?._tag === "CreateJob" ? first.actions[0].job : undefined
+  const job = first.actions.flatMap((action) => (action._tag === "CreateJob" ? [action.job] : []))[0]
   return {
     backup: { ...backup, status: first.status ?? {} },
     job: { ...(job as Job), metadata: { ...(job as Job).metadata, uid: "job-uid", resourceVersion: "7" } }

@@ -46,6 +46,16 @@ describe("Backup reconciler", () => {
           jobs.map((j) => j.metadata.name),
           ["b1-backup"]
         )
+        // the worker's identity exists with its Job, owned by the Backup (garbage-collected with it)
+        const access = yield* KubeApi.use((api) =>
+          Effect.all([
+            api.get(Resources.serviceAccounts, { namespace, name: "b1-backup" }),
+            api.get(Resources.roles, { namespace, name: "b1-backup" }),
+            api.get(Resources.roleBindings, { namespace, name: "b1-backup" })
+          ])
+        )
+        for (const object of access) assert.strictEqual(object.metadata.ownerReferences?.[0]?.uid, pending.metadata.uid)
+        assert.deepStrictEqual(access[1].rules?.[0]?.resourceNames, ["b1"])
 
         yield* fake.jobs.start(namespace, "b1-backup")
         yield* settle

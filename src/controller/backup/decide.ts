@@ -46,7 +46,14 @@ import { findCondition, setCondition } from "../conditions.ts"
 import { catalogue, event, type PendingEvent } from "../Events.ts"
 import { parseTime, rfc3339 } from "../time.ts"
 import type { BackupObservation } from "./observe.ts"
-import { backupContainerName, cleanupContainerName, renderBackupJob, renderCleanupJob } from "./render.ts"
+import {
+  backupContainerName,
+  cleanupContainerName,
+  type ProgressAccess,
+  renderBackupJob,
+  renderCleanupJob,
+  renderProgressAccess
+} from "./render.ts"
 import { selectSource } from "./selectSource.ts"
 
 /** The condition types on a Backup. */
@@ -84,6 +91,7 @@ export const podsGoneRetry = Duration.seconds(5)
 
 /** Something to do after the status write. */
 export type BackupAction =
+  | { readonly _tag: "CreateProgressAccess"; readonly access: ProgressAccess }
   | { readonly _tag: "CreateJob"; readonly job: Job }
   | { readonly _tag: "DeleteJob"; readonly name: string }
   | { readonly _tag: "DeletePods"; readonly names: ReadonlyArray<string> }
@@ -324,7 +332,11 @@ const lifecycle = (observation: BackupObservation, backup: Backup, nowMillis: nu
     })
     return {
       status: next,
-      actions: [{ _tag: "CreateJob", job: rendered }],
+      // the worker's ServiceAccount exists before its Pod: a Pod naming a missing one is refused at admission
+      actions: [
+        { _tag: "CreateProgressAccess", access: renderProgressAccess(backup, clusterName) },
+        { _tag: "CreateJob", job: rendered }
+      ],
       events:
         status.backupId === undefined
           ? [

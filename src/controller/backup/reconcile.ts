@@ -2,6 +2,8 @@
  * The Backup controller: observe (caches) → decide (pure, `decide.ts`) → one status write → the actions (create
  * the Job after its backup id is persisted, delete Pods, drop the finalizer) → Events → when to look again.
  *
+ * Creating the Job is preceded by its ServiceAccount, Role and RoleBinding (the worker's progress reports).
+ *
  * Only Kubernetes API errors fail a reconcile (and retry through the work queue's backoff); a `Conflict` on the
  * status write means the Backup changed under us and is re-read at once. Taxonomy failures are status.
  *
@@ -30,6 +32,14 @@ const ignoreNotFound = <A, E extends { readonly _tag: string }, R>(effect: Effec
     () => Effect.void
   )
 
+// an object created once and never changed: after a lost response or a restart it is simply there
+const alreadyThere = <A, E extends { readonly _tag: string }, R>(create: Effect.Effect<A, E, R>) =>
+  Effect.catchIf(
+    Effect.asVoid(create),
+    (error): error is E & { readonly _tag: "AlreadyExists" } => error._tag === "AlreadyExists",
+    () => Effect.void
+  )
+
 /** Reconciles one Backup key. */
 export const reconcileBackup = (writes: RecentWrites) =>
   Effect.fn("Backup.reconcile")(
@@ -48,6 +58,12 @@ export const reconcileBackup = (writes: RecentWrites) =>
       const act = (action: BackupAction) =>
         Effect.gen(function* () {
           switch (action._tag) {
+            case "CreateProgressAccess": {
+              const { serviceAccount, role, roleBinding } = action.access
+              yield* alreadyThere(api.create(Resources.serviceAccounts, serviceAccount))
+              yield* alreadyThere(api.create(Resources.roles, role))
+              return yield* alreadyThere(api.create(Resources.roleBindings, roleBinding))
+            }
             case "CreateJob": {
               const created = yield* api.create(Resources.jobs, action.job).pipe(
                 Effect.map((job): Job | undefined => job),

@@ -7,7 +7,12 @@
  * needs: every referenced Secret key is mounted as a file named after the spec field (`objectstore/connection.ts`
  * reads them there); no value ever appears in the environment. The cluster's client certificate is mounted for
  * the mutual-TLS connection to the source's instance manager, addressed by Pod IP and verified against the name
- * in its server certificate. No service-account token is mounted: the worker never talks to the Kubernetes API.
+ * in its server certificate.
+ *
+ * The only Kubernetes access the worker has is to report progress: the Job runs as a ServiceAccount of its own
+ * (`<backup>-backup`, created with a Role and RoleBinding of the same name, all owned by the Backup so the garbage
+ * collector removes them with it) whose Role allows `get` and `patch` on `backups/status` of that one Backup
+ * (`resourceNames`) and nothing else. `renderProgressAccess` renders the three.
  *
  * The cleanup Job (`<backup>-cleanup`) runs `cloudnative-mysql abort-uploads` under the backup's prefix. It is
  * derived from the backup Job alone (same image, same object-store env and volume), so it can be rendered after
@@ -20,6 +25,7 @@ import type { Backup } from "../../api/backup.ts"
 import { CleanupEnv } from "../../api/cleanupJob.ts"
 import type { Cluster } from "../../api/cluster.ts"
 import type { SecretKeySelector } from "../../api/common.ts"
+import { Group } from "../../api/common.ts"
 import { envVarList } from "../../api/env.ts"
 import type { WorkerEnvVars } from "../../api/jobs.ts"
 import {
@@ -34,7 +40,7 @@ import {
   secretNames
 } from "../../api/names.ts"
 import type { ObjectStore } from "../../api/objectStore.ts"
-import type { Job } from "../../kube/resources.ts"
+import type { Job, Role, RoleBinding, ServiceAccount } from "../../kube/resources.ts"
 
 /** Retries of a failed worker Pod before the Job fails (`backoffLimit`): each retry reuses the backup id. */
 export const backupBackoffLimit = 2
@@ -133,6 +139,49 @@ export const workerPodSecurityContext = {
  */
 const homeEnv = { name: "HOME", value: "/tmp" }
 
+/** How often the worker writes `status.progress`: a write per running Backup every 5 s. */
+export const progressIntervalMillis = 5_000
+
+/** The one permission the worker's ServiceAccount has: read and patch its own Backup's status. */
+export const progressRules = (backupName: string) => [
+  { apiGroups: [Group], resources: ["backups/status"], resourceNames: [backupName], verbs: ["get", "patch"] }
+]
+
+/** The worker's ServiceAccount, its Role and the RoleBinding between them, all owned by the Backup. */
+export interface ProgressAccess {
+  readonly serviceAccount: ServiceAccount
+  readonly role: Role
+  readonly roleBinding: RoleBinding
+}
+
+/** The worker's identity for progress reports (see the module comment); named like its Job. */
+export const renderProgressAccess = (backup: Backup, clusterName: string): ProgressAccess => {
+  const backupName = backup.metadata.name ?? ""
+  const metadata = {
+    name: backupJobName(backupName),
+    namespace: backup.metadata.namespace ?? "",
+    labels: backupJobLabels(clusterName, backupName),
+    ownerReferences: [ownerReference(backup)]
+  }
+  return {
+    serviceAccount: {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata,
+      // only the backup Job, which asks for it, mounts a token of this account
+      automountServiceAccountToken: false
+    },
+    role: { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata, rules: progressRules(backupName) },
+    roleBinding: {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata,
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: metadata.name },
+      subjects: [{ kind: "ServiceAccount", name: metadata.name, namespace: metadata.namespace }]
+    }
+  }
+}
+
 /** The worker's environment (the `WorkerEnv` contract, encoded). */
 export const workerEnv = (input: BackupJobInput): WorkerEnvVars => {
   const namespace = input.backup.metadata.namespace ?? ""
@@ -149,7 +198,9 @@ export const workerEnv = (input: BackupJobInput): WorkerEnvVars => {
     BACKUP_TLS_CA_FILE: `${tlsMountPath}/ca.crt`,
     BACKUP_TLS_CERT_FILE: `${tlsMountPath}/tls.crt`,
     BACKUP_TLS_KEY_FILE: `${tlsMountPath}/tls.key`,
-    BACKUP_TLS_SERVER_NAME: instanceDnsName(cluster, input.instanceName, namespace)
+    BACKUP_TLS_SERVER_NAME: instanceDnsName(cluster, input.instanceName, namespace),
+    BACKUP_PROGRESS_INTERVAL_MS: String(progressIntervalMillis),
+    BACKUP_PROGRESS_STATUS: "true"
   }
 }
 
@@ -183,7 +234,9 @@ export const renderBackupJob = (input: BackupJobInput): Job => {
         metadata: { labels: jobLabels, annotations: jobAnnotations },
         spec: {
           restartPolicy: "Never",
-          automountServiceAccountToken: false,
+          // the token of the per-Backup ServiceAccount: it may patch this Backup's status and nothing else
+          serviceAccountName: backupJobName(backupName),
+          automountServiceAccountToken: true,
           enableServiceLinks: false,
           securityContext: workerPodSecurityContext,
           containers: [
