@@ -195,10 +195,16 @@ describe("Recovery on the sandbox", () => {
           const recovered = yield* e2e.sql("restored-1")
           const ids = yield* recovered.query("SELECT @@server_id AS id")
           assert.notStrictEqual(ids[0]?.id, sourceIds[0]?.id)
-          const passwords = yield* Effect.forEach([source, "restored"], (c) =>
-            Effect.map(e2e.get("secrets", `${c}-credentials`), (s) => s?.data?.root)
-          )
-          assert.notStrictEqual(passwords[0], passwords[1])
+          const secretKey = (secret: string, key: string) =>
+            Effect.forEach([source, "restored"], (c) =>
+              Effect.map(e2e.get("secrets", `${c}-${secret}`), (s): unknown => s?.data?.[key])
+            )
+          const passwords = yield* secretKey("credentials", "root")
+          assert.isString(passwords[0])
+          assert.notStrictEqual(passwords[0], passwords[1], "its own root password")
+          const authorities = yield* secretKey("server-tls", "ca.crt")
+          assert.isString(authorities[0])
+          assert.notStrictEqual(authorities[0], authorities[1], "its own CA")
           yield* recovered.exec(
             "CREATE TABLE shop.after_recovery (id INT PRIMARY KEY); INSERT INTO shop.after_recovery VALUES (7);"
           )
