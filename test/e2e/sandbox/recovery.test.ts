@@ -327,8 +327,12 @@ describe("Recovery on the sandbox", () => {
           flipped[middle] = (flipped[middle] ?? 0) ^ 0x01
           yield* putAll(b1.archiveKey, flipped).pipe(Effect.provide(bucketClient(e2e)))
 
-          yield* Effect.forEach(cases, (c) => e2e.apply(clusterManifest(c.name, { instances: 1, ...c.spec })), {
-            discard: true
+          // one kubectl run for all of them (a List: the harness joins several objects with `---`, which JSON input
+          // does not allow)
+          yield* e2e.apply({
+            apiVersion: "v1",
+            kind: "List",
+            items: cases.map((c) => clusterManifest(c.name, { instances: 1, ...c.spec }))
           })
           yield* Effect.forEach(
             cases,
@@ -361,7 +365,11 @@ describe("Recovery on the sandbox", () => {
           )
           yield* putAll(b1.archiveKey, original).pipe(Effect.provide(bucketClient(e2e)))
           // only f-creds is retried (next case)
-          for (const c of cases) if (c.name !== "f-creds") yield* e2e.remove("clusters", c.name)
+          yield* Effect.forEach(
+            cases.filter((c) => c.name !== "f-creds"),
+            (c) => e2e.remove("clusters", c.name),
+            { concurrency: "unbounded", discard: true }
+          )
         }),
       { timeout: 600_000 }
     )
@@ -373,8 +381,10 @@ describe("Recovery on the sandbox", () => {
           const e2e = yield* OperatorSandbox
           const b1 = point("b1")
           const b2 = point("b2")
-          for (const backup of ["b1", "b2", "orphan"]) yield* e2e.remove("backups", backup)
-          yield* e2e.remove("clusters", source)
+          yield* Effect.all(
+            [...["b1", "b2", "orphan"].map((backup) => e2e.remove("backups", backup)), e2e.remove("clusters", source)],
+            { concurrency: "unbounded", discard: true }
+          )
 
           // the retry: fix the credentials, delete the failed Job; the reconciler runs it again on the empty volume
           yield* e2e.apply({
