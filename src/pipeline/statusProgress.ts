@@ -119,6 +119,18 @@ const mergePatch = (target: StatusTarget, body: string) =>
       })
   })
 
+/** Writes one report to `status.progress`, failing with why it could not. */
+export const patchProgress = (
+  target: StatusTarget,
+  progress: UploadProgress,
+  estimatedTotalBytes: number | undefined
+): Effect.Effect<void, ProgressWriteFailed> =>
+  Effect.gen(function* () {
+    const updatedAt = yield* nowRfc3339Millis
+    const body = JSON.stringify({ status: { progress: progressStatus(progress, updatedAt, estimatedTotalBytes) } })
+    yield* mergePatch(target, body)
+  })
+
 /**
  * Writes one report to `status.progress`. Never fails: a failed write is logged (with why) and the backup goes
  * on; the next report tries again.
@@ -128,11 +140,7 @@ export const writeProgress = (
   progress: UploadProgress,
   estimatedTotalBytes: number | undefined
 ): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    const updatedAt = yield* nowRfc3339Millis
-    const body = JSON.stringify({ status: { progress: progressStatus(progress, updatedAt, estimatedTotalBytes) } })
-    yield* mergePatch(target, body)
-  }).pipe(
+  patchProgress(target, progress, estimatedTotalBytes).pipe(
     Effect.catch((error) =>
       Effect.logWarning("backup progress not written to status").pipe(Effect.annotateLogs({ detail: error.detail }))
     )

@@ -30,7 +30,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { createWriteStream, mkdirSync, mkdtempSync, type WriteStream, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Context, Data, type Duration, Effect, Layer, type Scope } from "effect"
+import { Context, Data, Duration, Effect, Layer, type Scope } from "effect"
 import { ApiVersion } from "../api/common.ts"
 import { instanceImage } from "../api/images.ts"
 import { labels, secretNames } from "../api/names.ts"
@@ -112,8 +112,8 @@ export interface OperatorSandboxService {
   ) => Effect.Effect<Json, OperatorSandboxError>
   /** SQL on the server of instance Pod `pod`, as root. */
   readonly sql: (pod: string) => Effect.Effect<SqlClient, OperatorSandboxError>
-  /** `kubectl cloudnative-mysql <args>` against the sandbox. */
-  readonly plugin: (args: ReadonlyArray<string>) => Effect.Effect<CommandRun>
+  /** `kubectl cloudnative-mysql <args>` against the sandbox; `echo` also streams its stdout to this process's. */
+  readonly plugin: (args: ReadonlyArray<string>, options?: { readonly echo?: boolean }) => Effect.Effect<CommandRun>
 }
 
 export interface OperatorSandboxOptions {
@@ -130,14 +130,16 @@ export interface OperatorSandboxOptions {
 const projectRoot = join(import.meta.dirname, "..", "..")
 const pluginLauncher = join(projectRoot, "bin", "kubectl-cloudnative_mysql")
 
-const describeError = (message: string) => new OperatorSandboxError({ message })
+/** An {@link OperatorSandboxError} with `message`. */
+const failure = (message: string) => new OperatorSandboxError({ message })
 
 /** Runs `command` with the sandbox's kubeconfig and a private HOME (kubectl's cache). */
 const runCommand = (
   command: string,
   args: ReadonlyArray<string>,
   env: Readonly<Record<string, string>>,
-  stdin?: string
+  stdin?: string,
+  echo = false
 ): Effect.Effect<CommandRun> =>
   Effect.callback<CommandRun>((resume) => {
     const child = execFile(
@@ -149,6 +151,7 @@ const runCommand = (
         resume(Effect.succeed({ code, stdout, stderr }))
       }
     )
+    if (echo) child.stdout?.on("data", (chunk: Buffer | string) => process.stdout.write(chunk))
     child.stdin?.end(stdin ?? "")
     return Effect.sync(() => {
       if (!hasExited(child)) child.kill("SIGKILL")
@@ -164,7 +167,7 @@ const nodeMajor = Number(process.versions.node.split(".")[0])
 const startController = (args: ReadonlyArray<string>, logFile: string, echo: boolean) =>
   Effect.gen(function* () {
     if (nodeMajor < 24) {
-      return yield* describeError(
+      return yield* failure(
         `the controller needs Node 24, this is ${process.version}: run through npm run / npx (the project's Node)`
       )
     }
@@ -198,15 +201,13 @@ const startController = (args: ReadonlyArray<string>, logFile: string, echo: boo
       started.once("exit", (code, signal) => {
         remember(`controller exited (code ${code}, signal ${signal})\n`)
         if (!synced)
-          resume(
-            Effect.fail(describeError(`the controller exited before its caches synced:\n${tail.slice(-40).join("\n")}`))
-          )
+          resume(Effect.fail(failure(`the controller exited before its caches synced:\n${tail.slice(-40).join("\n")}`)))
       })
     }).pipe(
       Effect.timeoutOrElse({
         duration: "60 seconds",
         orElse: () =>
-          Effect.fail(describeError(`the controller did not sync its caches in 60 s:\n${tail.slice(-40).join("\n")}`))
+          Effect.fail(failure(`the controller did not sync its caches in 60 s:\n${tail.slice(-40).join("\n")}`))
       })
     )
     const stop = Effect.gen(function* () {
@@ -249,7 +250,7 @@ const make = (
       Effect.flatMap(kubectl(args, stdin), (run) =>
         run.code === 0
           ? Effect.succeed(run.stdout)
-          : Effect.fail(describeError(`kubectl ${args.join(" ")} failed (${run.code}): ${run.stderr.trim()}`))
+          : Effect.fail(failure(`kubectl ${args.join(" ")} failed (${run.code}): ${run.stderr.trim()}`))
       )
     const describe = (kind: string, name: string) =>
       Effect.map(kubectl(["describe", kind, name, "-n", namespace]), (run) =>
@@ -258,14 +259,14 @@ const make = (
     const parse = (text: string, what: string) =>
       Effect.try({
         try: () => JSON.parse(text) as Json,
-        catch: () => describeError(`${what}: not JSON: ${text.slice(0, 200)}`)
+        catch: () => failure(`${what}: not JSON: ${text.slice(0, 200)}`)
       })
     const get = (kind: string, name: string) =>
       Effect.gen(function* () {
         const run = yield* kubectl(["get", kind, name, "-n", namespace, "-o", "json"])
         if (run.code !== 0) {
           if (run.stderr.includes("NotFound") || run.stderr.includes("not found")) return undefined
-          return yield* describeError(`kubectl get ${kind} ${name}: ${run.stderr.trim()}`)
+          return yield* failure(`kubectl get ${kind} ${name}: ${run.stderr.trim()}`)
         }
         return yield* parse(run.stdout, `kubectl get ${kind} ${name}`)
       })
@@ -280,9 +281,9 @@ const make = (
       Effect.gen(function* () {
         const described = yield* Effect.forEach(objects, ([kind, name]) => describe(kind, name))
         const pods = yield* kubectl(["get", "pods,jobs,pvc", "-n", namespace, "-o", "wide"])
-        return describeError(
+        return failure(
           [
-            `timed out after ${typeof timeout === "string" ? timeout : JSON.stringify(timeout)} waiting for: ${what}`,
+            `timed out after ${Duration.format(Duration.fromInputUnsafe(timeout))} waiting for: ${what}`,
             ...described.map((text) => `--- describe\n${text}`),
             `--- kubectl get pods,jobs,pvc\n${pods.stdout}${pods.stderr}`,
             `--- controller log (last 60 lines)\n${controller.logTail(60)}`
@@ -334,7 +335,7 @@ const make = (
           if (current === phase) return Effect.succeed(backup)
           if (current === "failed") {
             return Effect.flatMap(describe("backups", name), (text) =>
-              Effect.fail(describeError(`Backup ${name} failed while waiting for ${phase}:\n${text}`))
+              Effect.fail(failure(`Backup ${name} failed while waiting for ${phase}:\n${text}`))
             )
           }
           return Effect.succeed(undefined)
@@ -346,21 +347,21 @@ const make = (
       Effect.gen(function* () {
         const secret = yield* get("secrets", name)
         const value = secret?.data?.[key]
-        if (typeof value !== "string") return yield* describeError(`Secret ${name} has no key ${key}`)
+        if (typeof value !== "string") return yield* failure(`Secret ${name} has no key ${key}`)
         return Buffer.from(value, "base64").toString("utf8")
       })
     const sql = (podName: string) =>
       Effect.gen(function* () {
         const pod = yield* get("pods", podName)
-        if (pod === undefined) return yield* describeError(`no Pod ${podName}`)
+        if (pod === undefined) return yield* failure(`no Pod ${podName}`)
         const clusterName: string | undefined = pod.metadata.labels?.[labels.cluster]
-        if (clusterName === undefined) return yield* describeError(`Pod ${podName} belongs to no Cluster`)
+        if (clusterName === undefined) return yield* failure(`Pod ${podName} belongs to no Cluster`)
         const cluster = yield* get("clusters", clusterName)
         const given = cluster?.spec?.credentials?.root
         const password = yield* secretValue(given?.name ?? secretNames(clusterName).credentials, given?.key ?? "root")
         const socket = join(sandbox.stateDir, "pods", pod.metadata.uid, "volumes", "run", "mysqld.sock")
         if (socket.length > 107) {
-          return yield* describeError(
+          return yield* failure(
             `the socket path is longer than a unix socket allows (${socket}): use a shorter state dir`
           )
         }
@@ -388,7 +389,8 @@ const make = (
       waitForPhase,
       waitForBackup,
       sql,
-      plugin: (args) => runCommand(process.execPath, [pluginLauncher, ...args], env)
+      plugin: (args, pluginOptions) =>
+        runCommand(process.execPath, [pluginLauncher, ...args], env, undefined, pluginOptions?.echo === true)
     } satisfies OperatorSandboxService
   })
 

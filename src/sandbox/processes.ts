@@ -1,7 +1,7 @@
 /**
  * Running the product's processes exactly as their Pods and Jobs will run them, on one machine: the
  * `cloudnative-mysql` executable with its subcommand and environment, its JSON log lines read from stdout, its
- * termination message read from a file. Used by the demo, the end-to-end tests and the backup benchmark.
+ * termination message read from a file. Used by the end-to-end tests and the benchmarks.
  *
  * @since 0.1.0
  */

@@ -7,7 +7,7 @@
  * 2. `src/kube` never imports `src/sandbox`: production code does not depend on the fake;
  * 3. only `src/sandbox`, `src/demo`, `bench` and `test` import `src/sandbox`;
  * 4. nothing imports `src/demo` (the demo is a program; what it shares with tests and benchmarks is in
- *    `src/sandbox/processes.ts`).
+ *    `src/sandbox/`, e.g. `OperatorSandbox.ts`).
  */
 import { readdirSync, readFileSync } from "node:fs"
 import { dirname, join, relative, resolve } from "node:path"
