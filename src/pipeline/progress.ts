@@ -25,6 +25,8 @@ export interface UploadProgress {
 export interface ProgressOptions {
   /** Time between reports. */
   readonly interval: Duration.Input
+  /** Time before the first report (default `interval`): an early one shows a watcher that bytes flow. */
+  readonly first?: Duration.Input
   /** Called with each snapshot, and once more with the final numbers when the upload completes. */
   readonly report: (progress: UploadProgress) => Effect.Effect<void>
 }
@@ -79,6 +81,12 @@ export const makeProgressSampler = Effect.fnUntraced(function* (counters: Upload
   })
 })
 
-/** Reports a snapshot every `options.interval` until interrupted. */
+/** Reports a snapshot after `options.first`, then every `options.interval`, until interrupted. */
 export const reportEvery = (sample: Effect.Effect<UploadProgress>, options: ProgressOptions): Effect.Effect<never> =>
-  Effect.sleep(options.interval).pipe(Effect.andThen(sample), Effect.flatMap(options.report), Effect.forever)
+  Effect.sleep(options.first ?? options.interval).pipe(
+    Effect.andThen(sample),
+    Effect.flatMap(options.report),
+    Effect.andThen(
+      Effect.sleep(options.interval).pipe(Effect.andThen(sample), Effect.flatMap(options.report), Effect.forever)
+    )
+  )

@@ -141,6 +141,8 @@ export const runBackup = Effect.fn("worker.runBackup")(function* (env: WorkerEnv
     }),
     progress: {
       interval: env.BACKUP_PROGRESS_INTERVAL_MS ?? 10_000,
+      // one second in, so `status.progress` (and `--wait`) show bytes flowing even for a short backup
+      first: Math.min(1_000, env.BACKUP_PROGRESS_INTERVAL_MS ?? 10_000),
       report
     }
   })

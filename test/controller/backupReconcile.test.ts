@@ -124,7 +124,7 @@ describe("Backup reconciler", () => {
         const failed = yield* getBackup("b1")
         assert.strictEqual(failed.status?.phase, "failed")
         assert.strictEqual(findCondition(failed.status?.conditions, "Completed")?.reason, "ObjectStoreNotConfigured")
-        assert.include(failed.status?.error ?? "", "no object store configured")
+        assert.match(failed.status?.error ?? "", /^ObjectStoreNotConfigured: no object store configured/u)
         assert.include((yield* eventsOf("b1")).join("\n"), "Warning ObjectStoreNotConfigured")
         assert.strictEqual((yield* listJobs).length, 0)
       })

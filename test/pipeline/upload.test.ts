@@ -346,4 +346,30 @@ describe("uploadStream", () => {
       assert.strictEqual(reports.at(-1)?.bytesInFlight, 0)
     }).pipe(Effect.provide(memory(16)))
   )
+
+  it.effect("the first report comes after `first`, the later ones every interval", () =>
+    Effect.gen(function* () {
+      const reports: Array<UploadProgress> = []
+      const source = Stream.fromIterable([0, 1, 2, 3, 4]).pipe(
+        Stream.mapEffect((i) => Effect.as(Effect.sleep("1 second"), pseudoRandomBytes(32, i + 1)))
+      )
+      const fiber = yield* uploadStream(source, {
+        key,
+        schedule: schedule(16),
+        minPartSize: 16,
+        progress: {
+          first: "1500 millis",
+          interval: "3 seconds",
+          report: (p) => Effect.sync(() => void reports.push(p))
+        }
+      }).pipe(Effect.forkChild)
+      yield* TestClock.adjust("6 seconds")
+      yield* Fiber.join(fiber)
+      // at 1.5 s (one chunk), at 4.5 s (four), then the final one
+      assert.deepStrictEqual(
+        reports.map((r) => r.bytesRead),
+        [32, 128, 160]
+      )
+    }).pipe(Effect.provide(memory(16)))
+  )
 })

@@ -235,7 +235,12 @@ const lifecycle = (observation: BackupObservation, backup: Backup, nowMillis: nu
   const withFailure = (failure: Failure, requeueAfter?: Duration.Duration): Step => {
     const reported = failureStatus(failure)
     const next = completedCondition(
-      { ...status, phase: reported.phase, ...(reported.phase === "failed" ? { error: reported.message } : {}) },
+      {
+        ...status,
+        phase: reported.phase,
+        // `<reason>: <message>`, as for the worker's and the Job's failures (docs/backup.md, "Status fields")
+        ...(reported.phase === "failed" ? { error: `${reported.reason}: ${reported.message}` } : {})
+      },
       "False",
       reported.reason,
       reported.message,
