@@ -203,7 +203,9 @@ const decideRecovery = (
         const what =
           r.plan.target._tag === "Keys"
             ? `Backup ${r.plan.target.backupName}`
-            : `the latest backup of ${r.plan.target.source}${r.plan.target.backupId === undefined ? "" : ` (${r.plan.target.backupId})`}`
+            : r.plan.target.backupId === undefined
+              ? `the latest backup of ${r.plan.target.source}`
+              : `backup ${r.plan.target.backupId} of ${r.plan.target.source}`
         const t = transition(
           status,
           {
