@@ -125,7 +125,11 @@ const deployment = (version: string): Manifest => ({
             image: operatorImage(version),
             imagePullPolicy: "IfNotPresent",
             args: [...controllerArgs],
-            env: [fieldEnv("POD_NAMESPACE", "metadata.namespace"), fieldEnv("POD_NAME", "metadata.name")],
+            env: [
+              fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+              fieldEnv("POD_NAME", "metadata.name"),
+              fieldEnv("POD_IP", "status.podIP")
+            ],
             ports: [
               { name: "metrics", containerPort: operatorPorts.metrics, protocol: "TCP" },
               { name: "probes", containerPort: operatorPorts.probes, protocol: "TCP" }

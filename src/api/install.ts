@@ -40,13 +40,15 @@ export const operatorPorts = {
 
 /**
  * The controller-manager's command line in its Deployment (the flags of `cloudnative-mysql controller`; the Lease's
- * namespace comes from `POD_NAMESPACE`, set by the downward API).
+ * namespace comes from `POD_NAMESPACE`, set by the downward API). The listeners bind the Pod IP (`POD_IP`, expanded
+ * by the kubelet), not every interface: the kubelet's probes and Prometheus dial the Pod IP, and a Pod on the host
+ * network (or the sandbox's node, where Pods share the host's loopback) then listens on nothing else.
  */
 export const controllerArgs: ReadonlyArray<string> = [
   "controller",
   "--leader-elect",
-  `--metrics-address=:${operatorPorts.metrics}`,
-  `--probe-address=:${operatorPorts.probes}`,
+  `--metrics-address=$(POD_IP):${operatorPorts.metrics}`,
+  `--probe-address=$(POD_IP):${operatorPorts.probes}`,
   `--leader-election-id=${operatorNames.leaderElectionLease}`
 ]
 

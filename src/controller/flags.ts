@@ -9,9 +9,14 @@ import { hostname } from "node:os"
 import { Config, Effect, Option, Random, Schema } from "effect"
 import { Flag } from "effect/cli"
 
-/** `host:port`; an empty host means every interface. */
-export const Address = Schema.String.check(Schema.isPattern(/^(\[[0-9a-fA-F:]+\]|[^\s:]*):\d{1,5}$/u)).annotate({
-  description: "host:port, e.g. :8080 or 127.0.0.1:0"
+/**
+ * `host:port`; an empty host means every interface. An IPv6 host may come without brackets (`fd00::1:8080`): the
+ * Deployment passes `$(POD_IP):8080`, and the kubelet cannot bracket the Pod IP; the port is after the last colon.
+ */
+export const Address = Schema.String.check(
+  Schema.isPattern(/^(\[[0-9a-fA-F:.]+\]|[0-9a-fA-F]*:[0-9a-fA-F:.]*|[A-Za-z0-9.-]*):\d{1,5}$/u)
+).annotate({
+  description: "host:port, e.g. :8080, 127.0.0.1:0 or [fd00::1]:8080"
 })
 
 /** The process's settings (flags, with environment fallbacks). */
