@@ -212,7 +212,7 @@ const startDump = (options: ArchiverOptions, startFile: string) =>
         { stdio: ["ignore", "ignore", "pipe"] }
       )
     ),
-    (child: ChildProcess) => stopChild(child, "SIGTERM", "5 seconds")
+    (child: ChildProcess) => stopChild(child, { signal: "SIGTERM", grace: "5 seconds" })
   )
 
 /** Whether `next` is the file the server writes right after `file`. */

@@ -104,6 +104,6 @@ export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* (op
         if (code !== 0) return yield* fail(`the temporary server did not shut down cleanly: ${yield* logTail}`, code)
         yield* Effect.logInfo("GTID state set").pipe(Effect.annotateLogs({ gtid: options.gtid }))
       }),
-    ({ child }) => stopChild(child, "SIGTERM", "30 seconds")
+    ({ child }) => stopChild(child, { signal: "SIGTERM", grace: "30 seconds" })
   )
 })

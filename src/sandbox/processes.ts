@@ -220,7 +220,7 @@ export const startInstanceManager = (
       }
     })
     // stop it with SIGTERM (clean shutdown) before the scope's SIGKILL fallback
-    yield* Effect.addFinalizer(() => stopChild(running.child, "SIGTERM", "15 seconds"))
+    yield* Effect.addFinalizer(() => stopChild(running.child, { signal: "SIGTERM", grace: "15 seconds" }))
     const unhealthy = () =>
       Effect.flatMap(running.outcome, (outcome) =>
         Effect.fail(
