@@ -13,10 +13,9 @@
  * @since 0.1.0
  */
 import { join } from "node:path"
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Data, Effect, Fiber, Stream } from "effect"
 import { nowRfc3339Millis } from "../api/time.ts"
-import { spawnChild } from "../platform/childProcess.ts"
+import { outputLines, spawnChild } from "../platform/childProcess.ts"
 import type { DatabaseAccess } from "./database.ts"
 import { BinlogPositionParser, isCompletedOk } from "./flavor.ts"
 import {
@@ -131,12 +130,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   const parser = new BinlogPositionParser(flavor.parseGtid)
   const tail: Array<string> = []
   let lastLine = ""
-  const stderr = yield* NodeStream.fromReadable<Uint8Array, Error>({
-    evaluate: () => child.stderr,
-    onError: (error) => (error instanceof Error ? error : new Error(String(error)))
-  }).pipe(
-    Stream.decodeText(),
-    Stream.splitLines,
+  const stderr = yield* outputLines(child.stderr).pipe(
     Stream.runForEach((line) =>
       Effect.suspend(() => {
         parser.push(line)
@@ -148,7 +142,6 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
       })
     ),
     Effect.annotateLogs({ tool, pid, stream: "stderr" }),
-    Effect.ignore,
     Effect.forkScoped
   )
 

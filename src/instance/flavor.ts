@@ -110,6 +110,8 @@ export interface Flavor {
   readonly restoreGtidSql: (gtid: string) => ReadonlyArray<string> | undefined
   /** The server binary (`mariadbd` / `mysqld`). */
   readonly serverBinary: string
+  /** The administration client (`mariadb-admin` / `mysqladmin`): ping, shutdown. */
+  readonly adminClient: string
   /** Command and argv that initialise an empty data directory with the given option file. */
   readonly initialiseCommand: (defaultsFile: string) => {
     readonly command: string
@@ -376,6 +378,7 @@ export const mariadb: Flavor = {
     return ["RESET MASTER", `SET GLOBAL gtid_binlog_state = '${state}'`, `SET GLOBAL gtid_slave_pos = '${state}'`]
   },
   serverBinary: "mariadbd",
+  adminClient: "mariadb-admin",
   initialiseCommand: (defaultsFile) => ({
     command: "mariadb-install-db",
     // root keeps unix_socket only until accountsSql gives it a password too
@@ -446,6 +449,7 @@ export const mysql: Flavor = {
     return ["RESET BINARY LOGS AND GTIDS", `SET GLOBAL gtid_purged = '${set}'`]
   },
   serverBinary: "mysqld",
+  adminClient: "mysqladmin",
   initialiseCommand: (defaultsFile) => ({
     command: "mysqld",
     args: [`--defaults-file=${defaultsFile}`, "--initialize-insecure"]

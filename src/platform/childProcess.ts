@@ -21,7 +21,8 @@
  */
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process"
 import { PassThrough, type Readable, type Writable } from "node:stream"
-import { Data, Deferred, type Duration, Effect, Option, type Scope } from "effect"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import { Data, Deferred, type Duration, Effect, Option, type Scope, Stream } from "effect"
 import { exitStatus } from "./exitStatus.ts"
 
 /** Whether the child has exited (with a code or by a signal). */
@@ -177,4 +178,27 @@ export const spawnChild = <const O extends ChildOptions>(
     }
     // the stdio array above follows `options`, so each stream exists exactly when its type says it does
     return spawned as Child<O>
+  })
+
+/**
+ * The lines of a child's piped output (UTF-8, without their line ends, the last one even without a newline).
+ * A read error of a pipe we own only ends the lines early, with a warning: the exit status decides the outcome.
+ */
+export const outputLines = (output: Readable): Stream.Stream<string> =>
+  NodeStream.fromReadable<Uint8Array, unknown>({ evaluate: () => output, onError: (error) => error }).pipe(
+    Stream.decodeText(),
+    Stream.splitLines,
+    Stream.ignore({ log: "Warn" })
+  )
+
+/** A child's whole piped output as text, keeping only the last `keepChars` characters when given. */
+export const outputText = (output: Readable, keepChars = Number.POSITIVE_INFINITY): Effect.Effect<string> =>
+  Effect.callback<string>((resume) => {
+    let text = ""
+    output.setEncoding("utf8")
+    output.on("data", (chunk: string) => {
+      text = text.length + chunk.length > keepChars ? (text + chunk).slice(-keepChars) : text + chunk
+    })
+    output.once("end", () => resume(Effect.succeed(text)))
+    output.once("close", () => resume(Effect.succeed(text)))
   })
