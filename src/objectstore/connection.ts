@@ -76,19 +76,15 @@ export const ObjectStoreConnectionConfig: Effect.Effect<
         }
   const caBundle = yield* optional(spec.caBundle !== undefined, secret("caBundle"))
   const customerKey = yield* optional(spec.serverSideEncryption?.customerKey !== undefined, secret("customerKey"))
-  return makeConnection(spec, {
+  const connection: ObjectStoreConnection = {
+    spec,
     ...(credentials === undefined ? {} : { credentials }),
     ...(caBundle === undefined ? {} : { caBundle: Redacted.value(caBundle.value) }),
     ...(customerKey === undefined ? {} : { customerKey: customerKey.value }),
     ...optionalMaxSockets(maxSockets)
-  })
+  }
+  return connection
 })
 
 const optionalMaxSockets = (n: Option.Option<number>): { maxSockets?: number } =>
   n._tag === "Some" ? { maxSockets: n.value } : {}
-
-/** Assemble a connection (for callers that resolved the secrets themselves, e.g. tests). */
-export const makeConnection = (
-  spec: ObjectStore,
-  resolved: Omit<ObjectStoreConnection, "spec">
-): ObjectStoreConnection => ({ spec, ...resolved })
