@@ -61,6 +61,8 @@ export interface SubcommandOptions {
   readonly executable?: string
   /** How the scope's release stops a process that still runs (default: SIGKILL at once). */
   readonly stop?: StopRule
+  /** A command line the process runs under, which execs its trailing arguments (`unshare …`, `setpriv …`). */
+  readonly wrapper?: readonly [string, ...Array<string>]
 }
 
 /**
@@ -75,7 +77,10 @@ export const spawnSubcommand = (
     yield* Effect.promise(() => mkdir(options.workDir, { recursive: true }))
     const terminationPath = join(options.workDir, `${subcommand}-${yield* nowMillis}-termination.json`)
     // node itself is always there; a failure to start it is a broken machine, not an outcome
-    const child = yield* spawnChild(process.execPath, [options.executable ?? executable, subcommand], {
+    const argv = [process.execPath, options.executable ?? executable, subcommand] as const
+    const [command, ...args]: readonly [string, ...Array<string>] =
+      options.wrapper === undefined ? argv : [...options.wrapper, ...argv]
+    const child = yield* spawnChild(command, args, {
       env: { ...process.env, TERMINATION_MESSAGE_PATH: terminationPath, ...options.env },
       stdout: "pipe",
       stderr: "pipe",
