@@ -112,6 +112,8 @@ export interface Flavor {
   readonly serverBinary: string
   /** The administration client (`mariadb-admin` / `mysqladmin`): ping, shutdown. */
   readonly adminClient: string
+  /** The binlog decoder (`mariadb-binlog` / `mysqlbinlog`): the archiver's remote dump, the replay's decoding. */
+  readonly binlogDecoder: string
   /** Command and argv that initialise an empty data directory with the given option file. */
   readonly initialiseCommand: (defaultsFile: string) => {
     readonly command: string
@@ -379,6 +381,7 @@ export const mariadb: Flavor = {
   },
   serverBinary: "mariadbd",
   adminClient: "mariadb-admin",
+  binlogDecoder: "mariadb-binlog",
   initialiseCommand: (defaultsFile) => ({
     command: "mariadb-install-db",
     // root keeps unix_socket only until accountsSql gives it a password too
@@ -450,6 +453,7 @@ export const mysql: Flavor = {
   },
   serverBinary: "mysqld",
   adminClient: "mysqladmin",
+  binlogDecoder: "mysqlbinlog",
   initialiseCommand: (defaultsFile) => ({
     command: "mysqld",
     args: [`--defaults-file=${defaultsFile}`, "--initialize-insecure"]

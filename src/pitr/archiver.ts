@@ -26,6 +26,7 @@ import {
 } from "../api/binlogArchive.ts"
 import type { ObjectStoreDownloadFailed, ObjectStoreUploadFailed } from "../api/failures.ts"
 import { metaV1Time, nowRfc3339Millis } from "../api/time.ts"
+import { mariadb } from "../instance/flavor.ts"
 import { binlogFileKeys, identityKey, parseBinlogKey } from "../objectstore/binlogLayout.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { uploadStream } from "../pipeline/upload.ts"
@@ -93,15 +94,20 @@ export const querySource = (
   sql: string
 ): Effect.Effect<ReadonlyArray<Record<string, string>>, BinlogSourceUnavailable> =>
   Effect.callback((resume) => {
-    const child = execFile("mariadb", [...sqlArgs(source, sql)], { timeout: 15_000 }, (error, stdout, stderr) => {
-      if (error !== null) {
-        resume(Effect.fail(new BinlogSourceUnavailable({ detail: stderr.trim() || error.message })))
-        return
+    const child = execFile(
+      mariadb.sqlClient,
+      [...sqlArgs(source, sql)],
+      { timeout: 15_000 },
+      (error, stdout, stderr) => {
+        if (error !== null) {
+          resume(Effect.fail(new BinlogSourceUnavailable({ detail: stderr.trim() || error.message })))
+          return
+        }
+        const [header, ...lines] = stdout.split("\n").filter((line) => line !== "")
+        const names = header?.split("\t") ?? []
+        resume(Effect.succeed(lines.map((line) => Object.fromEntries(line.split("\t").map((v, i) => [names[i], v])))))
       }
-      const [header, ...lines] = stdout.split("\n").filter((line) => line !== "")
-      const names = header?.split("\t") ?? []
-      resume(Effect.succeed(lines.map((line) => Object.fromEntries(line.split("\t").map((v, i) => [names[i], v])))))
-    })
+    )
     return Effect.sync(() => {
       if (!hasExited(child)) child.kill("SIGKILL")
     })
@@ -205,7 +211,7 @@ export const archiveFile = Effect.fn("pitr.archiveFile")(function* (
 /** Starts the dump from `startFile` for the current scope (stopped with SIGTERM, then SIGKILL). */
 const startDump = (options: ArchiverOptions, startFile: string) =>
   spawnChild(
-    "mariadb-binlog",
+    mariadb.binlogDecoder,
     dumpArgs(options.source, { dumpServerId: options.dumpServerId, directory: options.workDir, startFile }),
     { stderr: "pipe", stop: { signal: "SIGTERM", grace: "5 seconds" }, name: "binlog dump" }
   ).pipe(

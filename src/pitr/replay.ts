@@ -15,6 +15,7 @@ import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Data, Effect, Stream } from "effect"
 import { RecoveryTargetUnreachable } from "../api/failures.ts"
+import { mariadb } from "../instance/flavor.ts"
 import { binlogFileKeys } from "../objectstore/binlogLayout.ts"
 import { verifiedObjectStream } from "../pipeline/download.ts"
 import { type ChildOptions, outputText, spawnChild } from "../platform/childProcess.ts"
@@ -69,7 +70,7 @@ const run = (command: string, args: ReadonlyArray<string>, input?: string) =>
 const gtidBinlogPos = (target: ReplayTarget) =>
   Effect.map(
     run(
-      "mariadb",
+      mariadb.sqlClient,
       [`--defaults-file=${target.defaultsFile}`, "--batch", "--skip-column-names"],
       "SELECT @@gtid_binlog_pos"
     ),
@@ -79,12 +80,12 @@ const gtidBinlogPos = (target: ReplayTarget) =>
 /** Pipes the decoder into the SQL client; fails when either exits non-zero. */
 const pipeReplay = (args: ReadonlyArray<string>, target: ReplayTarget) =>
   Effect.gen(function* () {
-    const decoder = yield* start("mariadb-binlog", args, {
+    const decoder = yield* start(mariadb.binlogDecoder, args, {
       stdout: "pipe",
       stderr: "pipe",
       env: { ...process.env, TZ: "UTC" }
     })
-    const client = yield* start("mariadb", [`--defaults-file=${target.defaultsFile}`, "--binary-mode"], {
+    const client = yield* start(mariadb.sqlClient, [`--defaults-file=${target.defaultsFile}`, "--binary-mode"], {
       stdin: "pipe",
       stderr: "pipe"
     })
