@@ -27,6 +27,8 @@ export interface ControllerConfig {
   readonly leaderElectionId: string
   readonly identity: string
   readonly workers: Readonly<Record<string, number>>
+  /** The controllers to run; empty means all. */
+  readonly controllers: ReadonlyArray<string>
 }
 
 const list = (text: string): ReadonlyArray<string> =>
@@ -82,6 +84,12 @@ export const controllerFlags = {
     "",
     "concurrent reconciles per controller, e.g. backup=16,scheduled-backup=1 (each controller has its own default)"
   ),
+  controllers: textWithDefault(
+    "controllers",
+    "CONTROLLERS",
+    "",
+    "comma-separated controllers to run, e.g. backup,scheduled-backup (default: all)"
+  ),
   logLevel: Flag.Literals("log-level", ["Debug", "Info", "Warn", "Error"]).pipe(
     Flag.withDescription("minimum level of the JSON log lines (LOG_LEVEL, default Info)"),
     Flag.withFallbackConfig(
@@ -134,6 +142,7 @@ export const toConfig = Effect.fnUntraced(function* (flags: {
   readonly leaderElectionNamespace: string
   readonly leaderElectionId: string
   readonly workers: string
+  readonly controllers: string
 }) {
   yield* checkAddress("metrics-address", flags.metricsAddress)
   yield* checkAddress("probe-address", flags.probeAddress)
@@ -148,6 +157,7 @@ export const toConfig = Effect.fnUntraced(function* (flags: {
     leaderElectionNamespace: flags.leaderElectionNamespace,
     leaderElectionId: flags.leaderElectionId,
     identity: `${process.env.POD_NAME ?? hostname()}_${suffix}`,
-    workers: yield* parseWorkers(flags.workers)
+    workers: yield* parseWorkers(flags.workers),
+    controllers: list(flags.controllers)
   } satisfies ControllerConfig
 })
