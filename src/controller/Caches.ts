@@ -13,7 +13,8 @@
  * What no reconciler reads is dropped before an object is cached (`withoutManagedFields`, `podForCache`): every kind's
  * `metadata.managedFields` (the API server's field-ownership records, often as large as the rest of the object)
  * and a Pod's `spec` (reconcilers read a Pod's metadata and status; they never write a cached Pod back whole).
- * A Job keeps its spec: the cleanup Job is rendered from the backup Job's template.
+ * Of a Job's Pod template only the containers' name, image and env and the volumes stay (`jobForCache`): the
+ * cleanup Job is rendered from the backup Job's image, object-store env and credentials volume.
  *
  * @since 0.1.0
  */
@@ -125,6 +126,23 @@ export const withoutManagedFields = <A extends KubeObject>(object: A): A => {
   if (object.metadata === undefined || !("managedFields" in object.metadata)) return object
   const { managedFields: _, ...metadata } = object.metadata
   return { ...object, metadata }
+}
+
+/** A Job as the caches keep it: its template reduced to the containers' name, image and env, and the volumes. */
+export const jobForCache = (job: Job): Job => {
+  const kept = withoutManagedFields(job)
+  const template = kept.spec?.template
+  if (kept.spec === undefined || template?.spec === undefined) return kept
+  const { containers, volumes } = template.spec
+  const reduced = {
+    containers: containers.map(({ name, image, env }) => ({
+      name,
+      ...(image === undefined ? {} : { image }),
+      ...(env === undefined ? {} : { env })
+    })),
+    ...(volumes === undefined ? {} : { volumes })
+  }
+  return { ...kept, spec: { ...kept.spec, template: { ...template, spec: reduced } } }
 }
 
 /** A Pod as the caches keep it: metadata (without managedFields) and status. */
@@ -273,7 +291,8 @@ export class Caches extends Context.Service<Caches, CachesService>()("cloudnativ
           {
             resource: Resources.jobs,
             labelSelector: managedSelector,
-            indexers: { [indexes.jobsByOwner]: byControllerOwner }
+            indexers: { [indexes.jobsByOwner]: byControllerOwner },
+            transform: jobForCache
           },
           options
         )

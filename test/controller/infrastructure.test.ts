@@ -219,7 +219,14 @@ describe("what the caches keep", () => {
         const managedFields = [{ manager: "kubectl", operation: "Update", fieldsV1: { "f:spec": { "f:x": {} } } }]
         const managed = { "app.kubernetes.io/managed-by": "cloudnative-mysql" }
         const template = {
-          spec: { restartPolicy: "Never", containers: [{ name: "w", image: "i", env: [{ name: "A" }] }] }
+          spec: {
+            restartPolicy: "Never",
+            securityContext: { runAsNonRoot: true },
+            containers: [
+              { name: "w", image: "i", command: ["x"], env: [{ name: "A", value: "1" }], securityContext: {} }
+            ],
+            volumes: [{ name: "v", secret: { secretName: "s" } }]
+          }
         }
         yield* api.create(Resources.jobs, {
           apiVersion: "batch/v1",
@@ -238,7 +245,11 @@ describe("what the caches keep", () => {
         const job = Option.getOrThrow(yield* caches.jobs.get("ns/b1-backup"))
         const pod = Option.getOrThrow(yield* caches.pods.get("ns/b1-backup-x"))
         for (const object of [job, pod]) assert.notProperty(object.metadata, "managedFields")
-        assert.deepStrictEqual(job.spec?.template.spec?.containers[0]?.env, [{ name: "A" }])
+        // what renderCleanupJob reads, and nothing else of the template
+        assert.deepStrictEqual(job.spec?.template.spec, {
+          containers: [{ name: "w", image: "i", env: [{ name: "A", value: "1" }] }],
+          volumes: [{ name: "v", secret: { secretName: "s" } }]
+        })
         assert.notProperty(pod, "spec")
         // status is the API server's (set on create by the status subresource's rules), kept as it is
         assert.isString(pod.status?.phase)
