@@ -23,9 +23,9 @@ import type { IncomingMessage } from "node:http"
 import { type ClientHttp2Stream, connect, type IncomingHttpHeaders } from "node:http2"
 import { request } from "node:https"
 import type { TLSSocket } from "node:tls"
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Clock, Context, Deferred, Effect, Layer, Schema, type Scope, Stream } from "effect"
 import { InstanceManagerTLSFailed, XtraBackupFailed } from "../api/failures.ts"
+import { readableBatches } from "../platform/readableBatches.ts"
 import {
   type BackupOutcome,
   type BackupStart,
@@ -50,7 +50,10 @@ export interface ClientTls {
 export interface BackupResponse {
   /** Tool, version, begin GTID/binlog from the response headers. */
   readonly start: BackupStart
-  /** The tool's stdout. Read with backpressure: nothing is buffered beyond the socket and Node's stream buffer. */
+  /**
+   * The tool's stdout, in batches of about 1 MiB. Read with backpressure: nothing is buffered beyond the
+   * flow-control window, Node's stream buffer and one batch (`platform/readableBatches.ts`).
+   */
   readonly body: Stream.Stream<Uint8Array, XtraBackupFailed>
   /**
    * The outcome from the trailers, available once `body` has been consumed to its end. Fails with
@@ -252,7 +255,8 @@ export const startBackup = Effect.fn("InstanceManagerClient.startBackup")(functi
       Effect.fail(new XtraBackupFailed({ tool, detail: "connection closed before the backup outcome arrived" }))
     )
   )
-  const body = NodeStream.fromReadable<Uint8Array, XtraBackupFailed>({
+  // batched: the stream delivers ~8 KiB pieces of TLS records, one Effect pull each would cost more than the bytes
+  const body = readableBatches<XtraBackupFailed>({
     evaluate: () => stream,
     // the connection lives as long as the caller's scope, not as long as one read of the body
     closeOnDone: false,

@@ -48,12 +48,12 @@ import {
   type StorageClass,
   UploadPartCommand
 } from "@aws-sdk/client-s3"
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import type { AwsCredentialIdentity } from "@smithy/types"
 import { Clock, Effect, Option, Redacted, type Scope, Stream } from "effect"
 import { ObjectStoreDownloadFailed, ObjectStoreUploadFailed } from "../api/failures.ts"
 import type { ObjectStore } from "../api/objectStore.ts"
+import { readableBatches } from "../platform/readableBatches.ts"
 import type { ObjectStoreConnection } from "./connection.ts"
 import type { ListEntry, MultipartUploadInfo, ObjectStoreClientService } from "./ObjectStoreClient.ts"
 import { ReadThroughUndiciHandler } from "./readHandler.ts"
@@ -462,7 +462,8 @@ export const makeS3ObjectStoreClient = (
                   )
             ),
             Effect.map((body) =>
-              NodeStream.fromReadable<Uint8Array, ObjectStoreDownloadFailed>({
+              // batched: one Effect pull per MiB, not per socket read (platform/readableBatches.ts)
+              readableBatches<ObjectStoreDownloadFailed>({
                 evaluate: () => body,
                 onError: (cause) =>
                   new ObjectStoreDownloadFailed({

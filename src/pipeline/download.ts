@@ -143,14 +143,18 @@ export const verify = <E, R>(
     const hash = createHash("sha256")
     let size = 0
     let held: Uint8Array | undefined
-    const passed = Stream.mapAccum(
+    // per batch, not per chunk: every chunk but the held one passes on in the batch it came in
+    const passed = Stream.mapAccumArray(
       raw,
       () => undefined,
-      (_, chunk: Uint8Array) => {
-        hash.update(chunk)
-        size += chunk.length
-        const out = held === undefined ? [] : [held]
-        held = chunk
+      (_, chunks) => {
+        const out: Array<Uint8Array> = held === undefined ? [] : [held]
+        for (const chunk of chunks) {
+          hash.update(chunk)
+          size += chunk.length
+          out.push(chunk)
+        }
+        held = out.pop()
         return [undefined, out] as const
       }
     )

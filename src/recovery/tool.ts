@@ -32,11 +32,18 @@ export interface ToolOptions<E, R> {
   readonly quiet?: boolean
 }
 
-/** Writes one chunk, waiting for `drain` when the pipe is full; a closed pipe ends the wait (the exit code decides). */
-const writeChunk = (stdin: Writable, chunk: Uint8Array): Effect.Effect<void> =>
+/**
+ * Writes one batch of chunks as one `writev` (corked), waiting for `drain` when the pipe is full; a closed
+ * pipe ends the wait (the exit code decides). One system call and one Effect per batch instead of per chunk.
+ */
+const writeBatch = (stdin: Writable, chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void> =>
   Effect.callback<void>((resume) => {
     if (stdin.destroyed || stdin.writableEnded) return resume(Effect.void)
-    if (stdin.write(chunk)) return resume(Effect.void)
+    stdin.cork()
+    let ok = true
+    for (const chunk of chunks) ok = stdin.write(chunk)
+    stdin.uncork()
+    if (ok) return resume(Effect.void)
     const done = () => {
       stdin.off("drain", done)
       stdin.off("close", done)
@@ -93,7 +100,7 @@ export const runTool = <E = never, R = never>(
     )
     if (options.stdin !== undefined && child.stdin !== null) {
       const stdin = child.stdin
-      yield* Stream.runForEach(options.stdin, (chunk) => writeChunk(stdin, chunk))
+      yield* Stream.runForEachArray(options.stdin, (chunks) => writeBatch(stdin, chunks))
       yield* endStdin(stdin)
     }
     const exitCode = yield* child.closed
