@@ -16,7 +16,8 @@
  * - `idle_cpu_percent`: the controller's CPU time over 10 s after everything completed, as a share of one core.
  *
  * Other processes share this machine's cores: CPU-seconds are more telling than wall time. The last line is the
- * JSON result. `BENCH_BACKUPS=200` for a quick run.
+ * JSON result. `BENCH_BACKUPS=200` for a quick run; `BENCH_CONTROLLER_NODE_ARGS` passes Node options to the
+ * controller (`--cpu-prof --cpu-prof-dir=DIR` for a profile).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -117,6 +118,8 @@ const program = Effect.gen(function* () {
       spawn(
         process.execPath,
         [
+          // e.g. BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the controller under this load
+          ...(process.env.BENCH_CONTROLLER_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== ""),
           executable,
           "controller",
           "--kubeconfig",
@@ -262,7 +265,10 @@ const program = Effect.gen(function* () {
     [...metricsText.matchAll(pattern)].reduce((total, match) => total + Number(match[1] ?? 0), 0)
   const reconciles = sumOf(/^controller_reconcile_total\{controller="backup",[^}]*\} (\S+)$/gmu)
   const reconcileSeconds = sumOf(/^controller_reconcile_seconds_total\{controller="backup"\} (\S+)$/gmu)
+  // a graceful stop, as in a rollout (and the moment a --cpu-prof profile is written)
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
   child.kill("SIGTERM")
+  yield* Effect.promise(() => exited).pipe(Effect.timeoutOption("20 seconds"))
 
   return {
     backups: backupCount,
