@@ -10,6 +10,12 @@
  * A subscriber first receives every cached object as `Added` (so one registered after the first list misses
  * nothing), then every change.
  *
+ * What no reconciler reads is dropped before an object is cached (`withoutManagedFields`, `podForCache`): every kind's
+ * `metadata.managedFields` (the API server's field-ownership records, often as large as the rest of the object)
+ * and a Pod's `spec` (reconcilers read a Pod's metadata and status; they never write a cached Pod back whole).
+ * Of a Job's Pod template only the containers' name, image and env and the volumes stay (`jobForCache`): the
+ * cleanup Job is rendered from the backup Job's image, object-store env and credentials volume.
+ *
  * @since 0.1.0
  */
 import { Context, Deferred, Duration, Effect, Layer, Option, Stream } from "effect"
@@ -112,6 +118,37 @@ interface InformerOptions<A extends KubeObject> {
   readonly resource: Resource<A>
   readonly labelSelector?: string | undefined
   readonly indexers?: Readonly<Record<string, IndexFunction<A>>> | undefined
+  readonly transform?: ((object: A) => A) | undefined
+}
+
+/** An object without `metadata.managedFields` (the same object when it has none). */
+export const withoutManagedFields = <A extends KubeObject>(object: A): A => {
+  if (object.metadata === undefined || !("managedFields" in object.metadata)) return object
+  const { managedFields: _, ...metadata } = object.metadata
+  return { ...object, metadata }
+}
+
+/** A Job as the caches keep it: its template reduced to the containers' name, image and env, and the volumes. */
+export const jobForCache = (job: Job): Job => {
+  const kept = withoutManagedFields(job)
+  const template = kept.spec?.template
+  if (kept.spec === undefined || template?.spec === undefined) return kept
+  const { containers, volumes } = template.spec
+  const reduced = {
+    containers: containers.map(({ name, image, env }) => ({
+      name,
+      ...(image === undefined ? {} : { image }),
+      ...(env === undefined ? {} : { env })
+    })),
+    ...(volumes === undefined ? {} : { volumes })
+  }
+  return { ...kept, spec: { ...kept.spec, template: { ...template, spec: reduced } } }
+}
+
+/** A Pod as the caches keep it: metadata (without managedFields) and status. */
+export const podForCache = (pod: Pod): Pod => {
+  const { spec: _, ...kept } = withoutManagedFields(pod)
+  return kept
 }
 
 const namespaceOfKey = (key: string): string | undefined => {
@@ -128,7 +165,8 @@ const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches:
         resource: options.resource,
         namespace,
         labelSelector: options.labelSelector,
-        resyncPeriod: caches.resyncPeriod ?? Duration.minutes(10)
+        resyncPeriod: caches.resyncPeriod ?? Duration.minutes(10),
+        transform: options.transform ?? withoutManagedFields
       })
     )
     const reflectorFor = new Map(namespaces.map((namespace, i) => [namespace, reflectors[i]!]))
@@ -253,7 +291,8 @@ export class Caches extends Context.Service<Caches, CachesService>()("cloudnativ
           {
             resource: Resources.jobs,
             labelSelector: managedSelector,
-            indexers: { [indexes.jobsByOwner]: byControllerOwner }
+            indexers: { [indexes.jobsByOwner]: byControllerOwner },
+            transform: jobForCache
           },
           options
         )
@@ -261,7 +300,8 @@ export class Caches extends Context.Service<Caches, CachesService>()("cloudnativ
           {
             resource: Resources.pods,
             labelSelector: managedSelector,
-            indexers: { [indexes.podsByOwner]: byControllerOwner, [indexes.podsByCluster]: byLabel(labels.cluster) }
+            indexers: { [indexes.podsByOwner]: byControllerOwner, [indexes.podsByCluster]: byLabel(labels.cluster) },
+            transform: podForCache
           },
           options
         )

@@ -32,6 +32,8 @@ export interface ControllerConfig {
   readonly leaderElectionId: string
   readonly identity: string
   readonly workers: Readonly<Record<string, number>>
+  /** The controllers to run; empty means all. */
+  readonly controllers: ReadonlyArray<string>
 }
 
 const list = (text: string): ReadonlyArray<string> =>
@@ -87,6 +89,12 @@ export const controllerFlags = {
     "",
     "concurrent reconciles per controller, e.g. backup=16,scheduled-backup=1 (each controller has its own default)"
   ),
+  controllers: textWithDefault(
+    "controllers",
+    "CONTROLLERS",
+    "",
+    "comma-separated controllers to run, e.g. backup,scheduled-backup (default: all)"
+  ),
   logLevel: Flag.Literals("log-level", ["Debug", "Info", "Warn", "Error"]).pipe(
     Flag.withDescription("minimum level of the JSON log lines (LOG_LEVEL, default Info)"),
     Flag.withFallbackConfig(
@@ -139,6 +147,7 @@ export const toConfig = Effect.fnUntraced(function* (flags: {
   readonly leaderElectionNamespace: string
   readonly leaderElectionId: string
   readonly workers: string
+  readonly controllers: string
 }) {
   yield* checkAddress("metrics-address", flags.metricsAddress)
   yield* checkAddress("probe-address", flags.probeAddress)
@@ -153,6 +162,7 @@ export const toConfig = Effect.fnUntraced(function* (flags: {
     leaderElectionNamespace: flags.leaderElectionNamespace,
     leaderElectionId: flags.leaderElectionId,
     identity: `${process.env.POD_NAME ?? hostname()}_${suffix}`,
-    workers: yield* parseWorkers(flags.workers)
+    workers: yield* parseWorkers(flags.workers),
+    controllers: list(flags.controllers)
   } satisfies ControllerConfig
 })

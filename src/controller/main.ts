@@ -122,12 +122,17 @@ const kubeConfigFor = (config: ControllerConfig): Effect.Effect<KubeConfig, Erro
 /** Runs the controller-manager until interrupted (SIGTERM) or until leadership is lost. */
 export const runController = (config: ControllerConfig) =>
   Effect.gen(function* () {
-    const unknown = Object.keys(config.workers).filter((name) => !reconcilers.some((r) => r.name === name))
-    if (unknown.length > 0) {
-      return yield* new InvalidControllerFlag({
-        flag: "workers",
-        detail: `no controller named ${unknown.join(", ")}; the controllers are ${reconcilers.map((r) => r.name).join(", ")}`
-      })
+    for (const [flag, names] of [
+      ["workers", Object.keys(config.workers)],
+      ["controllers", config.controllers]
+    ] as const) {
+      const unknown = names.filter((name) => !reconcilers.some((r) => r.name === name))
+      if (unknown.length > 0) {
+        return yield* new InvalidControllerFlag({
+          flag,
+          detail: `no controller named ${unknown.join(", ")}; the controllers are ${reconcilers.map((r) => r.name).join(", ")}`
+        })
+      }
     }
     const kc = yield* kubeConfigFor(config)
     const api = KubeApi.of(fromRaw(makeClientNodeRaw(kc)))
@@ -196,7 +201,10 @@ export const runController = (config: ControllerConfig) =>
     })
 
     const workers = (reconciler: Reconciler) => config.workers[reconciler.name] ?? reconciler.defaultWorkers
-    const all = reconcilers.reduce<Layer.Layer<never, never, ControllerServices>>(
+    const selected = reconcilers.filter(
+      (reconciler) => config.controllers.length === 0 || config.controllers.includes(reconciler.name)
+    )
+    const all = selected.reduce<Layer.Layer<never, never, ControllerServices>>(
       (layers, reconciler) => Layer.merge(layers, reconciler.layer(workers(reconciler))),
       Layer.empty
     )

@@ -12,13 +12,10 @@
  *
  * @since 0.1.0
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { join } from "node:path"
-import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Data, Effect, Fiber, Stream } from "effect"
 import { nowRfc3339Millis } from "../api/time.ts"
-import { hasExited, waitForExit } from "../platform/childProcess.ts"
-import { exitStatus } from "../platform/exitStatus.ts"
+import { outputLines, spawnChild } from "../platform/childProcess.ts"
 import type { DatabaseAccess } from "./database.ts"
 import { BinlogPositionParser, isCompletedOk } from "./flavor.ts"
 import {
@@ -55,20 +52,6 @@ export const scrub = (line: string, secrets: ReadonlyArray<string>): string => {
   for (const secret of secrets) if (secret !== "") out = out.replaceAll(secret, "<redacted>")
   return out
 }
-
-/** SIGINT, then SIGKILL after the grace period; mariabackup blocks SIGTERM and would finish the backup. */
-const stopTool = (child: ChildProcess, graceMillis: number, tool: string): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    if (hasExited(child)) return
-    yield* Effect.logWarning("stopping backup tool", { tool, pid: child.pid, signal: "SIGINT" })
-    child.kill("SIGINT")
-    // a tool blocked writing into a pipe nobody reads must see EPIPE rather than wait forever
-    child.stdout?.destroy()
-    if (yield* waitForExit(child, graceMillis)) return
-    yield* Effect.logWarning("backup tool ignored SIGINT", { tool, pid: child.pid, signal: "SIGKILL" })
-    child.kill("SIGKILL")
-    yield* waitForExit(child, 10_000)
-  })
 
 /** The backup's HTTP client went away before the response finished. */
 class ClientGone extends Data.TaggedError("ClientGone") {}
@@ -111,34 +94,22 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
     targetDir: join(access.runtimeDir, "backup-target"),
     ...(options.parallel === undefined ? {} : { parallel: options.parallel })
   })
-  const {
-    child,
-    spawned,
-    closed: toolClosed
-  } = yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const process = spawn(tool, [...args], { cwd: access.runtimeDir, stdio: ["ignore", "pipe", "pipe"] })
-      // listeners attached synchronously with spawn, so no event can fire before we listen
-      const started = new Promise<Error | undefined>((resolve) => {
-        process.once("spawn", () => resolve(undefined))
-        process.once("error", (error) => resolve(error))
-      })
-      // "close" = exited and stdio closed: every stdout byte has been handed to the response by then
-      const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-        process.once("close", (code, signal) => resolve({ code, signal }))
-      })
-      return { child: process, spawned: started, closed }
-    }),
-    ({ child: process }) => stopTool(process, options.killGraceMillis, tool)
-  )
-  const spawnError = yield* Effect.promise(() => spawned)
-  if (spawnError !== undefined || child.pid === undefined) {
-    const detail = `cannot start ${tool}: ${spawnError?.message ?? "no pid"}`
+  // SIGINT, then SIGKILL after the grace period: mariabackup blocks SIGTERM and would finish the backup
+  const spawned = yield* spawnChild(tool, args, {
+    cwd: access.runtimeDir,
+    stdout: "pipe",
+    stderr: "pipe",
+    stop: { signal: "SIGINT", grace: options.killGraceMillis },
+    name: "backup tool"
+  }).pipe(Effect.result)
+  if (spawned._tag === "Failure") {
+    const detail = spawned.failure.message
     yield* Effect.logError("backup tool did not start", { tool, detail })
     writeHead(res, 500, { "content-type": "application/json" })
     res.end(JSON.stringify(apiFailure(500, "BackupToolUnavailable", detail)))
     return undefined
   }
+  const child = spawned.success
   const pid = child.pid
   options.onStarted?.(pid)
   yield* Effect.logInfo("backup started", { tool, pid, beginGtid: options.begin.beginGtid })
@@ -161,12 +132,7 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   const parser = new BinlogPositionParser(flavor.parseGtid)
   const tail: Array<string> = []
   let lastLine = ""
-  const stderr = yield* NodeStream.fromReadable<Uint8Array, Error>({
-    evaluate: () => child.stderr,
-    onError: (error) => (error instanceof Error ? error : new Error(String(error)))
-  }).pipe(
-    Stream.decodeText(),
-    Stream.splitLines,
+  const stderr = yield* outputLines(child.stderr).pipe(
     Stream.runForEach((line) =>
       Effect.suspend(() => {
         parser.push(line)
@@ -178,7 +144,6 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
       })
     ),
     Effect.annotateLogs({ tool, pid, stream: "stderr" }),
-    Effect.ignore,
     Effect.forkScoped
   )
 
@@ -188,17 +153,16 @@ export const streamBackup = Effect.fn("InstanceManager.streamBackup")(function* 
   if (onBytes !== undefined) child.stdout.on("data", (chunk: Buffer) => onBytes(chunk.length))
   child.stdout.pipe(res, { end: false })
 
-  const closed = yield* Effect.raceFirst(
-    Effect.promise(() => toolClosed),
-    clientGone(res)
-  ).pipe(Effect.catchTag("ClientGone", () => Effect.succeed(undefined)))
-  if (closed === undefined) {
+  // `closed`: the tool exited and its stdout went into the response, its stderr into the fiber above
+  const exitCode = yield* Effect.raceFirst(child.closed, clientGone(res)).pipe(
+    Effect.catchTag("ClientGone", () => Effect.succeed(undefined))
+  )
+  if (exitCode === undefined) {
     yield* Effect.logWarning("client disconnected during backup; stopping the tool", { tool, pid })
-    yield* stopTool(child, options.killGraceMillis, tool)
+    yield* child.stop
     return undefined
   }
   yield* Fiber.join(stderr)
-  const exitCode = exitStatus(closed.code, closed.signal)
   const completedOk = isCompletedOk(lastLine)
   const end = parser.result
   const failed = exitCode !== 0 || !completedOk

@@ -115,6 +115,10 @@ export interface Flavor {
   readonly restoreGtidSql: (gtid: string) => ReadonlyArray<string> | undefined
   /** The server binary (`mariadbd` / `mysqld`). */
   readonly serverBinary: string
+  /** The administration client (`mariadb-admin` / `mysqladmin`): ping, shutdown. */
+  readonly adminClient: string
+  /** The binlog decoder (`mariadb-binlog` / `mysqlbinlog`): the archiver's remote dump, the replay's decoding. */
+  readonly binlogDecoder: string
   /** Command and argv that initialise an empty data directory with the given option file. */
   readonly initialiseCommand: (defaultsFile: string) => {
     readonly command: string
@@ -397,6 +401,8 @@ export const mariadb: Flavor = {
     return ["RESET MASTER", `SET GLOBAL gtid_binlog_state = '${state}'`, `SET GLOBAL gtid_slave_pos = '${state}'`]
   },
   serverBinary: "mariadbd",
+  adminClient: "mariadb-admin",
+  binlogDecoder: "mariadb-binlog",
   initialiseCommand: (defaultsFile) => ({
     command: "mariadb-install-db",
     // root keeps unix_socket only until accountsSql gives it a password too
@@ -471,6 +477,8 @@ export const mysql: Flavor = {
     return ["RESET BINARY LOGS AND GTIDS", `SET GLOBAL gtid_purged = '${set}'`]
   },
   serverBinary: "mysqld",
+  adminClient: "mysqladmin",
+  binlogDecoder: "mysqlbinlog",
   initialiseCommand: (defaultsFile) => ({
     command: "mysqld",
     args: [`--defaults-file=${defaultsFile}`, "--initialize-insecure"]

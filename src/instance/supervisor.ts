@@ -6,9 +6,9 @@
  *
  * @since 0.1.0
  */
-import { spawn } from "node:child_process"
-import * as NodeStream from "@effect/platform-node/NodeStream"
-import { Data, Deferred, Effect, Stream } from "effect"
+import type { Readable } from "node:stream"
+import { Data, Effect, Stream } from "effect"
+import { outputLines, spawnChild } from "../platform/childProcess.ts"
 
 /** The supervised server process exited (or could not start). */
 export class ServerProcessExited extends Data.TaggedError("ServerProcessExited")<{
@@ -29,13 +29,10 @@ export interface SupervisedServer {
   readonly exited: Effect.Effect<never, ServerProcessExited>
 }
 
-const logLines = (readable: NodeJS.ReadableStream, source: string) =>
-  NodeStream.fromReadable<Uint8Array, Error>({ evaluate: () => readable, onError: (e) => new Error(String(e)) }).pipe(
-    Stream.decodeText(),
-    Stream.splitLines,
+const logLines = (output: Readable, source: string) =>
+  outputLines(output).pipe(
     Stream.runForEach((line) => (line.trim() === "" ? Effect.void : Effect.logInfo(line))),
     Effect.annotateLogs({ source }),
-    Effect.ignore,
     Effect.forkScoped
   )
 
@@ -54,44 +51,37 @@ export const superviseServer = Effect.fn("InstanceManager.superviseServer")(func
   readonly args?: ReadonlyArray<string>
   readonly shutdownTimeoutMillis: number
 }) {
-  const exited = yield* Deferred.make<never, ServerProcessExited>()
-  let running = true
-  const child = yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      // --defaults-file must be the first option (docs/measurements.md, "MariaDB throwaway instances")
-      const process = spawn(options.binary, [`--defaults-file=${options.defaultsFile}`, ...(options.args ?? [])], {
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      const fail = (exitCode: number | null, signal: string | null) => {
-        running = false
-        Deferred.doneUnsafe(exited, Effect.fail(new ServerProcessExited({ binary: options.binary, exitCode, signal })))
-      }
-      process.once("exit", (code, signal) => fail(code, signal))
-      process.once("error", () => fail(null, null))
-      return process
-    }),
-    (process) =>
-      Effect.gen(function* () {
-        if (!running) return
-        yield* Effect.logInfo("stopping database server", { pid: process.pid })
-        process.kill("SIGTERM")
-        const stopped = yield* Deferred.await(exited).pipe(
-          Effect.timeout(options.shutdownTimeoutMillis),
-          Effect.match({ onFailure: (e) => e._tag === "ServerProcessExited", onSuccess: () => true })
-        )
-        if (!stopped) {
-          yield* Effect.logError("database server did not stop in time; killing it", { pid: process.pid })
-          process.kill("SIGKILL")
-        }
-      })
+  // --defaults-file must be the first option (docs/measurements.md, "MariaDB throwaway instances")
+  const child = yield* spawnChild(
+    options.binary,
+    [`--defaults-file=${options.defaultsFile}`, ...(options.args ?? [])],
+    {
+      stdout: "pipe",
+      stderr: "pipe",
+      // SIGTERM is a clean shutdown for both servers
+      stop: { signal: "SIGTERM", grace: options.shutdownTimeoutMillis },
+      name: "database server"
+    }
+  ).pipe(Effect.mapError(() => new ServerProcessExited({ binary: options.binary, exitCode: 127, signal: null })))
+  const exited = child.closed.pipe(
+    Effect.flatMap(() =>
+      Effect.fail(
+        new ServerProcessExited({
+          binary: options.binary,
+          exitCode: child.process.exitCode,
+          signal: child.process.signalCode
+        })
+      )
+    ),
+    Effect.cached
   )
   yield* logLines(child.stdout, options.binary)
   yield* logLines(child.stderr, options.binary)
   yield* Effect.logInfo("database server started", { binary: options.binary, pid: child.pid })
   const server: SupervisedServer = {
-    pid: child.pid ?? -1,
-    alive: () => running,
-    exited: Deferred.await(exited)
+    pid: child.pid,
+    alive: child.running,
+    exited: yield* exited
   }
   return server
 })

@@ -59,6 +59,12 @@ export interface ReflectorOptions<A extends KubeObject> extends ListOptions {
    * many watchers do not reconnect in lockstep).
    */
   readonly watchTimeoutSeconds?: number | undefined
+  /**
+   * Applied to every listed or watched object before it is cached and delivered (client-go's `SetTransform`):
+   * what it drops costs no memory for as long as the object is cached. It must keep `metadata.name`,
+   * `namespace` and `resourceVersion`.
+   */
+  readonly transform?: ((object: A) => A) | undefined
 }
 
 const defaultReconnectBackoff: Schedule.Schedule<unknown, unknown> = Schedule.min([
@@ -93,6 +99,7 @@ export const makeReflector = <A extends KubeObject>(options: ReflectorOptions<A>
     }
 
     const versionOf = (object: A) => object.metadata?.resourceVersion
+    const transform = options.transform ?? ((object: A) => object)
 
     const events = Stream.callback<ReflectorEvent<A>, never, KubeApi>(
       (queue) =>
@@ -104,7 +111,8 @@ export const makeReflector = <A extends KubeObject>(options: ReflectorOptions<A>
           const relist = Effect.gen(function* () {
             const list = yield* api.list(resource, selection)
             const seen = new Set<string>()
-            for (const object of list.items) {
+            for (const item of list.items) {
+              const object = transform(item)
               const key = keyOf(object)
               seen.add(key)
               const previous = objects.get(key)
@@ -127,7 +135,7 @@ export const makeReflector = <A extends KubeObject>(options: ReflectorOptions<A>
               resourceVersion = event.resourceVersion
               return Effect.void
             }
-            const { object } = event
+            const object = transform(event.object)
             const key = keyOf(object)
             resourceVersion = versionOf(object) ?? resourceVersion
             if (event.type === "DELETED") {

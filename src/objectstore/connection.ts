@@ -86,12 +86,14 @@ export const ObjectStoreConnectionConfig: Effect.Effect<
     spec.serverSideEncryption?.customerKey !== undefined,
     secret("customerKey", "serverSideEncryption.customerKey", spec.serverSideEncryption?.customerKey)
   )
-  return makeConnection(spec, {
+  const connection: ObjectStoreConnection = {
+    spec,
     ...(credentials === undefined ? {} : { credentials }),
     ...(caBundle === undefined ? {} : { caBundle: Redacted.value(caBundle.value) }),
     ...(customerKey === undefined ? {} : { customerKey: customerKey.value }),
     ...optionalMaxSockets(maxSockets)
-  })
+  }
+  return connection
 })
 
 const octal = (mode: number): string => `0${(mode & 0o777).toString(8)}`
@@ -142,9 +144,3 @@ const readSecretFile = (dir: string, file: string, field: string, ref: SecretKey
 
 const optionalMaxSockets = (n: Option.Option<number>): { maxSockets?: number } =>
   n._tag === "Some" ? { maxSockets: n.value } : {}
-
-/** Assemble a connection (for callers that resolved the secrets themselves, e.g. tests). */
-export const makeConnection = (
-  spec: ObjectStore,
-  resolved: Omit<ObjectStoreConnection, "spec">
-): ObjectStoreConnection => ({ spec, ...resolved })

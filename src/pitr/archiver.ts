@@ -13,10 +13,10 @@
  *
  * @since 0.2.0
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { execFile } from "node:child_process"
 import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises"
 import { join } from "node:path"
-import { Data, type Duration, Effect, Option, Schedule, Stream } from "effect"
+import { Data, type Duration, Effect, Fiber, Option, Schedule, Stream } from "effect"
 import {
   type ArchiveIdentity,
   type BinlogManifest,
@@ -26,10 +26,11 @@ import {
 } from "../api/binlogArchive.ts"
 import type { ObjectStoreDownloadFailed, ObjectStoreUploadFailed } from "../api/failures.ts"
 import { metaV1Time, nowRfc3339Millis } from "../api/time.ts"
+import { mariadb } from "../instance/flavor.ts"
 import { binlogFileKeys, identityKey, parseBinlogKey } from "../objectstore/binlogLayout.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { uploadStream } from "../pipeline/upload.ts"
-import { hasExited, stopChild } from "../platform/childProcess.ts"
+import { hasExited, outputText, spawnChild } from "../platform/childProcess.ts"
 import { type BinlogFileInvalid, summarizeBinlogFile } from "./binlogFile.ts"
 import { dumpArgs, type SourceConnection, sqlArgs } from "./commands.ts"
 
@@ -93,15 +94,20 @@ export const querySource = (
   sql: string
 ): Effect.Effect<ReadonlyArray<Record<string, string>>, BinlogSourceUnavailable> =>
   Effect.callback((resume) => {
-    const child = execFile("mariadb", [...sqlArgs(source, sql)], { timeout: 15_000 }, (error, stdout, stderr) => {
-      if (error !== null) {
-        resume(Effect.fail(new BinlogSourceUnavailable({ detail: stderr.trim() || error.message })))
-        return
+    const child = execFile(
+      mariadb.sqlClient,
+      [...sqlArgs(source, sql)],
+      { timeout: 15_000 },
+      (error, stdout, stderr) => {
+        if (error !== null) {
+          resume(Effect.fail(new BinlogSourceUnavailable({ detail: stderr.trim() || error.message })))
+          return
+        }
+        const [header, ...lines] = stdout.split("\n").filter((line) => line !== "")
+        const names = header?.split("\t") ?? []
+        resume(Effect.succeed(lines.map((line) => Object.fromEntries(line.split("\t").map((v, i) => [names[i], v])))))
       }
-      const [header, ...lines] = stdout.split("\n").filter((line) => line !== "")
-      const names = header?.split("\t") ?? []
-      resume(Effect.succeed(lines.map((line) => Object.fromEntries(line.split("\t").map((v, i) => [names[i], v])))))
-    })
+    )
     return Effect.sync(() => {
       if (!hasExited(child)) child.kill("SIGKILL")
     })
@@ -204,15 +210,13 @@ export const archiveFile = Effect.fn("pitr.archiveFile")(function* (
 
 /** Starts the dump from `startFile` for the current scope (stopped with SIGTERM, then SIGKILL). */
 const startDump = (options: ArchiverOptions, startFile: string) =>
-  Effect.acquireRelease(
-    Effect.sync(() =>
-      spawn(
-        "mariadb-binlog",
-        [...dumpArgs(options.source, { dumpServerId: options.dumpServerId, directory: options.workDir, startFile })],
-        { stdio: ["ignore", "ignore", "pipe"] }
-      )
-    ),
-    (child: ChildProcess) => stopChild(child, "SIGTERM", "5 seconds")
+  spawnChild(
+    mariadb.binlogDecoder,
+    dumpArgs(options.source, { dumpServerId: options.dumpServerId, directory: options.workDir, startFile }),
+    { stderr: "pipe", stop: { signal: "SIGTERM", grace: "5 seconds" }, name: "binlog dump" }
+  ).pipe(
+    // the tool ships in the image next to this process: not starting it is a broken image, not a state to wait out
+    Effect.orDie
   )
 
 /** Whether `next` is the file the server writes right after `file`. */
@@ -293,17 +297,15 @@ export const runArchiver = Effect.fn("pitr.runArchiver")(function* (options: Arc
     yield* Effect.scoped(
       Effect.gen(function* () {
         const dump = yield* startDump(options, start.value)
-        let stderr = ""
-        dump.stderr?.on("data", (chunk: Buffer) => {
-          stderr = (stderr + chunk.toString()).slice(-2000)
-        })
-        while (!hasExited(dump)) {
+        const stderr = yield* Effect.forkScoped(outputText(dump.stderr, 2000))
+        while (dump.running()) {
           yield* Effect.sleep(poll)
           last = yield* archiveComplete(options, series, last).pipe(
             Effect.catchTag("BinlogSourceUnavailable", () => Effect.succeed(last))
           )
         }
-        yield* Effect.logInfo(`mariadb-binlog exited (${dump.exitCode ?? dump.signalCode}): ${stderr.trim()}`)
+        const status = yield* dump.closed
+        yield* Effect.logInfo(`mariadb-binlog exited (${status}): ${(yield* Fiber.join(stderr)).trim()}`)
       })
     )
     // What completed before the connection ended is archived as soon as the server answers again.

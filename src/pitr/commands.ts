@@ -13,12 +13,6 @@
 
 import type { FlavorName } from "../api/common.ts"
 
-/** The binlog decoder and SQL client of a flavour. */
-export const binlogTools = (flavor: FlavorName): { readonly decoder: string; readonly sqlClient: string } =>
-  flavor === "mariadb"
-    ? { decoder: "mariadb-binlog", sqlClient: "mariadb" }
-    : { decoder: "mysqlbinlog", sqlClient: "mysql" }
-
 /** How the archiver reaches the primary. */
 export interface SourceConnection {
   readonly host: string

@@ -11,14 +11,14 @@
  *
  * @since 0.2.0
  */
-import { spawn } from "node:child_process"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Data, Effect, Stream } from "effect"
 import { RecoveryTargetUnreachable } from "../api/failures.ts"
+import { mariadb } from "../instance/flavor.ts"
 import { binlogFileKeys } from "../objectstore/binlogLayout.ts"
 import { verifiedObjectStream } from "../pipeline/download.ts"
-import { exitStatus } from "../platform/exitStatus.ts"
+import { type ChildOptions, outputText, spawnChild } from "../platform/childProcess.ts"
 import { formatGtidList, includes, parseGtidList, samePosition } from "./gtid.ts"
 import type { RecoveryPlan } from "./recoveryPlan.ts"
 
@@ -64,32 +64,30 @@ export const replayArgs = (plan: RecoveryPlan, files: ReadonlyArray<string>): Re
   ...files
 ]
 
+/** Killed at once when interrupted: a half-applied replay is failed either way. */
+const stopAtOnce = { signal: "SIGKILL", grace: 0 } as const
+
+const start = <const O extends Omit<ChildOptions, "stop">>(command: string, args: ReadonlyArray<string>, options: O) =>
+  spawnChild(command, args, { ...options, stop: stopAtOnce }).pipe(
+    Effect.mapError((error) => new BinlogReplayFailed({ detail: error.message }))
+  )
+
 const run = (command: string, args: ReadonlyArray<string>, input?: string) =>
-  Effect.callback<string, BinlogReplayFailed>((resume) => {
-    const child = spawn(command, [...args], { stdio: ["pipe", "pipe", "pipe"] })
-    let out = ""
-    let err = ""
-    child.stdout.on("data", (c: Buffer) => (out += c.toString()))
-    child.stderr.on("data", (c: Buffer) => (err = (err + c.toString()).slice(-4000)))
-    child.on("error", (e) => resume(Effect.fail(new BinlogReplayFailed({ detail: `${command}: ${e.message}` }))))
-    child.on("close", (code, signal) => {
-      const status = exitStatus(code, signal)
-      resume(
-        status === 0
-          ? Effect.succeed(out)
-          : Effect.fail(new BinlogReplayFailed({ detail: `${command} exited ${status}: ${err.trim()}` }))
-      )
-    })
+  Effect.gen(function* () {
+    const child = yield* start(command, args, { stdin: "pipe", stdout: "pipe", stderr: "pipe" })
     child.stdin.end(input ?? "")
-    return Effect.sync(() => {
-      if (child.exitCode === null) child.kill("SIGKILL")
-    })
-  })
+    const [out, err, status] = yield* Effect.all(
+      [outputText(child.stdout), outputText(child.stderr, 4000), child.closed],
+      { concurrency: "unbounded" }
+    )
+    if (status !== 0) return yield* new BinlogReplayFailed({ detail: `${command} exited ${status}: ${err.trim()}` })
+    return out
+  }).pipe(Effect.scoped)
 
 const gtidBinlogPos = (target: ServerClient) =>
   Effect.map(
     run(
-      "mariadb",
+      mariadb.sqlClient,
       [`--defaults-file=${target.defaultsFile}`, "--batch", "--skip-column-names"],
       "SELECT @@gtid_binlog_pos"
     ),
@@ -98,55 +96,33 @@ const gtidBinlogPos = (target: ServerClient) =>
 
 /** Pipes the decoder into the SQL client; fails when either exits non-zero. */
 const pipeReplay = (args: ReadonlyArray<string>, target: ServerClient) =>
-  Effect.callback<void, BinlogReplayFailed>((resume) => {
-    const decoder = spawn("mariadb-binlog", [...args], {
-      stdio: ["ignore", "pipe", "pipe"],
+  Effect.gen(function* () {
+    const decoder = yield* start(mariadb.binlogDecoder, args, {
+      stdout: "pipe",
+      stderr: "pipe",
       env: { ...process.env, TZ: "UTC" }
     })
-    const client = spawn(
-      "mariadb",
+    const client = yield* start(
+      mariadb.sqlClient,
       [
         `--defaults-file=${target.defaultsFile}`,
         "--binary-mode",
         ...(target.grantTablesSkipped === true ? ["--init-command=FLUSH LOCAL PRIVILEGES"] : [])
       ],
-      {
-        stdio: ["pipe", "ignore", "pipe"]
-      }
+      { stdin: "pipe", stderr: "pipe" }
     )
+    // EPIPE when the client died first is swallowed by spawnChild: its exit code tells the story
     decoder.stdout.pipe(client.stdin)
-    // EPIPE when the client died first: its exit code tells the story
-    client.stdin.on("error", () => undefined)
-    let decoderErr = ""
-    let clientErr = ""
-    decoder.stderr.on("data", (c: Buffer) => (decoderErr = (decoderErr + c.toString()).slice(-4000)))
-    client.stderr.on("data", (c: Buffer) => (clientErr = (clientErr + c.toString()).slice(-4000)))
-    const statuses: Array<number | undefined> = [undefined, undefined]
-    const done = () => {
-      const [d, c] = statuses
-      if (d === undefined || c === undefined) return
-      if (d === 0 && c === 0) resume(Effect.void)
-      else
-        resume(
-          Effect.fail(
-            new BinlogReplayFailed({
-              detail: `mariadb-binlog exited ${d}${decoderErr.trim() ? ` (${decoderErr.trim()})` : ""}, mariadb exited ${c}${clientErr.trim() ? ` (${clientErr.trim()})` : ""}`
-            })
-          )
-        )
-    }
-    decoder.on("close", (code, signal) => {
-      statuses[0] = exitStatus(code, signal)
-      done()
+    const [decoderErr, clientErr, d, c] = yield* Effect.all(
+      [outputText(decoder.stderr, 4000), outputText(client.stderr, 4000), decoder.closed, client.closed],
+      { concurrency: "unbounded" }
+    )
+    if (d === 0 && c === 0) return
+    const detail = (text: string) => (text.trim() === "" ? "" : ` (${text.trim()})`)
+    return yield* new BinlogReplayFailed({
+      detail: `mariadb-binlog exited ${d}${detail(decoderErr)}, mariadb exited ${c}${detail(clientErr)}`
     })
-    client.on("close", (code, signal) => {
-      statuses[1] = exitStatus(code, signal)
-      done()
-    })
-    return Effect.sync(() => {
-      for (const child of [decoder, client]) if (child.exitCode === null) child.kill("SIGKILL")
-    })
-  })
+  }).pipe(Effect.scoped)
 
 /**
  * Downloads every planned file into `dir`, each verified against its manifest's SHA-256 and size; returns the

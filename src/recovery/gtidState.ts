@@ -13,20 +13,15 @@
  *
  * @since 0.1.0
  */
-import { spawn } from "node:child_process"
 import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { RestoreCopyBackFailed } from "../api/failures.ts"
 import type { Flavor } from "../instance/flavor.ts"
 import { serverUserArgs } from "../instance/supervisor.ts"
-import { stopChild } from "../platform/childProcess.ts"
-import { exitStatus } from "../platform/exitStatus.ts"
+import { spawnChild } from "../platform/childProcess.ts"
 import { waitUntilReady } from "../platform/waitUntil.ts"
 import { describeTail, runTool } from "./tool.ts"
-
-/** Admin client binary of each flavour (ping, shutdown). */
-const adminBinary = (flavor: Flavor): string => (flavor.name === "mariadb" ? "mariadb-admin" : "mysqladmin")
 
 /** How a step after the GTID state reaches the private server: a `[client]` option file (socket, root). */
 export interface PrivateServerClient {
@@ -90,46 +85,40 @@ export const applyGtidState = Effect.fn("recovery.applyGtidState")(function* <A 
       .catch(() => "no server log")
   )
 
-  return yield* Effect.acquireUseRelease(
-    Effect.sync(() => {
-      const child = spawn(flavor.serverBinary, serverArgs, { stdio: "ignore" })
-      const exited = new Promise<number>((resolve) => {
-        child.once("error", () => resolve(127))
-        child.once("exit", (code, signal) => resolve(exitStatus(code, signal)))
+  return yield* Effect.scoped(
+    Effect.gen(function* () {
+      const child = yield* spawnChild(flavor.serverBinary, serverArgs, {
+        stop: { signal: "SIGTERM", grace: "30 seconds" },
+        name: "temporary server"
+      }).pipe(Effect.mapError((error) => fail(error.message, 127)))
+      yield* waitUntilReady({
+        probe: Effect.map(
+          runTool(flavor.adminClient, [...clientArgs, "ping"], { quiet: true }),
+          (ping) => ping.exitCode === 0
+        ),
+        exited: () => !child.running(),
+        interval: "100 millis",
+        timeout: options.startTimeoutMillis ?? 120_000,
+        onExited: () =>
+          Effect.flatMap(logTail, (tail) => Effect.fail(fail(`the temporary server exited during start: ${tail}`))),
+        onTimeout: () =>
+          Effect.flatMap(logTail, (tail) => Effect.fail(fail(`the temporary server did not start: ${tail}`)))
       })
-      return { child, exited }
-    }),
-    ({ child, exited }) =>
-      Effect.gen(function* () {
-        yield* waitUntilReady({
-          probe: Effect.map(
-            runTool(adminBinary(flavor), [...clientArgs, "ping"], { quiet: true }),
-            (ping) => ping.exitCode === 0
-          ),
-          exited: () => child.exitCode !== null || child.signalCode !== null,
-          interval: "100 millis",
-          timeout: options.startTimeoutMillis ?? 120_000,
-          onExited: () =>
-            Effect.flatMap(logTail, (tail) => Effect.fail(fail(`the temporary server exited during start: ${tail}`))),
-          onTimeout: () =>
-            Effect.flatMap(logTail, (tail) => Effect.fail(fail(`the temporary server did not start: ${tail}`)))
-        })
-        if (statements.length > 0) {
-          const applied = yield* runTool(flavor.sqlClient, [...clientArgs, "-e", statements.join(";\n")])
-          if (applied.exitCode !== 0) return yield* fail(describeTail(applied), applied.exitCode)
-          yield* Effect.logInfo("GTID state set").pipe(Effect.annotateLogs({ gtid: options.gtid }))
-        }
-        let after: A | undefined
-        if (options.afterState !== undefined) {
-          const clientFile = join(options.workDir, "gtid-client.cnf")
-          yield* Effect.promise(() => writeFile(clientFile, `[client]\nsocket=${socket}\nuser=root\n`))
-          after = yield* options.afterState({ defaultsFile: clientFile, grantTablesSkipped: true })
-        }
-        child.kill("SIGTERM")
-        const code = yield* Effect.promise(() => exited)
-        if (code !== 0) return yield* fail(`the temporary server did not shut down cleanly: ${yield* logTail}`, code)
-        return after as A
-      }),
-    ({ child }) => stopChild(child, "SIGTERM", "30 seconds")
+      if (statements.length > 0) {
+        const applied = yield* runTool(flavor.sqlClient, [...clientArgs, "-e", statements.join(";\n")])
+        if (applied.exitCode !== 0) return yield* fail(describeTail(applied), applied.exitCode)
+        yield* Effect.logInfo("GTID state set").pipe(Effect.annotateLogs({ gtid: options.gtid }))
+      }
+      let after: A | undefined
+      if (options.afterState !== undefined) {
+        const clientFile = join(options.workDir, "gtid-client.cnf")
+        yield* Effect.promise(() => writeFile(clientFile, `[client]\nsocket=${socket}\nuser=root\n`))
+        after = yield* options.afterState({ defaultsFile: clientFile, grantTablesSkipped: true })
+      }
+      child.process.kill("SIGTERM")
+      const code = yield* child.closed
+      if (code !== 0) return yield* fail(`the temporary server did not shut down cleanly: ${yield* logTail}`, code)
+      return after as A
+    })
   )
 })

@@ -9,10 +9,9 @@
  *
  * @since 0.1.0
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import type { Writable } from "node:stream"
-import { Effect, Stream } from "effect"
-import { exitStatus } from "../platform/exitStatus.ts"
+import { Effect, Fiber, Stream } from "effect"
+import { outputLines, spawnChild } from "../platform/childProcess.ts"
 
 /** How a tool run ended. */
 export interface ToolResult {
@@ -72,69 +71,42 @@ export const runTool = <E = never, R = never>(
   args: ReadonlyArray<string>,
   options: ToolOptions<E, R> = {}
 ): Effect.Effect<ToolResult, E, R> =>
-  Effect.acquireUseRelease(
-    Effect.sync(() => {
-      const child = spawn(command, [...args], {
-        stdio: [options.stdin === undefined ? "ignore" : "pipe", "ignore", "pipe"],
-        ...(options.cwd === undefined ? {} : { cwd: options.cwd })
-      })
-      const tailLines = options.stderrTailLines ?? 20
-      const tail: Array<string> = []
-      let partial = ""
-      const lines: Array<string> = []
-      child.stderr?.setEncoding("utf8")
-      child.stderr?.on("data", (text: string) => {
-        const parts = (partial + text).split("\n")
-        partial = parts.pop() ?? ""
-        for (const line of parts) {
-          lines.push(line)
+  Effect.gen(function* () {
+    // killed, never given EOF, when the stdin stream fails or the run is interrupted (see the module comment)
+    const spawned = yield* spawnChild(command, args, {
+      stdin: options.stdin === undefined ? "ignore" : "pipe",
+      stderr: "pipe",
+      stop: { signal: "SIGKILL", grace: 0 },
+      name: command,
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd })
+    }).pipe(Effect.result)
+    if (spawned._tag === "Failure") {
+      return { exitCode: 127, stderrTail: [spawned.failure.message] } satisfies ToolResult
+    }
+    const child = spawned.success
+    const tailLines = options.stderrTailLines ?? 20
+    const tail: Array<string> = []
+    const log = (line: string) => (options.quiet === true ? Effect.logDebug(line) : Effect.logInfo(line))
+    const stderr = yield* outputLines(child.stderr).pipe(
+      Stream.runForEach((line) =>
+        Effect.suspend(() => {
           tail.push(line)
           if (tail.length > tailLines) tail.shift()
-        }
-      })
-      // a child that exits early makes writes fail with EPIPE: the exit code reports it, not a crash
-      child.stdin?.on("error", () => undefined)
-      const exited = new Promise<number>((resolve) => {
-        child.once("error", (error) => {
-          tail.push(`${command}: ${error.message}`)
-          resolve(127)
+          return log(line)
         })
-        child.once("close", (code, signal) => {
-          if (partial !== "") {
-            lines.push(partial)
-            tail.push(partial)
-            if (tail.length > tailLines) tail.shift()
-          }
-          resolve(exitStatus(code, signal))
-        })
-      })
-      return { child, tail, lines, exited }
-    }),
-    ({ child, tail, lines, exited }) =>
-      Effect.gen(function* () {
-        const flush = Effect.suspend(() => {
-          const batch = lines.splice(0, lines.length)
-          return Effect.forEach(
-            batch,
-            (line) => (options.quiet === true ? Effect.logDebug(line) : Effect.logInfo(line)),
-            { discard: true }
-          )
-        }).pipe(Effect.annotateLogs({ tool: command, stream: "stderr" }))
-        if (options.stdin !== undefined && child.stdin !== null) {
-          const stdin = child.stdin
-          yield* Stream.runForEachArray(options.stdin, (chunks) => writeBatch(stdin, chunks))
-          yield* endStdin(stdin)
-        }
-        const exitCode = yield* Effect.promise(() => exited)
-        yield* flush
-        return { exitCode, stderrTail: [...tail] } satisfies ToolResult
-      }),
-    ({ child }) => Effect.sync(() => killIfRunning(child))
-  )
-
-const killIfRunning = (child: ChildProcess): void => {
-  if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
-}
+      ),
+      Effect.annotateLogs({ tool: command, stream: "stderr" }),
+      Effect.forkScoped
+    )
+    if (options.stdin !== undefined && child.stdin !== null) {
+      const stdin = child.stdin
+      yield* Stream.runForEachArray(options.stdin, (chunks) => writeBatch(stdin, chunks))
+      yield* endStdin(stdin)
+    }
+    const exitCode = yield* child.closed
+    yield* Fiber.join(stderr)
+    return { exitCode, stderrTail: [...tail] } satisfies ToolResult
+  }).pipe(Effect.scoped)
 
 /** The stderr tail as one line for an error detail. */
 export const describeTail = (result: ToolResult): string =>

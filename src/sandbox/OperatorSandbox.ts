@@ -211,7 +211,7 @@ const startController = (args: ReadonlyArray<string>, logFile: string, echo: boo
       })
     )
     const stop = Effect.gen(function* () {
-      if (child !== undefined) yield* stopChild(child, "SIGTERM", "10 seconds")
+      if (child !== undefined) yield* stopChild(child, { signal: "SIGTERM", grace: "10 seconds" }, "controller")
       log?.end()
     })
     yield* Effect.acquireRelease(spawnOne, () => stop)

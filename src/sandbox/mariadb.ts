@@ -5,14 +5,15 @@
  * `startMariadb` is scoped: the server is stopped (SIGTERM = clean shutdown, SIGKILL after 20 s) and its
  * directory removed when the scope closes.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { execFile } from "node:child_process"
 import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Data, Effect, type Scope } from "effect"
-import type { SqlRow } from "../instance/flavor.ts"
+import { mariadb, type SqlRow } from "../instance/flavor.ts"
 import { parseBatchOutput } from "../instance/sqlBatch.ts"
+import { hasExited, spawnChild, waitForExit } from "../platform/childProcess.ts"
 import { waitUntilReady } from "../platform/waitUntil.ts"
 import { freePort } from "./ports.ts"
 
@@ -98,23 +99,13 @@ const run = (
     })
   })
 
-const waitForExit = (child: ChildProcess, ms: number): Effect.Effect<boolean> =>
-  Effect.callback<boolean>((resume) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.succeed(true))
-    const timer = setTimeout(() => resume(Effect.succeed(false)), ms)
-    child.once("exit", () => {
-      clearTimeout(timer)
-      resume(Effect.succeed(true))
-    })
-  })
-
 /**
  * A {@link SqlClient} running `mariadb <connection> --batch` per statement batch: `connection` names the server
  * and account (`--defaults-file=…`, or `--socket=…` and `--user=…`).
  */
 export const sqlClient = (connection: ReadonlyArray<string>): SqlClient => {
   const client = (sql: string, database?: string) =>
-    run("mariadb", [...connection, "--batch", ...(database === undefined ? [] : [database])], { input: sql })
+    run(mariadb.sqlClient, [...connection, "--batch", ...(database === undefined ? [] : [database])], { input: sql })
   const query = (sql: string, database?: string) => Effect.map(client(sql, database), parseBatchOutput)
   const exec = (sql: string, database?: string) => Effect.asVoid(client(sql, database))
   return {
@@ -210,7 +201,7 @@ export interface PreparedMariadb {
  */
 export const prepareMariadb = (options: StartOptions = {}): Effect.Effect<PreparedMariadb, MariadbError, Scope.Scope> =>
   Effect.gen(function* () {
-    yield* requireBinaries("mariadbd", "mariadb-install-db", "mariadb")
+    yield* requireBinaries(mariadb.serverBinary, "mariadb-install-db", mariadb.sqlClient)
     const dir = yield* Effect.acquireRelease(
       Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-mariadb-"))),
       (path) => Effect.promise(() => rm(path, { recursive: true, force: true }))
@@ -237,20 +228,12 @@ export const prepareMariadb = (options: StartOptions = {}): Effect.Effect<Prepar
 export const startMariadb = (options: StartOptions = {}): Effect.Effect<MariadbInstance, MariadbError, Scope.Scope> =>
   Effect.gen(function* () {
     const { dir, dataDir, socket, port, defaultsFile } = yield* prepareMariadb(options)
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() => spawn("mariadbd", [`--defaults-file=${defaultsFile}`], { stdio: "ignore" })),
-      (server) =>
-        Effect.gen(function* () {
-          if (server.exitCode !== null || server.signalCode !== null) return
-          server.kill("SIGTERM")
-          if (!(yield* waitForExit(server, 20_000))) {
-            server.kill("SIGKILL")
-            yield* waitForExit(server, 5_000)
-          }
-        })
-    )
-    const pid = child.pid
-    if (pid === undefined) return yield* new MariadbError({ message: "mariadbd did not start" })
+    const server = yield* spawnChild(mariadb.serverBinary, [`--defaults-file=${defaultsFile}`], {
+      stop: { signal: "SIGTERM", grace: "20 seconds" },
+      name: mariadb.serverBinary
+    }).pipe(Effect.mapError((error) => new MariadbError({ message: error.message })))
+    const child = server.process
+    const pid = server.pid
 
     const sql = sqlClient([`--defaults-file=${defaultsFile}`])
 
@@ -260,7 +243,7 @@ export const startMariadb = (options: StartOptions = {}): Effect.Effect<MariadbI
         (log) => Effect.fail(new MariadbError({ message: `mariadbd did not become ready:\n${log.slice(-2000)}` }))
       )
     yield* waitUntilReady({
-      probe: Effect.isSuccess(run("mariadb-admin", [`--defaults-file=${defaultsFile}`, "ping"])),
+      probe: Effect.isSuccess(run(mariadb.adminClient, [`--defaults-file=${defaultsFile}`, "ping"])),
       exited: () => child.exitCode !== null,
       interval: "50 millis",
       timeout: "30 seconds",
@@ -296,9 +279,11 @@ export const startMariadb = (options: StartOptions = {}): Effect.Effect<MariadbI
           return path
         }),
       stop: Effect.gen(function* () {
-        if (child.exitCode !== null || child.signalCode !== null) return
+        if (hasExited(child)) return
         child.kill("SIGTERM")
-        if (!(yield* waitForExit(child, 20_000))) return yield* new MariadbError({ message: "mariadbd did not stop" })
+        if (!(yield* waitForExit(child, "20 seconds"))) {
+          return yield* new MariadbError({ message: "mariadbd did not stop" })
+        }
       })
     }
     return instance

@@ -5,11 +5,11 @@
  *
  * @since 0.1.0
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { request } from "node:http"
 import { join } from "node:path"
-import { Data, Effect, Schema, type Scope } from "effect"
+import { Data, Effect, Fiber, Schema, type Scope } from "effect"
 import {
   type FailureMessage,
   isFailureMessage,
@@ -25,8 +25,7 @@ import {
   issueServerCertificate,
   type PkiError
 } from "../instance/pki.ts"
-import { stopChild } from "../platform/childProcess.ts"
-import { exitStatus } from "../platform/exitStatus.ts"
+import { outputText, type StopRule, spawnChild } from "../platform/childProcess.ts"
 import { waitUntilReady } from "../platform/waitUntil.ts"
 import { freePort } from "./ports.ts"
 import { type S3Endpoint, staticConnection } from "./s3Endpoint.ts"
@@ -60,6 +59,10 @@ export interface SubcommandOptions {
   readonly workDir: string
   /** The launcher to run (default {@link executable}; the benchmarks compare builds side by side). */
   readonly executable?: string
+  /** How the scope's release stops a process that still runs (default: SIGKILL at once). */
+  readonly stop?: StopRule
+  /** A command line the process runs under, which execs its trailing arguments (`unshare …`, `setpriv …`). */
+  readonly wrapper?: readonly [string, ...Array<string>]
 }
 
 /**
@@ -73,47 +76,38 @@ export const spawnSubcommand = (
   Effect.gen(function* () {
     yield* Effect.promise(() => mkdir(options.workDir, { recursive: true }))
     const terminationPath = join(options.workDir, `${subcommand}-${yield* nowMillis}-termination.json`)
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        spawn(process.execPath, [options.executable ?? executable, subcommand], {
-          env: { ...process.env, TERMINATION_MESSAGE_PATH: terminationPath, ...options.env },
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-      ),
-      (c) =>
-        Effect.sync(() => {
-          if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL")
-        })
-    )
+    // node itself is always there; a failure to start it is a broken machine, not an outcome
+    const argv = [process.execPath, options.executable ?? executable, subcommand] as const
+    const [command, ...args]: readonly [string, ...Array<string>] =
+      options.wrapper === undefined ? argv : [...options.wrapper, ...argv]
+    const child = yield* spawnChild(command, args, {
+      env: { ...process.env, TERMINATION_MESSAGE_PATH: terminationPath, ...options.env },
+      stdout: "pipe",
+      stderr: "pipe",
+      stop: options.stop ?? { signal: "SIGKILL", grace: 0 }
+    }).pipe(Effect.orDie)
     let stdout = ""
-    let stderr = ""
     let partial = ""
-    child.stdout?.setEncoding("utf8")
-    child.stderr?.setEncoding("utf8")
-    child.stdout?.on("data", (text: string) => {
+    child.stdout.setEncoding("utf8")
+    child.stdout.on("data", (text: string) => {
       stdout += text
       const lines = (partial + text).split("\n")
       partial = lines.pop() ?? ""
       for (const line of lines) options.onLine?.(line)
     })
-    child.stderr?.on("data", (text: string) => {
-      stderr += text
-    })
-    const exited = new Promise<number>((resolve) => {
-      child.once("close", (code, signal) => resolve(exitStatus(code, signal)))
-    })
-    const outcome = Effect.promise(async () => {
-      const exitCode = await exited
-      const text = await readFile(terminationPath, "utf8").catch(() => undefined)
+    const stderr = yield* Effect.forkScoped(outputText(child.stderr))
+    const outcome = Effect.gen(function* () {
+      const exitCode = yield* child.closed
+      const text = yield* Effect.promise(() => readFile(terminationPath, "utf8").catch(() => undefined))
       let termination: unknown
       try {
         termination = text === undefined ? undefined : JSON.parse(text)
       } catch {
         termination = text
       }
-      return { exitCode, stdout, stderr, termination } satisfies ProcessOutcome
+      return { exitCode, stdout, stderr: yield* Fiber.join(stderr), termination } satisfies ProcessOutcome
     })
-    return { child, pid: child.pid ?? -1, outcome }
+    return { child: child.process, pid: child.pid, outcome }
   })
 
 /** Runs a subcommand to its end. */
@@ -204,6 +198,8 @@ export const startInstanceManager = (
     })
     const running = yield* spawnSubcommand("instance", {
       workDir: options.workDir,
+      // SIGTERM: a clean shutdown
+      stop: { signal: "SIGTERM", grace: "15 seconds" },
       ...(options.executable === undefined ? {} : { executable: options.executable }),
       env: {
         FLAVOR: "mariadb",
@@ -219,8 +215,6 @@ export const startInstanceManager = (
         ...options.extraEnv
       }
     })
-    // stop it with SIGTERM (clean shutdown) before the scope's SIGKILL fallback
-    yield* Effect.addFinalizer(() => stopChild(running.child, "SIGTERM", "15 seconds"))
     const unhealthy = () =>
       Effect.flatMap(running.outcome, (outcome) =>
         Effect.fail(

@@ -215,6 +215,55 @@ describe("Caches and Controller.make", () => {
   )
 })
 
+describe("what the caches keep", () => {
+  it.effect(
+    "a built-in object keeps no managedFields, a Pod keeps no spec, a Job keeps the template the cleanup Job is rendered from",
+    () =>
+      Effect.gen(function* () {
+        const api = yield* KubeApi
+        const caches = yield* Caches
+        const managedFields = [{ manager: "kubectl", operation: "Update", fieldsV1: { "f:spec": { "f:x": {} } } }]
+        const managed = { "app.kubernetes.io/managed-by": "cloudnative-mysql" }
+        const template = {
+          spec: {
+            restartPolicy: "Never",
+            securityContext: { runAsNonRoot: true },
+            containers: [
+              { name: "w", image: "i", command: ["x"], env: [{ name: "A", value: "1" }], securityContext: {} }
+            ],
+            volumes: [{ name: "v", secret: { secretName: "s" } }]
+          }
+        }
+        yield* api.create(Resources.jobs, {
+          apiVersion: "batch/v1",
+          kind: "Job",
+          metadata: { namespace: "ns", name: "b1-backup", labels: managed, managedFields },
+          spec: { template }
+        })
+        yield* api.create(Resources.pods, {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { namespace: "ns", name: "b1-backup-x", labels: managed, managedFields },
+          spec: { containers: [{ name: "w", image: "i" }], nodeName: "n" }
+        })
+        yield* caches.synced
+        yield* settle
+        const job = Option.getOrThrow(yield* caches.jobs.get("ns/b1-backup"))
+        const pod = Option.getOrThrow(yield* caches.pods.get("ns/b1-backup-x"))
+        for (const object of [job, pod]) assert.notProperty(object.metadata, "managedFields")
+        // what renderCleanupJob reads, and nothing else of the template
+        assert.deepStrictEqual(job.spec?.template.spec, {
+          containers: [{ name: "w", image: "i", env: [{ name: "A", value: "1" }] }],
+          volumes: [{ name: "v", secret: { secretName: "s" } }]
+        })
+        assert.notProperty(pod, "spec")
+        // status is the API server's (set on create by the status subresource's rules), kept as it is
+        assert.isString(pod.status?.phase)
+        assert.deepStrictEqual(pod.metadata.labels, managed)
+      }).pipe(Effect.provide(Caches.layer().pipe(Layer.provideMerge(FakeLayer))))
+  )
+})
+
 describe("Metrics", () => {
   it.effect("renders counters and gauges in the Prometheus text format", () =>
     Effect.gen(function* () {

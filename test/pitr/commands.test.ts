@@ -6,9 +6,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
 import { ArchiverEnv } from "../../src/api/binlogArchive.ts"
 import { FailureMessage } from "../../src/api/jobs.ts"
+import { mariadb, mysql } from "../../src/instance/flavor.ts"
 import { isSuccessor, resumeFile } from "../../src/pitr/archiver.ts"
 import { summarizeBinlogFile } from "../../src/pitr/binlogFile.ts"
-import { binlogTools, dumpArgs, sqlArgs } from "../../src/pitr/commands.ts"
+import { dumpArgs, sqlArgs } from "../../src/pitr/commands.ts"
 import { executable, runSubcommand } from "../../src/sandbox/processes.ts"
 
 const source = { host: "cluster-a-1.cluster-a.db.svc", port: 3306, credentialsFile: "/etc/archiver/client.cnf" }
@@ -45,8 +46,8 @@ describe("archiver command lines", () => {
     assert.include(args, "--ssl-mode=VERIFY_IDENTITY")
     assert.notInclude(args, "--ssl-verify-server-cert")
     assert.include(args, "--result-file=/work/")
-    assert.deepStrictEqual(binlogTools("mysql"), { decoder: "mysqlbinlog", sqlClient: "mysql" })
-    assert.deepStrictEqual(binlogTools("mariadb"), { decoder: "mariadb-binlog", sqlClient: "mariadb" })
+    assert.deepStrictEqual([mysql.binlogDecoder, mysql.sqlClient], ["mysqlbinlog", "mysql"])
+    assert.deepStrictEqual([mariadb.binlogDecoder, mariadb.sqlClient], ["mariadb-binlog", "mariadb"])
   })
 
   it("without a CA no TLS option is rendered; the SQL client shares the connection options", () => {

@@ -10,14 +10,16 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
+import { RestoreTerminationMessage } from "../../src/api/jobs.ts"
 import { mariadb } from "../../src/instance/flavor.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { resolveBackup } from "../../src/recovery/resolve.ts"
 import { restore, restoreResolved } from "../../src/recovery/restore.ts"
 import { startMariadb, writeRestoredServerDefaults } from "../../src/sandbox/mariadb.ts"
+import { objectStoreEnv, restoreEnv, runSubcommand, terminationFailure } from "../../src/sandbox/processes.ts"
 import { chunkBoundaries } from "../../src/sandbox/xbstream.ts"
 import { emptyBucket } from "../e2e/support.ts"
-import { createBucket, rgwConnection, startRgw, uniqueBucketName } from "../support/rgw.ts"
+import { createBucket, rgw, rgwConnection, startRgw, uniqueBucketName } from "../support/rgw.ts"
 import { type LocalBackup, localBackup, sha256, storeBackup } from "./support.ts"
 
 interface SourceState {
@@ -511,6 +513,152 @@ describe("restore", () => {
         assert.include(error.message, "GTID")
         assert.deepStrictEqual(yield* leftovers(t.parent), { top: ["broken.cnf", "data"], data: ["lost+found"] })
       })
+    )
+
+    it.effect(
+      "a scratch directory that cannot be created (missing parent) is RestorePrepareFailed before any download",
+      () =>
+        Effect.gen(function* () {
+          const { backup } = yield* Source
+          const cluster = nextCluster()
+          yield* storeBackup({
+            path: "restore",
+            cluster,
+            backupId: "20261123T100000Z",
+            archive: backup.bytes,
+            endGtid: backup.endGtid
+          })
+          const t = yield* target({ lostAndFound: true })
+          const error = yield* restore({
+            flavor: mariadb,
+            source: { _tag: "Prefix", path: "restore", cluster },
+            dataDir: t.dataDir,
+            serverDefaultsFile: t.serverDefaultsFile,
+            scratchParent: join(t.parent, "no", "such", "dir")
+          }).pipe(Effect.flip)
+          assert.strictEqual(error._tag, "RestorePrepareFailed")
+          assert.strictEqual(error._tag === "RestorePrepareFailed" && error.step, "extract")
+          assert.include(error.message, "cannot create a scratch directory")
+          assert.include(error.message, "ENOENT")
+          assert.deepStrictEqual(yield* leftovers(t.parent), { top: ["data"], data: ["lost+found"] })
+        })
+    )
+
+    it.effect(
+      "a volume the restore may not write to (immutable, so even root is refused) is RestoreCopyBackFailed after prepare; the data directory stays as it was",
+      () =>
+        Effect.gen(function* () {
+          const { backup } = yield* Source
+          const cluster = nextCluster()
+          yield* storeBackup({
+            path: "restore",
+            cluster,
+            backupId: "20261123T100000Z",
+            archive: backup.bytes,
+            endGtid: backup.endGtid
+          })
+          const t = yield* target({ lostAndFound: true })
+          const scratch = yield* Effect.acquireRelease(
+            Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-restore-scratch-"))),
+            (dir) => Effect.sync(() => spawnSync("rm", ["-rf", dir]))
+          )
+          // root ignores mode bits; the immutable attribute it must respect (EPERM on every write in the directory)
+          yield* Effect.acquireRelease(
+            Effect.sync(() => spawnSync("chattr", ["+i", t.parent])),
+            () => Effect.sync(() => spawnSync("chattr", ["-i", t.parent]))
+          )
+          const error = yield* restore({
+            flavor: mariadb,
+            source: { _tag: "Prefix", path: "restore", cluster },
+            dataDir: t.dataDir,
+            serverDefaultsFile: t.serverDefaultsFile,
+            scratchParent: scratch
+          }).pipe(Effect.flip)
+          assert.strictEqual(error._tag, "RestoreCopyBackFailed")
+          assert.include(error.message, "cannot create the staging directory")
+          assert.include(error.message, "EPERM")
+          spawnSync("chattr", ["-i", t.parent])
+          assert.deepStrictEqual(yield* leftovers(t.parent), { top: ["data"], data: ["lost+found"] })
+          assert.deepStrictEqual(yield* Effect.promise(() => readdir(scratch)), [])
+        })
+    )
+
+    it.effect(
+      "a data volume too small for the backup (a 4 MiB tmpfs in a private mount namespace): extraction on it is RestorePrepareFailed, copy-back onto it RestoreCopyBackFailed, both naming the full disk",
+      () =>
+        Effect.gen(function* () {
+          const { backup } = yield* Source
+          const cluster = nextCluster()
+          yield* storeBackup({
+            path: "restore",
+            cluster,
+            backupId: "20261123T100000Z",
+            archive: backup.bytes,
+            endGtid: backup.endGtid
+          })
+          const t = yield* target()
+          const volume = join(t.parent, "volume")
+          const scratch = join(t.parent, "scratch")
+          yield* Effect.promise(async () => {
+            await mkdir(volume)
+            await mkdir(scratch)
+          })
+          const r = rgw()
+          const storeEnv = yield* objectStoreEnv(
+            {
+              endpoint: r.endpoint,
+              region: r.region,
+              accessKey: r.accessKey,
+              secretKey: r.secretKey,
+              bucket,
+              path: "restore"
+            },
+            t.parent
+          )
+          // the mount exists only for the restore process: it goes away with it, nothing to unmount
+          const onSmallVolume = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            'mount -t tmpfs -o size=4m tmpfs "$0" && exec "$@"',
+            volume
+          ] as const
+          const run = (extra: Record<string, string>) =>
+            Effect.gen(function* () {
+              const outcome = yield* runSubcommand("restore", {
+                workDir: t.parent,
+                wrapper: onSmallVolume,
+                env: {
+                  ...storeEnv,
+                  ...restoreEnv({
+                    dataDir: join(volume, "data"),
+                    defaultsFile: t.serverDefaultsFile,
+                    from: { sourceCluster: cluster }
+                  }),
+                  ...extra
+                }
+              })
+              assert.strictEqual(outcome.exitCode, 1, outcome.stderr.slice(-2000))
+              return yield* terminationFailure(RestoreTerminationMessage, outcome)
+            })
+          const extracting = yield* run({})
+          assert.strictEqual(extracting.reason, "RestorePrepareFailed")
+          assert.match(extracting.message, /extract failed/u)
+          assert.match(extracting.message, /No space left on device|errno 28|ENOSPC/iu)
+
+          const copying = yield* run({ RESTORE_SCRATCH_DIR: scratch })
+          assert.strictEqual(copying.reason, "RestoreCopyBackFailed")
+          assert.match(copying.message, /No space left on device|errno 28|ENOSPC/iu)
+          assert.deepStrictEqual(yield* Effect.promise(() => readdir(scratch)), [])
+          assert.deepStrictEqual(
+            yield* Effect.promise(() => readdir(volume)),
+            [],
+            "the host never saw the volume's files"
+          )
+        })
     )
   })
 })

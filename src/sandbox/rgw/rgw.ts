@@ -35,7 +35,7 @@ export const rgwInstallHint =
   "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ceph-mon ceph-osd radosgw curl openssl uuid-runtime"
 
 /** Parse `STATE_DIR/env` as written by start.sh. */
-export const readRgwEnv = (stateDir: string): RgwEndpoints => {
+const readRgwEnv = (stateDir: string): RgwEndpoints => {
   const file = join(stateDir, "env")
   const env = new Map(
     readFileSync(file, "utf8")

@@ -13,7 +13,6 @@ import { readdirSync, readFileSync } from "node:fs"
 import { assert, describe } from "@effect/vitest"
 import { Effect, Redacted, Stream } from "effect"
 import { ApiVersion } from "../../../src/api/common.ts"
-import { makeConnection } from "../../../src/objectstore/connection.ts"
 import { ObjectStoreClient } from "../../../src/objectstore/ObjectStoreClient.ts"
 import { clusterManifest, e2eLayer, e2eTimeout, type Json, OperatorSandbox, sandboxObjectStore } from "./harness.ts"
 
@@ -34,9 +33,10 @@ const withStore = <A, E>(use: (client: typeof ObjectStoreClient.Service) => Effe
     const e2e = yield* OperatorSandbox
     const store = e2e.sandbox.objectStore
     if (store === undefined) return yield* Effect.die("the sandbox runs no object store")
-    const connection = makeConnection(sandboxObjectStore(e2e.sandbox, storePath), {
+    const connection = {
+      spec: sandboxObjectStore(e2e.sandbox, storePath),
       credentials: { accessKeyId: Redacted.make(store.accessKey), secretAccessKey: Redacted.make(store.secretKey) }
-    })
+    }
     return yield* ObjectStoreClient.use(use).pipe(Effect.provide(ObjectStoreClient.layer(connection)))
   })
 
