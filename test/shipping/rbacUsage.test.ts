@@ -3,7 +3,8 @@
  * recorder, leader election and reconcilers the process runs (`src/controller/main.ts`) — runs as its
  * ServiceAccount against the fake API server with RBAC on and the shipped roles (`deploy/rbac`), through
  * client-node over HTTP, while the test (the sandbox admin, in memory) walks it through every path that writes:
- * Cluster bootstrap, replicas, role labels, option files, failed Pods, scale-down, recovery; Backups whose worker
+ * Cluster bootstrap, replicas, role labels, option files, failed Pods, scale-down, recovery, the binlog archiver
+ * switched on, changed and off; Backups whose worker
  * fails and gets cleaned up, that cannot pull their image, whose Job is deleted under them, whose Cluster does not
  * exist; a ScheduledBackup that meets a name that is taken and then creates its own; an Event that repeats.
  *
@@ -20,11 +21,12 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { KubeConfig } from "@kubernetes/client-node"
-import { Effect, Fiber, Layer, Logger, Schedule } from "effect"
+import { Effect, Fiber, Layer, Logger, Option, Schedule } from "effect"
 import { parseAllDocuments } from "yaml"
 import { operatorNames, operatorNamespace } from "../../src/api/install.ts"
-import { group, labels } from "../../src/api/names.ts"
+import { binlogArchiverName, group, labels } from "../../src/api/names.ts"
 import { leaderElectionRules, operatorRules, permissionsOf } from "../../src/api/rbac.ts"
+import { archiverSpecHashAnnotation } from "../../src/controller/binlogArchiving/render.ts"
 import { Caches } from "../../src/controller/Caches.ts"
 import { InstanceStatusClient } from "../../src/controller/cluster/InstanceStatusClient.ts"
 import { makeClusterController } from "../../src/controller/cluster/reconcile.ts"
@@ -375,6 +377,36 @@ describe("the operator's roles against what its code calls (fake API server, RBA
           Effect.map(admin.pvcs, (pvcs) =>
             pvcs.every((p) => p.metadata?.name !== "c-2" || p.metadata.deletionTimestamp !== undefined)
           )
+        )
+
+        // binlog archiving switched on, its interval changed, then off: the archiver Deployment is created,
+        // replaced with the new rendering, and deleted
+        const archiverHash = Effect.map(
+          Effect.option(
+            KubeApi.use((a) => a.get(Resources.deployments, { namespace: ns, name: binlogArchiverName("c") }))
+          ),
+          (deployment) =>
+            Option.getOrUndefined(
+              Option.map(deployment, (d) => d.metadata?.annotations?.[archiverSpecHashAnnotation] ?? "")
+            )
+        )
+        const archiving = (binlogArchiving: { readonly enabled: boolean; readonly flushInterval?: string }) =>
+          api.patch(Resources.clusters, { namespace: ns, name: "c" }, { spec: { backup: { binlogArchiving } } })
+        yield* archiving({ enabled: true })
+        yield* eventually(
+          "the archiver Deployment",
+          Effect.map(archiverHash, (hash) => hash !== undefined)
+        )
+        const firstHash = yield* archiverHash
+        yield* archiving({ enabled: true, flushInterval: "1m" })
+        yield* eventually(
+          "the archiver Deployment replaced",
+          Effect.map(archiverHash, (hash) => hash !== undefined && hash !== firstHash)
+        )
+        yield* archiving({ enabled: false })
+        yield* eventually(
+          "the archiver Deployment deleted",
+          Effect.map(archiverHash, (hash) => hash === undefined)
         )
 
         // shutting down releases the Lease
