@@ -15,7 +15,7 @@
  * The stream ends after the readable's `end` (the last batch may be shorter); a readable error fails it with
  * `onError(error)` at once, bytes gathered but not yet taken are dropped (a verifying consumer has no use for
  * a truncated tail). When the stream's scope closes before the end, the readable is destroyed unless
- * `closeOnDone` is `false` (its owner closes it).
+ * `closeOnDone` is `false` (its owner closes it); then it is left paused, so the sender stays held back.
  *
  * @since 0.1.0
  */
@@ -56,6 +56,8 @@ export const readableBatches = <E>(options: ReadableBatchesOptions<E>): Stream.S
           }
         }
         readable.on("data", onData)
+        // a 'data' listener alone does not restart a readable a previous consumer left paused
+        readable.resume()
         const cleanup = finished(readable, { readable: true, writable: false }, (error) => {
           if (error) failure ??= { error: options.onError(error) }
           ended = true
@@ -83,6 +85,9 @@ export const readableBatches = <E>(options: ReadableBatchesOptions<E>): Stream.S
             scope,
             Effect.sync(() => {
               readable.off("data", onData)
+              // taking the listener off does not leave flowing mode: a readable its owner keeps would go on
+              // flowing into nothing, dropping bytes and lifting the backpressure on the sender
+              readable.pause()
               cleanup()
               // errors of a readable nobody reads any more (e.g. the reset that destroying causes) are moot
               readable.on("error", () => {})

@@ -74,4 +74,33 @@ describe("readableBatches", () => {
       borrowed.destroy()
     })
   )
+
+  it.effect(
+    "a consumer that stops early leaves a readable it does not own paused (the writer stays held back) for the next one",
+    () =>
+      Effect.gen(function* () {
+        const source = new PassThrough({ highWaterMark: 16 })
+        for (let i = 0; i < 8; i++) source.write(Buffer.alloc(4))
+        yield* Stream.runHead(
+          readableBatches({ evaluate: () => source, onError: String, batchBytes: 8, closeOnDone: false })
+        )
+        assert.isFalse(source.readableFlowing)
+        let accepted = 0
+        for (let i = 0; i < 64; i++) if (source.write(Buffer.alloc(4))) accepted++
+        yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+        // flowing into nothing, every write would be taken (and its bytes lost)
+        assert.isBelow(accepted, 64)
+        assert.isAtLeast(source.readableLength, 16)
+        // the next consumer starts it again and gets what was held back
+        const held = source.readableLength
+        source.end()
+        const rest = yield* Stream.runCollect(
+          readableBatches({ evaluate: () => source, onError: String, batchBytes: 8 })
+        )
+        assert.isAtLeast(
+          rest.reduce((n, c) => n + c.length, 0),
+          held
+        )
+      })
+  )
 })

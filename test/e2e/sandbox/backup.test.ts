@@ -113,6 +113,9 @@ describe("Backups on the sandbox", () => {
           yield* primary.exec(
             "CREATE DATABASE app; CREATE TABLE app.notes (id INT PRIMARY KEY, body TEXT); INSERT INTO app.notes VALUES (1, 'one'), (2, 'two')"
           )
+          // enough data that the stream outlasts the worker's first progress report (1 s) and the plugin's poll
+          // (1 s) even on an idle machine, and that a kill lands mid-stream
+          yield* primary.loadSampleData({ database: "sample", tables: 4, bytes: 256 * 1024 * 1024 })
           const gtid = yield* primary.gtidPosition
           yield* e2e.waitForCluster(name, `the replica ready at ${gtid} with a known lag`, (c) =>
             standbyReady(c)
