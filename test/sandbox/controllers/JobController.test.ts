@@ -133,7 +133,9 @@ describe("Job controller", () => {
       controllerTest(() =>
         Effect.gen(function* () {
           const api = yield* KubeApi
-          yield* api.create(Kinds.jobs, job("slow", { activeDeadlineSeconds: 1, backoffLimit: 5 }))
+          // long enough that the Pod exists before the deadline on a loaded machine (at 1 s, a controller that
+          // took a second to create it failed the Job without a Pod, and the test waited for one in vain)
+          yield* api.create(Kinds.jobs, job("slow", { activeDeadlineSeconds: 4, backoffLimit: 5 }))
           const pod = yield* onePod("slow")
           yield* podRunning(pod)
           const target = yield* eventually(
