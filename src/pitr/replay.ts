@@ -94,7 +94,15 @@ const gtidBinlogPos = (target: ServerClient) =>
     (out) => out.trim()
   )
 
-/** Pipes the decoder into the SQL client; fails when either exits non-zero. */
+/** Marks the line of the replay session's own GTID read in the client's output. */
+const gtidMarker = "cnm-replayed-gtid:"
+
+/**
+ * Pipes the decoder into the SQL client; fails when either exits non-zero. Returns `@@gtid_binlog_pos` read at
+ * the end of the same session: once the session loaded the grant tables (`grantTablesSkipped`), authentication
+ * is on for the whole server and a new connection as the private server's root is refused (its account is the
+ * source's, with the source's password or `unix_socket` of another OS user: found by the sandbox e2e).
+ */
 const pipeReplay = (args: ReadonlyArray<string>, target: ServerClient) =>
   Effect.gen(function* () {
     const decoder = yield* start(mariadb.binlogDecoder, args, {
@@ -107,20 +115,36 @@ const pipeReplay = (args: ReadonlyArray<string>, target: ServerClient) =>
       [
         `--defaults-file=${target.defaultsFile}`,
         "--binary-mode",
+        "--batch",
+        "--skip-column-names",
         ...(target.grantTablesSkipped === true ? ["--init-command=FLUSH LOCAL PRIVILEGES"] : [])
       ],
-      { stdin: "pipe", stderr: "pipe" }
+      { stdin: "pipe", stdout: "pipe", stderr: "pipe" }
     )
     // EPIPE when the client died first is swallowed by spawnChild: its exit code tells the story
-    decoder.stdout.pipe(client.stdin)
-    const [decoderErr, clientErr, d, c] = yield* Effect.all(
-      [outputText(decoder.stderr, 4000), outputText(client.stderr, 4000), decoder.closed, client.closed],
+    decoder.stdout.pipe(client.stdin, { end: false })
+    // the decoder's output ends with its own statement delimiter `;`: the read is a statement of its own
+    decoder.stdout.once("end", () => client.stdin.end(`\nSELECT CONCAT('${gtidMarker}', @@gtid_binlog_pos);\n`))
+    const [decoderErr, clientOut, clientErr, d, c] = yield* Effect.all(
+      [
+        outputText(decoder.stderr, 4000),
+        outputText(client.stdout, 4000),
+        outputText(client.stderr, 4000),
+        decoder.closed,
+        client.closed
+      ],
       { concurrency: "unbounded" }
     )
-    if (d === 0 && c === 0) return
+    const gtid = clientOut
+      .split("\n")
+      .findLast((line) => line.startsWith(gtidMarker))
+      ?.slice(gtidMarker.length)
+    if (d === 0 && c === 0 && gtid !== undefined) return gtid.trim()
     const detail = (text: string) => (text.trim() === "" ? "" : ` (${text.trim()})`)
     return yield* new BinlogReplayFailed({
-      detail: `mariadb-binlog exited ${d}${detail(decoderErr)}, mariadb exited ${c}${detail(clientErr)}`
+      detail: `mariadb-binlog exited ${d}${detail(decoderErr)}, mariadb exited ${c}${detail(clientErr)}${
+        gtid === undefined ? ", no GTID position read after the replay" : ""
+      }`
     })
   }).pipe(Effect.scoped)
 
@@ -165,8 +189,7 @@ export const applyPlan = Effect.fn("pitr.applyPlan")(function* (
       detail: `the server is at GTID '${before}', not at the backup's '${plan.startPosition}': something wrote to it before the replay`
     })
   }
-  if (files.length > 0) yield* pipeReplay(replayArgs(plan, files), target)
-  const after = yield* gtidBinlogPos(target)
+  const after = files.length > 0 ? yield* pipeReplay(replayArgs(plan, files), target) : before
   if (plan.stopPosition !== undefined && !samePosition(parseGtidList(after), parseGtidList(plan.stopPosition))) {
     if (includes(parseGtidList(after), parseGtidList(plan.stopPosition))) {
       return yield* new BinlogReplayFailed({ detail: `the replay went past the target to '${after}'` })

@@ -33,6 +33,8 @@ export interface StartOptions {
   /** Start on an existing (e.g. restored) data dir instead of initialising a new one. */
   readonly dataDir?: string
   readonly bufferPoolSize?: string
+  /** More server options after the option file (e.g. `--skip-grant-tables`, as a restore's private server). */
+  readonly serverArgs?: ReadonlyArray<string>
 }
 
 /** SQL through the `mariadb` client with fixed connection arguments (a socket and an account). */
@@ -228,10 +230,14 @@ export const prepareMariadb = (options: StartOptions = {}): Effect.Effect<Prepar
 export const startMariadb = (options: StartOptions = {}): Effect.Effect<MariadbInstance, MariadbError, Scope.Scope> =>
   Effect.gen(function* () {
     const { dir, dataDir, socket, port, defaultsFile } = yield* prepareMariadb(options)
-    const server = yield* spawnChild(mariadb.serverBinary, [`--defaults-file=${defaultsFile}`], {
-      stop: { signal: "SIGTERM", grace: "20 seconds" },
-      name: mariadb.serverBinary
-    }).pipe(Effect.mapError((error) => new MariadbError({ message: error.message })))
+    const server = yield* spawnChild(
+      mariadb.serverBinary,
+      [`--defaults-file=${defaultsFile}`, ...(options.serverArgs ?? [])],
+      {
+        stop: { signal: "SIGTERM", grace: "20 seconds" },
+        name: mariadb.serverBinary
+      }
+    ).pipe(Effect.mapError((error) => new MariadbError({ message: error.message })))
     const child = server.process
     const pid = server.pid
 

@@ -1,7 +1,8 @@
 /**
  * Replay of a recovery plan from the archive into a server at the base backup's position, on real MariaDB: the
  * rows up to a GTID target are there and the dropped table survives; a flipped byte in an archived file is
- * `ChecksumMismatch` before anything is applied.
+ * `ChecksumMismatch` before anything is applied; into a private server with grant tables skipped and a root
+ * account with a password (a recovery Job's), the GTID check after the replay still reads the position.
  */
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -15,7 +16,7 @@ import { archivedFiles, runArchiver } from "../../src/pitr/archiver.ts"
 import { pointInTimeRecovery } from "../../src/pitr/pointInTimeRecovery.ts"
 import { planRecovery } from "../../src/pitr/recoveryPlan.ts"
 import { replayArgs, replayPlan } from "../../src/pitr/replay.ts"
-import { startMariadb } from "../../src/sandbox/mariadb.ts"
+import { sqlClient, startMariadb } from "../../src/sandbox/mariadb.ts"
 import { s3rver } from "../../src/sandbox/s3rver.ts"
 
 const tempDir = Effect.acquireRelease(
@@ -147,6 +148,33 @@ describe("replay of a recovery plan", () => {
           (yield* byTime.query("SELECT id FROM app.t ORDER BY id")).map((r) => r.id),
           ["1", "2", "3"]
         )
+
+        // The restore's private server: grant tables skipped, and a root account that needs a password (in a
+        // recovery Job it is the source's, whose password the Job does not have). The replay's session loads the
+        // grant tables, which turns authentication on for the whole server: the GTID check after the replay
+        // must not need a new connection (it was refused in the sandbox e2e).
+        const locked = yield* startMariadb({ serverId: 4, serverArgs: ["--skip-grant-tables"] })
+        yield* locked.exec(
+          "SET SESSION sql_log_bin=0; UPDATE mysql.global_priv SET Priv = JSON_SET(Priv, '$.plugin', 'mysql_native_password', '$.authentication_string', PASSWORD('root-pw-1')) WHERE User = 'root'"
+        )
+        const withGrants = yield* pointInTimeRecovery({
+          archivePrefix: prefix,
+          backup: base,
+          target: { _tag: "Gtid", gtid: beforeDrop },
+          server: { defaultsFile: locked.defaultsFile, scratchDir: yield* tempDir, grantTablesSkipped: true }
+        })
+        assert.strictEqual(withGrants.gtid, beforeDrop)
+        const passwordless = yield* Effect.flip(locked.query("SELECT 1"))
+        assert.include(passwordless.message, "Access denied", "authentication is on after the replay")
+        const asRoot = sqlClient([
+          `--defaults-file=${yield* locked.credentialsFile("root", "root-pw-1")}`,
+          `--socket=${locked.socket}`
+        ])
+        assert.deepStrictEqual(
+          (yield* asRoot.query("SELECT id FROM app.t ORDER BY id")).map((r) => r.id),
+          ["1", "2", "3"]
+        )
+        assert.strictEqual(yield* asRoot.gtidPosition, beforeDrop)
       }).pipe(Effect.provide(storeLayer), Effect.scoped),
     240_000
   )
