@@ -15,8 +15,17 @@
  * })
  * ```
  */
+import { readdirSync } from "node:fs"
 import { layer } from "@effect/vitest"
-import { OperatorSandbox, type OperatorSandboxOptions } from "../../../src/sandbox/OperatorSandbox.ts"
+import { Effect, Stream } from "effect"
+import { ObjectStoreClient } from "../../../src/objectstore/ObjectStoreClient.ts"
+import {
+  type Json,
+  OperatorSandbox,
+  type OperatorSandboxOptions,
+  type OperatorSandboxService
+} from "../../../src/sandbox/OperatorSandbox.ts"
+import { staticConnection } from "../../../src/sandbox/s3Endpoint.ts"
 
 export {
   clusterManifest,
@@ -47,3 +56,44 @@ export const e2eLayer = (options: OperatorSandboxOptions = {}) =>
       timeout: "240 seconds"
     }
   )
+
+/** The sandbox's bucket through the product's own client (tests list it, flip and restore bytes in it). */
+export const bucketClient = (e2e: OperatorSandboxService) => {
+  const store = e2e.sandbox.objectStore
+  if (store === undefined) throw new Error("this sandbox runs no object store")
+  return ObjectStoreClient.layer(staticConnection(store, store.bucket))
+}
+
+/** An object's bytes. */
+export const readObject = (key: string) =>
+  Effect.gen(function* () {
+    const client = yield* ObjectStoreClient
+    return new Uint8Array(Buffer.concat([...(yield* Stream.runCollect(client.getObject(key)))]))
+  })
+
+/** Writes an object's bytes. */
+export const putObject = (key: string, bytes: Uint8Array) =>
+  Effect.gen(function* () {
+    const client = yield* ObjectStoreClient
+    yield* client.putObject(key, bytes)
+  })
+
+/** The reasons of an object's Warning Events. */
+export const warningReasons = (e2e: OperatorSandboxService, name: string) =>
+  Effect.map(e2e.list("events"), (events) =>
+    events
+      .filter((e: Json) => e.involvedObject?.name === name && e.type === "Warning")
+      .map((e: Json) => String(e.reason))
+  )
+
+/** The files a volume holds (recursively, directories excluded), from the PV's host path. */
+export const volumeFiles = (e2e: OperatorSandboxService, claim: string) =>
+  Effect.gen(function* () {
+    const pvc = yield* e2e.get("pvc", claim)
+    if (pvc?.spec?.volumeName === undefined) return undefined
+    const pv = yield* e2e.get("pv", pvc.spec.volumeName)
+    const root: string = pv.spec.hostPath.path
+    return readdirSync(root, { recursive: true, withFileTypes: true })
+      .filter((entry) => !entry.isDirectory())
+      .map((entry) => `${entry.parentPath}/${entry.name}`.slice(root.length))
+  })

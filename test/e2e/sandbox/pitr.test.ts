@@ -16,14 +16,23 @@
  *    At the same time, one flipped byte in the later archived file, which only a recovery to the last
  *    transaction needs → `ChecksumMismatch`, nothing started (the other two never read that file).
  */
-import { readdirSync } from "node:fs"
 import { assert, describe } from "@effect/vitest"
 import { Effect, Stream } from "effect"
 import { stringify } from "yaml"
 import { ObjectStoreClient } from "../../../src/objectstore/ObjectStoreClient.ts"
 import type { OperatorSandboxService } from "../../../src/sandbox/OperatorSandbox.ts"
-import { staticConnection } from "../../../src/sandbox/s3Endpoint.ts"
-import { clusterManifest, e2eLayer, type Json, OperatorSandbox, sandboxObjectStore } from "./harness.ts"
+import {
+  bucketClient,
+  clusterManifest,
+  e2eLayer,
+  type Json,
+  OperatorSandbox,
+  putObject,
+  readObject,
+  sandboxObjectStore,
+  volumeFiles,
+  warningReasons
+} from "./harness.ts"
 
 const path = "pitr"
 const source = "src"
@@ -49,25 +58,6 @@ const recorded = (): SourcePoints => {
   return points
 }
 
-/** The sandbox's bucket through the product's own client. */
-const bucketClient = (e2e: OperatorSandboxService) => {
-  const store = e2e.sandbox.objectStore
-  if (store === undefined) throw new Error("this sandbox runs no object store")
-  return ObjectStoreClient.layer(staticConnection(store, store.bucket))
-}
-
-const readAll = (key: string) =>
-  Effect.gen(function* () {
-    const client = yield* ObjectStoreClient
-    return new Uint8Array(Buffer.concat([...(yield* Stream.runCollect(client.getObject(key)))]))
-  })
-
-const putAll = (key: string, bytes: Uint8Array) =>
-  Effect.gen(function* () {
-    const client = yield* ObjectStoreClient
-    yield* client.putObject(key, bytes)
-  })
-
 /** Every archived file's manifest (only manifests make a file visible), with the file's key. */
 const manifests = (e2e: OperatorSandboxService) =>
   Effect.gen(function* () {
@@ -76,7 +66,7 @@ const manifests = (e2e: OperatorSandboxService) =>
       "key" in entry && entry.key.endsWith(".manifest.json") ? [entry.key] : []
     )
     return yield* Effect.forEach(keys, (key) =>
-      Effect.map(readAll(key), (bytes) => ({
+      Effect.map(readObject(key), (bytes) => ({
         fileKey: key.slice(0, -".manifest.json".length),
         manifest: JSON.parse(Buffer.from(bytes).toString("utf8")) as Json
       }))
@@ -104,26 +94,6 @@ const archivedFileOf = (e2e: OperatorSandboxService, gtid: string) =>
     ),
     { timeout: "120 seconds", describe: [["deployments", `${source}-binlog-archiver`]] }
   )
-
-/** Warning Events of an object, by reason. */
-const warnings = (e2e: OperatorSandboxService, name: string) =>
-  Effect.map(e2e.list("events"), (events) =>
-    events
-      .filter((e: Json) => e.involvedObject?.name === name && e.type === "Warning")
-      .map((e: Json) => String(e.reason))
-  )
-
-/** The files a volume holds (recursively, directories excluded), from the PV's host path. */
-const volumeFiles = (e2e: OperatorSandboxService, claim: string) =>
-  Effect.gen(function* () {
-    const pvc = yield* e2e.get("pvc", claim)
-    if (pvc?.spec?.volumeName === undefined) return undefined
-    const pv = yield* e2e.get("pv", pvc.spec.volumeName)
-    const root: string = pv.spec.hostPath.path
-    return readdirSync(root, { recursive: true, withFileTypes: true })
-      .filter((entry) => !entry.isDirectory())
-      .map((entry) => `${entry.parentPath}/${entry.name}`.slice(root.length))
-  })
 
 /** The recovered Cluster, once healthy with its one instance. */
 const healthy = (e2e: OperatorSandboxService, name: string) =>
@@ -167,7 +137,7 @@ const failsWith = (e2e: OperatorSandboxService, name: string, reason: string) =>
     assert.strictEqual(cluster.status.readyInstances, 0, name)
     yield* e2e.waitFor(
       `a Warning Event ${reason} on ${name}`,
-      Effect.map(warnings(e2e, name), (reasons) => (reasons.includes(reason) ? reasons : undefined)),
+      Effect.map(warningReasons(e2e, name), (reasons) => (reasons.includes(reason) ? reasons : undefined)),
       { timeout: "30 seconds" }
     )
     assert.isUndefined(yield* e2e.get("pods", `${name}-1`), `${name}: no instance Pod`)
@@ -262,11 +232,11 @@ describe("Point-in-time recovery on the sandbox", () => {
           const serverId = at.lastRowGTID.split("-")[1]
 
           // one flipped byte in the file after the drop: only a recovery to its transaction reads it
-          const original = yield* readAll(at.laterFileKey).pipe(Effect.provide(bucketClient(e2e)))
+          const original = yield* readObject(at.laterFileKey).pipe(Effect.provide(bucketClient(e2e)))
           const flipped = new Uint8Array(original)
           const middle = Math.floor(flipped.length / 2)
           flipped[middle] = (flipped[middle] ?? 0) ^ 0x01
-          yield* putAll(at.laterFileKey, flipped).pipe(Effect.provide(bucketClient(e2e)))
+          yield* putObject(at.laterFileKey, flipped).pipe(Effect.provide(bucketClient(e2e)))
 
           const fromBackup = (recoveryTarget: Record<string, string>) => ({
             bootstrap: { recovery: { backup: { name: "b1" }, recoveryTarget } }
@@ -295,7 +265,7 @@ describe("Point-in-time recovery on the sandbox", () => {
             ],
             { concurrency: "unbounded" }
           )
-          yield* putAll(at.laterFileKey, original).pipe(Effect.provide(bucketClient(e2e)))
+          yield* putObject(at.laterFileKey, original).pipe(Effect.provide(bucketClient(e2e)))
 
           for (const [name, cluster] of [
             ["by-gtid", byGtid],

@@ -19,14 +19,22 @@
  *    failed restore left empty) and `b1` pinned by `backupID`. 1 instance each, to keep the wall time down (the
  *    replicas of a recovered Cluster are checked in case 1).
  */
-import { readdirSync } from "node:fs"
 import { assert, describe } from "@effect/vitest"
-import { Effect, Stream } from "effect"
+import { Effect } from "effect"
 import { stringify } from "yaml"
-import { ObjectStoreClient } from "../../../src/objectstore/ObjectStoreClient.ts"
 import type { OperatorSandboxService } from "../../../src/sandbox/OperatorSandbox.ts"
-import { staticConnection } from "../../../src/sandbox/s3Endpoint.ts"
-import { clusterManifest, e2eLayer, type Json, OperatorSandbox, sandboxObjectStore } from "./harness.ts"
+import {
+  bucketClient,
+  clusterManifest,
+  e2eLayer,
+  type Json,
+  OperatorSandbox,
+  putObject,
+  readObject,
+  sandboxObjectStore,
+  volumeFiles,
+  warningReasons
+} from "./harness.ts"
 
 const path = "e2e"
 const source = "src"
@@ -86,45 +94,6 @@ const holdsBackupPoint = (
       )
       assert.strictEqual(rows[0]?.n, "0", `${pod}: ${table} was written after ${at.name}`)
     }
-  })
-
-/** Warning Events of an object, by reason. */
-const warnings = (e2e: OperatorSandboxService, name: string) =>
-  Effect.map(e2e.list("events"), (events) =>
-    events
-      .filter((e: Json) => e.involvedObject?.name === name && e.type === "Warning")
-      .map((e: Json) => String(e.reason))
-  )
-
-/** The sandbox's bucket through the product's own client (the test flips and restores one byte). */
-const bucketClient = (e2e: OperatorSandboxService) => {
-  const store = e2e.sandbox.objectStore
-  if (store === undefined) throw new Error("this sandbox runs no object store")
-  return ObjectStoreClient.layer(staticConnection(store, store.bucket))
-}
-
-const readAll = (key: string) =>
-  Effect.gen(function* () {
-    const client = yield* ObjectStoreClient
-    return new Uint8Array(Buffer.concat([...(yield* Stream.runCollect(client.getObject(key)))]))
-  })
-
-const putAll = (key: string, bytes: Uint8Array) =>
-  Effect.gen(function* () {
-    const client = yield* ObjectStoreClient
-    yield* client.putObject(key, bytes)
-  })
-
-/** The files a volume holds (recursively, directories excluded), from the PV's host path. */
-const volumeFiles = (e2e: OperatorSandboxService, claim: string) =>
-  Effect.gen(function* () {
-    const pvc = yield* e2e.get("pvc", claim)
-    if (pvc?.spec?.volumeName === undefined) return undefined
-    const pv = yield* e2e.get("pv", pvc.spec.volumeName)
-    const root: string = pv.spec.hostPath.path
-    return readdirSync(root, { recursive: true, withFileTypes: true })
-      .filter((entry) => !entry.isDirectory())
-      .map((entry) => `${entry.parentPath}/${entry.name}`.slice(root.length))
   })
 
 /** One failure surface: the Cluster to apply and what it must end in. */
@@ -321,12 +290,12 @@ describe("Recovery on the sandbox", () => {
           ]
 
           // one flipped byte in the middle of b1's archive; its original bytes go back afterwards
-          const original = yield* readAll(b1.archiveKey).pipe(Effect.provide(bucketClient(e2e)))
+          const original = yield* readObject(b1.archiveKey).pipe(Effect.provide(bucketClient(e2e)))
           assert.strictEqual(original.length, b1.size)
           const flipped = new Uint8Array(original)
           const middle = Math.floor(flipped.length / 2)
           flipped[middle] = (flipped[middle] ?? 0) ^ 0x01
-          yield* putAll(b1.archiveKey, flipped).pipe(Effect.provide(bucketClient(e2e)))
+          yield* putObject(b1.archiveKey, flipped).pipe(Effect.provide(bucketClient(e2e)))
 
           // one kubectl run for all of them, as YAML documents (the harness joins its arguments with `---`, which
           // JSON input does not allow; the sandbox's API server has no schema for a v1 List)
@@ -348,7 +317,9 @@ describe("Recovery on the sandbox", () => {
                 assert.strictEqual(cluster.status.readyInstances, 0, c.name)
                 const events = yield* e2e.waitFor(
                   `a Warning Event ${c.reason} on ${c.name}`,
-                  Effect.map(warnings(e2e, c.name), (reasons) => (reasons.includes(c.reason) ? reasons : undefined)),
+                  Effect.map(warningReasons(e2e, c.name), (reasons) =>
+                    reasons.includes(c.reason) ? reasons : undefined
+                  ),
                   { timeout: "30 seconds" }
                 )
                 assert.include(events, c.reason)
@@ -360,7 +331,7 @@ describe("Recovery on the sandbox", () => {
               }),
             { concurrency: "unbounded", discard: true }
           )
-          yield* putAll(b1.archiveKey, original).pipe(Effect.provide(bucketClient(e2e)))
+          yield* putObject(b1.archiveKey, original).pipe(Effect.provide(bucketClient(e2e)))
           // only f-creds is retried (next case)
           yield* Effect.forEach(
             cases.filter((c) => c.name !== "f-creds"),
