@@ -7,7 +7,9 @@
  * Backup `b1`, then rows in `pitr.orders` with known GTIDs and commit times, a `DROP TABLE` by mistake once a
  * whole second has passed (the time target), and, in a later archived file, one more transaction.
  *
- * 1. The source: the archive holds the drop's file and then the later one (manifests listed in the bucket).
+ * 1. The source: the archive holds the drop's file and then the later one (manifests listed in the bucket), one
+ *    series named after the primary's server id; the archiver Pod never restarted and logged the rotations it
+ *    asked the instance manager for.
  * 2. Three recoveries at once, 1 instance each: `targetGTID` (the last row's GTID) from Backup `b1`, and
  *    `targetTime` (the second before the drop) from the raw object store through `externalClusters`, each with
  *    the table, every row and nothing after the target (GTID state = the target); and a target after the last
@@ -19,6 +21,7 @@
 import { assert, describe } from "@effect/vitest"
 import { Effect, Stream } from "effect"
 import { stringify } from "yaml"
+import { binlogArchiverLabels } from "../../../src/api/names.ts"
 import { ObjectStoreClient } from "../../../src/objectstore/ObjectStoreClient.ts"
 import type { OperatorSandboxService } from "../../../src/sandbox/OperatorSandbox.ts"
 import {
@@ -37,6 +40,11 @@ import {
 const path = "pitr"
 const source = "src"
 const archivePrefix = `${path}/${source}/binlogs/`
+
+const selectorOf = (labels: Record<string, string>): string =>
+  Object.entries(labels)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(",")
 
 /** What the source case recorded for the recoveries. */
 interface SourcePoints {
@@ -209,7 +217,22 @@ describe("Point-in-time recovery on the sandbox", () => {
           )
           const laterGTID = yield* primary.gtidPosition
           const laterFileKey = yield* archivedFileOf(e2e, laterGTID)
+          // the archiver Pod never restarted, and the files closed because it asked the instance manager to rotate
+          const archivers = yield* e2e.list("pods", selectorOf(binlogArchiverLabels(source)))
+          assert.strictEqual(archivers.length, 1, "one archiver Pod")
+          const archiver = archivers[0]
+          assert.strictEqual(archiver.status?.containerStatuses?.[0]?.restartCount, 0, "the archiver never restarted")
+          assert.include(
+            yield* e2e.kubectlOk(["logs", archiver.metadata.name]),
+            "binlog rotated",
+            "rotated through the instance manager"
+          )
           const all = yield* manifests(e2e)
+          assert.deepStrictEqual(
+            [...new Set(all.map((m) => m.manifest.series))],
+            [`server-${lastRowGTID.split("-")[1]}`],
+            "one series, named after the primary's server id"
+          )
           const later = all.find((m) => m.fileKey === laterFileKey)?.manifest
           assert.isAtLeast(domain0Seq(later?.gtidStateBefore ?? ""), domain0Seq(dropGTID), "a file after the drop's")
           points = {
