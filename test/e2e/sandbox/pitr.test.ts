@@ -54,6 +54,9 @@ interface SourcePoints {
   readonly targetTime: string
   /** The ids in `pitr.orders` at both targets. */
   readonly rows: ReadonlyArray<string>
+  /** Backup `b1`: the base of every recovery. */
+  readonly backupId: string
+  readonly backupEndGTID: string
   /** The transaction after the drop, in a later archived file. */
   readonly laterGTID: string
   /** That later file's key in the bucket. */
@@ -236,6 +239,8 @@ describe("Point-in-time recovery on the sandbox", () => {
           const later = all.find((m) => m.fileKey === laterFileKey)?.manifest
           assert.isAtLeast(domain0Seq(later?.gtidStateBefore ?? ""), domain0Seq(dropGTID), "a file after the drop's")
           points = {
+            backupId: backup.status.backupId,
+            backupEndGTID: backup.status.endGTID,
             lastRowGTID,
             targetTime: new Date(target * 1000).toISOString().replace(".000Z", "Z"),
             rows: ["0", "1", "2", "3"],
@@ -290,12 +295,22 @@ describe("Point-in-time recovery on the sandbox", () => {
           )
           yield* putObject(at.laterFileKey, original).pipe(Effect.provide(bucketClient(e2e)))
 
-          for (const [name, cluster] of [
-            ["by-gtid", byGtid],
-            ["by-time", byTime]
+          const laterFile = at.laterFileKey.slice(archivePrefix.length)
+          for (const [name, cluster, target] of [
+            ["by-gtid", byGtid, `targetGTID ${at.lastRowGTID}`],
+            ["by-time", byTime, `targetTime ${at.targetTime}`]
           ] as const) {
-            assert.isDefined(cluster.status.recovery?.pointInTime, `${name}: status.recovery.pointInTime`)
-            assert.strictEqual(cluster.status.recovery.endGTID, at.lastRowGTID, `${name}: stopped at the target`)
+            const recovery = cluster.status.recovery
+            assert.strictEqual(recovery.backupId, at.backupId, `${name}: b1 is the base`)
+            assert.strictEqual(recovery.endGTID, at.lastRowGTID, `${name}: stopped at the target`)
+            assert.strictEqual(recovery.pointInTime?.target, target, `${name}: status.recovery.pointInTime`)
+            assert.strictEqual(recovery.pointInTime.startGTID, at.backupEndGTID, `${name}: replayed from b1's end`)
+            assert.isAbove(recovery.pointInTime.binlogFiles.length, 0, `${name}: archived files replayed`)
+            assert.notInclude(
+              recovery.pointInTime.binlogFiles,
+              laterFile,
+              `${name}: the file after the drop is not read`
+            )
             yield* holdsTarget(e2e, name, at)
           }
           assert.strictEqual(byGtid.status.recovery.backupName, "b1")
