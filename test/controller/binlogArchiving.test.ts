@@ -11,6 +11,7 @@ import { ArchiverEnv } from "../../src/api/binlogArchive.ts"
 import { IntervalDuration, intervalSeconds } from "../../src/api/cluster.ts"
 import { DnsLabel } from "../../src/api/common.ts"
 import { maxDnsLabelLength } from "../../src/api/names.ts"
+import { ArchiverStatusClient } from "../../src/controller/binlogArchiving/ArchiverStatusClient.ts"
 import { decideArchiver } from "../../src/controller/binlogArchiving/reconcile.ts"
 import { archiverServerId, renderArchiverDeployment } from "../../src/controller/binlogArchiving/render.ts"
 import { Caches } from "../../src/controller/Caches.ts"
@@ -136,7 +137,8 @@ describe("binlog archiver Deployment", () => {
           Layer.mergeAll(
             Caches.layer(),
             Events.layerMemory(events),
-            InstanceStatusClient.layerTest(() => undefined)
+            InstanceStatusClient.layerTest(() => undefined),
+            ArchiverStatusClient.layerTest(() => undefined)
           )
         )
       )

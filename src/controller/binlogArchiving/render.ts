@@ -12,7 +12,7 @@
  *
  * @since 0.2.0
  */
-import type { ArchiverEnvVars } from "../../api/binlogArchive.ts"
+import { type ArchiverEnvVars, archiverStatusPaths, archiverStatusPort } from "../../api/binlogArchive.ts"
 import { intervalSeconds } from "../../api/cluster.ts"
 import { envVarList } from "../../api/env.ts"
 import { binlogArchiverLabels, binlogArchiverName, secretNames, serviceNames } from "../../api/names.ts"
@@ -96,6 +96,13 @@ export const renderArchiverDeployment = (cluster: ClusterRef): Deployment | unde
               // the S3 SDK resolves the home directory while loading its shared config
               HOME: archiverPaths.tmpDir
             }),
+            ports: [{ name: "status", containerPort: archiverStatusPort, protocol: "TCP" }],
+            // not ready while the prefix belongs to another cluster or the primary does not answer
+            readinessProbe: {
+              httpGet: { path: archiverStatusPaths.healthz, port: archiverStatusPort },
+              periodSeconds: 10,
+              failureThreshold: 3
+            },
             terminationMessagePath: archiverPaths.terminationMessage,
             terminationMessagePolicy: "File",
             securityContext: {

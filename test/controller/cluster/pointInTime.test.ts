@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import type { Cluster } from "../../../src/api/cluster.ts"
 import { RestoreEnv } from "../../../src/api/jobs.ts"
+import { ArchiverStatusClient } from "../../../src/controller/binlogArchiving/ArchiverStatusClient.ts"
 import { Caches } from "../../../src/controller/Caches.ts"
 import { decide } from "../../../src/controller/cluster/decide.ts"
 import { InstanceStatusClient } from "../../../src/controller/cluster/InstanceStatusClient.ts"
@@ -132,7 +133,8 @@ describe("point-in-time recovery: controller", () => {
           Layer.mergeAll(
             Caches.layer(),
             Events.layerMemory(events),
-            InstanceStatusClient.layerTest(() => undefined)
+            InstanceStatusClient.layerTest(() => undefined),
+            ArchiverStatusClient.layerTest(() => undefined)
           )
         )
       )

@@ -7,6 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Option } from "effect"
 import type { Cluster } from "../../../src/api/cluster.ts"
+import { ArchiverStatusClient } from "../../../src/controller/binlogArchiving/ArchiverStatusClient.ts"
 import { Caches } from "../../../src/controller/Caches.ts"
 import { InstanceStatusClient } from "../../../src/controller/cluster/InstanceStatusClient.ts"
 import { reconcileCluster } from "../../../src/controller/cluster/reconcile.ts"
@@ -38,7 +39,8 @@ const reconcile = (harness: Harness, key: string) =>
       Layer.mergeAll(
         Caches.layer(),
         Events.layerMemory(harness.events),
-        InstanceStatusClient.layerTest((instance) => harness.statuses.get(instance))
+        InstanceStatusClient.layerTest((instance) => harness.statuses.get(instance)),
+        ArchiverStatusClient.layerTest(() => undefined)
       )
     )
   )
