@@ -4,9 +4,11 @@
  * and from no older one), the `ContinuousArchiving` condition with its Events, and the controller's gauges.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Schema } from "effect"
+import { Duration, Effect, Exit, Layer, Schema } from "effect"
 import type { ArchiverStatus, BinlogManifest } from "../../src/api/binlogArchive.ts"
 import type { Cluster, ClusterStatus } from "../../src/api/cluster.ts"
+import { binlogArchiverLabels } from "../../src/api/names.ts"
+import { ArchiverStatusClient } from "../../src/controller/binlogArchiving/ArchiverStatusClient.ts"
 import {
   type ArchiverObservation,
   type CompletedBackup,
@@ -15,9 +17,18 @@ import {
   recoverabilityWindow
 } from "../../src/controller/binlogArchiving/decide.ts"
 import { archivingSeries } from "../../src/controller/binlogArchiving/metrics.ts"
+import { Caches } from "../../src/controller/Caches.ts"
+import { InstanceStatusClient } from "../../src/controller/cluster/InstanceStatusClient.ts"
+import { reconcileCluster } from "../../src/controller/cluster/reconcile.ts"
 import { findCondition } from "../../src/controller/conditions.ts"
+import { Events, type RecordedEvent } from "../../src/controller/Events.ts"
+import { KubeApi } from "../../src/kube/KubeApi.ts"
+import { type Pod, Resources } from "../../src/kube/resources.ts"
 import { archiveSegments } from "../../src/pitr/archiveSegments.ts"
 import { planRecovery } from "../../src/pitr/recoveryPlan.ts"
+import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
+import { layerFake } from "../../src/sandbox/KubeApiFake.ts"
+import { backupObject, clusterObject, objectStore } from "./cluster/fixtures.ts"
 
 // one domain; transaction k is 0-1-k, committed at second 10k
 const T0 = Date.parse("2026-12-01T08:00:00Z")
@@ -294,4 +305,103 @@ describe("archiving gauges", () => {
       ]
     )
   })
+})
+
+describe("the Cluster reconcile loop reports archiving (FakeCluster, the archiver's /status scripted)", () => {
+  it.effect(
+    "not ready until the archiver Pod answers, then the window from a completed Backup; another cluster's prefix is a Warning, once",
+    () =>
+      Effect.gen(function* () {
+        const api = yield* KubeApi
+        const fake = yield* FakeCluster
+        const events: Array<RecordedEvent> = []
+        let answer: ArchiverStatus | undefined = report()
+        const asked: Array<string> = []
+        const reconcile = Effect.gen(function* () {
+          const caches = yield* Caches
+          yield* caches.synced
+          return yield* reconcileCluster("ns/arch")
+        }).pipe(
+          Effect.scoped,
+          Effect.provide(
+            Layer.mergeAll(
+              Caches.layer(),
+              Events.layerMemory(events),
+              InstanceStatusClient.layerTest(() => undefined),
+              ArchiverStatusClient.layerTest((url) => {
+                asked.push(url)
+                return answer
+              })
+            )
+          )
+        )
+        const condition = Effect.map(
+          api.get(Resources.clusters, { namespace: "ns", name: "arch" }),
+          (c) => [c.status, findCondition(c.status?.conditions, continuousArchiving)] as const
+        )
+        yield* api.create(
+          Resources.clusters,
+          clusterObject("arch", { backup: { objectStore, binlogArchiving: { enabled: true, flushInterval: "5m" } } })
+        )
+        const first = yield* reconcile
+        // a running archiver is polled: never later than 30 s (the instances may ask for sooner)
+        assert.isAtMost(Duration.toMillis(first?.requeueAfter ?? Duration.infinity), 30_000)
+        const [, notReady] = yield* condition
+        assert.strictEqual(notReady?.reason, "ArchiverNotReady")
+        assert.include(notReady?.message, "arch-binlog-archiver")
+        assert.deepStrictEqual(asked, [], "no Pod, nothing to ask")
+
+        const pod: Pod = {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { namespace: "ns", name: "arch-binlog-archiver-x1", labels: binlogArchiverLabels("arch") },
+          spec: { containers: [{ name: "archiver", image: "i" }] }
+        } as Pod
+        yield* api.create(Resources.pods, pod)
+        const ns = (plural: string, group = "", version = "v1") => ({ group, version, plural, namespace: "ns" })
+        yield* fake.statusMergePatch(ns("pods"), "arch-binlog-archiver-x1", {
+          status: { phase: "Running", podIP: "10.1.2.3" }
+        })
+        const b = backupObject("b2", undefined)
+        yield* api.create(Resources.backups, { ...b, spec: { ...b.spec, cluster: { name: "arch" } } })
+        yield* fake.statusMergePatch(ns("backups", "mysql.cloudnative-mysql.io", "v1alpha1"), "b2", {
+          status: { phase: "completed", endGTID: "0-1-2", stoppedAt: time(25) }
+        })
+        yield* reconcile
+        assert.deepStrictEqual(asked, ["http://10.1.2.3:9187/status"])
+        const [archived, archiving] = yield* condition
+        assert.strictEqual(archiving?.status, "True")
+        assert.strictEqual(archived?.recoverabilityWindow?.baseBackup, "b2")
+        assert.strictEqual(archived?.recoverabilityWindow?.lastRecoverableGTID, "0-1-5")
+        assert.strictEqual(archived?.binlogArchive?.lastArchivedFile, "server-1/mysql-bin.000002")
+
+        answer = report({
+          state: "ownedByOtherCluster",
+          message: "the binlog archive at k belongs to cluster ns/other"
+        })
+        yield* reconcile
+        yield* reconcile
+        const [owned, refused] = yield* condition
+        assert.strictEqual(refused?.status, "False")
+        assert.strictEqual(refused?.reason, "ArchiveOwnedByOtherCluster")
+        assert.isUndefined(owned?.binlogArchive)
+        assert.deepStrictEqual(
+          events
+            .filter((e) => !e.reason.startsWith("BinlogArchiver") && e.reason !== "InstanceCreated")
+            .filter((e) => ["ArchiverNotReady", "Archiving", "ArchiveOwnedByOtherCluster"].includes(e.reason))
+            .map((e) => [e.type, e.reason]),
+          [
+            ["Normal", "ArchiverNotReady"],
+            ["Normal", "Archiving"],
+            ["Warning", "ArchiveOwnedByOtherCluster"]
+          ]
+        )
+
+        answer = undefined
+        yield* reconcile
+        const [, away] = yield* condition
+        assert.strictEqual(away?.reason, "ArchiverNotReady")
+        assert.include(away?.message, "ECONNREFUSED")
+      }).pipe(Effect.provide(Layer.fresh(layerFake.pipe(Layer.provideMerge(FakeCluster.layer)))))
+  )
 })
