@@ -8,7 +8,6 @@ import { Duration, Effect, Exit, Layer, Schema } from "effect"
 import type { ArchiverStatus, BinlogManifest } from "../../src/api/binlogArchive.ts"
 import type { Cluster, ClusterStatus } from "../../src/api/cluster.ts"
 import { binlogArchiverLabels } from "../../src/api/names.ts"
-import { ArchiverStatusClient } from "../../src/controller/binlogArchiving/ArchiverStatusClient.ts"
 import {
   type ArchiverObservation,
   type CompletedBackup,
@@ -17,18 +16,15 @@ import {
   recoverabilityWindow
 } from "../../src/controller/binlogArchiving/decide.ts"
 import { archivingSeries } from "../../src/controller/binlogArchiving/metrics.ts"
-import { Caches } from "../../src/controller/Caches.ts"
-import { InstanceStatusClient } from "../../src/controller/cluster/InstanceStatusClient.ts"
-import { reconcileCluster } from "../../src/controller/cluster/reconcile.ts"
 import { findCondition } from "../../src/controller/conditions.ts"
-import { Events, type RecordedEvent } from "../../src/controller/Events.ts"
+import type { RecordedEvent } from "../../src/controller/Events.ts"
 import { KubeApi } from "../../src/kube/KubeApi.ts"
 import { type Pod, Resources } from "../../src/kube/resources.ts"
 import { archiveSegments } from "../../src/pitr/archiveSegments.ts"
 import { planRecovery } from "../../src/pitr/recoveryPlan.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
 import { layerFake } from "../../src/sandbox/KubeApiFake.ts"
-import { backupObject, clusterObject, objectStore } from "./cluster/fixtures.ts"
+import { backupObject, clusterObject, objectStore, reconcileFresh } from "./cluster/fixtures.ts"
 
 // one domain; transaction k is 0-1-k, committed at second 10k
 const T0 = Date.parse("2026-12-01T08:00:00Z")
@@ -317,24 +313,12 @@ describe("the Cluster reconcile loop reports archiving (FakeCluster, the archive
         const events: Array<RecordedEvent> = []
         let answer: ArchiverStatus | undefined = report()
         const asked: Array<string> = []
-        const reconcile = Effect.gen(function* () {
-          const caches = yield* Caches
-          yield* caches.synced
-          return yield* reconcileCluster("ns/arch")
-        }).pipe(
-          Effect.scoped,
-          Effect.provide(
-            Layer.mergeAll(
-              Caches.layer(),
-              Events.layerMemory(events),
-              InstanceStatusClient.layerTest(() => undefined),
-              ArchiverStatusClient.layerTest((url) => {
-                asked.push(url)
-                return answer
-              })
-            )
-          )
-        )
+        const reconcile = reconcileFresh("ns/arch", events, {
+          archiver: (url) => {
+            asked.push(url)
+            return answer
+          }
+        })
         const condition = Effect.map(
           api.get(Resources.clusters, { namespace: "ns", name: "arch" }),
           (c) => [c.status, findCondition(c.status?.conditions, continuousArchiving)] as const
