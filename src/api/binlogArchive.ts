@@ -112,8 +112,10 @@ export const ArchiverEnv = Schema.Struct({
   ARCHIVE_FLUSH_INTERVAL_SECONDS: Schema.optionalKey(PositiveIntFromString),
   ARCHIVE_TLS_CERT_FILE: Schema.optionalKey(NonEmpty),
   ARCHIVE_TLS_KEY_FILE: Schema.optionalKey(NonEmpty),
-  /** The port of `/healthz`, `/status` and `/metrics` (plain HTTP on every address; default `archiverStatusPort`). */
-  ARCHIVE_STATUS_PORT: Schema.optionalKey(PositiveIntFromString)
+  /** The port of `/healthz`, `/status` and `/metrics` (plain HTTP; default `archiverStatusPort`). */
+  ARCHIVE_STATUS_PORT: Schema.optionalKey(PositiveIntFromString),
+  /** The address it listens on: the Pod IP (default: every address). */
+  ARCHIVE_LISTEN_ADDRESS: Schema.optionalKey(NonEmpty)
 })
 export type ArchiverEnv = typeof ArchiverEnv.Type
 /** The archiver's environment as a renderer writes it. */

@@ -110,12 +110,7 @@ export const ownedPrefixRecheck = Duration.minutes(1)
  * `ownedByOtherCluster` on its status endpoint (the controller turns it into a condition and an Event) instead of
  * crash-looping with a reason only the Pod shows.
  */
-const claimOrWait = (
-  archivePrefix: string,
-  identity: ArchiveIdentity,
-  monitor: ArchiverMonitor,
-  recheck: Duration.Input
-) =>
+const claimOrWait = (archivePrefix: string, identity: ArchiveIdentity, monitor: ArchiverMonitor) =>
   claimArchive(archivePrefix, identity).pipe(
     Effect.tapError((e) =>
       e._tag === "ArchiveOwnedByOtherCluster"
@@ -125,14 +120,14 @@ const claimOrWait = (
           )
         : Effect.void
     ),
-    Effect.retry({ while: (e) => e._tag === "ArchiveOwnedByOtherCluster", schedule: Schedule.spaced(recheck) })
+    Effect.retry({
+      while: (e) => e._tag === "ArchiveOwnedByOtherCluster",
+      schedule: Schedule.spaced(ownedPrefixRecheck)
+    })
   )
 
-/** The archiver over a decoded environment; `listenHost` is where the status endpoint listens. */
-export const archiverProgram = (
-  env: ArchiverEnv,
-  options: { readonly listenHost?: string; readonly ownedRecheck?: Duration.Input } = {}
-) =>
+/** The archiver over a decoded environment. */
+export const archiverProgram = (env: ArchiverEnv) =>
   withObjectStoreFromEnv((connection) =>
     Effect.gen(function* () {
       const archivePrefix = yield* binlogArchivePrefix(connection.spec.path ?? "", env.ARCHIVE_CLUSTER_NAME)
@@ -153,13 +148,13 @@ export const archiverProgram = (
       const port = yield* serveArchiverStatus({
         monitor,
         port: env.ARCHIVE_STATUS_PORT ?? archiverStatusPort,
-        host: options.listenHost ?? "0.0.0.0",
+        host: env.ARCHIVE_LISTEN_ADDRESS ?? "0.0.0.0",
         serverPosition: Effect.map(querySource(source, "SELECT @@gtid_binlog_pos AS pos"), (rows) => rows[0]?.pos ?? "")
       }).pipe(Effect.mapError((e) => invalid(`status endpoint: ${e.message}`)))
       yield* Effect.logInfo("binlog archiver status endpoint listening", { port })
       const rotate = yield* rotation(env)
       const archive = Effect.gen(function* () {
-        yield* claimOrWait(archivePrefix, identity, monitor, options.ownedRecheck ?? ownedPrefixRecheck)
+        yield* claimOrWait(archivePrefix, identity, monitor)
         yield* monitor.load(yield* archivedManifests(archivePrefix))
         // rotating a primary whose files are not archived here would only fill its binlog index
         yield* Effect.forkScoped(rotate)

@@ -36,7 +36,9 @@ type PodSpecShape = {
   automountServiceAccountToken: boolean
 }
 const podSpec = (deployment: Deployment) => deployment.spec?.template.spec as unknown as PodSpecShape
-const envOf = (container: Container) => Object.fromEntries(container.env.map((e) => [e.name, e.value ?? ""]))
+// the values the renderer writes; the Pod's own fields (valueFrom) are the kubelet's
+const envOf = (container: Container) =>
+  Object.fromEntries(container.env.flatMap((e) => (e.valueFrom === undefined ? [[e.name, e.value ?? ""]] : [])))
 
 const ClusterName = DnsLabel.check(Schema.isMaxLength(50))
 
@@ -75,6 +77,9 @@ describe("binlog archiver Deployment", () => {
         const container = pod.containers[0]!
         const env = yield* Schema.decodeUnknownEffect(ArchiverEnv)(envOf(container))
         assert.strictEqual(env.ARCHIVE_SOURCE_HOST, `${name}-rw.ns.svc`)
+        assert.deepStrictEqual(container.env.find((e) => e.name === "ARCHIVE_LISTEN_ADDRESS")?.valueFrom, {
+          fieldRef: { fieldPath: "status.podIP" }
+        })
         assert.strictEqual(env.ARCHIVE_FLUSH_URL, `https://${name}-rw.ns.svc:8443`)
         assert.strictEqual(env.ARCHIVE_FLUSH_INTERVAL_SECONDS, minutes * 60)
         assert.strictEqual(env.ARCHIVE_CLUSTER_UID, uid)

@@ -84,7 +84,8 @@ const archiverEnv = (port: number, statusPort: number, credentialsFile: string, 
   ARCHIVE_DUMP_SERVER_ID: "4001",
   ARCHIVE_WORK_DIR: workDir,
   ARCHIVE_POLL_INTERVAL_MS: "200",
-  ARCHIVE_STATUS_PORT: String(statusPort)
+  ARCHIVE_STATUS_PORT: String(statusPort),
+  ARCHIVE_LISTEN_ADDRESS: "127.0.0.1"
 })
 
 const statusOf = (base: string) =>
