@@ -187,7 +187,7 @@ export const ArchiverStatus = Schema.Struct({
   /** Whether the primary had no transaction beyond the last archived file when asked (absent: not known). */
   caughtUp: Schema.optionalKey(Schema.Boolean),
   /** Seconds since the last archived transaction when the primary is ahead of the archive, 0 when caught up. */
-  lagSeconds: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))),
+  lagSeconds: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
   /** Files and bytes this process archived since it started. */
   filesArchived: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
   bytesArchived: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),

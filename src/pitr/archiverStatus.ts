@@ -97,6 +97,10 @@ export const makeArchiverMonitor = (): ArchiverMonitor => {
                 archivedAt: last.archivedAt
               }
         const caughtUp = caughtUpWith(lastArchived, serverPosition)
+        // a manifest's time is a pattern-checked string: one that names no real instant gives no lag
+        const since = lastArchived === undefined ? Number.NaN : now - Date.parse(lastArchived.eventTime)
+        const lagSeconds =
+          caughtUp === true ? 0 : Number.isFinite(since) ? Math.max(0, Math.floor(since / 1000)) : undefined
         return {
           version: 1,
           state: update.state,
@@ -104,11 +108,7 @@ export const makeArchiverMonitor = (): ArchiverMonitor => {
           ...(lastArchived === undefined ? {} : { lastArchived }),
           segments,
           ...(caughtUp === undefined ? {} : { caughtUp }),
-          ...(caughtUp === undefined || lastArchived === undefined
-            ? {}
-            : {
-                lagSeconds: caughtUp ? 0 : Math.max(0, Math.floor((now - Date.parse(lastArchived.eventTime)) / 1000))
-              }),
+          ...(caughtUp === undefined || lagSeconds === undefined ? {} : { lagSeconds }),
           filesArchived,
           bytesArchived,
           ...(lastUploadTime === undefined ? {} : { lastUploadTime })
