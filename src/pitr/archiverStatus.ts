@@ -53,17 +53,18 @@ export const makeArchiverMonitor = (): ArchiverMonitor => {
   let update: ArchiverStateUpdate = { state: "starting", message: "claiming the archive prefix" }
   const manifests = new Map<string, BinlogManifest>()
   let segments: ArchiverStatus["segments"] = []
+  let newest: BinlogManifest | undefined
   let filesArchived = 0
   let bytesArchived = 0
   let lastUploadTime: string | undefined
+  // once per archived file (minutes apart), not per request
   const refresh = () => {
     segments = archiveSegments([...manifests.values()])
-  }
-  const newest = (): BinlogManifest | undefined =>
-    [...manifests.values()].reduce<BinlogManifest | undefined>(
+    newest = [...manifests.values()].reduce<BinlogManifest | undefined>(
       (best, m) => (best === undefined || Date.parse(m.archivedAt) > Date.parse(best.archivedAt) ? m : best),
       undefined
     )
+  }
   return {
     setState: (next) =>
       Effect.sync(() => {
@@ -85,7 +86,7 @@ export const makeArchiverMonitor = (): ArchiverMonitor => {
     snapshot: (serverPosition) =>
       Effect.gen(function* () {
         const now = yield* nowMillis
-        const last = newest()
+        const last = newest
         const lastArchived: ArchivedFile | undefined =
           last === undefined
             ? undefined
