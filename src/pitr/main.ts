@@ -1,8 +1,11 @@
 /**
  * The `archive-binlogs` process: decodes its environment, connects the object store from `OBJECT_STORE_SPEC`,
- * and runs the archiver until it is stopped. Its own errors become taxonomy failures for the termination
- * message: an archive owned by another cluster or an unusable work directory is `InvalidConfiguration`, a
- * source that cannot be reached at all is `NoHealthyInstance` (a lost connection is retried, not reported).
+ * serves its status endpoint (`ARCHIVE_STATUS_PORT`: `/healthz`, `/status`, `/metrics`) and runs the archiver
+ * until it is stopped. A prefix owned by another cluster is not an exit: the process waits, reports it on
+ * `/status` and checks again every minute, so the Cluster's condition can say why nothing is archived. Its own
+ * errors become taxonomy failures for the termination message: an unusable work directory or binlog file is
+ * `InvalidConfiguration`, a source that cannot be reached at all is `NoHealthyInstance` (a lost connection is
+ * retried, not reported).
  *
  * Next to the archiver runs the rotation (`ARCHIVE_FLUSH_URL`): every `ARCHIVE_FLUSH_INTERVAL_SECONDS` it asks
  * the primary's instance manager to close the open binlog file when it holds transactions, so the file
@@ -103,7 +106,7 @@ export const rotation = (env: ArchiverEnv) =>
   })
 
 /** How often a prefix owned by another cluster is checked again (the owner may be fixed without a restart). */
-export const ownedPrefixRecheck = Duration.minutes(1)
+const ownedPrefixRecheck = Duration.minutes(1)
 
 /**
  * Claims the prefix, waiting while it belongs to another cluster: the process stays up and reports
