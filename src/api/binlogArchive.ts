@@ -111,7 +111,11 @@ export const ArchiverEnv = Schema.Struct({
   ARCHIVE_FLUSH_URL: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^https:\/\/[^\s/]+\/?$/u))),
   ARCHIVE_FLUSH_INTERVAL_SECONDS: Schema.optionalKey(PositiveIntFromString),
   ARCHIVE_TLS_CERT_FILE: Schema.optionalKey(NonEmpty),
-  ARCHIVE_TLS_KEY_FILE: Schema.optionalKey(NonEmpty)
+  ARCHIVE_TLS_KEY_FILE: Schema.optionalKey(NonEmpty),
+  /** The port of `/healthz`, `/status` and `/metrics` (plain HTTP; default `archiverStatusPort`). */
+  ARCHIVE_STATUS_PORT: Schema.optionalKey(PositiveIntFromString),
+  /** The address it listens on: the Pod IP (default: every address). */
+  ARCHIVE_LISTEN_ADDRESS: Schema.optionalKey(NonEmpty)
 })
 export type ArchiverEnv = typeof ArchiverEnv.Type
 /** The archiver's environment as a renderer writes it. */
@@ -119,3 +123,77 @@ export type ArchiverEnvVars = typeof ArchiverEnv.Encoded
 
 /** Decodes the archiver environment (only the variables `ArchiverEnv` names are looked at). */
 export const decodeArchiverEnv = decodeEnv(ArchiverEnv)
+
+/**
+ * The archiver's own port: `/healthz`, `/status` (an `ArchiverStatus`) and `/metrics` over plain HTTP on the Pod
+ * IP. It carries no secret (GTIDs, file names, times), and the controller, which has no object-store
+ * credentials, learns the archive's state only from it.
+ */
+export const archiverStatusPort = 9187
+
+/** The paths the archiver serves on `archiverStatusPort`. */
+export const archiverStatusPaths = { healthz: "/healthz", status: "/status", metrics: "/metrics" } as const
+
+/**
+ * What the archiver is doing: `starting` (before the prefix is claimed and the first listing is read), `ok`
+ * (following the primary), `ownedByOtherCluster` (the prefix's `identity.json` names another cluster: nothing is
+ * archived, the process stays up so the reason is visible), `serverUnreachable` (the primary does not answer;
+ * retried), `failed` (the work directory or a binlog file is unusable; the process exits after reporting it).
+ */
+export const ArchiverState = Schema.Literals(["starting", "ok", "ownedByOtherCluster", "serverUnreachable", "failed"])
+export type ArchiverState = typeof ArchiverState.Type
+
+/** The newest archived file. */
+export const ArchivedFile = Schema.Struct({
+  /** `<series>/<file>` */
+  file: Schema.String,
+  /** The GTID state after the file (its manifest's `gtidStateAfter`). */
+  gtidState: GtidList,
+  lastGTID: Schema.optionalKey(Gtid),
+  /** The file's last event (UTC, whole seconds). */
+  eventTime: Timestamp,
+  archivedAt: Timestamp
+})
+export type ArchivedFile = typeof ArchivedFile.Type
+
+/**
+ * A gap-free run of the archive: from `startState` (the first file's `gtidStateBefore`) every transaction up to
+ * `endState` is archived. Recovery from a base backup whose end state lies in the run reaches any point up to
+ * `endState` / `lastEventTime`. Two runs mean a gap between them (a file purged before it was archived).
+ */
+export const ArchiveSegment = Schema.Struct({
+  startState: GtidList,
+  endState: GtidList,
+  firstEventTime: Timestamp,
+  lastEventTime: Timestamp,
+  /** `<series>/<file>` of the first and last file of the run. */
+  firstFile: Schema.String,
+  lastFile: Schema.String,
+  files: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+})
+export type ArchiveSegment = typeof ArchiveSegment.Type
+
+/** `GET /status` of the archiver (version 1). */
+export const ArchiverStatus = Schema.Struct({
+  version: Schema.Literal(1),
+  state: ArchiverState,
+  /** Why, for every state but `ok`. */
+  message: Schema.optionalKey(Schema.String),
+  /** The series the dump follows (`server-<id>`). */
+  series: Schema.optionalKey(BinlogSeries),
+  lastArchived: Schema.optionalKey(ArchivedFile),
+  /** The archive's gap-free runs, oldest first (every manifest under the prefix, not only this process's). */
+  segments: Schema.Array(ArchiveSegment),
+  /** Whether the primary had no transaction beyond the last archived file when asked (absent: not known). */
+  caughtUp: Schema.optionalKey(Schema.Boolean),
+  /** Seconds since the last archived transaction when the primary is ahead of the archive, 0 when caught up. */
+  lagSeconds: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  /** Files and bytes this process archived since it started. */
+  filesArchived: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  bytesArchived: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
+  lastUploadTime: Schema.optionalKey(Timestamp)
+})
+export type ArchiverStatus = typeof ArchiverStatus.Type
+
+/** Parses and validates a `/status` answer. */
+export const decodeArchiverStatus = Schema.decodeUnknownEffect(Schema.fromJsonString(ArchiverStatus))

@@ -230,6 +230,40 @@ export const InstanceSummary = Schema.Struct({
 })
 export type InstanceSummary = typeof InstanceSummary.Type
 
+/** The binlog archive as the archiver last reported it (docs/pitr.md). */
+export const BinlogArchiveStatus = Schema.Struct({
+  lastArchivedFile: Schema.optionalKey(
+    Schema.String.annotate({ description: "The newest archived binlog file, <series>/<file>" })
+  ),
+  lastArchivedGTID: Schema.optionalKey(
+    Schema.String.annotate({ description: "The GTID state after the newest archived file" })
+  ),
+  lastArchivedTime: Schema.optionalKey(
+    Schema.String.annotate({ format: "date-time", description: "The newest archived file's last event" })
+  ),
+  caughtUp: Schema.optionalKey(
+    Schema.Boolean.annotate({ description: "The primary had no transaction beyond the archive when last asked" })
+  )
+})
+export type BinlogArchiveStatus = typeof BinlogArchiveStatus.Type
+
+/**
+ * The points a recovery can reach: from the end of the oldest completed base backup that the gap-free archive
+ * continues, to the end of the archive. Absent when nothing is recoverable (the `ContinuousArchiving` condition
+ * says why).
+ */
+export const RecoverabilityWindow = Schema.Struct({
+  baseBackup: Schema.String.annotate({ description: "The Backup the window starts with" }),
+  firstRecoverableGTID: Schema.String.annotate({ description: "That backup's end GTID state" }),
+  firstRecoverableTime: Schema.String.annotate({ format: "date-time", description: "When that backup stopped" }),
+  lastRecoverableGTID: Schema.String.annotate({ description: "The GTID state at the end of the gap-free archive" }),
+  lastRecoverableTime: Schema.String.annotate({
+    format: "date-time",
+    description: "The last archived event (a targetTime is exclusive: transactions before it are reachable)"
+  })
+})
+export type RecoverabilityWindow = typeof RecoverabilityWindow.Type
+
 /** What the operator observed. */
 export const ClusterStatus = Schema.Struct({
   phase: Schema.optionalKey(ClusterPhase),
@@ -241,6 +275,8 @@ export const ClusterStatus = Schema.Struct({
     Schema.Int.annotate({ description: "The highest instance serial ever created (serials are never reused)" })
   ),
   recovery: Schema.optionalKey(RecoveryStatus),
+  binlogArchive: Schema.optionalKey(BinlogArchiveStatus),
+  recoverabilityWindow: Schema.optionalKey(RecoverabilityWindow),
   ...statusFields
 })
 export type ClusterStatus = typeof ClusterStatus.Type

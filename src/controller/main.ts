@@ -19,13 +19,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net"
 import { cpuUsage, memoryUsage } from "node:process"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Cause, Context, Effect, Exit, Fiber, Layer, Logger } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Logger } from "effect"
 import { makeClientNodeRaw } from "../kube/clientNode.ts"
 import { fromRaw, KubeApi } from "../kube/KubeApi.ts"
 import { loadKubeConfig } from "../kube/kubeConfig.ts"
 import { runAsLeader } from "../kube/LeaderElection.ts"
 import { backupReconciler } from "./backup/reconcile.ts"
 import { type BackupGauge, backupGauges, backupSeries } from "./backupMetrics.ts"
+import { type ArchivingGauge, archivingGauges, archivingSeries } from "./binlogArchiving/metrics.ts"
 import { Caches } from "./Caches.ts"
 import { clusterReconciler } from "./cluster/reconcile.ts"
 import { Events } from "./Events.ts"
@@ -163,6 +164,17 @@ export const runController = (config: ControllerConfig) =>
         name,
         help,
         Effect.map(caches.backups.list(), (backups) => backupSeries(backups)[name])
+      )
+    }
+    for (const [name, help] of Object.entries(archivingGauges) as ReadonlyArray<[ArchivingGauge, string]>) {
+      yield* metrics.gauge(
+        name,
+        help,
+        Effect.zipWith(
+          caches.clusters.list(),
+          Clock.currentTimeMillis,
+          (clusters, now) => archivingSeries(clusters, now)[name]
+        )
       )
     }
     yield* metrics.gauge(

@@ -31,6 +31,7 @@ import { binlogFileKeys, identityKey, parseBinlogKey } from "../objectstore/binl
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { uploadStream } from "../pipeline/upload.ts"
 import { hasExited, outputText, spawnChild } from "../platform/childProcess.ts"
+import type { ArchiverStateUpdate } from "./archiverStatus.ts"
 import { type BinlogFileInvalid, summarizeBinlogFile } from "./binlogFile.ts"
 import { dumpArgs, type SourceConnection, sqlArgs } from "./commands.ts"
 
@@ -69,6 +70,8 @@ export interface ArchiverOptions {
   readonly minPartSize?: number
   /** Called after each archived file (tests and logs). */
   readonly onArchived?: (manifest: BinlogManifest) => Effect.Effect<void>
+  /** Called when the archiver starts following a series or loses the source (the status endpoint). */
+  readonly onState?: (update: ArchiverStateUpdate) => Effect.Effect<void>
 }
 
 export type ArchiverError =
@@ -271,8 +274,16 @@ export const runArchiver = Effect.fn("pitr.runArchiver")(function* (options: Arc
   const poll = options.pollInterval ?? "1 second"
   yield* io("create the work directory", () => mkdir(options.workDir, { recursive: true }))
   yield* claimArchive(options.archivePrefix, options.identity)
-  const retryWhileDown = <A, E extends { readonly _tag: string }, R>(self: Effect.Effect<A, E, R>) =>
-    Effect.retry(self, { while: (e: E) => e._tag === "BinlogSourceUnavailable", schedule: Schedule.spaced(poll) })
+  const report = (update: ArchiverStateUpdate) => options.onState?.(update) ?? Effect.void
+  const retryWhileDown = <A, E extends { readonly _tag: string }, R>(
+    self: Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E, R> =>
+    self.pipe(
+      Effect.tapError((e: E) =>
+        e instanceof BinlogSourceUnavailable ? report({ state: "serverUnreachable", message: e.message }) : Effect.void
+      ),
+      Effect.retry({ while: (e: E) => e._tag === "BinlogSourceUnavailable", schedule: Schedule.spaced(poll) })
+    )
   for (;;) {
     const serverId = yield* querySource(options.source, "SELECT @@server_id AS id").pipe(
       Effect.map((rows) => Number(rows[0]?.id)),
@@ -281,6 +292,7 @@ export const runArchiver = Effect.fn("pitr.runArchiver")(function* (options: Arc
     const series = `server-${serverId}`
     let last = (yield* archivedFiles(options.archivePrefix, series)).at(-1)
     const listed = yield* serverBinlogs(options.source).pipe(retryWhileDown)
+    yield* report({ state: "ok", series })
     const start = resumeFile(listed, last)
     if (Option.isNone(start)) {
       yield* Effect.sleep(poll)

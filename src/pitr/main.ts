@@ -1,8 +1,11 @@
 /**
  * The `archive-binlogs` process: decodes its environment, connects the object store from `OBJECT_STORE_SPEC`,
- * and runs the archiver until it is stopped. Its own errors become taxonomy failures for the termination
- * message: an archive owned by another cluster or an unusable work directory is `InvalidConfiguration`, a
- * source that cannot be reached at all is `NoHealthyInstance` (a lost connection is retried, not reported).
+ * serves its status endpoint (`ARCHIVE_STATUS_PORT`: `/healthz`, `/status`, `/metrics`) and runs the archiver
+ * until it is stopped. A prefix owned by another cluster is not an exit: the process waits, reports it on
+ * `/status` and checks again every minute, so the Cluster's condition can say why nothing is archived. Its own
+ * errors become taxonomy failures for the termination message: an unusable work directory or binlog file is
+ * `InvalidConfiguration`, a source that cannot be reached at all is `NoHealthyInstance` (a lost connection is
+ * retried, not reported).
  *
  * Next to the archiver runs the rotation (`ARCHIVE_FLUSH_URL`): every `ARCHIVE_FLUSH_INTERVAL_SECONDS` it asks
  * the primary's instance manager to close the open binlog file when it holds transactions, so the file
@@ -15,12 +18,14 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Duration, Effect, Schedule } from "effect"
-import type { ArchiverEnv } from "../api/binlogArchive.ts"
+import { type ArchiveIdentity, type ArchiverEnv, archiverStatusPort } from "../api/binlogArchive.ts"
 import { InvalidConfiguration, NoHealthyInstance } from "../api/failures.ts"
 import { flushBinaryLogs } from "../instance/client.ts"
 import { binlogArchivePrefix } from "../objectstore/binlogLayout.ts"
 import { withObjectStoreFromEnv } from "../objectstore/ObjectStoreClient.ts"
-import { runArchiver } from "./archiver.ts"
+import { archivedManifests } from "./archiveCatalog.ts"
+import { claimArchive, querySource, runArchiver } from "./archiver.ts"
+import { type ArchiverMonitor, makeArchiverMonitor, serveArchiverStatus } from "./archiverStatus.ts"
 
 const quoteOption = (value: string): string => `"${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`
 
@@ -100,31 +105,75 @@ export const rotation = (env: ArchiverEnv) =>
     )
   })
 
+/** How often a prefix owned by another cluster is checked again (the owner may be fixed without a restart). */
+const ownedPrefixRecheck = Duration.minutes(1)
+
+/**
+ * Claims the prefix, waiting while it belongs to another cluster: the process stays up and reports
+ * `ownedByOtherCluster` on its status endpoint (the controller turns it into a condition and an Event) instead of
+ * crash-looping with a reason only the Pod shows.
+ */
+const claimOrWait = (archivePrefix: string, identity: ArchiveIdentity, monitor: ArchiverMonitor) =>
+  claimArchive(archivePrefix, identity).pipe(
+    Effect.tapError((e) =>
+      e._tag === "ArchiveOwnedByOtherCluster"
+        ? Effect.andThen(
+            monitor.setState({ state: "ownedByOtherCluster", message: e.message }),
+            Effect.logWarning(e.message)
+          )
+        : Effect.void
+    ),
+    Effect.retry({
+      while: (e) => e._tag === "ArchiveOwnedByOtherCluster",
+      schedule: Schedule.spaced(ownedPrefixRecheck)
+    })
+  )
+
 /** The archiver over a decoded environment. */
 export const archiverProgram = (env: ArchiverEnv) =>
   withObjectStoreFromEnv((connection) =>
     Effect.gen(function* () {
       const archivePrefix = yield* binlogArchivePrefix(connection.spec.path ?? "", env.ARCHIVE_CLUSTER_NAME)
       const credentialsFile = yield* credentialsFileOf(env)
-      yield* Effect.forkScoped(yield* rotation(env))
-      return yield* runArchiver({
-        source: {
-          host: env.ARCHIVE_SOURCE_HOST,
-          port: env.ARCHIVE_SOURCE_PORT ?? 3306,
-          credentialsFile,
-          ...(env.ARCHIVE_TLS_CA_FILE === undefined ? {} : { caFile: env.ARCHIVE_TLS_CA_FILE })
-        },
-        dumpServerId: env.ARCHIVE_DUMP_SERVER_ID,
-        workDir: env.ARCHIVE_WORK_DIR,
-        archivePrefix,
-        identity: {
-          version: 1,
-          cluster: env.ARCHIVE_CLUSTER_NAME,
-          namespace: env.ARCHIVE_CLUSTER_NAMESPACE,
-          ...(env.ARCHIVE_CLUSTER_UID === undefined ? {} : { uid: env.ARCHIVE_CLUSTER_UID })
-        },
-        ...(env.ARCHIVE_POLL_INTERVAL_MS === undefined ? {} : { pollInterval: env.ARCHIVE_POLL_INTERVAL_MS })
-      }).pipe(
+      const source = {
+        host: env.ARCHIVE_SOURCE_HOST,
+        port: env.ARCHIVE_SOURCE_PORT ?? 3306,
+        credentialsFile,
+        ...(env.ARCHIVE_TLS_CA_FILE === undefined ? {} : { caFile: env.ARCHIVE_TLS_CA_FILE })
+      }
+      const identity: ArchiveIdentity = {
+        version: 1,
+        cluster: env.ARCHIVE_CLUSTER_NAME,
+        namespace: env.ARCHIVE_CLUSTER_NAMESPACE,
+        ...(env.ARCHIVE_CLUSTER_UID === undefined ? {} : { uid: env.ARCHIVE_CLUSTER_UID })
+      }
+      const monitor = makeArchiverMonitor()
+      const port = yield* serveArchiverStatus({
+        monitor,
+        port: env.ARCHIVE_STATUS_PORT ?? archiverStatusPort,
+        host: env.ARCHIVE_LISTEN_ADDRESS ?? "0.0.0.0",
+        serverPosition: Effect.map(querySource(source, "SELECT @@gtid_binlog_pos AS pos"), (rows) => rows[0]?.pos ?? "")
+      }).pipe(Effect.mapError((e) => invalid(`status endpoint: ${e.message}`)))
+      yield* Effect.logInfo("binlog archiver status endpoint listening", { port })
+      const rotate = yield* rotation(env)
+      const archive = Effect.gen(function* () {
+        yield* claimOrWait(archivePrefix, identity, monitor)
+        yield* monitor.load(yield* archivedManifests(archivePrefix))
+        // rotating a primary whose files are not archived here would only fill its binlog index
+        yield* Effect.forkScoped(rotate)
+        return yield* runArchiver({
+          source,
+          dumpServerId: env.ARCHIVE_DUMP_SERVER_ID,
+          workDir: env.ARCHIVE_WORK_DIR,
+          archivePrefix,
+          identity,
+          onArchived: monitor.archived,
+          onState: monitor.setState,
+          ...(env.ARCHIVE_POLL_INTERVAL_MS === undefined ? {} : { pollInterval: env.ARCHIVE_POLL_INTERVAL_MS })
+        })
+      })
+      return yield* archive.pipe(
+        Effect.tapError((e) => monitor.setState({ state: "failed", message: e.message })),
         Effect.catchTags({
           ArchiveOwnedByOtherCluster: (e) => Effect.fail(new InvalidConfiguration({ detail: e.message })),
           WorkDirFailed: (e) => Effect.fail(new InvalidConfiguration({ detail: `work directory: ${e.detail}` })),

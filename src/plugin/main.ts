@@ -6,8 +6,8 @@
  *   [--wait]` creates a Backup (named `<cluster>-<YYYYMMDDHHMMSS>`, UTC, unless `--name`); `--wait` shows the
  *   live progress from `status.progress` and exits 0 on `completed`, 1 with the reason and message on `failed`;
  * - `backup list [CLUSTER]`, `backup describe NAME` (status, conditions, Events, object keys);
- * - `status CLUSTER`: instances with role, readiness, GTID and lag; the last successful and failed Backup; the
- *   ScheduledBackups.
+ * - `status CLUSTER`: instances with role, readiness, GTID and lag; continuous archiving (the condition, the last
+ *   archived file, the recoverability window); the last successful and failed Backup; the ScheduledBackups.
  *
  * Kubernetes access as kubectl: `--kubeconfig` (else `KUBECONFIG`, else `~/.kube/config`, else in-cluster),
  * `--context`, `-n/--namespace` (else the context's namespace, else `default`); `-o json|yaml` on list, describe
@@ -22,6 +22,7 @@ import { Cause, Clock, Console, Effect, Exit, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { stringify } from "yaml"
 import type { Backup } from "../api/backup.ts"
+import type { ClusterStatus } from "../api/cluster.ts"
 import type { Condition } from "../api/common.ts"
 import { slotSuffix } from "../controller/scheduledBackup/decide.ts"
 import { makeClientNodeRaw } from "../kube/clientNode.ts"
@@ -280,6 +281,29 @@ const backup = Command.make(
   Command.withSubcommands([list, describe])
 )
 
+/** Continuous archiving and the recoverability window, as the Cluster's status records them. */
+export const archivingLines = (st: ClusterStatus): ReadonlyArray<string> => {
+  const condition = st.conditions?.find((c) => c.type === "ContinuousArchiving")
+  if (condition === undefined) return []
+  const archive = st.binlogArchive
+  const window = st.recoverabilityWindow
+  return [
+    `Continuous archiving: ${condition.status} (${condition.reason}): ${condition.message}`,
+    `Last archived:    ${
+      archive?.lastArchivedFile === undefined
+        ? "<none>"
+        : `${archive.lastArchivedFile}, GTID ${archive.lastArchivedGTID || "''"}, ${archive.lastArchivedTime ?? ""}${
+            archive.caughtUp === undefined ? "" : archive.caughtUp ? " (caught up)" : " (primary ahead)"
+          }`
+    }`,
+    `Recoverable:      ${
+      window === undefined
+        ? "<nothing>"
+        : `from ${window.firstRecoverableGTID || "''"} (${window.firstRecoverableTime}, backup ${window.baseBackup}) to ${window.lastRecoverableGTID || "''"} (${window.lastRecoverableTime})`
+    }`
+  ]
+}
+
 const status = Command.make(
   "status",
   { cluster: Argument.String("cluster").pipe(Argument.withDescription("the Cluster")), output },
@@ -341,6 +365,7 @@ const status = Command.make(
                   ])
                 )
               ),
+          ...archivingLines(st),
           `Last completed backup: ${describeBackup(lastCompleted)}`,
           `Last failed backup:    ${describeBackup(lastFailed)}`,
           "Scheduled backups:",
@@ -361,7 +386,11 @@ const status = Command.make(
         ].join("\n")
       )
     })
-).pipe(Command.withDescription("Show a Cluster's instances, last backups and schedules"))
+).pipe(
+  Command.withDescription(
+    "Show a Cluster's instances, continuous archiving, recoverability window, last backups and schedules"
+  )
+)
 
 /** A command used wrongly (exit code 2). */
 class UsageError extends Error {

@@ -2,10 +2,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, Schema } from "effect"
 import {
   ArchiveIdentity,
+  ArchiverStatus,
   BinlogFileName,
   BinlogManifest,
   BinlogSeries,
   decodeArchiveIdentity,
+  decodeArchiverStatus,
   decodeBinlogManifest,
   encodeArchiveIdentity,
   encodeBinlogManifest
@@ -15,6 +17,7 @@ import { InvalidName } from "../../src/api/failures.ts"
 import { ObjectPath } from "../../src/api/objectStore.ts"
 import { binlogArchivePrefix, binlogFileKeys, identityKey, parseBinlogKey } from "../../src/objectstore/binlogLayout.ts"
 import { parseBackupKey } from "../../src/objectstore/layout.ts"
+import { makeArchiverMonitor } from "../../src/pitr/archiverStatus.ts"
 
 describe("binlog archive layout", () => {
   it.effect.prop(
@@ -75,6 +78,31 @@ describe("binlog manifest and identity", () => {
     Effect.gen(function* () {
       expect(yield* decodeArchiveIdentity(encodeArchiveIdentity(identity))).toEqual(identity)
     })
+  )
+
+  it.effect.prop("the archiver's /status: decode(JSON of s) = s", { status: ArchiverStatus }, ({ status }) =>
+    Effect.gen(function* () {
+      // as JSON carries it: -0 is written as 0
+      expect(yield* decodeArchiverStatus(JSON.stringify(status))).toEqual(JSON.parse(JSON.stringify(status)))
+    })
+  )
+
+  it.effect.prop(
+    "the monitor's answer is an ArchiverStatus for any manifests and server position",
+    {
+      manifests: Schema.Array(BinlogManifest).check(Schema.isMaxLength(6)),
+      position: Schema.optional(Schema.Literals(["", "0-1-5", "0-1-5,1-2-3"]))
+    },
+    ({ manifests, position }) =>
+      Effect.gen(function* () {
+        const monitor = makeArchiverMonitor()
+        yield* monitor.load(manifests.slice(0, 3))
+        for (const m of manifests.slice(3)) yield* monitor.archived(m)
+        const status = yield* monitor.snapshot(position)
+        expect(Schema.is(ArchiverStatus)(status)).toBe(true)
+        expect(status.segments.reduce((n, s) => n + s.files, 0)).toBeLessThanOrEqual(manifests.length)
+        expect(status.filesArchived).toBe(Math.max(0, manifests.length - 3))
+      })
   )
 
   it.effect("a newer version or a bad GTID list is rejected", () =>

@@ -216,6 +216,55 @@ describe("kubectl cloudnative-mysql (real kubectl, plugin on PATH)", () => {
   )
 
   it.live(
+    "status shows continuous archiving, the last archived file and the recoverability window",
+    () =>
+      Effect.gen(function* () {
+        const { run } = yield* kubectlFor
+        const fake = yield* FakeCluster
+        yield* createCluster()
+        const clusters = { group: "mysql.cloudnative-mysql.io", version: "v1alpha1", plural: "clusters", namespace }
+        yield* fake.statusMergePatch(clusters, "c", {
+          status: {
+            conditions: [
+              {
+                type: "ContinuousArchiving",
+                status: "True",
+                reason: "Archiving",
+                message: "archiving series server-7",
+                lastTransitionTime: "2026-12-01T10:00:00Z"
+              }
+            ],
+            binlogArchive: {
+              lastArchivedFile: "server-7/mysql-bin.000004",
+              lastArchivedGTID: "0-7-42",
+              lastArchivedTime: "2026-12-01T10:05:00Z",
+              caughtUp: false
+            },
+            recoverabilityWindow: {
+              baseBackup: "nightly",
+              firstRecoverableGTID: "0-7-30",
+              firstRecoverableTime: "2026-12-01T09:00:00Z",
+              lastRecoverableGTID: "0-7-42",
+              lastRecoverableTime: "2026-12-01T10:05:00Z"
+            }
+          }
+        })
+        const shown = yield* run("cloudnative-mysql", "--context", "fake", "status", "c")
+        assert.strictEqual(shown.code, 0, shown.stderr)
+        assert.include(shown.stdout, "Continuous archiving: True (Archiving): archiving series server-7")
+        assert.include(
+          shown.stdout,
+          "Last archived:    server-7/mysql-bin.000004, GTID 0-7-42, 2026-12-01T10:05:00Z (primary ahead)"
+        )
+        assert.include(
+          shown.stdout,
+          "Recoverable:      from 0-7-30 (2026-12-01T09:00:00Z, backup nightly) to 0-7-42 (2026-12-01T10:05:00Z)"
+        )
+      }).pipe(Effect.provide(Live)),
+    120_000
+  )
+
+  it.live(
     "backup --wait exits 1 with the failure's reason and message",
     () =>
       Effect.gen(function* () {

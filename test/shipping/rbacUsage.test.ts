@@ -26,6 +26,7 @@ import { parseAllDocuments } from "yaml"
 import { operatorNames, operatorNamespace } from "../../src/api/install.ts"
 import { binlogArchiverName, group, labels } from "../../src/api/names.ts"
 import { leaderElectionRules, operatorRules, permissionsOf } from "../../src/api/rbac.ts"
+import { ArchiverStatusClient } from "../../src/controller/binlogArchiving/ArchiverStatusClient.ts"
 import { archiverSpecHashAnnotation } from "../../src/controller/binlogArchiving/render.ts"
 import { Caches } from "../../src/controller/Caches.ts"
 import { InstanceStatusClient } from "../../src/controller/cluster/InstanceStatusClient.ts"
@@ -164,7 +165,12 @@ const startOperator = (objects: ReadonlyArray<StoredObject>, statuses: Map<strin
       .map((r) =>
         r.name === "cluster"
           ? makeClusterController({ workers: r.defaultWorkers, random: secureRandom }).pipe(
-              Layer.provide(InstanceStatusClient.layerTest((instance) => statuses.get(instance)))
+              Layer.provide(
+                Layer.mergeAll(
+                  InstanceStatusClient.layerTest((instance) => statuses.get(instance)),
+                  ArchiverStatusClient.layerTest(() => undefined)
+                )
+              )
             )
           : r.layer(r.defaultWorkers)
       )

@@ -7,12 +7,16 @@
  * @since 0.2.0
  */
 import { Effect, Option } from "effect"
+import { archiverStatusPaths, archiverStatusPort } from "../../api/binlogArchive.ts"
 import type { Cluster } from "../../api/cluster.ts"
-import { binlogArchiverName } from "../../api/names.ts"
+import { binlogArchiverLabels, binlogArchiverName } from "../../api/names.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { type Deployment, Resources } from "../../kube/resources.ts"
+import { Caches } from "../Caches.ts"
 import type { ClusterRef } from "../cluster/render.ts"
 import { Events, event, type PendingEvent } from "../Events.ts"
+import { ArchiverStatusClient } from "./ArchiverStatusClient.ts"
+import type { ArchiverObservation } from "./decide.ts"
 import { archiverEvents } from "./events.ts"
 import { archiverSpecHashAnnotation, renderArchiverDeployment } from "./render.ts"
 
@@ -66,7 +70,42 @@ export const decideArchiver = (
   }
 }
 
-/** Observes, decides and acts for the archiver of `cluster`; API errors fail the reconcile (it is retried). */
+/** How often the reconciler asks a running archiver for its status (the Cluster is requeued after it). */
+export const archiverPollSeconds = 30
+
+/** What the archiver reports, from its running Pod's `/status`; `Disabled` without a wanted Deployment. */
+const observeArchiver = Effect.fn("ClusterReconciler.observeArchiver")(function* (
+  cluster: ClusterRef,
+  wanted: Deployment | undefined
+) {
+  if (wanted === undefined) return { _tag: "Disabled" } as ArchiverObservation
+  const caches = yield* Caches
+  const client = yield* ArchiverStatusClient
+  const selector = binlogArchiverLabels(cluster.name)
+  const pod = (yield* caches.pods.list(cluster.namespace)).find(
+    (p) =>
+      Object.entries(selector).every(([k, v]) => p.metadata?.labels?.[k] === v) &&
+      p.metadata?.deletionTimestamp === undefined &&
+      p.status?.phase === "Running" &&
+      (p.status.podIP ?? "") !== ""
+  )
+  const ip = pod?.status?.podIP
+  if (ip === undefined) {
+    return { _tag: "NoPod", deployment: binlogArchiverName(cluster.name) } as ArchiverObservation
+  }
+  const url = `http://${ip.includes(":") ? `[${ip}]` : ip}:${archiverStatusPort}${archiverStatusPaths.status}`
+  return yield* client.status(url).pipe(
+    Effect.map((status): ArchiverObservation => ({ _tag: "Reported", status })),
+    Effect.catchTag("ArchiverStatusUnavailable", (e) =>
+      Effect.succeed<ArchiverObservation>({ _tag: "Unreachable", detail: e.message })
+    )
+  )
+})
+
+/**
+ * Observes, decides and acts for the archiver Deployment of `cluster`, then observes what the archiver reports
+ * (the caller decides the status from it, in its one status write). API errors fail the reconcile (retried).
+ */
 export const reconcileArchiver = Effect.fn("ClusterReconciler.reconcileArchiver")(function* (
   cluster: ClusterRef,
   object: Cluster
@@ -77,14 +116,11 @@ export const reconcileArchiver = Effect.fn("ClusterReconciler.reconcileArchiver"
     Effect.map(Option.some),
     Effect.catchTag("NotFound", () => Effect.succeed(Option.none<Deployment>()))
   )
-  const { action, events } = decideArchiver(
-    cluster.uid,
-    renderArchiverDeployment(cluster),
-    Option.getOrUndefined(existing)
-  )
+  const wanted = renderArchiverDeployment(cluster)
+  const { action, events } = decideArchiver(cluster.uid, wanted, Option.getOrUndefined(existing))
   switch (action._tag) {
     case "Keep":
-      return
+      break
     case "Create":
       yield* api
         .create(Resources.deployments, action.deployment)
@@ -101,4 +137,5 @@ export const reconcileArchiver = Effect.fn("ClusterReconciler.reconcileArchiver"
   }
   const recorder = yield* Events
   yield* recorder.recordAll(Resources.clusters, object, events)
+  return yield* observeArchiver(cluster, wanted)
 })

@@ -12,7 +12,7 @@
  *
  * @since 0.2.0
  */
-import type { ArchiverEnvVars } from "../../api/binlogArchive.ts"
+import { type ArchiverEnvVars, archiverStatusPaths, archiverStatusPort } from "../../api/binlogArchive.ts"
 import { intervalSeconds } from "../../api/cluster.ts"
 import { envVarList } from "../../api/env.ts"
 import { binlogArchiverLabels, binlogArchiverName, secretNames, serviceNames } from "../../api/names.ts"
@@ -20,7 +20,7 @@ import type { Deployment } from "../../kube/resources.ts"
 import { objectStoreSecretFiles } from "../backup/render.ts"
 import { accountNames, passwordFiles, podPaths, ports, tlsFiles } from "../cluster/layout.ts"
 import { serverIdOf } from "../cluster/optionFile.ts"
-import { type ClusterRef, ownerReference, serviceHost, specHash } from "../cluster/render.ts"
+import { type ClusterRef, fieldEnv, ownerReference, serviceHost, specHash } from "../cluster/render.ts"
 
 /** Where things are inside the archiver's container. */
 export const archiverPaths = {
@@ -89,13 +89,24 @@ export const renderArchiverDeployment = (cluster: ClusterRef): Deployment | unde
             name: "archiver",
             image: cluster.spec.imageName,
             command: ["cloudnative-mysql", "archive-binlogs"],
-            env: envVarList({
-              ...archiverEnv(cluster),
-              OBJECT_STORE_SPEC: JSON.stringify(objectStore),
-              OBJECT_STORE_SECRETS_DIR: archiverPaths.objectStoreSecretsDir,
-              // the S3 SDK resolves the home directory while loading its shared config
-              HOME: archiverPaths.tmpDir
-            }),
+            env: [
+              ...envVarList({
+                ...archiverEnv(cluster),
+                OBJECT_STORE_SPEC: JSON.stringify(objectStore),
+                OBJECT_STORE_SECRETS_DIR: archiverPaths.objectStoreSecretsDir,
+                // the S3 SDK resolves the home directory while loading its shared config
+                HOME: archiverPaths.tmpDir
+              }),
+              // its own address only, as the instance manager does: Pods sharing a node's network do not collide
+              fieldEnv("ARCHIVE_LISTEN_ADDRESS", "status.podIP")
+            ],
+            ports: [{ name: "status", containerPort: archiverStatusPort, protocol: "TCP" }],
+            // not ready while the prefix belongs to another cluster or the primary does not answer
+            readinessProbe: {
+              httpGet: { path: archiverStatusPaths.healthz, port: archiverStatusPort },
+              periodSeconds: 10,
+              failureThreshold: 3
+            },
             terminationMessagePath: archiverPaths.terminationMessage,
             terminationMessagePolicy: "File",
             securityContext: {

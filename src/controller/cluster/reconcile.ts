@@ -26,7 +26,9 @@ import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { type ConfigMap, type KubeObject, type Pod, type Resource, Resources } from "../../kube/resources.ts"
 import { unstartableReasons } from "../backup/decide.ts"
-import { reconcileArchiver } from "../binlogArchiving/reconcile.ts"
+import { ArchiverStatusClient } from "../binlogArchiving/ArchiverStatusClient.ts"
+import { completedBackupsOf, decideArchiving } from "../binlogArchiving/decide.ts"
+import { archiverPollSeconds, reconcileArchiver } from "../binlogArchiving/reconcile.ts"
 import { Caches } from "../Caches.ts"
 import * as Controller from "../Controller.ts"
 import { Events } from "../Events.ts"
@@ -319,7 +321,7 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
   const status = object.status ?? {}
   const tls = yield* ensureSecrets(cluster)
   yield* ensureServices(cluster)
-  yield* reconcileArchiver(cluster, object)
+  const archiver = yield* reconcileArchiver(cluster, object)
   const recovery = yield* observeRecovery(cluster, status)
   const instances = yield* observeInstances(cluster, tls)
   const decision = decide(
@@ -348,7 +350,16 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
   // our own writes (Pods, the previous status) wake the next reconcile before the cache has the Cluster's new
   // resourceVersion: a stale read is not a failure, look again in a moment (the actions are idempotent; the
   // transitions' Events come from the reconcile whose status write lands)
-  const written = yield* writeStatus(Resources.clusters, object, decision.status).pipe(
+  const archiving = decideArchiving(
+    {
+      status: decision.status,
+      observation: archiver,
+      backups: completedBackupsOf(yield* caches.backups.list(cluster.namespace), cluster.name),
+      generation: object.metadata.generation
+    },
+    yield* nowTime
+  )
+  const written = yield* writeStatus(Resources.clusters, object, archiving.status).pipe(
     Effect.as(true),
     Effect.catchTag("Conflict", () => Effect.succeed(false))
   )
@@ -361,10 +372,13 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
     )
     return { requeueAfter: Duration.seconds(1) }
   }
-  yield* events.recordAll(Resources.clusters, object, decision.events)
-  return decision.requeueAfterSeconds === undefined
-    ? undefined
-    : { requeueAfter: Duration.seconds(decision.requeueAfterSeconds) }
+  yield* events.recordAll(Resources.clusters, object, [...decision.events, ...archiving.events])
+  // a running archiver is asked again: its figures move without any object changing
+  const requeue =
+    archiver._tag === "Disabled"
+      ? decision.requeueAfterSeconds
+      : Math.min(decision.requeueAfterSeconds ?? archiverPollSeconds, archiverPollSeconds)
+  return requeue === undefined ? undefined : { requeueAfter: Duration.seconds(requeue) }
 })
 
 /** Clusters whose recovery waits for this Backup. */
@@ -391,5 +405,7 @@ export const clusterReconciler = {
   name: "cluster",
   defaultWorkers: 2,
   layer: (workers: number) =>
-    makeClusterController({ workers, random: secureRandom }).pipe(Layer.provide(InstanceStatusClient.layer))
+    makeClusterController({ workers, random: secureRandom }).pipe(
+      Layer.provide(Layer.mergeAll(InstanceStatusClient.layer, ArchiverStatusClient.layer))
+    )
 }

@@ -160,7 +160,8 @@ const serverTlsVolume = (cluster: ClusterRef) => ({
   secret: { secretName: secretNames(cluster.name).serverTls, defaultMode: 0o400 }
 })
 
-const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } })
+/** An env var from the Pod's own fields (the kubelet fills it in). */
+export const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } })
 
 /** The database Pod of one instance. */
 export const renderPod = (cluster: ClusterRef, plan: InstancePlan): Pod => {

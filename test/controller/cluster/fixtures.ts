@@ -1,9 +1,15 @@
 /** Clusters, Backups and instance statuses for the Cluster reconciler's tests. */
-import { Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import type { Backup } from "../../../src/api/backup.ts"
+import type { ArchiverStatus } from "../../../src/api/binlogArchive.ts"
 import { type Cluster, ClusterSpec } from "../../../src/api/cluster.ts"
 import { instanceImage } from "../../../src/api/images.ts"
+import { ArchiverStatusClient } from "../../../src/controller/binlogArchiving/ArchiverStatusClient.ts"
+import { Caches } from "../../../src/controller/Caches.ts"
+import { InstanceStatusClient } from "../../../src/controller/cluster/InstanceStatusClient.ts"
+import { reconcileCluster } from "../../../src/controller/cluster/reconcile.ts"
 import type { ClusterRef } from "../../../src/controller/cluster/render.ts"
+import { Events, type RecordedEvent } from "../../../src/controller/Events.ts"
 import type { InstanceStatus } from "../../../src/instance/protocol.ts"
 
 export const objectStore = {
@@ -83,3 +89,31 @@ export const instanceStatus = (
       : [],
   backupRunning: false
 })
+
+/**
+ * One Cluster reconcile on freshly built caches (a controller that just started), once they synced; no instance
+ * manager answers unless `instances` does, and no archiver unless `archiver` does.
+ */
+export const reconcileFresh = (
+  key: string,
+  events: Array<RecordedEvent>,
+  answers: {
+    readonly instances?: (instance: string) => InstanceStatus | undefined
+    readonly archiver?: (url: string) => ArchiverStatus | undefined
+  } = {}
+) =>
+  Effect.gen(function* () {
+    const caches = yield* Caches
+    yield* caches.synced
+    return yield* reconcileCluster(key)
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(
+      Layer.mergeAll(
+        Caches.layer(),
+        Events.layerMemory(events),
+        InstanceStatusClient.layerTest(answers.instances ?? (() => undefined)),
+        ArchiverStatusClient.layerTest(answers.archiver ?? (() => undefined))
+      )
+    )
+  )
