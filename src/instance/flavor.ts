@@ -136,6 +136,15 @@ export interface Flavor {
    * verified; `undefined` for a malformed GTID.
    */
   readonly replicaJoinSql: (gtid: string, source: ReplicationSource) => ReadonlyArray<string> | undefined
+  /**
+   * The `[mysqld]` options of the binary log, replication and GTIDs: the flavoured part of an instance's option
+   * file (`src/controller/cluster/optionFile.ts`), by the instance's role.
+   */
+  readonly serverOptions: (role: "primary" | "replica") => ReadonlyArray<readonly [string, string | number]>
+  /** The client option that makes a TLS connection verify the server certificate (SQL client and binlog decoder). */
+  readonly verifyServerCertArg: string
+  /** The binlog decoder's option giving a remote dump a server id of its own. */
+  readonly dumpServerIdArg: (serverId: number) => string
 }
 
 /** The passwords of the accounts the operator manages (user names are fixed per deployment). */
@@ -435,7 +444,16 @@ export const mariadb: Flavor = {
       `CHANGE MASTER TO MASTER_HOST = ${sqlString(source.host)}, MASTER_PORT = ${source.port}, MASTER_USER = ${sqlString(source.user)}, MASTER_PASSWORD = ${sqlString(source.password)}, MASTER_SSL = 1, MASTER_SSL_CA = ${sqlString(source.caFile)}, MASTER_SSL_VERIFY_SERVER_CERT = 1, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1`,
       "START SLAVE"
     ]
-  }
+  },
+  serverOptions: () => [
+    ["log_bin", "mysql-bin"],
+    ["relay_log", "relay-bin"],
+    ["log_slave_updates", "ON"],
+    ["gtid_domain_id", 0],
+    ["gtid_strict_mode", "ON"]
+  ],
+  verifyServerCertArg: "--ssl-verify-server-cert",
+  dumpServerIdArg: (serverId) => `--stop-never-slave-server-id=${serverId}`
 }
 
 /** MySQL 8.4 with Percona XtraBackup 8.4 / xbstream. */
@@ -508,7 +526,18 @@ export const mysql: Flavor = {
       `CHANGE REPLICATION SOURCE TO SOURCE_HOST = ${sqlString(source.host)}, SOURCE_PORT = ${source.port}, SOURCE_USER = ${sqlString(source.user)}, SOURCE_PASSWORD = ${sqlString(source.password)}, SOURCE_SSL = 1, SOURCE_SSL_CA = ${sqlString(source.caFile)}, SOURCE_SSL_VERIFY_SERVER_CERT = 1, SOURCE_AUTO_POSITION = 1, SOURCE_CONNECT_RETRY = 1`,
       "START REPLICA"
     ]
-  }
+  },
+  serverOptions: (role) => [
+    ["log_bin", "binlog"],
+    ["relay_log", "relay-bin"],
+    ["log_replica_updates", "ON"],
+    ["gtid_mode", "ON"],
+    ["enforce_gtid_consistency", "ON"],
+    ["super_read_only", role === "replica" ? "ON" : "OFF"]
+  ],
+  // documented for MySQL 8.4's mysqlbinlog and client (research note, section 4), not run here
+  verifyServerCertArg: "--ssl-mode=VERIFY_IDENTITY",
+  dumpServerIdArg: (serverId) => `--connection-server-id=${serverId}`
 }
 
 /** The flavour by name. */

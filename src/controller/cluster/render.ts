@@ -15,7 +15,7 @@ import { createHash } from "node:crypto"
 import type { Cluster, ClusterSpec, OnDamagedLatest, RecoveryTarget } from "../../api/cluster.ts"
 import { ApiVersion, type SecretKeySelector } from "../../api/common.ts"
 import { envVarList } from "../../api/env.ts"
-import { type Flavor, instanceImageOf } from "../../api/images.ts"
+import { flavorOfImage } from "../../api/images.ts"
 import type { RestoreEnvVars } from "../../api/jobs.ts"
 import {
   annotations,
@@ -61,10 +61,6 @@ export const ownerReference = (cluster: ClusterRef) => ({
   controller: true,
   blockOwnerDeletion: true
 })
-
-/** The server flavour of an image: from our image table, else guessed from its name (custom builds). */
-export const flavorOfImage = (image: string): Flavor =>
-  instanceImageOf(image)?.flavor ?? (image.includes("mariadb") ? "mariadb" : "mysql")
 
 /** How an instance's empty data directory is filled (the instance manager's `DATA_DIR_BOOTSTRAP`). */
 export type DataDirBootstrap = "initialise" | "clone" | "restored"
