@@ -171,6 +171,35 @@ const archiverSql = (archiver: OperatorAccounts["archiver"], privileges: string)
         `GRANT ${privileges} ON *.* TO ${sqlString(archiver.user)}@'%'`
       ]
 
+/** What differs between the flavours' account statements: root's authentication and the privileges granted. */
+interface AccountPrivileges {
+  /** How root@localhost authenticates, after `ALTER USER 'root'@'localhost'`. */
+  readonly rootAuthentication: (rootPassword: string) => string
+  /** One `GRANT <privileges> ON <object>` clause per statement for the backup user. */
+  readonly backupGrants: ReadonlyArray<string>
+  /** The archiver's privileges on `*.*`. */
+  readonly archiverPrivileges: string
+}
+
+/**
+ * The account statements both flavours run (`Flavor.accountsSql`), outside the binlog: root's password, the
+ * backup user (local), the replication user (TLS only) and the archiver.
+ */
+const accountsSqlWith =
+  (privileges: AccountPrivileges) =>
+  (a: OperatorAccounts): ReadonlyArray<string> => [
+    "SET SESSION sql_log_bin = 0",
+    `ALTER USER 'root'@'localhost' ${privileges.rootAuthentication(a.rootPassword)}`,
+    `CREATE USER IF NOT EXISTS ${sqlString(a.backupUser)}@'localhost'`,
+    `ALTER USER ${sqlString(a.backupUser)}@'localhost' IDENTIFIED BY ${sqlString(a.backupPassword)}`,
+    ...privileges.backupGrants.map((grant) => `GRANT ${grant} TO ${sqlString(a.backupUser)}@'localhost'`),
+    `CREATE USER IF NOT EXISTS ${sqlString(a.replicationUser)}@'%'`,
+    `ALTER USER ${sqlString(a.replicationUser)}@'%' IDENTIFIED BY ${sqlString(a.replicationPassword)} REQUIRE SSL`,
+    `GRANT REPLICATION SLAVE ON *.* TO ${sqlString(a.replicationUser)}@'%'`,
+    ...archiverSql(a.archiver, privileges.archiverPrivileges),
+    "SET SESSION sql_log_bin = 1"
+  ]
+
 /** Where a replica replicates from. */
 export interface ReplicationSource {
   /** The name the replica dials (the `-rw` Service); also the name verified in the server certificate. */
@@ -417,20 +446,14 @@ export const mariadb: Flavor = {
     // root keeps unix_socket only until accountsSql gives it a password too
     args: [`--defaults-file=${defaultsFile}`, "--skip-test-db", "--auth-root-authentication-method=socket"]
   }),
-  accountsSql: (a) => [
-    "SET SESSION sql_log_bin = 0",
-    `ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD(${sqlString(a.rootPassword)})`,
-    `CREATE USER IF NOT EXISTS ${sqlString(a.backupUser)}@'localhost'`,
-    `ALTER USER ${sqlString(a.backupUser)}@'localhost' IDENTIFIED BY ${sqlString(a.backupPassword)}`,
+  accountsSql: accountsSqlWith({
+    rootAuthentication: (password) =>
+      `IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD(${sqlString(password)})`,
     // RELOAD, PROCESS, BINLOG MONITOR: mariabackup --backup; SLAVE MONITOR: SHOW ALL REPLICAS STATUS
-    `GRANT RELOAD, PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.* TO ${sqlString(a.backupUser)}@'localhost'`,
-    `CREATE USER IF NOT EXISTS ${sqlString(a.replicationUser)}@'%'`,
-    `ALTER USER ${sqlString(a.replicationUser)}@'%' IDENTIFIED BY ${sqlString(a.replicationPassword)} REQUIRE SSL`,
-    `GRANT REPLICATION SLAVE ON *.* TO ${sqlString(a.replicationUser)}@'%'`,
+    backupGrants: ["RELOAD, PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*"],
     // REPLICATION SLAVE: the binlog dump; BINLOG MONITOR: SHOW BINARY LOGS (research note 1.1)
-    ...archiverSql(a.archiver, "REPLICATION SLAVE, BINLOG MONITOR"),
-    "SET SESSION sql_log_bin = 1"
-  ],
+    archiverPrivileges: "REPLICATION SLAVE, BINLOG MONITOR"
+  }),
   replicaJoinSql: (gtid, source) => {
     // "" = the primary never logged a transaction: replicate from its first binlog
     const state = gtid === "" ? "" : validGtid(parseMariadbGtid, gtid)
@@ -501,21 +524,16 @@ export const mysql: Flavor = {
     command: "mysqld",
     args: [`--defaults-file=${defaultsFile}`, "--initialize-insecure"]
   }),
-  accountsSql: (a) => [
-    "SET SESSION sql_log_bin = 0",
-    `ALTER USER 'root'@'localhost' IDENTIFIED BY ${sqlString(a.rootPassword)}`,
-    `CREATE USER IF NOT EXISTS ${sqlString(a.backupUser)}@'localhost'`,
-    `ALTER USER ${sqlString(a.backupUser)}@'localhost' IDENTIFIED BY ${sqlString(a.backupPassword)}`,
+  accountsSql: accountsSqlWith({
+    rootAuthentication: (password) => `IDENTIFIED BY ${sqlString(password)}`,
     // Percona XtraBackup 8.4's documented minimum, plus REPLICATION CLIENT for SHOW REPLICA STATUS
-    `GRANT BACKUP_ADMIN, PROCESS, RELOAD, LOCK TABLES, REPLICATION CLIENT ON *.* TO ${sqlString(a.backupUser)}@'localhost'`,
-    `GRANT SELECT ON performance_schema.log_status TO ${sqlString(a.backupUser)}@'localhost'`,
-    `CREATE USER IF NOT EXISTS ${sqlString(a.replicationUser)}@'%'`,
-    `ALTER USER ${sqlString(a.replicationUser)}@'%' IDENTIFIED BY ${sqlString(a.replicationPassword)} REQUIRE SSL`,
-    `GRANT REPLICATION SLAVE ON *.* TO ${sqlString(a.replicationUser)}@'%'`,
+    backupGrants: [
+      "BACKUP_ADMIN, PROCESS, RELOAD, LOCK TABLES, REPLICATION CLIENT ON *.*",
+      "SELECT ON performance_schema.log_status"
+    ],
     // REPLICATION CLIENT is MySQL's privilege for SHOW BINARY LOGS
-    ...archiverSql(a.archiver, "REPLICATION SLAVE, REPLICATION CLIENT"),
-    "SET SESSION sql_log_bin = 1"
-  ],
+    archiverPrivileges: "REPLICATION SLAVE, REPLICATION CLIENT"
+  }),
   replicaJoinSql: (gtid, source) => {
     const set = gtid === "" ? "" : validGtid(parseMysqlGtid, gtid)
     if (set === undefined) return undefined
