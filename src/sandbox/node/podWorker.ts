@@ -527,21 +527,29 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
           success: probe.successThreshold ?? 1,
           failure: probe.failureThreshold ?? 3
         })
-        const counter = () => ({ ok: 0, failed: 0 })
+        // consecutive results, as the kubelet counts them against the thresholds: a result ends the other run
+        const counter = () => {
+          const count = { ok: 0, failed: 0 }
+          const record = (ok: boolean) => {
+            if (ok) {
+              count.ok++
+              count.failed = 0
+            } else {
+              count.failed++
+              count.ok = 0
+            }
+            return count
+          }
+          return record
+        }
         const startup = slot.spec.startupProbe
         if (startup !== undefined) {
           const limits = thresholds(startup)
-          const count = counter()
+          const record = counter()
           let passed = false
           yield* run(startup, "Startup", (ok) =>
             Effect.gen(function* () {
-              if (ok) {
-                count.ok++
-                count.failed = 0
-              } else {
-                count.failed++
-                count.ok = 0
-              }
+              const count = record(ok)
               if (count.ok >= limits.success) {
                 passed = true
                 return false
@@ -563,17 +571,11 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
         const loops: Array<Effect.Effect<void>> = []
         if (readiness !== undefined) {
           const limits = thresholds(readiness)
-          const count = counter()
+          const record = counter()
           loops.push(
             run(readiness, "Readiness", (ok) =>
               Effect.gen(function* () {
-                if (ok) {
-                  count.ok++
-                  count.failed = 0
-                } else {
-                  count.failed++
-                  count.ok = 0
-                }
+                const count = record(ok)
                 const ready = slot.record.ready ? count.failed < limits.failure : count.ok >= limits.success
                 if (ready !== slot.record.ready) {
                   slot.record = { ...slot.record, ready }
@@ -586,11 +588,11 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
         }
         if (liveness !== undefined) {
           const limits = thresholds(liveness)
-          const count = counter()
+          const record = counter()
           loops.push(
             run(liveness, "Liveness", (ok) =>
               Effect.gen(function* () {
-                count.failed = ok ? 0 : count.failed + 1
+                const count = record(ok)
                 if (count.failed < limits.failure) return true
                 const grace = liveness.terminationGracePeriodSeconds ?? spec.terminationGracePeriodSeconds ?? 30
                 yield* stopContainer(
