@@ -354,6 +354,21 @@ const channelOf = (row: SqlRow): ReplicationChannel => {
   }
 }
 
+/**
+ * `Flavor.interpretStatus` from the two readings that differ by flavour (read-only-ness and the executed GTID
+ * state, from the variables row); role, version, binlog and channels read alike.
+ */
+const interpretStatusWith =
+  (read: { readonly readOnly: (variables: SqlRow) => boolean; readonly executedGtid: (variables: SqlRow) => string }) =>
+  ({ variables, binlog, replicas }: StatusRows): ServerStatus => ({
+    role: replicas.length > 0 ? "replica" : "primary",
+    serverVersion: variables.version ?? "",
+    readOnly: read.readOnly(variables),
+    executedGtid: read.executedGtid(variables),
+    binlog: binlogOf(binlog),
+    replication: replicas.map(channelOf)
+  })
+
 const mariadbGtidPattern = /^\d+-\d+-\d+(,\d+-\d+-\d+)*$/u
 const uuid = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 const tag = "(:[a-zA-Z_][a-zA-Z0-9_]{0,31})?"
@@ -422,14 +437,10 @@ export const mariadb: Flavor = {
     binlog: "SHOW MASTER STATUS",
     replicas: "SHOW ALL REPLICAS STATUS"
   },
-  interpretStatus: ({ variables, binlog, replicas }) => ({
-    role: replicas.length > 0 ? "replica" : "primary",
-    serverVersion: variables.version ?? "",
-    readOnly: truthy(variables.read_only),
+  interpretStatus: interpretStatusWith({
+    readOnly: (variables) => truthy(variables.read_only),
     // with log_slave_updates the binlog state includes replicated transactions; without a binlog, current_pos
-    executedGtid: parseMariadbGtid(variables.gtid_binlog_pos || variables.gtid_current_pos || "") ?? "",
-    binlog: binlogOf(binlog),
-    replication: replicas.map(channelOf)
+    executedGtid: (variables) => parseMariadbGtid(variables.gtid_binlog_pos || variables.gtid_current_pos || "") ?? ""
   }),
   // RESET MASTER first: gtid_binlog_state can only be set on an empty binlog (ERROR 1956 otherwise).
   binlogStartStateSql: (file) => `SELECT BINLOG_GTID_POS(${sqlString(file)}, 4) AS start`,
@@ -501,13 +512,9 @@ export const mysql: Flavor = {
     binlog: "SHOW BINARY LOG STATUS",
     replicas: "SHOW REPLICA STATUS"
   },
-  interpretStatus: ({ variables, binlog, replicas }) => ({
-    role: replicas.length > 0 ? "replica" : "primary",
-    serverVersion: variables.version ?? "",
-    readOnly: truthy(variables.read_only) || truthy(variables.super_read_only),
-    executedGtid: parseMysqlGtid(variables.gtid_executed ?? "") ?? "",
-    binlog: binlogOf(binlog),
-    replication: replicas.map(channelOf)
+  interpretStatus: interpretStatusWith({
+    readOnly: (variables) => truthy(variables.read_only) || truthy(variables.super_read_only),
+    executedGtid: (variables) => parseMysqlGtid(variables.gtid_executed ?? "") ?? ""
   }),
   // gtid_purged can only be set when gtid_executed is empty, hence the reset first.
   // MySQL has no BINLOG_GTID_POS; the Previous_gtids event would need SHOW BINLOG EVENTS and parsing
