@@ -10,7 +10,7 @@
  * 130 interrupted.
  *
  * Adding a subcommand: write a `Command.make(name, flags, handler)` whose handler ends with `exitWith(code)`
- * (or is `runToCompletion(load)` for a process that writes a termination message), and add it to
+ * (or build it with `runToCompletionCommand(…)` for a process that writes a termination message), and add it to
  * `subcommands` below.
  *
  * @since 0.1.0
