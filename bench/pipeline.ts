@@ -340,7 +340,7 @@ const startRgw = async (storeGb: number): Promise<Server> => {
 }
 
 const startS3rver = async (bucket: string): Promise<Server> => {
-  const server = await startSandboxS3rver({ bucket })
+  const server = await Effect.runPromise(startSandboxS3rver({ bucket }))
   return { target: (name) => ({ ...server, region: "us-east-1", bucket: name }), stop: server.stop }
 }
 

@@ -44,5 +44,9 @@ export const instanceImageOf = (reference: string): InstanceImage | undefined =>
   return instanceImages.find((image) => image.tag === tag)
 }
 
+/** The server flavour of an image: from our image table, else guessed from its name (custom builds). */
+export const flavorOfImage = (image: string): Flavor =>
+  instanceImageOf(image)?.flavor ?? (image.includes("mariadb") ? "mariadb" : "mysql")
+
 /** The operator image of a release (`version` is the package version, e.g. `0.1.0`). */
 export const operatorImage = (version: string): string => `${operatorImageRepository}:${version}`

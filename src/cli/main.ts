@@ -10,7 +10,7 @@
  * 130 interrupted.
  *
  * Adding a subcommand: write a `Command.make(name, flags, handler)` whose handler ends with `exitWith(code)`
- * (or is `runToCompletion(load)` for a process that writes a termination message), and add it to
+ * (or build it with `runToCompletionCommand(…)` for a process that writes a termination message), and add it to
  * `subcommands` below.
  *
  * @since 0.1.0
@@ -90,37 +90,43 @@ const runToCompletion = (load: () => Promise<Effect.Effect<object, Failure>>) =>
     yield* exitWith(yield* Effect.promise(() => runCommand(program, terminationPath())))
   })
 
-const backup = Command.make("backup", {}, () =>
-  runToCompletion(async () => {
-    const { backupWorker } = await import("../pipeline/worker.ts")
-    return Effect.flatMap(decodeWorkerEnv(process.env), backupWorker)
-  })
-).pipe(
-  Command.withDescription(
-    `Take one backup: stream it from an instance manager into the object store (docs/worker.md). ${environment(WorkerEnv.fields, "docs/worker.md")}`
-  )
+/**
+ * A run-to-completion subcommand configured by an environment contract (`decode`; the help lists its `fields`,
+ * with `doc`): `load` imports the process's code and gives the program of a decoded environment.
+ */
+const runToCompletionCommand = <Env>(
+  name: string,
+  summary: string,
+  contract: {
+    readonly fields: object
+    readonly decode: (env: NodeJS.ProcessEnv) => Effect.Effect<Env, Failure>
+    readonly doc: string
+  },
+  load: () => Promise<(env: Env) => Effect.Effect<object, Failure>>
+) =>
+  Command.make(name, {}, () =>
+    runToCompletion(async () => Effect.flatMap(contract.decode(process.env), await load()))
+  ).pipe(Command.withDescription(`${summary} ${environment(contract.fields, contract.doc)}`))
+
+const backup = runToCompletionCommand(
+  "backup",
+  "Take one backup: stream it from an instance manager into the object store (docs/worker.md).",
+  { fields: WorkerEnv.fields, decode: decodeWorkerEnv, doc: "docs/worker.md" },
+  async () => (await import("../pipeline/worker.ts")).backupWorker
 )
 
-const restore = Command.make("restore", {}, () =>
-  runToCompletion(async () => {
-    const { restoreProgram } = await import("../recovery/main.ts")
-    return Effect.flatMap(decodeRestoreEnv(process.env), restoreProgram)
-  })
-).pipe(
-  Command.withDescription(
-    `Restore a backup from the object store into a data directory (docs/restore.md). ${environment(RestoreEnv.fields, "docs/restore.md")}`
-  )
+const restore = runToCompletionCommand(
+  "restore",
+  "Restore a backup from the object store into a data directory (docs/restore.md).",
+  { fields: RestoreEnv.fields, decode: decodeRestoreEnv, doc: "docs/restore.md" },
+  async () => (await import("../recovery/main.ts")).restoreProgram
 )
 
-const abortUploads = Command.make("abort-uploads", {}, () =>
-  runToCompletion(async () => {
-    const { cleanupProgram } = await import("../janitor/abortUploads.ts")
-    return Effect.flatMap(decodeCleanupEnv(process.env), cleanupProgram)
-  })
-).pipe(
-  Command.withDescription(
-    `Abort the incomplete multipart uploads under a prefix, the parts a killed backup worker left (docs/janitor.md). ${environment(CleanupEnv.fields, "docs/janitor.md")}`
-  )
+const abortUploads = runToCompletionCommand(
+  "abort-uploads",
+  "Abort the incomplete multipart uploads under a prefix, the parts a killed backup worker left (docs/janitor.md).",
+  { fields: CleanupEnv.fields, decode: decodeCleanupEnv, doc: "docs/janitor.md" },
+  async () => (await import("../janitor/abortUploads.ts")).cleanupProgram
 )
 
 const controller = Command.make("controller", controllerFlags, (flags) =>
@@ -137,15 +143,11 @@ const controller = Command.make("controller", controllerFlags, (flags) =>
   )
 )
 
-const archiveBinlogs = Command.make("archive-binlogs", {}, () =>
-  runToCompletion(async () => {
-    const { archiverProgram } = await import("../pitr/main.ts")
-    return Effect.flatMap(decodeArchiverEnv(process.env), archiverProgram)
-  })
-).pipe(
-  Command.withDescription(
-    `Archive the primary's binlogs into the object store, continuously (docs/pitr.md). ${environment(ArchiverEnv.fields, "docs/pitr.md, with OBJECT_STORE_SPEC")}`
-  )
+const archiveBinlogs = runToCompletionCommand(
+  "archive-binlogs",
+  "Archive the primary's binlogs into the object store, continuously (docs/pitr.md).",
+  { fields: ArchiverEnv.fields, decode: decodeArchiverEnv, doc: "docs/pitr.md, with OBJECT_STORE_SPEC" },
+  async () => (await import("../pitr/main.ts")).archiverProgram
 )
 
 /** The subcommands, in the order `--help` lists them. */

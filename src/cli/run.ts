@@ -13,9 +13,10 @@
  * @since 0.1.0
  */
 import { writeFileSync } from "node:fs"
-import { Cause, Effect, Exit, Fiber, Layer, Logger, References } from "effect"
+import { Cause, Effect, Exit, Layer, Logger, References } from "effect"
 import { type Failure, isFailure } from "../api/failures.ts"
 import type { FailureMessage } from "../api/jobs.ts"
+import { runUntilSignalled } from "../platform/signals.ts"
 
 /** Where Kubernetes reads a container's termination message by default. */
 export const DefaultTerminationMessagePath = "/dev/termination-log"
@@ -73,20 +74,8 @@ export const runCommand = <A extends object, E extends Failure>(
 ): Promise<number> =>
   Effect.runPromise(
     Effect.gen(function* () {
-      const running = yield* Effect.forkChild(program)
       // only the program is interrupted: the termination message is still written afterwards
-      const interrupt = () => {
-        Effect.runFork(Fiber.interrupt(running))
-      }
-      yield* Effect.sync(() => {
-        process.once("SIGINT", interrupt)
-        process.once("SIGTERM", interrupt)
-      })
-      const exit = yield* Fiber.await(running)
-      yield* Effect.sync(() => {
-        process.off("SIGINT", interrupt)
-        process.off("SIGTERM", interrupt)
-      })
+      const exit = yield* runUntilSignalled(program)
       if (Exit.isSuccess(exit)) {
         yield* writeTerminationMessage(terminationPath, exit.value)
         return 0

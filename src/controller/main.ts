@@ -19,11 +19,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net"
 import { cpuUsage, memoryUsage } from "node:process"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Logger } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Logger } from "effect"
 import { makeClientNodeRaw } from "../kube/clientNode.ts"
 import { fromRaw, KubeApi } from "../kube/KubeApi.ts"
 import { loadKubeConfig } from "../kube/kubeConfig.ts"
 import { runAsLeader } from "../kube/LeaderElection.ts"
+import { runUntilSignalled } from "../platform/signals.ts"
 import { backupReconciler } from "./backup/reconcile.ts"
 import { type BackupGauge, backupGauges, backupSeries } from "./backupMetrics.ts"
 import { type ArchivingGauge, archivingGauges, archivingSeries } from "./binlogArchiving/metrics.ts"
@@ -256,19 +257,7 @@ const jsonLogs = Logger.layer([Logger.consoleJson])
 export const controllerProcess = (config: ControllerConfig): Promise<number> =>
   Effect.runPromise(
     Effect.gen(function* () {
-      const running = yield* Effect.forkChild(runController(config))
-      const interrupt = () => {
-        Effect.runFork(Fiber.interrupt(running))
-      }
-      yield* Effect.sync(() => {
-        process.once("SIGTERM", interrupt)
-        process.once("SIGINT", interrupt)
-      })
-      const exit = yield* Fiber.await(running)
-      yield* Effect.sync(() => {
-        process.off("SIGTERM", interrupt)
-        process.off("SIGINT", interrupt)
-      })
+      const exit = yield* runUntilSignalled(runController(config))
       if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return 0
       yield* Effect.logError("controller failed", Cause.pretty(exit.cause))
       return 1

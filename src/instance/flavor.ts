@@ -136,6 +136,15 @@ export interface Flavor {
    * verified; `undefined` for a malformed GTID.
    */
   readonly replicaJoinSql: (gtid: string, source: ReplicationSource) => ReadonlyArray<string> | undefined
+  /**
+   * The `[mysqld]` options of the binary log, replication and GTIDs: the flavoured part of an instance's option
+   * file (`src/controller/cluster/optionFile.ts`), by the instance's role.
+   */
+  readonly serverOptions: (role: "primary" | "replica") => ReadonlyArray<readonly [string, string | number]>
+  /** The client option that makes a TLS connection verify the server certificate (SQL client and binlog decoder). */
+  readonly verifyServerCertArg: string
+  /** The binlog decoder's option giving a remote dump a server id of its own. */
+  readonly dumpServerIdArg: (serverId: number) => string
 }
 
 /** The passwords of the accounts the operator manages (user names are fixed per deployment). */
@@ -161,6 +170,35 @@ const archiverSql = (archiver: OperatorAccounts["archiver"], privileges: string)
         `ALTER USER ${sqlString(archiver.user)}@'%' IDENTIFIED BY ${sqlString(archiver.password)} REQUIRE SSL`,
         `GRANT ${privileges} ON *.* TO ${sqlString(archiver.user)}@'%'`
       ]
+
+/** What differs between the flavours' account statements: root's authentication and the privileges granted. */
+interface AccountPrivileges {
+  /** How root@localhost authenticates, after `ALTER USER 'root'@'localhost'`. */
+  readonly rootAuthentication: (rootPassword: string) => string
+  /** One `GRANT <privileges> ON <object>` clause per statement for the backup user. */
+  readonly backupGrants: ReadonlyArray<string>
+  /** The archiver's privileges on `*.*`. */
+  readonly archiverPrivileges: string
+}
+
+/**
+ * The account statements both flavours run (`Flavor.accountsSql`), outside the binlog: root's password, the
+ * backup user (local), the replication user (TLS only) and the archiver.
+ */
+const accountsSqlWith =
+  (privileges: AccountPrivileges) =>
+  (a: OperatorAccounts): ReadonlyArray<string> => [
+    "SET SESSION sql_log_bin = 0",
+    `ALTER USER 'root'@'localhost' ${privileges.rootAuthentication(a.rootPassword)}`,
+    `CREATE USER IF NOT EXISTS ${sqlString(a.backupUser)}@'localhost'`,
+    `ALTER USER ${sqlString(a.backupUser)}@'localhost' IDENTIFIED BY ${sqlString(a.backupPassword)}`,
+    ...privileges.backupGrants.map((grant) => `GRANT ${grant} TO ${sqlString(a.backupUser)}@'localhost'`),
+    `CREATE USER IF NOT EXISTS ${sqlString(a.replicationUser)}@'%'`,
+    `ALTER USER ${sqlString(a.replicationUser)}@'%' IDENTIFIED BY ${sqlString(a.replicationPassword)} REQUIRE SSL`,
+    `GRANT REPLICATION SLAVE ON *.* TO ${sqlString(a.replicationUser)}@'%'`,
+    ...archiverSql(a.archiver, privileges.archiverPrivileges),
+    "SET SESSION sql_log_bin = 1"
+  ]
 
 /** Where a replica replicates from. */
 export interface ReplicationSource {
@@ -316,6 +354,21 @@ const channelOf = (row: SqlRow): ReplicationChannel => {
   }
 }
 
+/**
+ * `Flavor.interpretStatus` from the two readings that differ by flavour (read-only-ness and the executed GTID
+ * state, from the variables row); role, version, binlog and channels read alike.
+ */
+const interpretStatusWith =
+  (read: { readonly readOnly: (variables: SqlRow) => boolean; readonly executedGtid: (variables: SqlRow) => string }) =>
+  ({ variables, binlog, replicas }: StatusRows): ServerStatus => ({
+    role: replicas.length > 0 ? "replica" : "primary",
+    serverVersion: variables.version ?? "",
+    readOnly: read.readOnly(variables),
+    executedGtid: read.executedGtid(variables),
+    binlog: binlogOf(binlog),
+    replication: replicas.map(channelOf)
+  })
+
 const mariadbGtidPattern = /^\d+-\d+-\d+(,\d+-\d+-\d+)*$/u
 const uuid = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 const tag = "(:[a-zA-Z_][a-zA-Z0-9_]{0,31})?"
@@ -384,14 +437,10 @@ export const mariadb: Flavor = {
     binlog: "SHOW MASTER STATUS",
     replicas: "SHOW ALL REPLICAS STATUS"
   },
-  interpretStatus: ({ variables, binlog, replicas }) => ({
-    role: replicas.length > 0 ? "replica" : "primary",
-    serverVersion: variables.version ?? "",
-    readOnly: truthy(variables.read_only),
+  interpretStatus: interpretStatusWith({
+    readOnly: (variables) => truthy(variables.read_only),
     // with log_slave_updates the binlog state includes replicated transactions; without a binlog, current_pos
-    executedGtid: parseMariadbGtid(variables.gtid_binlog_pos || variables.gtid_current_pos || "") ?? "",
-    binlog: binlogOf(binlog),
-    replication: replicas.map(channelOf)
+    executedGtid: (variables) => parseMariadbGtid(variables.gtid_binlog_pos || variables.gtid_current_pos || "") ?? ""
   }),
   // RESET MASTER first: gtid_binlog_state can only be set on an empty binlog (ERROR 1956 otherwise).
   binlogStartStateSql: (file) => `SELECT BINLOG_GTID_POS(${sqlString(file)}, 4) AS start`,
@@ -408,20 +457,14 @@ export const mariadb: Flavor = {
     // root keeps unix_socket only until accountsSql gives it a password too
     args: [`--defaults-file=${defaultsFile}`, "--skip-test-db", "--auth-root-authentication-method=socket"]
   }),
-  accountsSql: (a) => [
-    "SET SESSION sql_log_bin = 0",
-    `ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD(${sqlString(a.rootPassword)})`,
-    `CREATE USER IF NOT EXISTS ${sqlString(a.backupUser)}@'localhost'`,
-    `ALTER USER ${sqlString(a.backupUser)}@'localhost' IDENTIFIED BY ${sqlString(a.backupPassword)}`,
+  accountsSql: accountsSqlWith({
+    rootAuthentication: (password) =>
+      `IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD(${sqlString(password)})`,
     // RELOAD, PROCESS, BINLOG MONITOR: mariabackup --backup; SLAVE MONITOR: SHOW ALL REPLICAS STATUS
-    `GRANT RELOAD, PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.* TO ${sqlString(a.backupUser)}@'localhost'`,
-    `CREATE USER IF NOT EXISTS ${sqlString(a.replicationUser)}@'%'`,
-    `ALTER USER ${sqlString(a.replicationUser)}@'%' IDENTIFIED BY ${sqlString(a.replicationPassword)} REQUIRE SSL`,
-    `GRANT REPLICATION SLAVE ON *.* TO ${sqlString(a.replicationUser)}@'%'`,
+    backupGrants: ["RELOAD, PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*"],
     // REPLICATION SLAVE: the binlog dump; BINLOG MONITOR: SHOW BINARY LOGS (research note 1.1)
-    ...archiverSql(a.archiver, "REPLICATION SLAVE, BINLOG MONITOR"),
-    "SET SESSION sql_log_bin = 1"
-  ],
+    archiverPrivileges: "REPLICATION SLAVE, BINLOG MONITOR"
+  }),
   replicaJoinSql: (gtid, source) => {
     // "" = the primary never logged a transaction: replicate from its first binlog
     const state = gtid === "" ? "" : validGtid(parseMariadbGtid, gtid)
@@ -435,7 +478,16 @@ export const mariadb: Flavor = {
       `CHANGE MASTER TO MASTER_HOST = ${sqlString(source.host)}, MASTER_PORT = ${source.port}, MASTER_USER = ${sqlString(source.user)}, MASTER_PASSWORD = ${sqlString(source.password)}, MASTER_SSL = 1, MASTER_SSL_CA = ${sqlString(source.caFile)}, MASTER_SSL_VERIFY_SERVER_CERT = 1, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1`,
       "START SLAVE"
     ]
-  }
+  },
+  serverOptions: () => [
+    ["log_bin", "mysql-bin"],
+    ["relay_log", "relay-bin"],
+    ["log_slave_updates", "ON"],
+    ["gtid_domain_id", 0],
+    ["gtid_strict_mode", "ON"]
+  ],
+  verifyServerCertArg: "--ssl-verify-server-cert",
+  dumpServerIdArg: (serverId) => `--stop-never-slave-server-id=${serverId}`
 }
 
 /** MySQL 8.4 with Percona XtraBackup 8.4 / xbstream. */
@@ -460,13 +512,9 @@ export const mysql: Flavor = {
     binlog: "SHOW BINARY LOG STATUS",
     replicas: "SHOW REPLICA STATUS"
   },
-  interpretStatus: ({ variables, binlog, replicas }) => ({
-    role: replicas.length > 0 ? "replica" : "primary",
-    serverVersion: variables.version ?? "",
-    readOnly: truthy(variables.read_only) || truthy(variables.super_read_only),
-    executedGtid: parseMysqlGtid(variables.gtid_executed ?? "") ?? "",
-    binlog: binlogOf(binlog),
-    replication: replicas.map(channelOf)
+  interpretStatus: interpretStatusWith({
+    readOnly: (variables) => truthy(variables.read_only) || truthy(variables.super_read_only),
+    executedGtid: (variables) => parseMysqlGtid(variables.gtid_executed ?? "") ?? ""
   }),
   // gtid_purged can only be set when gtid_executed is empty, hence the reset first.
   // MySQL has no BINLOG_GTID_POS; the Previous_gtids event would need SHOW BINLOG EVENTS and parsing
@@ -483,21 +531,16 @@ export const mysql: Flavor = {
     command: "mysqld",
     args: [`--defaults-file=${defaultsFile}`, "--initialize-insecure"]
   }),
-  accountsSql: (a) => [
-    "SET SESSION sql_log_bin = 0",
-    `ALTER USER 'root'@'localhost' IDENTIFIED BY ${sqlString(a.rootPassword)}`,
-    `CREATE USER IF NOT EXISTS ${sqlString(a.backupUser)}@'localhost'`,
-    `ALTER USER ${sqlString(a.backupUser)}@'localhost' IDENTIFIED BY ${sqlString(a.backupPassword)}`,
+  accountsSql: accountsSqlWith({
+    rootAuthentication: (password) => `IDENTIFIED BY ${sqlString(password)}`,
     // Percona XtraBackup 8.4's documented minimum, plus REPLICATION CLIENT for SHOW REPLICA STATUS
-    `GRANT BACKUP_ADMIN, PROCESS, RELOAD, LOCK TABLES, REPLICATION CLIENT ON *.* TO ${sqlString(a.backupUser)}@'localhost'`,
-    `GRANT SELECT ON performance_schema.log_status TO ${sqlString(a.backupUser)}@'localhost'`,
-    `CREATE USER IF NOT EXISTS ${sqlString(a.replicationUser)}@'%'`,
-    `ALTER USER ${sqlString(a.replicationUser)}@'%' IDENTIFIED BY ${sqlString(a.replicationPassword)} REQUIRE SSL`,
-    `GRANT REPLICATION SLAVE ON *.* TO ${sqlString(a.replicationUser)}@'%'`,
+    backupGrants: [
+      "BACKUP_ADMIN, PROCESS, RELOAD, LOCK TABLES, REPLICATION CLIENT ON *.*",
+      "SELECT ON performance_schema.log_status"
+    ],
     // REPLICATION CLIENT is MySQL's privilege for SHOW BINARY LOGS
-    ...archiverSql(a.archiver, "REPLICATION SLAVE, REPLICATION CLIENT"),
-    "SET SESSION sql_log_bin = 1"
-  ],
+    archiverPrivileges: "REPLICATION SLAVE, REPLICATION CLIENT"
+  }),
   replicaJoinSql: (gtid, source) => {
     const set = gtid === "" ? "" : validGtid(parseMysqlGtid, gtid)
     if (set === undefined) return undefined
@@ -508,7 +551,18 @@ export const mysql: Flavor = {
       `CHANGE REPLICATION SOURCE TO SOURCE_HOST = ${sqlString(source.host)}, SOURCE_PORT = ${source.port}, SOURCE_USER = ${sqlString(source.user)}, SOURCE_PASSWORD = ${sqlString(source.password)}, SOURCE_SSL = 1, SOURCE_SSL_CA = ${sqlString(source.caFile)}, SOURCE_SSL_VERIFY_SERVER_CERT = 1, SOURCE_AUTO_POSITION = 1, SOURCE_CONNECT_RETRY = 1`,
       "START REPLICA"
     ]
-  }
+  },
+  serverOptions: (role) => [
+    ["log_bin", "binlog"],
+    ["relay_log", "relay-bin"],
+    ["log_replica_updates", "ON"],
+    ["gtid_mode", "ON"],
+    ["enforce_gtid_consistency", "ON"],
+    ["super_read_only", role === "replica" ? "ON" : "OFF"]
+  ],
+  // documented for MySQL 8.4's mysqlbinlog and client (research note, section 4), not run here
+  verifyServerCertArg: "--ssl-mode=VERIFY_IDENTITY",
+  dumpServerIdArg: (serverId) => `--connection-server-id=${serverId}`
 }
 
 /** The flavour by name. */

@@ -113,6 +113,9 @@ export const PodSpec = open({
   nodeName: OptionalString
 })
 
+/** `spec.template` of a Job or Deployment. */
+const PodTemplate = open({ metadata: Schema.optionalKey(OpenObjectMeta), spec: Schema.optionalKey(PodSpec) })
+
 /** `batch/v1` JobCondition (`Complete`, `Failed`, `SuccessCriteriaMet`, `FailureTarget`, …). */
 export const JobCondition = open({
   type: Schema.String,
@@ -127,7 +130,7 @@ export type JobCondition = typeof JobCondition.Type
 export const Job = envelope({
   spec: Schema.optionalKey(
     open({
-      template: open({ metadata: Schema.optionalKey(OpenObjectMeta), spec: Schema.optionalKey(PodSpec) }),
+      template: PodTemplate,
       backoffLimit: OptionalInt,
       activeDeadlineSeconds: OptionalInt,
       ttlSecondsAfterFinished: OptionalInt
@@ -151,7 +154,7 @@ export const Deployment = envelope({
   spec: Schema.optionalKey(
     open({
       replicas: OptionalInt,
-      template: open({ metadata: Schema.optionalKey(OpenObjectMeta), spec: Schema.optionalKey(PodSpec) })
+      template: PodTemplate
     })
   ),
   status: Schema.optionalKey(open({ readyReplicas: OptionalInt, availableReplicas: OptionalInt }))

@@ -4,14 +4,15 @@
  * With a CA file, TLS is required and the server certificate verified (the SAN must match the host); the
  * research note (fact 5) measured that the client otherwise tries TLS without verifying it.
  *
- * MySQL 8.4's `mysqlbinlog` spells two options differently (research note, section 4, documented and not run
- * here): the dump's server id is `--connection-server-id`, and verification is `--ssl-mode=VERIFY_IDENTITY`.
+ * MySQL 8.4's `mysqlbinlog` spells two options differently (the dump's server id, the certificate
+ * verification): the spellings are in the `Flavor` record (`src/instance/flavor.ts`).
  * The archiver itself runs only against MariaDB in this version (its manifest parser reads MariaDB GTID events).
  *
  * @since 0.2.0
  */
 
 import type { FlavorName } from "../api/common.ts"
+import { flavorOf } from "../instance/flavor.ts"
 
 /** How the archiver reaches the primary. */
 export interface SourceConnection {
@@ -31,10 +32,7 @@ const connectionArgs = (source: SourceConnection): ReadonlyArray<string> => [
   `--port=${source.port}`,
   ...(source.caFile === undefined
     ? []
-    : [
-        `--ssl-ca=${source.caFile}`,
-        (source.flavor ?? "mariadb") === "mariadb" ? "--ssl-verify-server-cert" : "--ssl-mode=VERIFY_IDENTITY"
-      ])
+    : [`--ssl-ca=${source.caFile}`, flavorOf(source.flavor ?? "mariadb").verifyServerCertArg])
 ]
 
 /**
@@ -50,9 +48,7 @@ export const dumpArgs = (
   "--read-from-remote-server",
   "--raw",
   "--stop-never",
-  (source.flavor ?? "mariadb") === "mariadb"
-    ? `--stop-never-slave-server-id=${options.dumpServerId}`
-    : `--connection-server-id=${options.dumpServerId}`,
+  flavorOf(source.flavor ?? "mariadb").dumpServerIdArg(options.dumpServerId),
   `--result-file=${options.directory.endsWith("/") ? options.directory : `${options.directory}/`}`,
   options.startFile
 ]

@@ -206,24 +206,18 @@ const describe = Command.make(
           ...field("Error", st.error),
           ...field("Progress", st.progress === undefined ? undefined : progressLine(st.progress)),
           "Conditions:",
-          (st.conditions ?? []).length === 0
-            ? "  <none>"
-            : indent(table(["type", "status", "reason", "message"], conditionRows(st.conditions))),
+          indentedTable(["type", "status", "reason", "message"], conditionRows(st.conditions)),
           "Events:",
-          events.length === 0
-            ? "  <none>"
-            : indent(
-                table(
-                  ["type", "reason", "age", "from", "message"],
-                  events.map((e) => [
-                    e.type ?? "",
-                    e.reason ?? "",
-                    `${age(e.lastTimestamp ?? undefined, now)}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ""}`,
-                    e.source?.component ?? "",
-                    e.message ?? ""
-                  ])
-                )
-              )
+          indentedTable(
+            ["type", "reason", "age", "from", "message"],
+            events.map((e) => [
+              e.type ?? "",
+              e.reason ?? "",
+              `${age(e.lastTimestamp ?? undefined, now)}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ""}`,
+              e.source?.component ?? "",
+              e.message ?? ""
+            ])
+          )
         ].join("\n")
       )
     })
@@ -234,6 +228,13 @@ const indent = (text: string) =>
     .split("\n")
     .map((line) => `  ${line}`)
     .join("\n")
+
+/** A section's table under its heading, indented; `empty` when it has no rows. */
+const indentedTable = (
+  headers: ReadonlyArray<string>,
+  rows: ReadonlyArray<ReadonlyArray<string>>,
+  empty = "  <none>"
+): string => (rows.length === 0 ? empty : indent(table(headers, rows)))
 
 const backup = Command.make(
   "backup",
@@ -350,39 +351,32 @@ const status = Command.make(
           `Primary:          ${st.currentPrimary ?? "<none>"}`,
           `Ready instances:  ${st.readyInstances ?? instances.filter((i) => i.ready).length}/${object.spec.instances}`,
           "Instances:",
-          instances.length === 0
-            ? "  <none reported>"
-            : indent(
-                table(
-                  ["name", "role", "ready", "lag", "pod ip", "executed gtid"],
-                  instances.map((i) => [
-                    i.name,
-                    i.role,
-                    i.ready ? "true" : "false",
-                    i.lagSeconds === undefined ? "" : `${i.lagSeconds}s`,
-                    i.podIP ?? "",
-                    i.executedGtid ?? ""
-                  ])
-                )
-              ),
+          indentedTable(
+            ["name", "role", "ready", "lag", "pod ip", "executed gtid"],
+            instances.map((i) => [
+              i.name,
+              i.role,
+              i.ready ? "true" : "false",
+              i.lagSeconds === undefined ? "" : `${i.lagSeconds}s`,
+              i.podIP ?? "",
+              i.executedGtid ?? ""
+            ]),
+            "  <none reported>"
+          ),
           ...archivingLines(st),
           `Last completed backup: ${describeBackup(lastCompleted)}`,
           `Last failed backup:    ${describeBackup(lastFailed)}`,
           "Scheduled backups:",
-          schedules.length === 0
-            ? "  <none>"
-            : indent(
-                table(
-                  ["name", "schedule", "suspended", "last backup", "next run"],
-                  schedules.map((b) => [
-                    b.metadata.name ?? "",
-                    `${b.spec.schedule}${b.spec.timeZone === undefined ? "" : ` (${b.spec.timeZone})`}`,
-                    b.spec.suspend ? "true" : "false",
-                    b.status?.lastBackupName ?? "",
-                    b.status?.nextScheduleTime ?? ""
-                  ])
-                )
-              )
+          indentedTable(
+            ["name", "schedule", "suspended", "last backup", "next run"],
+            schedules.map((b) => [
+              b.metadata.name ?? "",
+              `${b.spec.schedule}${b.spec.timeZone === undefined ? "" : ` (${b.spec.timeZone})`}`,
+              b.spec.suspend ? "true" : "false",
+              b.status?.lastBackupName ?? "",
+              b.status?.nextScheduleTime ?? ""
+            ])
+          )
         ].join("\n")
       )
     })

@@ -157,6 +157,9 @@ export const expired = (message: string): ApiStatusError => fail(410, "Expired",
 /** 400 `BadRequest`. */
 export const badRequest = (message: string): ApiStatusError => fail(400, "BadRequest", message)
 
+/** 401 `Unauthorized`, the real server's body for a presented token that does not check out. */
+export const unauthorized = (): ApiStatusError => fail(401, "Unauthorized", "Unauthorized")
+
 /** 403 `Forbidden`. */
 export const forbidden = (message: string): ApiStatusError => fail(403, "Forbidden", message)
 

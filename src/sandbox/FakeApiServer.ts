@@ -41,7 +41,7 @@ import {
   type StatusBody,
   unsupportedMediaType
 } from "./ApiStatus.ts"
-import { type Access, type ApiAccess, type Denial, type IssueTokenOptions, makeApiAccess } from "./apiAccess.ts"
+import { type ApiAccess, type IssueTokenOptions, makeApiAccess } from "./apiAccess.ts"
 import { servingCertificate } from "./apiServerTls.ts"
 import { FakeCluster, type FakeClusterService, type ResourceRef, type WriteOptions } from "./FakeCluster.ts"
 import { openApiDocument, openApiIndex } from "./openapi.ts"
@@ -64,8 +64,12 @@ export interface FakeApiServerOptions {
   readonly secureListener?: { readonly certificate: string; readonly privateKey: string; readonly port: number }
 }
 
-/** A running fake API server. */
-export interface FakeApiServerService {
+/**
+ * A running fake API server. Its access control's token issuing and request records (`ApiAccess`) are exposed
+ * as they are.
+ */
+export interface FakeApiServerService
+  extends Pick<ApiAccess, "adminToken" | "issueToken" | "denials" | "clearDenials" | "allowed" | "clearAllowed"> {
   /** `http://127.0.0.1:<port>`, or `https://…` with `tls` */
   readonly url: string
   /** `https://127.0.0.1:<port>` of the `secureListener`, when there is one. */
@@ -74,19 +78,11 @@ export interface FakeApiServerService {
   readonly port: number
   /** The CA certificate (PEM) that signed the serving certificate, with `tls`. */
   readonly caCertificate: string | undefined
-  /** The sandbox admin's bearer token (kubectl, tests); meaningful with `rbac`. */
-  readonly adminToken: string
   /**
    * Writes a kubeconfig for the sandbox admin pointing at the server (with `tls` it trusts the server's CA, else
    * `insecure-skip-tls-verify`); returns its path.
    */
   readonly writeKubeconfig: (path: string, namespace?: string) => Effect.Effect<string>
-  /** A ServiceAccount token (the TokenRequest API's); 404 when the ServiceAccount does not exist. */
-  readonly issueToken: (
-    namespace: string,
-    serviceAccount: string,
-    options?: IssueTokenOptions
-  ) => Effect.Effect<string, ApiStatusError>
   /**
    * Writes what the kubelet mounts at `/var/run/secrets/kubernetes.io/serviceaccount` (`token`, `ca.crt` with
    * `tls`, `namespace`) into `dir`; returns `dir`.
@@ -97,12 +93,6 @@ export interface FakeApiServerService {
     serviceAccount: string,
     options?: IssueTokenOptions
   ) => Effect.Effect<string, ApiStatusError>
-  /** Every request RBAC denied so far, oldest first. */
-  readonly denials: Effect.Effect<ReadonlyArray<Denial>>
-  readonly clearDenials: Effect.Effect<void>
-  /** Every request RBAC allowed so far, with its identity, oldest first (empty without `rbac`). */
-  readonly allowed: Effect.Effect<ReadonlyArray<Access>>
-  readonly clearAllowed: Effect.Effect<void>
 }
 
 /** The fake API server: needs a `FakeCluster`; closes with its scope. */

@@ -29,7 +29,7 @@ import type { PodLogs } from "./PodLogs.ts"
 import { freePort } from "./ports.ts"
 import { launchRgw } from "./rgw/rgw.ts"
 import { createBucket, type S3Endpoint } from "./s3Endpoint.ts"
-import { startS3rver } from "./s3rver.ts"
+import { s3rver } from "./s3rver.ts"
 
 /** The bucket every sandbox has. */
 export const sandboxBucket = "cloudnative-mysql-backups"
@@ -177,12 +177,8 @@ const startObjectStore = (stateDir: string, kind: "auto" | "rgw" | "s3rver") =>
       const { endpoint, region, accessKey, secretKey } = rgw.endpoints
       return { kind: "rgw" as const, endpoint, region, accessKey, secretKey }
     }
-    const server = yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: () => startS3rver({ bucket: sandboxBucket }),
-        catch: (cause) => new SandboxError({ message: cause instanceof Error ? cause.message : String(cause) })
-      }),
-      (started) => Effect.promise(() => started.stop())
+    const server = yield* s3rver({ bucket: sandboxBucket }).pipe(
+      Effect.mapError((error) => new SandboxError({ message: error.message }))
     )
     return {
       kind: "s3rver" as const,

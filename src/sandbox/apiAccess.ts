@@ -18,15 +18,14 @@
 import type { IncomingMessage } from "node:http"
 import { Effect, Schema } from "effect"
 import { metaV1Time, nowMillis } from "../api/time.ts"
-import { ApiStatusError, badRequest, invalid, notFound } from "./ApiStatus.ts"
+import { ApiStatusError, badRequest, invalid, notFound, unauthorized } from "./ApiStatus.ts"
 import {
   adminUser,
   anonymousUser,
   apiServerAudience,
   bearerToken,
   serviceAccountUser,
-  TokenAuthority,
-  unauthorized
+  TokenAuthority
 } from "./authn.ts"
 import type { FakeClusterService } from "./FakeCluster.ts"
 import { authorize, forbiddenStatus, type UserInfo } from "./rbac.ts"

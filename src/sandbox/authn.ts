@@ -14,7 +14,6 @@
  * @since 0.1.0
  */
 import { generateKeyPairSync, type KeyObject, randomBytes, sign, verify } from "node:crypto"
-import { ApiStatusError } from "./ApiStatus.ts"
 import { mastersGroup, serviceAccountUserName, type UserInfo } from "./rbac.ts"
 import { isRecord } from "./StoredObject.ts"
 
@@ -33,20 +32,6 @@ export const serviceAccountUser = (namespace: string, name: string, uid: string)
   uid,
   groups: ["system:serviceaccounts", `system:serviceaccounts:${namespace}`, "system:authenticated"]
 })
-
-/** 401 with the real server's body. */
-export const unauthorized = (): ApiStatusError =>
-  new ApiStatusError({
-    status: {
-      kind: "Status",
-      apiVersion: "v1",
-      metadata: {},
-      status: "Failure",
-      message: "Unauthorized",
-      reason: "Unauthorized",
-      code: 401
-    }
-  })
 
 /** The Kubernetes-specific claims of a ServiceAccount token. */
 export interface ServiceAccountClaims {

@@ -24,7 +24,7 @@
 import * as http from "node:http"
 import * as https from "node:https"
 import type { AddressInfo, Socket } from "node:net"
-import { Effect, type Scope } from "effect"
+import { Effect, type Fiber, FiberSet, type Scope } from "effect"
 
 /** What to do with a matching request. */
 export type FaultAction =
@@ -92,8 +92,11 @@ export interface ProxyTls {
   readonly key: string
 }
 
+/** Forks an effect for the proxy's lifetime (its `Delay` timers); interrupted when the proxy closes. */
+type RunInProxy = (effect: Effect.Effect<void>) => Fiber.Fiber<void>
+
 /** Start a proxy on 127.0.0.1 (ephemeral port) in front of `upstream` (`http://host:port`). */
-export const startFaultProxy = async (upstream: string, tls?: ProxyTls): Promise<FaultProxy> => {
+const startFaultProxy = async (upstream: string, tls: ProxyTls | undefined, run: RunInProxy): Promise<FaultProxy> => {
   const target = new URL(upstream)
   const requests: Array<RecordedRequest> = []
   const sockets = new Set<Socket>()
@@ -201,12 +204,17 @@ export const startFaultProxy = async (upstream: string, tls?: ProxyTls): Promise
         return forward(req, res, undefined, action.afterBytes)
       case "Delay": {
         req.pause()
-        const timer = setTimeout(() => {
-          // listen first: a paused stream's buffered body must not flow before someone reads it
-          forward(req, res, undefined)
-          req.resume()
-        }, action.millis)
-        res.on("close", () => clearTimeout(timer))
+        const delayed = run(
+          Effect.andThen(
+            Effect.sleep(action.millis),
+            Effect.sync(() => {
+              // listen first: a paused stream's buffered body must not flow before someone reads it
+              forward(req, res, undefined)
+              req.resume()
+            })
+          )
+        )
+        res.on("close", () => delayed.interruptUnsafe())
         return
       }
       case "Reset":
@@ -260,7 +268,11 @@ export const startFaultProxy = async (upstream: string, tls?: ProxyTls): Promise
 
 /** The proxy as a scoped resource: closed with the scope. */
 export const faultProxy = (upstream: string, tls?: ProxyTls): Effect.Effect<FaultProxy, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.promise(() => startFaultProxy(upstream, tls)),
-    (proxy) => Effect.promise(() => proxy.close())
-  )
+  Effect.gen(function* () {
+    // made before the proxy, so it is closed after it: a delayed request is interrupted once the server is gone
+    const run = yield* FiberSet.makeRuntime<never, void, never>()
+    return yield* Effect.acquireRelease(
+      Effect.promise(() => startFaultProxy(upstream, tls, run)),
+      (proxy) => Effect.promise(() => proxy.close())
+    )
+  })

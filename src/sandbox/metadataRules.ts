@@ -8,39 +8,34 @@ import { invalidValue, requiredValue, type StatusCause } from "./ApiStatus.ts"
 import type { ServedKind } from "./resources.ts"
 import { isRecord, type JsonObject } from "./StoredObject.ts"
 
-const dns1123Subdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
-const dns1035Label = /^[a-z]([-a-z0-9]*[a-z0-9])?$/
+/** The DNS naming rules: the real server's length limit, pattern and message. */
+const dnsNameRules = {
+  dns1123Subdomain: {
+    maxLength: 253,
+    pattern: /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    message:
+      "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+  },
+  dns1035Label: {
+    maxLength: 63,
+    pattern: /^[a-z]([-a-z0-9]*[a-z0-9])?$/,
+    message:
+      "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+  }
+} as const
 
 /** `metadata.name` against the kind's naming rule. */
 export const nameCauses = (type: ServedKind, name: string): Array<StatusCause> => {
-  switch (type.nameRule) {
-    case "dns1123Subdomain":
-      if (name.length > 253) return [invalidValue("metadata.name", name, "must be no more than 253 characters")]
-      return dns1123Subdomain.test(name)
-        ? []
-        : [
-            invalidValue(
-              "metadata.name",
-              name,
-              "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-            )
-          ]
-    case "dns1035Label":
-      if (name.length > 63) return [invalidValue("metadata.name", name, "must be no more than 63 characters")]
-      return dns1035Label.test(name)
-        ? []
-        : [
-            invalidValue(
-              "metadata.name",
-              name,
-              "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
-            )
-          ]
-    case "pathSegment":
-      return name === "." || name === ".." || /[/%]/.test(name)
-        ? [invalidValue("metadata.name", name, "may not contain '/' or '%' and may not be '.' or '..'")]
-        : []
+  if (type.nameRule === "pathSegment") {
+    return name === "." || name === ".." || /[/%]/.test(name)
+      ? [invalidValue("metadata.name", name, "may not contain '/' or '%' and may not be '.' or '..'")]
+      : []
   }
+  const rule = dnsNameRules[type.nameRule]
+  if (name.length > rule.maxLength) {
+    return [invalidValue("metadata.name", name, `must be no more than ${rule.maxLength} characters`)]
+  }
+  return rule.pattern.test(name) ? [] : [invalidValue("metadata.name", name, rule.message)]
 }
 
 const labelKey =

@@ -5,8 +5,14 @@
  */
 import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
-import { Effect } from "effect"
-import { randomBelow } from "./wallClock.ts"
+import { Data, Effect, Random } from "effect"
+
+/** Every port tried was taken. */
+export class NoFreePort extends Data.TaggedError("NoFreePort")<{ readonly attempts: number }> {
+  override get message(): string {
+    return `no free loopback port below the ephemeral range after ${this.attempts} attempts`
+  }
+}
 
 const ephemeralLow = ((): number => {
   try {
@@ -16,24 +22,24 @@ const ephemeralLow = ((): number => {
   }
 })()
 
-const listensOn = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
+const listensOn = (port: number): Effect.Effect<boolean> =>
+  Effect.callback<boolean>((resume) => {
     const server = createServer()
-    server.once("error", () => resolve(false))
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)))
+    server.once("error", () => resume(Effect.succeed(false)))
+    server.listen(port, "127.0.0.1", () => server.close(() => resume(Effect.succeed(true))))
   })
+
+const attempts = 200
 
 /**
  * A TCP port that was free a moment ago on 127.0.0.1, chosen below the kernel's ephemeral range: a port from
  * inside it (what `listen(0)` hands out) can be taken by any outgoing connection before the server binds it.
+ * Running out of candidates is a defect: 200 random ports below the range all taken means a broken machine.
  */
-export const freePortAsync = async (): Promise<number> => {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 10000 + randomBelow(ephemeralLow - 10000)
-    if (await listensOn(port)) return port
+export const freePort: Effect.Effect<number> = Effect.gen(function* () {
+  for (let attempt = 0; attempt < attempts; attempt++) {
+    const port = yield* Random.nextIntBetween(10000, ephemeralLow, { halfOpen: true })
+    if (yield* listensOn(port)) return port
   }
-  throw new Error("no free loopback port below the ephemeral range")
-}
-
-/** {@link freePortAsync} as an Effect. */
-export const freePort: Effect.Effect<number> = Effect.promise(() => freePortAsync())
+  return yield* Effect.die(new NoFreePort({ attempts }))
+})

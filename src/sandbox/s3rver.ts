@@ -14,9 +14,12 @@ import { createRequire } from "node:module"
 import { createConnection } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect, type Scope } from "effect"
-import { freePortAsync } from "./ports.ts"
-import { sleepMillis, wallClockMillis } from "./wallClock.ts"
+import { Data, Effect, type Scope } from "effect"
+import { waitUntilReady } from "../platform/waitUntil.ts"
+import { freePort } from "./ports.ts"
+
+/** s3rver exited, or did not accept connections within 15 s; `message` has its stderr. */
+export class S3rverStartFailed extends Data.TaggedError("S3rverStartFailed")<{ readonly message: string }> {}
 
 /** A running s3rver. */
 export interface S3rver {
@@ -30,14 +33,15 @@ export interface S3rver {
   readonly stop: () => Promise<void>
 }
 
-const accepts = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
+const accepts = (port: number): Effect.Effect<boolean> =>
+  Effect.callback<boolean>((resume) => {
     const socket = createConnection({ host: "127.0.0.1", port })
     socket.once("connect", () => {
       socket.destroy()
-      resolve(true)
+      resume(Effect.succeed(true))
     })
-    socket.once("error", () => resolve(false))
+    socket.once("error", () => resume(Effect.succeed(false)))
+    return Effect.sync(() => socket.destroy())
   })
 
 const exited = (child: ChildProcess): Promise<void> =>
@@ -45,52 +49,57 @@ const exited = (child: ChildProcess): Promise<void> =>
     ? Promise.resolve()
     : new Promise((resolve) => child.once("exit", () => resolve()))
 
-/** Start s3rver with `bucket` (default `backups`) created. */
-export const startS3rver = async (options: { readonly bucket?: string } = {}): Promise<S3rver> => {
-  const bucket = options.bucket ?? "backups"
-  const directory = mkdtempSync(join(tmpdir(), "s3rver-"))
-  const port = await freePortAsync()
-  const bin = createRequire(import.meta.url).resolve("s3rver/bin/s3rver.js")
-  const child = spawn(
-    process.execPath,
-    [bin, "-d", directory, "-a", "127.0.0.1", "-p", String(port), "-s", "--configure-bucket", bucket],
-    {
-      env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --openssl-legacy-provider`.trim() },
-      stdio: ["ignore", "ignore", "pipe"]
+/** Start s3rver with `bucket` (default `backups`) created; `stop` ends it (the caller owns it). */
+export const startS3rver = (options: { readonly bucket?: string } = {}): Effect.Effect<S3rver, S3rverStartFailed> =>
+  Effect.gen(function* () {
+    const bucket = options.bucket ?? "backups"
+    const directory = mkdtempSync(join(tmpdir(), "s3rver-"))
+    const port = yield* freePort
+    const bin = createRequire(import.meta.url).resolve("s3rver/bin/s3rver.js")
+    const child = spawn(
+      process.execPath,
+      [bin, "-d", directory, "-a", "127.0.0.1", "-p", String(port), "-s", "--configure-bucket", bucket],
+      {
+        env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --openssl-legacy-provider`.trim() },
+        stdio: ["ignore", "ignore", "pipe"]
+      }
+    )
+    let stderr = ""
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr = `${stderr}${chunk.toString("utf8")}`.slice(-4000)
+    })
+    const pid = child.pid
+    const stop = async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
+      await exited(child)
+      rmSync(directory, { recursive: true, force: true })
     }
-  )
-  let stderr = ""
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr = `${stderr}${chunk.toString("utf8")}`.slice(-4000)
+    const notStarted = () =>
+      Effect.andThen(
+        Effect.promise(stop),
+        Effect.fail(new S3rverStartFailed({ message: `s3rver did not start on port ${port}: ${stderr}` }))
+      )
+    yield* waitUntilReady({
+      probe: accepts(port),
+      exited: () => pid === undefined || child.exitCode !== null,
+      interval: "50 millis",
+      timeout: "15 seconds",
+      onExited: notStarted,
+      onTimeout: notStarted
+    })
+    return {
+      endpoint: `http://127.0.0.1:${port}`,
+      bucket,
+      accessKey: "S3RVER",
+      secretKey: "S3RVER",
+      pid: pid ?? 0,
+      directory,
+      stop
+    } satisfies S3rver
   })
-  const pid = child.pid
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
-    await exited(child)
-    rmSync(directory, { recursive: true, force: true })
-  }
-  const deadline = wallClockMillis() + 15_000
-  while (!(await accepts(port))) {
-    if (pid === undefined || child.exitCode !== null || wallClockMillis() > deadline) {
-      await stop()
-      throw new Error(`s3rver did not start on port ${port}: ${stderr}`)
-    }
-    await sleepMillis(50)
-  }
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    bucket,
-    accessKey: "S3RVER",
-    secretKey: "S3RVER",
-    pid: pid ?? 0,
-    directory,
-    stop
-  }
-}
 
 /** s3rver as a scoped resource: stopped with the scope. */
-export const s3rver = (options: { readonly bucket?: string } = {}): Effect.Effect<S3rver, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.promise(() => startS3rver(options)),
-    (server) => Effect.promise(() => server.stop())
-  )
+export const s3rver = (
+  options: { readonly bucket?: string } = {}
+): Effect.Effect<S3rver, S3rverStartFailed, Scope.Scope> =>
+  Effect.acquireRelease(startS3rver(options), (server) => Effect.promise(() => server.stop()))

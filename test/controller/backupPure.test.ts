@@ -12,14 +12,10 @@ import { decodeWorkerEnv } from "../../src/api/jobs.ts"
 import { ObjectStore } from "../../src/api/objectStore.ts"
 import { decide } from "../../src/controller/backup/decide.ts"
 import type { BackupObservation } from "../../src/controller/backup/observe.ts"
-import {
-  objectStoreSecretFiles,
-  renderBackupJob,
-  renderCleanupJob,
-  renderProgressAccess
-} from "../../src/controller/backup/render.ts"
+import { renderBackupJob, renderCleanupJob, renderProgressAccess } from "../../src/controller/backup/render.ts"
 import { defaultMaxLagSeconds, selectSource } from "../../src/controller/backup/selectSource.ts"
 import { findCondition } from "../../src/controller/conditions.ts"
+import { objectStoreSecretFiles } from "../../src/controller/objectStoreAccess.ts"
 import type { Job, Pod } from "../../src/kube/resources.ts"
 import { backupObject, clusterObject, healthyInstances, objectStore, workerResult } from "./support.ts"
 

@@ -58,6 +58,26 @@ describe("fault injection", () => {
     })
   )
 
+  it.live("Delay: the proxy answers late, with the upstream's answer intact (the body it held back included)", () =>
+    Effect.gen(function* () {
+      const proxy = yield* faultProxy(rgw().endpoint)
+      proxy.setRules([{ method: "PUT", action: { _tag: "Delay", millis: 200 } }])
+      yield* withClient(rgwConnection(bucket, { endpoint: proxy.endpoint }), (s3) =>
+        Effect.gen(function* () {
+          const k = key("delay")
+          const body = randomBytes(64 * 1024)
+          yield* s3.putObject(k, body)
+          assert.deepStrictEqual(
+            proxy.requests.filter((r) => r.method === "PUT").map((r) => r.fault),
+            ["Delay"]
+          )
+          const stored = Buffer.concat(yield* Stream.runCollect(s3.getObject(k)))
+          assert.isTrue(stored.equals(body))
+        })
+      )
+    })
+  )
+
   it.live("500 InternalError on complete: typed error; the upload can still be aborted, leaving nothing", () =>
     Effect.gen(function* () {
       const proxy = yield* faultProxy(rgw().endpoint)

@@ -9,6 +9,7 @@
  * When RGW cannot run (binaries missing outside CI), `startRgw()` rejects with the reason and the install
  * command, so every test that needs it fails instead of passing silently.
  */
+import { Effect } from "effect"
 import { inject } from "vitest"
 import type { ObjectStore } from "../../src/api/objectStore.ts"
 import type { ObjectStoreConnection } from "../../src/objectstore/connection.ts"
@@ -36,7 +37,7 @@ export const startRgw = async (): Promise<RgwEndpoints> => {
     throw new Error("RGW is not provided: add test/support/globalSetup.ts to globalSetup in vitest.config.ts")
   }
   if (!provided.available) throw new Error(`RGW is required by this test but unavailable: ${provided.reason}`)
-  started = await ensureRgwStarted(provided.stateDir)
+  started = await Effect.runPromise(ensureRgwStarted(provided.stateDir))
   return started
 }
 

@@ -24,7 +24,6 @@ import { Schema } from "effect"
 import type { Backup } from "../../api/backup.ts"
 import { CleanupEnv } from "../../api/cleanupJob.ts"
 import type { Cluster } from "../../api/cluster.ts"
-import type { SecretKeySelector } from "../../api/common.ts"
 import { Group } from "../../api/common.ts"
 import { envVarList } from "../../api/env.ts"
 import type { WorkerEnvVars } from "../../api/jobs.ts"
@@ -41,6 +40,7 @@ import {
 } from "../../api/names.ts"
 import type { ObjectStore } from "../../api/objectStore.ts"
 import type { Job, Role, RoleBinding, ServiceAccount } from "../../kube/resources.ts"
+import { objectStoreAccess, objectStoreVolumeName, sdkHome } from "../objectStoreAccess.ts"
 
 /** Retries of a failed worker Pod before the Job fails (`backoffLimit`): each retry reuses the backup id. */
 export const backupBackoffLimit = 2
@@ -60,7 +60,6 @@ export const objectStoreMountPath = "/var/run/secrets/cloudnative-mysql/object-s
 export const backupContainerName = "backup"
 export const cleanupContainerName = "abort-uploads"
 
-const objectStoreVolume = "object-store"
 const tlsVolume = "client-tls"
 
 /** What a backup Job is rendered from. */
@@ -75,31 +74,6 @@ export interface BackupJobInput {
   /** `<path>/<cluster>/<backup-name>/<backup-id>/` */
   readonly prefix: string
 }
-
-/** The secret files an object store needs: file name (spec field) → Secret key reference. */
-export const objectStoreSecretFiles = (store: ObjectStore): ReadonlyArray<readonly [string, SecretKeySelector]> => {
-  const files: Array<readonly [string, SecretKeySelector]> = []
-  const add = (file: string, ref: SecretKeySelector | undefined) => {
-    if (ref !== undefined) files.push([file, ref])
-  }
-  add("accessKeyId", store.credentials.accessKeyId)
-  add("secretAccessKey", store.credentials.secretAccessKey)
-  add("sessionToken", store.credentials.sessionToken)
-  add("caBundle", store.caBundle)
-  add("customerKey", store.serverSideEncryption?.customerKey)
-  return files
-}
-
-/** A projected volume with one file per referenced Secret key (Secrets may differ per key). */
-const objectStoreProjection = (store: ObjectStore) => ({
-  name: objectStoreVolume,
-  projected: {
-    defaultMode: 0o400,
-    sources: objectStoreSecretFiles(store).map(([file, ref]) => ({
-      secret: { name: ref.name, items: [{ key: ref.key, path: file }] }
-    }))
-  }
-})
 
 const bracketed = (ip: string): string => (ip.includes(":") ? `[${ip}]` : ip)
 
@@ -132,12 +106,6 @@ export const workerPodSecurityContext = {
   fsGroup: 999,
   seccompProfile: { type: "RuntimeDefault" }
 }
-
-/**
- * The S3 SDK resolves the home directory while loading its shared config; an image user without a passwd entry
- * has none (uv_os_homedir ENOENT). Nothing is written there: the root file system stays read-only.
- */
-const homeEnv = { name: "HOME", value: "/tmp" }
 
 /** How often the worker writes `status.progress`: a write per running Backup every 5 s. */
 export const progressIntervalMillis = 5_000
@@ -214,12 +182,8 @@ export const renderBackupJob = (input: BackupJobInput): Job => {
   const cluster = input.cluster.metadata.name ?? ""
   const jobLabels = backupJobLabels(cluster, backupName)
   const jobAnnotations = { [annotations.backupId]: input.backupId, [annotations.backupPrefix]: input.prefix }
-  const env = [
-    ...envVarList(workerEnv(input)),
-    { name: "OBJECT_STORE_SPEC", value: JSON.stringify(input.objectStore) },
-    { name: "OBJECT_STORE_SECRETS_DIR", value: objectStoreMountPath },
-    homeEnv
-  ]
+  const objectStore = objectStoreAccess(input.objectStore, objectStoreMountPath)
+  const env = envVarList({ ...workerEnv(input), ...objectStore.env })
   return {
     apiVersion: "batch/v1",
     kind: "Job",
@@ -253,7 +217,8 @@ export const renderBackupJob = (input: BackupJobInput): Job => {
               securityContext: restrictedContainer,
               volumeMounts: [
                 { name: tlsVolume, mountPath: tlsMountPath, readOnly: true },
-                { name: objectStoreVolume, mountPath: objectStoreMountPath, readOnly: true }
+                // mounted even when empty: the cleanup Job copies this volume and mount
+                objectStore.volumeMount
               ]
             }
           ],
@@ -270,7 +235,7 @@ export const renderBackupJob = (input: BackupJobInput): Job => {
                 ]
               }
             },
-            objectStoreProjection(input.objectStore)
+            objectStore.volume
           ]
         }
       }
@@ -335,13 +300,13 @@ export const renderCleanupJob = (backupJob: Job, owner: Backup | undefined): Job
               name: cleanupContainerName,
               image: worker?.image ?? "",
               command: ["cloudnative-mysql", "abort-uploads"],
-              env: [...envVarList(env), homeEnv],
+              env: envVarList({ ...env, ...sdkHome }),
               terminationMessagePolicy: "File",
               securityContext: restrictedContainer,
-              volumeMounts: [{ name: objectStoreVolume, mountPath: objectStoreMountPath, readOnly: true }]
+              volumeMounts: [{ name: objectStoreVolumeName, mountPath: objectStoreMountPath, readOnly: true }]
             }
           ],
-          volumes: (podSpec?.volumes ?? []).filter((volume) => volume.name === objectStoreVolume)
+          volumes: (podSpec?.volumes ?? []).filter((volume) => volume.name === objectStoreVolumeName)
         }
       }
     }

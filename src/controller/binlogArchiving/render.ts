@@ -17,10 +17,10 @@ import { intervalSeconds } from "../../api/cluster.ts"
 import { envVarList } from "../../api/env.ts"
 import { binlogArchiverLabels, binlogArchiverName, secretNames, serviceNames } from "../../api/names.ts"
 import type { Deployment } from "../../kube/resources.ts"
-import { objectStoreSecretFiles } from "../backup/render.ts"
 import { accountNames, passwordFiles, podPaths, ports, tlsFiles } from "../cluster/layout.ts"
 import { serverIdOf } from "../cluster/optionFile.ts"
 import { type ClusterRef, fieldEnv, ownerReference, serviceHost, specHash } from "../cluster/render.ts"
+import { objectStoreAccess } from "../objectStoreAccess.ts"
 
 /** Where things are inside the archiver's container. */
 export const archiverPaths = {
@@ -71,7 +71,7 @@ export const renderArchiverDeployment = (cluster: ClusterRef): Deployment | unde
   const objectStore = cluster.spec.backup?.objectStore
   if (!archivingEnabled(cluster) || objectStore === undefined) return undefined
   const objectLabels = binlogArchiverLabels(cluster.name)
-  const secrets = objectStoreSecretFiles(objectStore)
+  const access = objectStoreAccess(objectStore, archiverPaths.objectStoreSecretsDir)
   const spec = {
     replicas: 1,
     // never two archivers at once, not even during a rollout
@@ -90,13 +90,7 @@ export const renderArchiverDeployment = (cluster: ClusterRef): Deployment | unde
             image: cluster.spec.imageName,
             command: ["cloudnative-mysql", "archive-binlogs"],
             env: [
-              ...envVarList({
-                ...archiverEnv(cluster),
-                OBJECT_STORE_SPEC: JSON.stringify(objectStore),
-                OBJECT_STORE_SECRETS_DIR: archiverPaths.objectStoreSecretsDir,
-                // the S3 SDK resolves the home directory while loading its shared config
-                HOME: archiverPaths.tmpDir
-              }),
+              ...envVarList({ ...archiverEnv(cluster), ...access.env }),
               // its own address only, as the instance manager does: Pods sharing a node's network do not collide
               fieldEnv("ARCHIVE_LISTEN_ADDRESS", "status.podIP")
             ],
@@ -119,9 +113,7 @@ export const renderArchiverDeployment = (cluster: ClusterRef): Deployment | unde
               { name: "tmp", mountPath: archiverPaths.tmpDir },
               { name: "credentials", mountPath: archiverPaths.credentialsDir, readOnly: true },
               { name: "client-tls", mountPath: archiverPaths.clientTlsDir, readOnly: true },
-              ...(secrets.length === 0
-                ? []
-                : [{ name: "object-store", mountPath: archiverPaths.objectStoreSecretsDir, readOnly: true }])
+              ...access.volumeMounts
             ]
           }
         ],
@@ -137,19 +129,7 @@ export const renderArchiverDeployment = (cluster: ClusterRef): Deployment | unde
             }
           },
           { name: "client-tls", secret: { secretName: secretNames(cluster.name).clientTls, defaultMode: 0o400 } },
-          ...(secrets.length === 0
-            ? []
-            : [
-                {
-                  name: "object-store",
-                  projected: {
-                    defaultMode: 0o400,
-                    sources: secrets.map(([file, ref]) => ({
-                      secret: { name: ref.name, items: [{ key: ref.key, path: file }] }
-                    }))
-                  }
-                }
-              ])
+          ...access.volumes
         ]
       }
     }

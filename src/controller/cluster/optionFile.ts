@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto"
 import type { Flavor } from "../../api/images.ts"
 import type { InstanceRole } from "../../api/names.ts"
+import { flavorOf } from "../../instance/flavor.ts"
 
 /** Where things are inside a database container (and in tests, inside a temp dir). */
 export interface ServerPaths {
@@ -63,22 +64,5 @@ export const renderOptionFile = (input: OptionFileInput): string => {
     ["ssl_key", paths.tlsKey],
     ["read_only", input.role === "replica" ? "ON" : "OFF"]
   ]
-  const flavored: ReadonlyArray<readonly [string, string | number]> =
-    input.flavor === "mariadb"
-      ? [
-          ["log_bin", "mysql-bin"],
-          ["relay_log", "relay-bin"],
-          ["log_slave_updates", "ON"],
-          ["gtid_domain_id", 0],
-          ["gtid_strict_mode", "ON"]
-        ]
-      : [
-          ["log_bin", "binlog"],
-          ["relay_log", "relay-bin"],
-          ["log_replica_updates", "ON"],
-          ["gtid_mode", "ON"],
-          ["enforce_gtid_consistency", "ON"],
-          ["super_read_only", input.role === "replica" ? "ON" : "OFF"]
-        ]
-  return `${lines([...common, ...flavored])}\n`
+  return `${lines([...common, ...flavorOf(input.flavor).serverOptions(input.role)])}\n`
 }

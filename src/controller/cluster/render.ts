@@ -15,7 +15,7 @@ import { createHash } from "node:crypto"
 import type { Cluster, ClusterSpec, OnDamagedLatest, RecoveryTarget } from "../../api/cluster.ts"
 import { ApiVersion, type SecretKeySelector } from "../../api/common.ts"
 import { envVarList } from "../../api/env.ts"
-import { type Flavor, instanceImageOf } from "../../api/images.ts"
+import { flavorOfImage } from "../../api/images.ts"
 import type { RestoreEnvVars } from "../../api/jobs.ts"
 import {
   annotations,
@@ -32,7 +32,7 @@ import {
 } from "../../api/names.ts"
 import type { ObjectStore } from "../../api/objectStore.ts"
 import type { ConfigMap, Job, PersistentVolumeClaim, Pod, Service } from "../../kube/resources.ts"
-import { objectStoreSecretFiles } from "../backup/render.ts"
+import { objectStoreAccess } from "../objectStoreAccess.ts"
 import { accountNames, passwordFiles, podPaths, ports, serverPaths, tlsFiles } from "./layout.ts"
 import { renderOptionFile, serverIdOf } from "./optionFile.ts"
 
@@ -61,10 +61,6 @@ export const ownerReference = (cluster: ClusterRef) => ({
   controller: true,
   blockOwnerDeletion: true
 })
-
-/** The server flavour of an image: from our image table, else guessed from its name (custom builds). */
-export const flavorOfImage = (image: string): Flavor =>
-  instanceImageOf(image)?.flavor ?? (image.includes("mariadb") ? "mariadb" : "mysql")
 
 /** How an instance's empty data directory is filled (the instance manager's `DATA_DIR_BOOTSTRAP`). */
 export type DataDirBootstrap = "initialise" | "clone" | "restored"
@@ -364,7 +360,7 @@ export const restoreEnv = (cluster: ClusterRef, plan: RecoveryPlan): RestoreEnvV
 /** The recovery Job `<cluster>-1-recovery`: restores the plan into the first instance's PVC, once. */
 export const renderRecoveryJob = (cluster: ClusterRef, plan: RecoveryPlan): Job => {
   const jobLabels = recoveryJobLabels(cluster.name)
-  const secrets = objectStoreSecretFiles(plan.objectStore)
+  const objectStore = objectStoreAccess(plan.objectStore, podPaths.objectStoreSecretsDir)
   return {
     apiVersion: "batch/v1",
     kind: "Job",
@@ -385,23 +381,14 @@ export const renderRecoveryJob = (cluster: ClusterRef, plan: RecoveryPlan): Job 
               // the instance image: its backup tool matches the server that will run on the data
               image: cluster.spec.imageName,
               command: ["cloudnative-mysql", "restore"],
-              env: envVarList({
-                ...restoreEnv(cluster, plan),
-                OBJECT_STORE_SPEC: JSON.stringify(plan.objectStore),
-                OBJECT_STORE_SECRETS_DIR: podPaths.objectStoreSecretsDir,
-                // the S3 SDK resolves the home directory while loading its shared config; an image user
-                // without a passwd entry has none (uv_os_homedir ENOENT)
-                HOME: "/tmp"
-              }),
+              env: envVarList({ ...restoreEnv(cluster, plan), ...objectStore.env }),
               terminationMessagePath: podPaths.terminationMessage,
               terminationMessagePolicy: "File",
               volumeMounts: [
                 { name: "data", mountPath: podPaths.volume },
                 { name: "config", mountPath: podPaths.configDir, readOnly: true },
                 { name: "server-tls", mountPath: podPaths.serverTlsDir, readOnly: true },
-                ...(secrets.length === 0
-                  ? []
-                  : [{ name: "object-store", mountPath: podPaths.objectStoreSecretsDir, readOnly: true }])
+                ...objectStore.volumeMounts
               ]
             }
           ],
@@ -409,19 +396,7 @@ export const renderRecoveryJob = (cluster: ClusterRef, plan: RecoveryPlan): Job 
             { name: "data", persistentVolumeClaim: { claimName: instanceName(cluster.name, 1) } },
             configVolume(cluster, 1),
             serverTlsVolume(cluster),
-            ...(secrets.length === 0
-              ? []
-              : [
-                  {
-                    name: "object-store",
-                    projected: {
-                      defaultMode: 0o400,
-                      sources: secrets.map(([path, ref]) => ({
-                        secret: { name: ref.name, items: [{ key: ref.key, path }] }
-                      }))
-                    }
-                  }
-                ])
+            ...objectStore.volumes
           ]
         }
       }

@@ -28,6 +28,7 @@ import {
   isTerminal,
   type RunningController,
   startInformer,
+  startOwnerInformers,
   startQueue
 } from "./informer.ts"
 import { type Deployment, Kinds, type ReplicaSet } from "./kinds.ts"
@@ -179,16 +180,13 @@ export const startDeploymentController = Effect.gen(function* () {
     }).pipe(Effect.withSpan("DeploymentController.reconcile", { attributes: { key } }))
 
   const queue = yield* startQueue("deployment-controller", reconcile)
-  const deployments = yield* startInformer(Kinds.deployments, (event) => queue.add(event.key))
-  const replicaSets = yield* startInformer(Kinds.replicaSets, (event) =>
-    Option.match(controllerKey(event.object, "Deployment"), { onNone: () => Effect.void, onSome: queue.add })
-  )
+  const informers = yield* startOwnerInformers(queue, Kinds.deployments, Kinds.replicaSets)
   // Recreate waits for old Pods to go: a Pod's ReplicaSet leads to its Deployment
   const pods = yield* startInformer(Kinds.pods, (event) =>
     Option.match(controllerKey(event.object, "ReplicaSet"), {
       onNone: () => Effect.void,
       onSome: (replicaSetKey) =>
-        Effect.flatMap(replicaSets.get(replicaSetKey), (replicaSet) =>
+        Effect.flatMap(informers.owned.get(replicaSetKey), (replicaSet) =>
           Option.match(
             Option.flatMap(replicaSet, (found) => controllerKey(found, "Deployment")),
             {
@@ -200,6 +198,6 @@ export const startDeploymentController = Effect.gen(function* () {
     })
   )
   return {
-    synced: Effect.all([deployments.synced, replicaSets.synced, pods.synced], { discard: true })
+    synced: Effect.andThen(informers.synced, pods.synced)
   } satisfies RunningController
 })

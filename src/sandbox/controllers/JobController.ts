@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect } from "effect"
 import { metaV1Time, nowMillis } from "../../api/time.ts"
 import { makeEventRecorder } from "../../kube/EventRecorder.ts"
 import type { KubeError } from "../../kube/errors.ts"
@@ -19,7 +19,6 @@ import { KubeApi } from "../../kube/KubeApi.ts"
 import { type ObjectRef, parseKey } from "../../kube/resources.ts"
 import type { Reconciled } from "../../kube/WorkQueue.ts"
 import {
-  controllerKey,
   controllerOf,
   controllerReference,
   createPodOrReport,
@@ -28,7 +27,7 @@ import {
   isDeleting,
   type RunningController,
   refusedCreateRetry,
-  startInformer,
+  startOwnerInformers,
   startQueue
 } from "./informer.ts"
 import { expiresAt, type JobTiming, planJob, terminalCondition, trackingFinalizer } from "./jobStatus.ts"
@@ -199,9 +198,6 @@ export const startJobController = (timing: JobTiming) =>
       }).pipe(Effect.withSpan("JobController.reconcile", { attributes: { key } }))
 
     const queue = yield* startQueue("job-controller", reconcile)
-    const jobs = yield* startInformer(Kinds.jobs, (event) => queue.add(event.key))
-    const pods = yield* startInformer(Kinds.pods, (event) =>
-      Option.match(controllerKey(event.object, "Job"), { onNone: () => Effect.void, onSome: queue.add })
-    )
-    return { synced: Effect.andThen(jobs.synced, pods.synced) } satisfies RunningController
+    const informers = yield* startOwnerInformers(queue, Kinds.jobs, Kinds.pods)
+    return { synced: informers.synced } satisfies RunningController
   })

@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Option } from "effect"
+import { Duration, Effect } from "effect"
 import { nowMillis } from "../../api/time.ts"
 import { makeEventRecorder } from "../../kube/EventRecorder.ts"
 import type { KubeError } from "../../kube/errors.ts"
@@ -17,7 +17,6 @@ import { KubeApi } from "../../kube/KubeApi.ts"
 import { parseKey } from "../../kube/resources.ts"
 import type { Reconciled } from "../../kube/WorkQueue.ts"
 import {
-  controllerKey,
   controllerReference,
   createPodOrReport,
   ignoreNotFound,
@@ -28,7 +27,7 @@ import {
   type RunningController,
   readySince,
   refusedCreateRetry,
-  startInformer,
+  startOwnerInformers,
   startQueue
 } from "./informer.ts"
 import { Kinds, type Pod } from "./kinds.ts"
@@ -111,9 +110,6 @@ export const startReplicaSetController = Effect.gen(function* () {
     }).pipe(Effect.withSpan("ReplicaSetController.reconcile", { attributes: { key } }))
 
   const queue = yield* startQueue("replicaset-controller", reconcile)
-  const replicaSets = yield* startInformer(Kinds.replicaSets, (event) => queue.add(event.key))
-  const pods = yield* startInformer(Kinds.pods, (event) =>
-    Option.match(controllerKey(event.object, "ReplicaSet"), { onNone: () => Effect.void, onSome: queue.add })
-  )
-  return { synced: Effect.andThen(replicaSets.synced, pods.synced) } satisfies RunningController
+  const informers = yield* startOwnerInformers(queue, Kinds.replicaSets, Kinds.pods)
+  return { synced: informers.synced } satisfies RunningController
 })

@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises"
+import { mkdir, mkdtemp, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Logger, Random, type Scope } from "effect"
 import { BackupId } from "../../api/backupId.ts"
@@ -24,7 +24,7 @@ import type { RestoreSource } from "../../recovery/resolve.ts"
 import { restore } from "../../recovery/restore.ts"
 import { startMariadb, writeRestoredServerDefaults } from "../mariadb.ts"
 import { chunkBoundaries } from "../xbstream.ts"
-import { clearPrefix, direct, type FaultLab, readBytes, sha256Hex, takeBackup } from "./lab.ts"
+import { clearPrefix, direct, type FaultLab, isEmptyDataDir, readBytes, sha256Hex, takeBackup } from "./lab.ts"
 
 /** Every kind of damage, applied in turn. */
 export const corruptionKinds = [
@@ -195,14 +195,6 @@ const damage = (
     }
   })
 
-const isEmptyDir = (dir: string) =>
-  Effect.promise(() =>
-    readdir(dir).then(
-      (entries) => entries.every((e) => e === "lost+found"),
-      () => true
-    )
-  )
-
 /** Runs `count` corruptions (kinds in turn, modes alternating) and the final pristine restore. */
 export const runCorruptionFaults = (
   lab: FaultLab,
@@ -290,7 +282,7 @@ export const runCorruptionFaults = (
       else unexpected.push({ kind, mode, expected, got, detail: detail.slice(0, 300) })
       if (lines.some((l) => l.includes("backup prepared") || l.includes("backup downloaded, verified and extracted")))
         reachedPrepare++
-      if (!(yield* isEmptyDir(dataDir))) notEmpty++
+      if (!(yield* isEmptyDataDir(dataDir))) notEmpty++
       yield* clearPrefix(`${cluster}/`).pipe(Effect.provide(storeLayer))
       yield* Effect.promise(() => rm(parent, { recursive: true, force: true }))
     }

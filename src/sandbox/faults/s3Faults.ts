@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises"
+import { mkdir, mkdtemp, rm } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Random, type Scope, Stream } from "effect"
 import { backupIdFromDate } from "../../api/backupId.ts"
@@ -25,7 +25,7 @@ import { ObjectStoreClient, type S3ClientTuning } from "../../objectstore/Object
 import { restore } from "../../recovery/restore.ts"
 import { type FaultAction, faultProxy } from "../faultProxy.ts"
 import { writeRestoredServerDefaults } from "../mariadb.ts"
-import { direct, type FaultLab, labConnection, readBytes, sha256Hex, takeBackup } from "./lab.ts"
+import { direct, type FaultLab, isEmptyDataDir, labConnection, readBytes, sha256Hex, takeBackup } from "./lab.ts"
 
 /** The kinds of fault injected. */
 export const s3FaultKinds = ["InternalError", "SlowDown", "Reset", "MidBody", "Stall", "Slow"] as const
@@ -54,14 +54,6 @@ export interface S3FaultFigures {
 export const faultRunTuning: S3ClientTuning = { socketTimeoutMillis: 2_000, connectionTimeoutMillis: 2_000 }
 
 const backupIdOf = (i: number): string => backupIdFromDate(new Date(Date.UTC(2026, 11, 1, 0, 0, i)))
-
-const isEmptyDir = (dir: string) =>
-  Effect.promise(() =>
-    readdir(dir).then(
-      (entries) => entries.every((e) => e === "lost+found"),
-      () => true
-    )
-  )
 
 /** Runs `backups` backups, then `restores` restores of the latest completed one, all through the proxy. */
 export const runS3Faults = (
@@ -159,9 +151,9 @@ export const runS3Faults = (
         dataDir,
         serverDefaultsFile
       }).pipe(Effect.provide(ObjectStoreClient.layer(through, faultRunTuning)), Effect.result)
-      if (outcome._tag === "Success" && outcome.success.sha256 === expected && !(yield* isEmptyDir(dataDir))) {
+      if (outcome._tag === "Success" && outcome.success.sha256 === expected && !(yield* isEmptyDataDir(dataDir))) {
         restoresVerified++
-      } else if (outcome._tag === "Failure" && countFailure(outcome.failure) && (yield* isEmptyDir(dataDir))) {
+      } else if (outcome._tag === "Failure" && countFailure(outcome.failure) && (yield* isEmptyDataDir(dataDir))) {
         restoresFailedCleanly++
       } else {
         unexpected.push(`restore ${i}: ${outcome._tag === "Failure" ? String(outcome.failure) : "wrong sha256"}`)

@@ -39,6 +39,22 @@ const required = (kind: "Secret" | "ConfigMap", name: string): ContainerConfigEr
 const missingKey = (kind: "Secret" | "ConfigMap", namespace: string, name: string, key: string) =>
   new ContainerConfigError({ message: `couldn't find key ${key} in ${kind} ${namespace}/${name}` })
 
+/**
+ * The data of the Secret or ConfigMap `ref` names; `undefined` when it does not exist but is optional (the
+ * caller skips it), the kubelet's error when it is required.
+ */
+const referencedData = (
+  sources: EnvironmentSources,
+  kind: "Secret" | "ConfigMap",
+  ref: { readonly name?: string | undefined; readonly optional?: boolean | undefined }
+): Effect.Effect<Readonly<Record<string, string>> | undefined, ContainerConfigError> =>
+  Effect.gen(function* () {
+    const name = ref.name ?? ""
+    const data = yield* (kind === "Secret" ? sources.secret : sources.configMap)(name)
+    if (data === undefined && ref.optional !== true) return yield* required(kind, name)
+    return data
+  })
+
 /** The environment of `container` (without the image's defaults, which the runtime puts underneath). */
 export const containerEnvironment = (
   container: Container,
@@ -51,13 +67,8 @@ export const containerEnvironment = (
       const prefix = from.prefix ?? ""
       const ref = from.secretRef ?? from.configMapRef
       if (ref === undefined) continue
-      const kind = from.secretRef !== undefined ? "Secret" : "ConfigMap"
-      const name = ref.name ?? ""
-      const data = yield* (kind === "Secret" ? sources.secret : sources.configMap)(name)
-      if (data === undefined) {
-        if (ref.optional === true) continue
-        return yield* required(kind, name)
-      }
+      const data = yield* referencedData(sources, from.secretRef !== undefined ? "Secret" : "ConfigMap", ref)
+      if (data === undefined) continue
       for (const [key, value] of Object.entries(data)) env[`${prefix}${key}`] = value
     }
     for (const variable of container.env ?? []) {
@@ -69,16 +80,12 @@ export const containerEnvironment = (
       const keyRef = from.secretKeyRef ?? from.configMapKeyRef
       if (keyRef !== undefined) {
         const kind = from.secretKeyRef !== undefined ? "Secret" : "ConfigMap"
-        const name = keyRef.name ?? ""
-        const data = yield* (kind === "Secret" ? sources.secret : sources.configMap)(name)
-        if (data === undefined) {
-          if (keyRef.optional === true) continue
-          return yield* required(kind, name)
-        }
+        const data = yield* referencedData(sources, kind, keyRef)
+        if (data === undefined) continue
         const value = data[keyRef.key]
         if (value === undefined) {
           if (keyRef.optional === true) continue
-          return yield* missingKey(kind, namespace, name, keyRef.key)
+          return yield* missingKey(kind, namespace, keyRef.name ?? "", keyRef.key)
         }
         env[variable.name] = value
         continue

@@ -62,18 +62,15 @@ const HttpGetAction = Schema.Struct({
 const TcpSocketAction = Schema.Struct({ port: IntOrString, host: opt(Str) })
 const ExecAction = Schema.Struct({ command: opt(Schema.Array(Str)) })
 
-export const Handler = Schema.Struct({
-  httpGet: opt(HttpGetAction),
-  tcpSocket: opt(TcpSocketAction),
-  exec: opt(ExecAction),
-  sleep: opt(Schema.Struct({ seconds: Int }))
-})
+/** core/v1 `ProbeHandler`: the actions a probe and a lifecycle hook share. */
+const probeHandler = { httpGet: opt(HttpGetAction), tcpSocket: opt(TcpSocketAction), exec: opt(ExecAction) }
+
+/** core/v1 `LifecycleHandler`. */
+export const Handler = Schema.Struct({ ...probeHandler, sleep: opt(Schema.Struct({ seconds: Int })) })
 export type Handler = typeof Handler.Type
 
 export const Probe = Schema.Struct({
-  httpGet: opt(HttpGetAction),
-  tcpSocket: opt(TcpSocketAction),
-  exec: opt(ExecAction),
+  ...probeHandler,
   initialDelaySeconds: opt(Int),
   periodSeconds: opt(Int),
   timeoutSeconds: opt(Int),

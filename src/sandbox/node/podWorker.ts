@@ -114,6 +114,18 @@ interface Mutable<T> {
   value: T
 }
 
+/** A probe's consecutive successes and failures so far. */
+interface ProbeCount {
+  readonly ok: number
+  readonly failed: number
+}
+
+/** A probe's `successThreshold` and `failureThreshold`, defaulted. */
+interface ProbeLimits {
+  readonly success: number
+  readonly failure: number
+}
+
 interface ContainerSlot {
   readonly spec: Container
   readonly init: boolean
@@ -502,46 +514,43 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
       Effect.gen(function* () {
         const target = probeTarget(slot, process)
         const startedAt = yield* Clock.currentTimeMillis
+        /**
+         * Runs `probe` every period; `onResult` sees the consecutive successes and failures so far (a result
+         * ends the other run, as the kubelet counts them) with the probe's thresholds, and says whether to go on.
+         */
         const run = (
           probe: Probe,
           kind: "Startup" | "Liveness" | "Readiness",
-          onResult: (ok: boolean, message: string) => Effect.Effect<boolean>
+          onResult: (count: ProbeCount, limits: ProbeLimits) => Effect.Effect<boolean>
         ) =>
           Effect.gen(function* () {
+            const limits = { success: probe.successThreshold ?? 1, failure: probe.failureThreshold ?? 3 }
+            const count = { ok: 0, failed: 0 }
             const delay = (probe.initialDelaySeconds ?? 0) * 1000 - ((yield* Clock.currentTimeMillis) - startedAt)
             if (delay > 0) yield* Effect.sleep(`${delay} millis`)
             const period = (probe.periodSeconds ?? 10) * 1000
             const timeout = (probe.timeoutSeconds ?? 1) * 1000
             for (;;) {
               const result = yield* runHandler(probe, target, timeout)
-              if (!result.success) {
-                yield* events.emit("Warning", "Unhealthy", `${kind} probe failed: ${result.message}`, {
-                  fieldPath: fieldPathOf(slot)
-                })
-              }
-              if (!(yield* onResult(result.success, result.message))) return
-              yield* Effect.sleep(`${period} millis`)
-            }
-          })
-        const thresholds = (probe: Probe) => ({
-          success: probe.successThreshold ?? 1,
-          failure: probe.failureThreshold ?? 3
-        })
-        const counter = () => ({ ok: 0, failed: 0 })
-        const startup = slot.spec.startupProbe
-        if (startup !== undefined) {
-          const limits = thresholds(startup)
-          const count = counter()
-          let passed = false
-          yield* run(startup, "Startup", (ok) =>
-            Effect.gen(function* () {
-              if (ok) {
+              if (result.success) {
                 count.ok++
                 count.failed = 0
               } else {
                 count.failed++
                 count.ok = 0
+                yield* events.emit("Warning", "Unhealthy", `${kind} probe failed: ${result.message}`, {
+                  fieldPath: fieldPathOf(slot)
+                })
               }
+              if (!(yield* onResult(count, limits))) return
+              yield* Effect.sleep(`${period} millis`)
+            }
+          })
+        const startup = slot.spec.startupProbe
+        if (startup !== undefined) {
+          let passed = false
+          yield* run(startup, "Startup", (count, limits) =>
+            Effect.gen(function* () {
               if (count.ok >= limits.success) {
                 passed = true
                 return false
@@ -562,18 +571,9 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
         const liveness = slot.spec.livenessProbe
         const loops: Array<Effect.Effect<void>> = []
         if (readiness !== undefined) {
-          const limits = thresholds(readiness)
-          const count = counter()
           loops.push(
-            run(readiness, "Readiness", (ok) =>
+            run(readiness, "Readiness", (count, limits) =>
               Effect.gen(function* () {
-                if (ok) {
-                  count.ok++
-                  count.failed = 0
-                } else {
-                  count.failed++
-                  count.ok = 0
-                }
                 const ready = slot.record.ready ? count.failed < limits.failure : count.ok >= limits.success
                 if (ready !== slot.record.ready) {
                   slot.record = { ...slot.record, ready }
@@ -585,12 +585,9 @@ export const startPodWorker = (node: NodeContext, first: StoredObject, spec: Pod
           )
         }
         if (liveness !== undefined) {
-          const limits = thresholds(liveness)
-          const count = counter()
           loops.push(
-            run(liveness, "Liveness", (ok) =>
+            run(liveness, "Liveness", (count, limits) =>
               Effect.gen(function* () {
-                count.failed = ok ? 0 : count.failed + 1
                 if (count.failed < limits.failure) return true
                 const grace = liveness.terminationGracePeriodSeconds ?? spec.terminationGracePeriodSeconds ?? 30
                 yield* stopContainer(

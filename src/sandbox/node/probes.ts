@@ -36,81 +36,88 @@ const portOf = (port: number | string, container: Container): number | undefined
   return Number.isInteger(numeric) ? numeric : undefined
 }
 
+/**
+ * Resolves where a network probe dials (`host` defaults to the Pod IP; `port` is a number or a container port's
+ * name) and runs `dial` there; an unresolvable port fails the attempt with the kubelet's message.
+ */
+const atEndpoint = (
+  action: { readonly host?: string | undefined; readonly port: number | string },
+  target: ProbeTarget,
+  dial: (host: string, port: number) => Effect.Effect<ProbeResult>
+): Effect.Effect<ProbeResult> => {
+  const port = portOf(action.port, target.container)
+  return port === undefined
+    ? Effect.succeed({ success: false, message: `unable to resolve port ${action.port}` })
+    : dial(action.host ?? target.podIP, port)
+}
+
 const httpProbe = (
   action: NonNullable<Handler["httpGet"]>,
   target: ProbeTarget,
   timeoutMs: number
 ): Effect.Effect<ProbeResult> =>
-  Effect.callback<ProbeResult>((resume) => {
-    const port = portOf(action.port, target.container)
-    const host = action.host ?? target.podIP
-    const https = action.scheme === "HTTPS"
-    const path = action.path ?? "/"
-    const url = `${https ? "https" : "http"}://${host}:${port ?? action.port}${path}`
-    if (port === undefined) {
-      resume(Effect.succeed({ success: false, message: `unable to resolve port ${action.port}` }))
-      return
-    }
-    const headers: Record<string, string> = { "User-Agent": "kube-probe/1.32", Accept: "*/*" }
-    for (const header of action.httpHeaders ?? []) headers[header.name] = header.value
-    const request = (https ? httpsRequest : httpRequest)(
-      { host, port, path, method: "GET", headers, timeout: timeoutMs, rejectUnauthorized: false },
-      (response) => {
-        response.resume()
-        const code = response.statusCode ?? 0
-        resume(
-          Effect.succeed(
-            code >= 200 && code < 400
-              ? { success: true, message: "" }
-              : { success: false, message: `HTTP probe failed with statuscode: ${code}` }
+  atEndpoint(action, target, (host, port) =>
+    Effect.callback<ProbeResult>((resume) => {
+      const https = action.scheme === "HTTPS"
+      const path = action.path ?? "/"
+      const url = `${https ? "https" : "http"}://${host}:${port}${path}`
+      const headers: Record<string, string> = { "User-Agent": "kube-probe/1.32", Accept: "*/*" }
+      for (const header of action.httpHeaders ?? []) headers[header.name] = header.value
+      const request = (https ? httpsRequest : httpRequest)(
+        { host, port, path, method: "GET", headers, timeout: timeoutMs, rejectUnauthorized: false },
+        (response) => {
+          response.resume()
+          const code = response.statusCode ?? 0
+          resume(
+            Effect.succeed(
+              code >= 200 && code < 400
+                ? { success: true, message: "" }
+                : { success: false, message: `HTTP probe failed with statuscode: ${code}` }
+            )
           )
-        )
-      }
-    )
-    request.on("timeout", () => {
-      request.destroy()
-      resume(
-        Effect.succeed({
-          success: false,
-          message: `Get "${url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`
-        })
+        }
       )
+      request.on("timeout", () => {
+        request.destroy()
+        resume(
+          Effect.succeed({
+            success: false,
+            message: `Get "${url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`
+          })
+        )
+      })
+      request.on("error", (error: NodeJS.ErrnoException) => {
+        const reason = error.code === "ECONNREFUSED" ? "connect: connection refused" : error.message
+        resume(Effect.succeed({ success: false, message: `Get "${url}": dial tcp ${host}:${port}: ${reason}` }))
+      })
+      request.end()
+      return Effect.sync(() => request.destroy())
     })
-    request.on("error", (error: NodeJS.ErrnoException) => {
-      const reason = error.code === "ECONNREFUSED" ? "connect: connection refused" : error.message
-      resume(Effect.succeed({ success: false, message: `Get "${url}": dial tcp ${host}:${port}: ${reason}` }))
-    })
-    request.end()
-    return Effect.sync(() => request.destroy())
-  })
+  )
 
 const tcpProbe = (
   action: NonNullable<Handler["tcpSocket"]>,
   target: ProbeTarget,
   timeoutMs: number
 ): Effect.Effect<ProbeResult> =>
-  Effect.callback<ProbeResult>((resume) => {
-    const port = portOf(action.port, target.container)
-    const host = action.host ?? target.podIP
-    if (port === undefined) {
-      resume(Effect.succeed({ success: false, message: `unable to resolve port ${action.port}` }))
-      return
-    }
-    const socket = createConnection({ host, port, timeout: timeoutMs })
-    socket.once("connect", () => {
-      socket.destroy()
-      resume(Effect.succeed({ success: true, message: "" }))
+  atEndpoint(action, target, (host, port) =>
+    Effect.callback<ProbeResult>((resume) => {
+      const socket = createConnection({ host, port, timeout: timeoutMs })
+      socket.once("connect", () => {
+        socket.destroy()
+        resume(Effect.succeed({ success: true, message: "" }))
+      })
+      socket.once("timeout", () => {
+        socket.destroy()
+        resume(Effect.succeed({ success: false, message: `dial tcp ${host}:${port}: i/o timeout` }))
+      })
+      socket.once("error", (error: NodeJS.ErrnoException) => {
+        const reason = error.code === "ECONNREFUSED" ? "connect: connection refused" : error.message
+        resume(Effect.succeed({ success: false, message: `dial tcp ${host}:${port}: ${reason}` }))
+      })
+      return Effect.sync(() => socket.destroy())
     })
-    socket.once("timeout", () => {
-      socket.destroy()
-      resume(Effect.succeed({ success: false, message: `dial tcp ${host}:${port}: i/o timeout` }))
-    })
-    socket.once("error", (error: NodeJS.ErrnoException) => {
-      const reason = error.code === "ECONNREFUSED" ? "connect: connection refused" : error.message
-      resume(Effect.succeed({ success: false, message: `dial tcp ${host}:${port}: ${reason}` }))
-    })
-    return Effect.sync(() => socket.destroy())
-  })
+  )
 
 /** Runs `command` inside the container (its mount, PID and UTS namespaces and root) and collects its output. */
 export const execInContainer = (
@@ -147,23 +154,16 @@ export const execInContainer = (
       }
       child.stdout?.on("data", collect)
       child.stderr?.on("data", collect)
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL")
-        resume(Effect.succeed({ success: false, message: `command "${command.join(" ")}" timed out` }))
-      }, timeoutMs)
-      child.once("exit", (code) => {
-        clearTimeout(timer)
-        resume(Effect.succeed({ success: code === 0, message: output.trim() }))
+      child.once("exit", (code) => resume(Effect.succeed({ success: code === 0, message: output.trim() })))
+      child.once("error", (error) => resume(Effect.succeed({ success: false, message: error.message })))
+      // interrupted (the timeout below, or the probe loop stopping): the command must not outlive the attempt
+      return Effect.sync(() => child.kill("SIGKILL"))
+    }).pipe(
+      Effect.timeoutOrElse({
+        duration: timeoutMs,
+        orElse: () => Effect.succeed({ success: false, message: `command "${command.join(" ")}" timed out` })
       })
-      child.once("error", (error) => {
-        clearTimeout(timer)
-        resume(Effect.succeed({ success: false, message: error.message }))
-      })
-      return Effect.sync(() => {
-        clearTimeout(timer)
-        child.kill("SIGKILL")
-      })
-    })
+    )
   })
 
 /** One attempt of a probe or lifecycle handler. */

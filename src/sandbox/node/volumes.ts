@@ -134,21 +134,34 @@ const objectData = (
     data !== undefined || optional ? Effect.succeed(data) : Effect.fail(failed(volume, `${kind} "${name}" not found`))
   )
 
+/** The files of a `secret` or `configMap` volume: the object's keys (or the listed items), none when it is missing and optional. */
+const objectFiles = (
+  volume: string,
+  kind: "secret" | "configmap",
+  name: string,
+  source: {
+    readonly items?: ReadonlyArray<KeyToPath> | undefined
+    readonly defaultMode?: number | undefined
+    readonly optional?: boolean | undefined
+  },
+  lookup: (name: string) => Effect.Effect<Readonly<Record<string, Buffer>> | undefined>
+): Effect.Effect<Array<FileEntry>, VolumeSetupError> =>
+  Effect.gen(function* () {
+    const optional = source.optional === true
+    const data = yield* objectData(volume, kind, name, optional, lookup)
+    if (data === undefined) return []
+    return yield* keyedFiles(volume, kind, data, source.items, source.defaultMode ?? 0o644, optional)
+  })
+
 const filesOf = (volume: Volume, sources: VolumeSources): Effect.Effect<Array<FileEntry>, VolumeSetupError> =>
   Effect.gen(function* () {
     if (volume.secret !== undefined) {
-      const source = volume.secret
-      const optional = source.optional === true
-      const data = yield* objectData(volume.name, "secret", source.secretName ?? "", optional, sources.secret)
-      if (data === undefined) return []
-      return yield* keyedFiles(volume.name, "secret", data, source.items, source.defaultMode ?? 0o644, optional)
+      const { secretName, ...source } = volume.secret
+      return yield* objectFiles(volume.name, "secret", secretName ?? "", source, sources.secret)
     }
     if (volume.configMap !== undefined) {
-      const source = volume.configMap
-      const optional = source.optional === true
-      const data = yield* objectData(volume.name, "configmap", source.name ?? "", optional, sources.configMap)
-      if (data === undefined) return []
-      return yield* keyedFiles(volume.name, "configmap", data, source.items, source.defaultMode ?? 0o644, optional)
+      const { name, ...source } = volume.configMap
+      return yield* objectFiles(volume.name, "configmap", name ?? "", source, sources.configMap)
     }
     if (volume.downwardAPI !== undefined) {
       return yield* downwardFiles(

@@ -11,7 +11,7 @@ import { execFile } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { promisify } from "node:util"
-import { sleepMillis, wallClockMillis } from "../wallClock.ts"
+import { Data, Effect, Schedule } from "effect"
 
 /** The directory holding start.sh and stop.sh. */
 export const rgwScripts = import.meta.dirname
@@ -59,42 +59,53 @@ const readRgwEnv = (stateDir: string): RgwEndpoints => {
   }
 }
 
-/** Run start.sh in `stateDir` unless it already ran; only one caller at a time (mkdir is atomic). */
-export const ensureRgwStarted = async (stateDir: string): Promise<RgwEndpoints> => {
+/** RGW could not be started (or another caller's start failed); `message` says why and where the logs are. */
+export class RgwStartFailed extends Data.TaggedError("RgwStartFailed")<{ readonly message: string }> {}
+
+const lockWait = "180 seconds"
+
+/**
+ * Run start.sh in `stateDir` unless it already ran; only one caller at a time (mkdir is atomic): the others
+ * retry the lock every 100 ms, for at most 180 s.
+ */
+export const ensureRgwStarted = (stateDir: string): Effect.Effect<RgwEndpoints, RgwStartFailed> => {
   const lock = `${stateDir}.lock`
   const failed = join(stateDir, "start-failed")
-  const deadline = wallClockMillis() + 180_000
-  for (;;) {
+  const acquire = Effect.try({
+    try: () => mkdirSync(lock),
+    catch: () => new RgwStartFailed({ message: `timed out waiting for ${lock}` })
+  }).pipe(Effect.retry({ schedule: Schedule.spaced("100 millis").pipe(Schedule.upTo({ duration: lockWait })) }))
+  return Effect.acquireUseRelease(
+    acquire,
+    () =>
+      Effect.tryPromise({
+        try: () => startOnce(stateDir, failed),
+        catch: (error) => new RgwStartFailed({ message: error instanceof Error ? error.message : String(error) })
+      }),
+    () => Effect.sync(() => rmdirSync(lock))
+  )
+}
+
+/** With the lock held: the recorded failure of an earlier start, or the endpoints, starting RGW if needed. */
+const startOnce = async (stateDir: string, failed: string): Promise<RgwEndpoints> => {
+  if (existsSync(failed)) throw new Error(readFileSync(failed, "utf8"))
+  if (!existsSync(join(stateDir, "env"))) {
+    const start = () => run(join(rgwScripts, "start.sh"), [stateDir], { timeout: 150_000 })
     try {
-      mkdirSync(lock)
-      break
-    } catch {
-      if (wallClockMillis() > deadline) throw new Error(`timed out waiting for ${lock}`)
-      await sleepMillis(100)
+      await start().catch(async () => {
+        // one more try from scratch: a start can lose a port to another process between picking and binding
+        await run(join(rgwScripts, "stop.sh"), [stateDir], { timeout: 90_000 }).catch(() => undefined)
+        mkdirSync(stateDir, { recursive: true })
+        return start()
+      })
+    } catch (error) {
+      const e = error as { stdout?: string; stderr?: string; message: string }
+      const message = `RGW failed to start twice (logs in ${stateDir}/log): ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`
+      writeFileSync(failed, message)
+      throw new Error(message)
     }
   }
-  try {
-    if (existsSync(failed)) throw new Error(readFileSync(failed, "utf8"))
-    if (!existsSync(join(stateDir, "env"))) {
-      const start = () => run(join(rgwScripts, "start.sh"), [stateDir], { timeout: 150_000 })
-      try {
-        await start().catch(async () => {
-          // one more try from scratch: a start can lose a port to another process between picking and binding
-          await run(join(rgwScripts, "stop.sh"), [stateDir], { timeout: 90_000 }).catch(() => undefined)
-          mkdirSync(stateDir, { recursive: true })
-          return start()
-        })
-      } catch (error) {
-        const e = error as { stdout?: string; stderr?: string; message: string }
-        const message = `RGW failed to start twice (logs in ${stateDir}/log): ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`
-        writeFileSync(failed, message)
-        throw new Error(message)
-      }
-    }
-    return readRgwEnv(stateDir)
-  } finally {
-    rmdirSync(lock)
-  }
+  return readRgwEnv(stateDir)
 }
 
 /** An RGW this process started (or joined), and how to stop it. */
