@@ -39,8 +39,8 @@ import {
   unsupportedMediaType,
   unsupportedValue
 } from "./ApiStatus.ts"
-import { crdTypes } from "./crdFiles.ts"
 import { decodeError, defaultBuiltin, validateBuiltin, validateBuiltinUpdate } from "./builtinRules.ts"
+import { crdTypes } from "./crdFiles.ts"
 import { labelCauses, nameCauses, ownerReferenceCauses } from "./metadataRules.ts"
 import { type JsonPatchOperation, jsonPatch, mergePatch, strategicMergePatch } from "./patches.ts"
 import { apiVersionOf, builtinTypes, type ServedKind } from "./resources.ts"
