@@ -252,6 +252,15 @@ const startController = (args: ReadonlyArray<string>, logFile: string, echo: boo
     } satisfies Controller
   })
 
+/** `text` as JSON, or `fallback` when it is not (a kubectl run cut short). */
+const parsedOr = (text: string, fallback: Json): Json => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return fallback
+  }
+}
+
 /** The installation `operator: "pod"` applies unless told otherwise. */
 const defaultKustomization = join(projectRoot, "deploy", "default")
 
@@ -264,8 +273,7 @@ const operatorPodOf = (kubectl: (args: ReadonlyArray<string>) => Effect.Effect<C
   const current = Effect.map(
     kubectl(["get", "pods", "-n", operatorNamespace, "-l", operatorSelector, "-o", "json"]),
     (run): Json | undefined => {
-      if (run.code !== 0) return undefined
-      const pods: ReadonlyArray<Json> = JSON.parse(run.stdout).items ?? []
+      const pods: ReadonlyArray<Json> = run.code === 0 ? (parsedOr(run.stdout, {}).items ?? []) : []
       return pods
         .filter((found) => found.metadata.deletionTimestamp === undefined)
         .sort((a, b) => String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)))[0]
@@ -373,21 +381,12 @@ const make = (
         return yield* parse(run.stdout, `kubectl get ${kind} ${name}`)
       })
     const get = (kind: string, name: string) => getIn(namespace, kind, name)
-    const listIn = (objectNamespace: string, kind: string, selector?: string) =>
+    const list = (kind: string, selector?: string) =>
       Effect.gen(function* () {
-        const args = [
-          "get",
-          kind,
-          "-n",
-          objectNamespace,
-          "-o",
-          "json",
-          ...(selector === undefined ? [] : ["-l", selector])
-        ]
+        const args = ["get", kind, "-n", namespace, "-o", "json", ...(selector === undefined ? [] : ["-l", selector])]
         const body = yield* parse(yield* kubectlOk(args), `kubectl get ${kind}`)
         return (body.items ?? []) as ReadonlyArray<Json>
       })
-    const list = (kind: string, selector?: string) => listIn(namespace, kind, selector)
 
     const pod = options.operator === "pod"
     const operatorPod = operatorPodOf(kubectl)

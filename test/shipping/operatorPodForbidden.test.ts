@@ -4,7 +4,8 @@
  * ConfigMaps off the ClusterRole (the Cluster reconciler needs it before any database runs, so the case stays
  * cheap). A Cluster then cannot be bootstrapped: the operator's log names the refused request, a `Forbidden`
  * Warning Event on the Cluster says what the role lacks, and the Pod keeps running — Ready, never restarted — and
- * reconciles what its role does allow (a Backup of a missing Cluster reaches `ClusterNotFound`).
+ * reconciles what its role does allow (a Backup of a missing Cluster reaches `ClusterNotFound`). Then the harness's
+ * `restart` of the Pod: deleted, and the Deployment's replacement takes the Lease.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -122,6 +123,30 @@ describe("the operator Pod installed with a rule missing from its role (sandbox,
             pod.status.conditions.find((condition: Json) => condition.type === "Ready")?.status,
             "True"
           )
+        }),
+      180_000
+    )
+
+    it.effect(
+      "restart: the Pod deleted, the Deployment's replacement leads with its caches synced",
+      () =>
+        Effect.gen(function* () {
+          const e2e = yield* OperatorSandbox
+          const before = (yield* e2e.controller.logTail(1)).split("\n")[0]
+          yield* e2e.controller.restart
+          const after = yield* e2e.controller.logTail(10_000)
+          assert.notStrictEqual(after.split("\n")[0], before, "another Pod")
+          assert.include(after, "caches synced")
+          const lease = yield* e2e.kubectlOk([
+            "get",
+            "lease",
+            operatorNames.leaderElectionLease,
+            "-n",
+            operatorNamespace,
+            "-o",
+            "jsonpath={.spec.holderIdentity}"
+          ])
+          assert.isTrue(after.startsWith(`(Pod ${lease.split("_")[0]}`), `${lease} leads: ${after.split("\n")[0]}`)
         }),
       180_000
     )
