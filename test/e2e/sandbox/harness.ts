@@ -53,8 +53,8 @@ export const e2eLayer = (options: OperatorSandboxOptions = {}) =>
   )
 
 /**
- * The operator ran as its Pod (RBAC on) and the API server refused no request of anyone — the operator, the
- * instance managers, the backup workers, the test itself: the roles grant everything the scenarios needed.
+ * The operator ran as its Pod (RBAC on) and the API server refused no request of anyone — the operator, the Job
+ * workers with the identities it made, the test itself: the roles grant everything the scenarios needed.
  */
 export const nothingDenied = Effect.gen(function* () {
   const e2e = yield* OperatorSandbox
