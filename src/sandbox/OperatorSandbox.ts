@@ -1,15 +1,27 @@
 /**
  * `OperatorSandbox`: the sandbox (`Sandbox.layer`, Ceph RGW by default) with the operator's real controller
- * running against it as a child process — what the end-to-end suite, `npm run demo` and `bench:e2e` share.
+ * running against it — what the end-to-end suite, `npm run demo` and `bench:e2e` share. The controller runs
+ * one of two ways (`operator`):
+ *
+ * - `process` (default): a child process on the host with the sandbox admin's kubeconfig — quick to start, its
+ *   flags (`leaderElect`, `logLevel`) as asked, its log echoed on request;
+ * - `pod`: installed as a user installs it, `kubectl apply -k deploy/default` (or the `kustomization` given)
+ *   against the sandbox with RBAC on: the Deployment's Pod runs the operator image with its ServiceAccount's
+ *   token, the API server's CA and `KUBERNETES_SERVICE_HOST`/`PORT` (the in-cluster configuration over HTTPS),
+ *   with exactly the permissions its roles grant; the harness waits until the Deployment is available, the Pod
+ *   holds the leader-election Lease and its caches synced. `denials` then lists what the API server refused.
  *
  * What it offers (all on the `OperatorSandbox` service; every failure is an {@link OperatorSandboxError} whose
  * message says what was awaited and, on a timeout, carries `kubectl describe` of the objects named and the tail
  * of the controller's log):
  *
  * - `sandbox`: the running sandbox (kubeconfig, object store endpoint and keys, state dir);
- * - `controller`: the controller process (`cloudnative-mysql controller`, Node 24, `--leader-elect` as asked,
- *   metrics and probe listeners on `127.0.0.1:0`), its PID, `logTail(n)`, `restart` (SIGTERM, then a fresh
- *   process); its whole log is also written to `<dir>/controller.log`;
+ * - `controller`: the controller — as a process (`cloudnative-mysql controller`, Node 24, `--leader-elect` as
+ *   asked, metrics and probe listeners on `127.0.0.1:0`; its whole log also goes to `<dir>/controller.log`) or as
+ *   the operator Pod (its log is the Pod's, `kubectl logs`; the node keeps it under the state dir) — its PID (a
+ *   process only), `logTail(n)`, `restart` (SIGTERM and a fresh process; the Pod deleted and its replacement
+ *   leading);
+ * - `denials`: every request the API server refused with 403 Forbidden (RBAC on, so `pod` only; any identity);
  * - `kubectl(args, stdin?)` (never fails: code/stdout/stderr), `kubectlOk` (fails on a non-zero exit),
  *   `apply(...manifests)` (objects or YAML/JSON text), `get(kind, name)` / `list(kind, selector?)` as JSON,
  *   `remove(kind, name)`, `describe(kind, name)`;
@@ -21,8 +33,8 @@
  *   server's socket in the Pod's `run` volume on the host (`kubectl exec` does not exist in the sandbox);
  * - `plugin(args)`: `kubectl cloudnative-mysql …` (`bin/kubectl-cloudnative_mysql`) against the sandbox.
  *
- * Everything is stopped when the scope closes: the controller by PID (SIGTERM, SIGKILL after 10 s), then the
- * sandbox (its Pods, RGW, the state directory unless `keep`).
+ * Everything is stopped when the scope closes: the controller process by PID (SIGTERM, SIGKILL after 10 s), then
+ * the sandbox (its Pods — the operator's among them —, RGW, the state directory unless `keep`).
  *
  * @since 0.1.0
  */
@@ -33,8 +45,11 @@ import { join } from "node:path"
 import { Context, Data, Duration, Effect, Layer, type Scope } from "effect"
 import { ApiVersion } from "../api/common.ts"
 import { instanceImage } from "../api/images.ts"
+import { operatorLabels, operatorNames, operatorNamespace } from "../api/install.ts"
 import { labels, secretNames } from "../api/names.ts"
 import { hasExited, stopChild } from "../platform/childProcess.ts"
+import type { Denial } from "./apiAccess.ts"
+import { FakeApiServer } from "./FakeApiServer.ts"
 import { type SqlClient, sqlClient } from "./mariadb.ts"
 import { executable } from "./processes.ts"
 import { Sandbox, type SandboxOptions, type SandboxService, sandboxCredentialsSecret } from "./Sandbox.ts"
@@ -53,12 +68,20 @@ export interface CommandRun {
 // biome-ignore lint/suspicious/noExplicitAny: status fields of arbitrary kinds
 export type Json = any
 
-/** The controller child process. */
-export interface ControllerProcess {
-  readonly pid: () => number
-  /** The last `lines` lines of its stdout and stderr. */
-  readonly logTail: (lines?: number) => string
-  /** Stops it (SIGTERM, SIGKILL after 10 s) and starts a new one with the same flags. */
+/** How the controller runs: a host child process, or the operator Pod of its Deployment. */
+export type OperatorMode = "process" | "pod"
+
+/** The running controller. */
+export interface Controller {
+  readonly mode: OperatorMode
+  /** The child process's PID; `undefined` for the Pod (the node agent runs it). */
+  readonly pid: () => number | undefined
+  /** The last `lines` lines of its log (stdout and stderr; the current operator Pod's `kubectl logs`). */
+  readonly logTail: (lines?: number) => Effect.Effect<string>
+  /**
+   * A process: stops it (SIGTERM, SIGKILL after 10 s) and starts a new one with the same flags. The Pod: deletes
+   * it and waits until the Deployment's replacement holds the Lease with its caches synced.
+   */
   readonly restart: Effect.Effect<void, OperatorSandboxError>
 }
 
@@ -75,7 +98,9 @@ export interface OperatorSandboxService {
   readonly namespace: string
   /** A directory for the caller's files (removed with the sandbox unless `keep`). */
   readonly dir: string
-  readonly controller: ControllerProcess
+  readonly controller: Controller
+  /** What the API server refused (403) so far, oldest first: empty unless RBAC is on (`operator: "pod"`). */
+  readonly denials: Effect.Effect<ReadonlyArray<Denial>>
   readonly kubectl: (args: ReadonlyArray<string>, stdin?: string) => Effect.Effect<CommandRun>
   readonly kubectlOk: (args: ReadonlyArray<string>, stdin?: string) => Effect.Effect<string, OperatorSandboxError>
   /** `kubectl apply -f -` of objects or manifest text. */
@@ -117,13 +142,17 @@ export interface OperatorSandboxService {
 }
 
 export interface OperatorSandboxOptions {
-  /** Sandbox settings; default RGW as the object store and a fast crash-loop back-off. */
+  /** Sandbox settings; default RGW as the object store and a fast crash-loop back-off (`pod`: RBAC on). */
   readonly sandbox?: SandboxOptions
-  /** Default `false` (one replica). */
+  /** Default `process`. */
+  readonly operator?: OperatorMode
+  /** `pod`: the kustomization directory `kubectl apply -k` installs (default `deploy/default`). */
+  readonly kustomization?: string
+  /** `process`: default `false` (one replica); the Pod runs with its Deployment's flags (leader election on). */
   readonly leaderElect?: boolean
-  /** Default `Info`. */
+  /** `process`: default `Info`. */
   readonly logLevel?: "Debug" | "Info" | "Warn" | "Error"
-  /** Echo every controller log line to this process's stderr (for debugging a run). */
+  /** `process`: echo every controller log line to this process's stderr (for debugging a run). */
   readonly echoControllerLog?: boolean
 }
 
@@ -216,34 +245,115 @@ const startController = (args: ReadonlyArray<string>, logFile: string, echo: boo
     })
     yield* Effect.acquireRelease(spawnOne, () => stop)
     return {
-      pid: () => child?.pid ?? -1,
-      logTail: (lines = 60) => tail.slice(-lines).join("\n"),
+      mode: "process",
+      pid: () => child?.pid,
+      logTail: (lines = 60) => Effect.sync(() => tail.slice(-lines).join("\n")),
       restart: Effect.andThen(stop, spawnOne)
-    } satisfies ControllerProcess
+    } satisfies Controller
+  })
+
+/** `text` as JSON, or `fallback` when it is not (a kubectl run cut short). */
+const parsedOr = (text: string, fallback: Json): Json => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return fallback
+  }
+}
+
+/** The installation `operator: "pod"` applies unless told otherwise. */
+const defaultKustomization = join(projectRoot, "deploy", "default")
+
+const operatorSelector = Object.entries(operatorLabels)
+  .map(([key, value]) => `${key}=${value}`)
+  .join(",")
+
+/** The operator's current Pod (the newest not being deleted) and its log. */
+const operatorPodOf = (kubectl: (args: ReadonlyArray<string>) => Effect.Effect<CommandRun>) => {
+  const current = Effect.map(
+    kubectl(["get", "pods", "-n", operatorNamespace, "-l", operatorSelector, "-o", "json"]),
+    (run): Json | undefined => {
+      const pods: ReadonlyArray<Json> = run.code === 0 ? (parsedOr(run.stdout, {}).items ?? []) : []
+      return pods
+        .filter((found) => found.metadata.deletionTimestamp === undefined)
+        .sort((a, b) => String(b.metadata.creationTimestamp).localeCompare(String(a.metadata.creationTimestamp)))[0]
+    }
+  )
+  const logOf = (name: string, lines: number) =>
+    Effect.map(kubectl(["logs", "-n", operatorNamespace, name, `--tail=${lines}`]), (run) =>
+      run.code === 0 ? run.stdout : `kubectl logs ${name}: ${run.stderr.trim()}`
+    )
+  const logTail = (lines = 60) =>
+    Effect.flatMap(current, (found) =>
+      found === undefined
+        ? Effect.succeed(`no operator Pod in ${operatorNamespace}`)
+        : Effect.map(logOf(found.metadata.name, lines), (log) => `(Pod ${found.metadata.name})\n${log}`)
+    )
+  return { current, logOf, logTail }
+}
+
+/**
+ * `kubectl apply -k` of the installation, then the wait until the operator leads: the Deployment available, its
+ * Pod Ready, holding the Lease, its caches synced (what the process mode waits for too).
+ */
+const installOperatorPod = (install: {
+  readonly kustomization: string
+  readonly kubectlOk: OperatorSandboxService["kubectlOk"]
+  readonly waitFor: OperatorSandboxService["waitFor"]
+  readonly getIn: (namespace: string, kind: string, name: string) => Effect.Effect<Json, OperatorSandboxError>
+  readonly operatorPod: ReturnType<typeof operatorPodOf>
+}) =>
+  Effect.gen(function* () {
+    const { kubectlOk, waitFor, getIn, operatorPod } = install
+    const leading = (replacing: string | undefined) =>
+      waitFor(
+        `the operator Deployment available, its Pod${replacing === undefined ? "" : ` (not ${replacing})`} Ready, holding the Lease, its caches synced`,
+        Effect.gen(function* () {
+          const deployment = yield* getIn(operatorNamespace, "deployments", operatorNames.deployment)
+          const available = (deployment?.status?.conditions ?? []).some(
+            (condition: Json) => condition.type === "Available" && condition.status === "True"
+          )
+          if (!available) return undefined
+          const found = yield* operatorPod.current
+          const name: string | undefined = found?.metadata.name
+          const ready = (found?.status?.conditions ?? []).some(
+            (condition: Json) => condition.type === "Ready" && condition.status === "True"
+          )
+          if (name === undefined || name === replacing || !ready) return undefined
+          const lease = yield* getIn(operatorNamespace, "leases", operatorNames.leaderElectionLease)
+          const holder = lease?.spec?.holderIdentity
+          if (typeof holder !== "string" || !holder.startsWith(name)) return undefined
+          const log = yield* operatorPod.logOf(name, 10_000)
+          return log.includes("caches synced") ? name : undefined
+        }),
+        { timeout: "180 seconds" }
+      )
+    yield* kubectlOk(["apply", "-k", install.kustomization])
+    yield* leading(undefined)
+    return {
+      mode: "pod",
+      pid: () => undefined,
+      logTail: operatorPod.logTail,
+      restart: Effect.gen(function* () {
+        const name = (yield* operatorPod.current)?.metadata.name
+        if (name === undefined) return yield* failure(`no operator Pod in ${operatorNamespace} to restart`)
+        yield* kubectlOk(["delete", "pod", name, "-n", operatorNamespace, "--wait=true", "--timeout=120s"])
+        yield* leading(name)
+      })
+    } satisfies Controller
   })
 
 const make = (
   options: OperatorSandboxOptions
-): Effect.Effect<OperatorSandboxService, OperatorSandboxError, Sandbox | Scope.Scope> =>
+): Effect.Effect<OperatorSandboxService, OperatorSandboxError, Sandbox | FakeApiServer | Scope.Scope> =>
   Effect.gen(function* () {
     const sandbox = yield* Sandbox
+    const server = yield* FakeApiServer
     const namespace = "default"
     const dir = join(sandbox.stateDir, "operator")
     const home = join(dir, "home")
     mkdirSync(home, { recursive: true })
     const env = { KUBECONFIG: sandbox.kubeconfig, HOME: home }
-    const controller = yield* startController(
-      [
-        `--kubeconfig=${sandbox.kubeconfig}`,
-        "--metrics-address=127.0.0.1:0",
-        "--probe-address=127.0.0.1:0",
-        `--leader-elect=${options.leaderElect === true}`,
-        `--leader-election-namespace=${namespace}`,
-        `--log-level=${options.logLevel ?? "Info"}`
-      ],
-      join(dir, "controller.log"),
-      options.echoControllerLog === true
-    )
 
     const kubectl = (args: ReadonlyArray<string>, stdin?: string) => runCommand("kubectl", args, env, stdin)
     const kubectlOk = (args: ReadonlyArray<string>, stdin?: string) =>
@@ -261,15 +371,16 @@ const make = (
         try: () => JSON.parse(text) as Json,
         catch: () => failure(`${what}: not JSON: ${text.slice(0, 200)}`)
       })
-    const get = (kind: string, name: string) =>
+    const getIn = (objectNamespace: string, kind: string, name: string) =>
       Effect.gen(function* () {
-        const run = yield* kubectl(["get", kind, name, "-n", namespace, "-o", "json"])
+        const run = yield* kubectl(["get", kind, name, "-n", objectNamespace, "-o", "json"])
         if (run.code !== 0) {
           if (run.stderr.includes("NotFound") || run.stderr.includes("not found")) return undefined
           return yield* failure(`kubectl get ${kind} ${name}: ${run.stderr.trim()}`)
         }
         return yield* parse(run.stdout, `kubectl get ${kind} ${name}`)
       })
+    const get = (kind: string, name: string) => getIn(namespace, kind, name)
     const list = (kind: string, selector?: string) =>
       Effect.gen(function* () {
         const args = ["get", kind, "-n", namespace, "-o", "json", ...(selector === undefined ? [] : ["-l", selector])]
@@ -277,16 +388,41 @@ const make = (
         return (body.items ?? []) as ReadonlyArray<Json>
       })
 
+    const pod = options.operator === "pod"
+    const operatorPod = operatorPodOf(kubectl)
+    const processController = pod
+      ? undefined
+      : yield* startController(
+          [
+            `--kubeconfig=${sandbox.kubeconfig}`,
+            "--metrics-address=127.0.0.1:0",
+            "--probe-address=127.0.0.1:0",
+            `--leader-elect=${options.leaderElect === true}`,
+            `--leader-election-namespace=${namespace}`,
+            `--log-level=${options.logLevel ?? "Info"}`
+          ],
+          join(dir, "controller.log"),
+          options.echoControllerLog === true
+        )
+    // the Pod's log is read when asked: a wait that times out shows what the operator said up to then
+    const controllerLog = processController?.logTail ?? operatorPod.logTail
+
     const diagnostics = (what: string, timeout: Duration.Input, objects: ReadonlyArray<readonly [string, string]>) =>
       Effect.gen(function* () {
         const described = yield* Effect.forEach(objects, ([kind, name]) => describe(kind, name))
         const pods = yield* kubectl(["get", "pods,jobs,pvc", "-n", namespace, "-o", "wide"])
+        const operatorObjects = pod
+          ? [yield* kubectl(["get", "deployments,pods", "-n", operatorNamespace, "-o", "wide"])]
+          : []
         return failure(
           [
             `timed out after ${Duration.format(Duration.fromInputUnsafe(timeout))} waiting for: ${what}`,
             ...described.map((text) => `--- describe\n${text}`),
             `--- kubectl get pods,jobs,pvc\n${pods.stdout}${pods.stderr}`,
-            `--- controller log (last 60 lines)\n${controller.logTail(60)}`
+            ...operatorObjects.map(
+              (run) => `--- kubectl get deployments,pods -n ${operatorNamespace}\n${run.stdout}${run.stderr}`
+            ),
+            `--- controller log (last 60 lines)\n${yield* controllerLog(60)}`
           ].join("\n")
         )
       })
@@ -343,6 +479,16 @@ const make = (
         { ...wait, describe: wait.describe ?? [["backups", name]] }
       )
 
+    const controller: Controller =
+      processController ??
+      (yield* installOperatorPod({
+        kustomization: options.kustomization ?? defaultKustomization,
+        kubectlOk,
+        waitFor,
+        getIn,
+        operatorPod
+      }))
+
     const secretValue = (name: string, key: string) =>
       Effect.gen(function* () {
         const secret = yield* get("secrets", name)
@@ -375,6 +521,7 @@ const make = (
       namespace,
       dir,
       controller,
+      denials: server.denials,
       kubectl,
       kubectlOk,
       apply: (...manifests) =>
@@ -399,7 +546,8 @@ export class OperatorSandbox extends Context.Service<OperatorSandbox, OperatorSa
 ) {
   /**
    * The sandbox (RGW object store unless `options.sandbox.objectStore` says otherwise, a short state dir so Pod
-   * socket paths stay under the unix-socket limit, a 1 s → 10 s crash-loop back-off) plus the controller.
+   * socket paths stay under the unix-socket limit, a 1 s → 10 s crash-loop back-off, RBAC on for the operator
+   * Pod) plus the controller.
    */
   static readonly layer = (options: OperatorSandboxOptions = {}) =>
     Layer.effect(OperatorSandbox, make(options)).pipe(
@@ -409,6 +557,8 @@ export class OperatorSandbox extends Context.Service<OperatorSandbox, OperatorSa
             Sandbox.layer({
               objectStore: "rgw",
               jobPodBackoff: "1 seconds",
+              // the operator Pod runs with its ServiceAccount's permissions: that needs the API server's RBAC
+              ...(options.operator === "pod" ? { rbac: true } : {}),
               ...options.sandbox,
               stateDir: options.sandbox?.stateDir ?? shortStateDir(),
               node: {

@@ -40,6 +40,7 @@ import {
   unsupportedValue
 } from "./ApiStatus.ts"
 import { decodeError, defaultBuiltin, validateBuiltin, validateBuiltinUpdate } from "./builtinRules.ts"
+import { crdTypes } from "./crdFiles.ts"
 import { labelCauses, nameCauses, ownerReferenceCauses } from "./metadataRules.ts"
 import { type JsonPatchOperation, jsonPatch, mergePatch, strategicMergePatch } from "./patches.ts"
 import { apiVersionOf, builtinTypes, type ServedKind } from "./resources.ts"
@@ -672,6 +673,30 @@ export class Store {
     if (chosen !== undefined) spec.storageClassName = chosen
   }
 
+  /**
+   * A CustomResourceDefinition is stored (so `kubectl apply -k deploy/default` goes through) only when it
+   * describes exactly kinds the fake already serves: the fake cannot start serving a new or changed kind, and
+   * accepting one silently would let a stale manifest pass.
+   */
+  private definitionCauses(type: ServedKind, object: JsonObject): Array<StatusCause> {
+    if (type.group !== "apiextensions.k8s.io" || type.plural !== "customresourcedefinitions") return []
+    let defined: ReadonlyArray<ServedKind>
+    try {
+      defined = crdTypes(object)
+    } catch (error) {
+      return [invalidValue("spec", null, String(error instanceof Error ? error.message.split("\n")[0] : error))]
+    }
+    const unserved = defined.filter(
+      (kind) => !jsonEqual(kind, this.types.get(`${kind.group}/${kind.version}/${kind.plural}`) ?? null)
+    )
+    return unserved.map((kind) =>
+      forbiddenValue(
+        "spec",
+        `the sandbox serves only the CustomResourceDefinitions it started with (deploy/crds): ${kind.plural}.${kind.group}/${kind.version} is new or differs`
+      )
+    )
+  }
+
   /** Defaulting, pruning and validation shared by create and update. */
   private prepare(type: ServedKind, object: JsonObject, old: StoredObject | undefined, strict: boolean): void {
     const meta = metaOf(object)
@@ -700,7 +725,8 @@ export class Store {
       ...ownerReferenceCauses(meta),
       ...(type.custom && type.schema !== undefined
         ? validateSchema(type.schema, object, old)
-        : [...validateBuiltin(type, object), ...(old === undefined ? [] : validateBuiltinUpdate(type, object, old))])
+        : [...validateBuiltin(type, object), ...(old === undefined ? [] : validateBuiltinUpdate(type, object, old))]),
+      ...this.definitionCauses(type, object)
     ]
     if (old?.metadata.deletionTimestamp !== undefined) {
       const before = new Set(old.metadata.finalizers ?? [])

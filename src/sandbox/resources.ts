@@ -73,7 +73,7 @@ const age = column("Age", ".metadata.creationTimestamp", "date")
 /**
  * The built-in kinds: core Pods, Secrets, ConfigMaps, Services, PVCs, PVs, Endpoints, Events, Namespaces, Nodes, ServiceAccounts;
  * Jobs; Deployments and ReplicaSets; StorageClasses; EndpointSlices; Leases; Roles, RoleBindings, ClusterRoles,
- * ClusterRoleBindings.
+ * ClusterRoleBindings; CustomResourceDefinitions (only the ones the fake already serves: Store.ts).
  */
 export const builtinTypes: ReadonlyArray<ServedKind> = [
   builtin({
@@ -272,6 +272,16 @@ export const builtinTypes: ReadonlyArray<ServedKind> = [
     plural: "endpointslices",
     kind: "EndpointSlice",
     namespaced: true
+  }),
+  builtin({
+    group: "apiextensions.k8s.io",
+    version: "v1",
+    plural: "customresourcedefinitions",
+    kind: "CustomResourceDefinition",
+    namespaced: false,
+    shortNames: ["crd", "crds"],
+    categories: ["api-extensions"],
+    statusSubresource: true
   }),
   builtin({
     group: "",

@@ -1,6 +1,7 @@
 /**
  * The real `kubectl` against the fake API server: client-side apply of the spec's sample manifests
- * (`deploy/samples`), `get` with our CRDs' printer columns, `describe` with Events, `delete`.
+ * (`deploy/samples`) and of the CRDs (`deploy/crds`, which the fake serves already), `get` with our CRDs' printer
+ * columns, `describe` with Events, `delete`.
  */
 import { execFile, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -12,6 +13,7 @@ import { FakeApiServer } from "../../src/sandbox/FakeApiServer.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
 
 const samples = join(import.meta.dirname, "..", "..", "deploy", "samples")
+const crds = join(import.meta.dirname, "..", "..", "deploy", "crds")
 const readSample = (file: string): string => readFileSync(join(samples, file), "utf8")
 
 interface Run {
@@ -137,6 +139,39 @@ describe("kubectl against the fake API server", () => {
         const serverSide = yield* run("apply", "--server-side", "-f", join(samples, "backup.yaml"))
         assert.notStrictEqual(serverSide.code, 0)
         assert.include(serverSide.stderr, "server-side apply is not supported by the fake API server")
+      })
+    )
+  )
+
+  it.live("kubectl apply -k deploy/crds stores the CRDs it serves; a changed one is refused, not half-served", () =>
+    withServer(
+      Effect.gen(function* () {
+        const { run, directory } = yield* kubectlFor
+        const applied = yield* run("apply", "-k", crds)
+        assert.strictEqual(applied.code, 0, applied.stderr)
+        assert.include(
+          applied.stdout,
+          "customresourcedefinition.apiextensions.k8s.io/clusters.mysql.cloudnative-mysql.io created"
+        )
+        const again = yield* run("apply", "-k", crds)
+        assert.strictEqual(again.code, 0, again.stderr)
+        assert.include(again.stdout, "clusters.mysql.cloudnative-mysql.io unchanged")
+        const listed = yield* run("get", "crd", "-o", "name")
+        assert.deepStrictEqual(listed.stdout.trim().split("\n"), [
+          "customresourcedefinition.apiextensions.k8s.io/backups.mysql.cloudnative-mysql.io",
+          "customresourcedefinition.apiextensions.k8s.io/clusters.mysql.cloudnative-mysql.io",
+          "customresourcedefinition.apiextensions.k8s.io/scheduledbackups.mysql.cloudnative-mysql.io"
+        ])
+
+        const changed = readFileSync(join(crds, "backups.yaml"), "utf8").replace(/plural: backups/u, "plural: backupz")
+        const file = join(directory, "changed.yaml")
+        writeFileSync(file, changed.replace(/name: backups\./u, "name: backupz."))
+        const refused = yield* run("apply", "-f", file)
+        assert.notStrictEqual(refused.code, 0)
+        assert.include(refused.stderr, "the sandbox serves only the CustomResourceDefinitions it started with")
+        assert.include(refused.stderr, "backupz.mysql.cloudnative-mysql.io/v1alpha1 is new or differs")
+        const discovery = yield* run("api-resources", "--api-group=mysql.cloudnative-mysql.io", "-o", "name")
+        assert.notInclude(discovery.stdout, "backupz")
       })
     )
   )

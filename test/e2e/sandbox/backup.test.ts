@@ -1,12 +1,13 @@
 /**
- * Backups end to end on the sandbox: the real controller process, a 2-instance MariaDB 10.11 Cluster, the real
+ * Backups end to end on the sandbox: the operator as the Pod of its Deployment (`kubectl apply -k deploy/default`,
+ * RBAC on), a 2-instance MariaDB 10.11 Cluster, the real
  * worker (`cloudnative-mysql backup` in a Job Pod) streaming from an instance manager over mTLS into Ceph RGW.
  * One Cluster is reused by every case, in order: `kubectl cloudnative-mysql backup --wait` from the replica
  * (every status field, live progress, the sha256 equal to the object's, the worker's least-privilege identity);
  * `target: primary`; a worker SIGKILLed mid-stream on every attempt (failed with the Job's reason, the incomplete
  * uploads aborted by the cleanup Job); the controller-side failure surfaces (missing Cluster, no object store)
  * and bad credentials; a ScheduledBackup producing two Backups, then suspended. docs/backup.md is the behaviour
- * checked here.
+ * checked here. Last, the API server denied no request (zero 403s).
  */
 import { createHash } from "node:crypto"
 import { readdirSync, readFileSync } from "node:fs"
@@ -14,7 +15,15 @@ import { assert, describe } from "@effect/vitest"
 import { Effect, Redacted, Stream } from "effect"
 import { ApiVersion } from "../../../src/api/common.ts"
 import { ObjectStoreClient } from "../../../src/objectstore/ObjectStoreClient.ts"
-import { clusterManifest, e2eLayer, e2eTimeout, type Json, OperatorSandbox, sandboxObjectStore } from "./harness.ts"
+import {
+  clusterManifest,
+  e2eLayer,
+  e2eTimeout,
+  type Json,
+  nothingDenied,
+  OperatorSandbox,
+  sandboxObjectStore
+} from "./harness.ts"
 
 const name = "bk"
 const pod = (serial: number) => `${name}-${serial}`
@@ -96,7 +105,7 @@ const standbyReady = (cluster: Json) =>
   )
 
 describe("Backups on the sandbox", () => {
-  e2eLayer()((it) => {
+  e2eLayer({ operator: "pod" })((it) => {
     it.effect(
       "kubectl cloudnative-mysql backup --wait: completed from the replica, every field, sha256 of the object",
       () =>
@@ -389,5 +398,7 @@ describe("Backups on the sandbox", () => {
         }),
       { timeout: e2eTimeout }
     )
+
+    it.effect("the API server denied nothing: zero 403s in its log", () => nothingDenied)
   })
 })

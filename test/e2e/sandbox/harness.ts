@@ -1,8 +1,10 @@
 /**
  * The end-to-end suite on the sandbox: each test file runs one `OperatorSandbox` (src/sandbox/OperatorSandbox.ts
- * — the sandbox with RGW, the real controller as a child process, kubectl/SQL/wait helpers; its doc comment
- * lists everything it offers) through `e2eLayer`, and reuses one Cluster across its cases to keep the wall time
- * down. Typical use:
+ * — the sandbox with RGW, the real controller, kubectl/SQL/wait helpers; its doc comment lists everything it
+ * offers) through `e2eLayer`, and reuses one Cluster across its cases to keep the wall time down. The controller
+ * is a host child process unless the file asks for `e2eLayer({ operator: "pod" })`: then the operator is
+ * installed with `kubectl apply -k deploy/default` and runs as the Pod of its Deployment with RBAC on, and the
+ * file's last case is `nothingDenied` (zero 403s in the API server's log). Typical use:
  *
  * ```ts
  * layer(e2eLayer())((it) => {
@@ -16,7 +18,7 @@
  * ```
  */
 import { readdirSync } from "node:fs"
-import { layer } from "@effect/vitest"
+import { assert, layer } from "@effect/vitest"
 import { Effect, Stream } from "effect"
 import { ObjectStoreClient } from "../../../src/objectstore/ObjectStoreClient.ts"
 import {
@@ -40,9 +42,9 @@ export const e2eTimeout = 300_000
 
 /**
  * `layer(...)` of @effect/vitest with the operator sandbox: live clock and services (the sandbox's processes run
- * in real time), four minutes to start RGW and the controller. `CNM_E2E_ECHO=1` echoes the controller's log;
+ * in real time), five minutes to start RGW and the controller. `CNM_E2E_ECHO=1` echoes the controller's log;
  * `CNM_E2E_KEEP=1` keeps the sandbox's state directory (Pod logs, volumes, `operator/controller.log`) for a look
- * afterwards.
+ * afterwards (the operator Pod's log is under `pods/<uid>/logs/manager/`).
  */
 export const e2eLayer = (options: OperatorSandboxOptions = {}) =>
   layer(
@@ -53,7 +55,8 @@ export const e2eLayer = (options: OperatorSandboxOptions = {}) =>
     }),
     {
       excludeTestServices: true,
-      timeout: "240 seconds"
+      // RGW, then (operator Pod) the install and the wait for its Lease
+      timeout: "300 seconds"
     }
   )
 
@@ -97,3 +100,17 @@ export const volumeFiles = (e2e: OperatorSandboxService, claim: string) =>
       .filter((entry) => !entry.isDirectory())
       .map((entry) => `${entry.parentPath}/${entry.name}`.slice(root.length))
   })
+
+/**
+ * The operator ran as its Pod (RBAC on) and the API server refused no request of anyone — the operator, the Job
+ * workers with the identities it made, the test itself: the roles grant everything the scenarios needed.
+ */
+export const nothingDenied = Effect.gen(function* () {
+  const e2e = yield* OperatorSandbox
+  assert.strictEqual(e2e.controller.mode, "pod", "without the operator Pod the API server checks no permission")
+  const denials = yield* e2e.denials
+  assert.deepStrictEqual(
+    denials.map((denial) => `${denial.user}: ${denial.message}`),
+    []
+  )
+})

@@ -1,6 +1,6 @@
 /**
  * Recovery end to end on the sandbox (issue 11, e2e items 3–5; docs/recovery.md describes what is checked): the
- * real controller process, recovery Jobs running `cloudnative-mysql restore` against Ceph RGW, instance managers
+ * operator as the Pod of its Deployment (`kubectl apply -k deploy/default`, RBAC on), recovery Jobs running `cloudnative-mysql restore` against Ceph RGW, instance managers
  * supervising MariaDB 10.11 in Pods.
  *
  * One source is shared by every case, in order: a 1-instance Cluster `src` with sample data and two completed
@@ -18,6 +18,8 @@
  *    bad-credentials Cluster of case 2 once its Secret is fixed and its Job deleted: the retry on the volume the
  *    failed restore left empty) and `b1` pinned by `backupID`. 1 instance each, to keep the wall time down (the
  *    replicas of a recovered Cluster are checked in case 1).
+ *
+ * Last, the API server denied no request (zero 403s).
  */
 import { assert, describe } from "@effect/vitest"
 import { Effect } from "effect"
@@ -28,6 +30,7 @@ import {
   clusterManifest,
   e2eLayer,
   type Json,
+  nothingDenied,
   OperatorSandbox,
   putObject,
   readObject,
@@ -107,7 +110,7 @@ interface FailureCase {
 }
 
 describe("Recovery on the sandbox", () => {
-  e2eLayer()((it) => {
+  e2eLayer({ operator: "pod" })((it) => {
     it.effect(
       "a new 3-instance Cluster recovered from a Backup holds the source's data at the backup point on every instance",
       () =>
@@ -388,5 +391,7 @@ describe("Recovery on the sandbox", () => {
         }),
       { timeout: 600_000 }
     )
+
+    it.effect("the API server denied nothing: zero 403s in its log", () => nothingDenied)
   })
 })
