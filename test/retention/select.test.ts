@@ -76,7 +76,7 @@ const plan = (
     : `unreachable`
 }
 
-const after = <B extends RetentionBackup>(
+const remaining = <B extends RetentionBackup>(
   backups: ReadonlyArray<B>,
   manifests: ReadonlyArray<BinlogManifest>,
   selection: { readonly backups: ReadonlyArray<B>; readonly binlogFiles: ReadonlyArray<BinlogManifest> }
@@ -108,7 +108,7 @@ describe("retention selection", () => {
         const { manifests, total } = archive(sizes, missing)
         const backups = specs.map((s, i) => backup(s.seq, s.status, `b${i}`))
         const selection = selectForRetention({ backups, manifests, now: ms(now), window: window * 1000 })
-        const kept = after(backups, manifests, selection)
+        const kept = remaining(backups, manifests, selection)
         const windowStart = now - window
         assert.strictEqual(selection.windowStart, ms(windowStart))
 
@@ -178,7 +178,7 @@ describe("retention selection", () => {
       ["mysql-bin.000001"]
     )
     const target = { _tag: "Time", time: at(35) } as const
-    const kept = after(backups, manifests, selection)
+    const kept = remaining(backups, manifests, selection)
     assert.strictEqual(plan(backups, manifests, target), `${idAt(23)}: `)
     assert.strictEqual(plan(kept.backups, kept.manifests, target), `${idAt(23)}: `)
   })
