@@ -225,7 +225,9 @@ describe("retention against s3rver", () => {
         )
         assert.isTrue(left.some((k) => k.startsWith(b2.prefix)) && left.some((k) => k.startsWith(b3.prefix)))
         // the deletes that were sent: metadata.json of each backup before its archive, each manifest before its file
-        const deletes = proxy.requests.filter((r) => r.method === "DELETE" && r.fault === undefined).map((r) => r.url.split("?")[0] ?? "")
+        const deletes = proxy.requests
+          .filter((r) => r.method === "DELETE" && r.fault === undefined)
+          .map((r) => r.url.split("?")[0] ?? "")
         for (const b of [b0, b1]) {
           const meta = deletes.findIndex((u) => u.endsWith(`${b.backupId}/metadata.json`))
           const data = deletes.findIndex((u) => u.endsWith(`${b.backupId}/backup.xbstream`))

@@ -60,7 +60,8 @@ export const objectStoreMountPath = "/var/run/secrets/cloudnative-mysql/object-s
 export const backupContainerName = "backup"
 export const cleanupContainerName = "abort-uploads"
 
-const objectStoreVolume = "object-store"
+/** The name of the object-store secrets volume in every Job that reaches the store. */
+export const objectStoreVolume = "object-store"
 const tlsVolume = "client-tls"
 
 /** What a backup Job is rendered from. */
@@ -91,7 +92,7 @@ export const objectStoreSecretFiles = (store: ObjectStore): ReadonlyArray<readon
 }
 
 /** A projected volume with one file per referenced Secret key (Secrets may differ per key). */
-const objectStoreProjection = (store: ObjectStore) => ({
+export const objectStoreProjection = (store: ObjectStore) => ({
   name: objectStoreVolume,
   projected: {
     defaultMode: 0o400,
@@ -112,8 +113,8 @@ const ownerReference = (backup: Backup) => ({
   blockOwnerDeletion: true
 })
 
-// the worker and the janitor need no privilege and write only their termination message
-const restrictedContainer = {
+/** The worker, the janitor and retention need no privilege and write only their termination message. */
+export const restrictedContainer = {
   allowPrivilegeEscalation: false,
   readOnlyRootFilesystem: true,
   capabilities: { drop: ["ALL"] }
@@ -137,7 +138,7 @@ export const workerPodSecurityContext = {
  * The S3 SDK resolves the home directory while loading its shared config; an image user without a passwd entry
  * has none (uv_os_homedir ENOENT). Nothing is written there: the root file system stays read-only.
  */
-const homeEnv = { name: "HOME", value: "/tmp" }
+export const homeEnv = { name: "HOME", value: "/tmp" }
 
 /** How often the worker writes `status.progress`: a write per running Backup every 5 s. */
 export const progressIntervalMillis = 5_000

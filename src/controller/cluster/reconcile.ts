@@ -30,6 +30,7 @@ import { reconcileArchiver } from "../binlogArchiving/reconcile.ts"
 import { Caches } from "../Caches.ts"
 import * as Controller from "../Controller.ts"
 import { Events } from "../Events.ts"
+import { reconcileRetention } from "../retention/reconcile.ts"
 import { writeStatus } from "../status.ts"
 import { now as nowTime } from "../time.ts"
 import { type Action, decide, isRecovered, type ObservedInstance, type RecoveryObservation } from "./decide.ts"
@@ -320,6 +321,7 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
   const tls = yield* ensureSecrets(cluster)
   yield* ensureServices(cluster)
   yield* reconcileArchiver(cluster, object)
+  const retention = yield* reconcileRetention(cluster, object)
   const recovery = yield* observeRecovery(cluster, status)
   const instances = yield* observeInstances(cluster, tls)
   const decision = decide(
@@ -348,7 +350,11 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
   // our own writes (Pods, the previous status) wake the next reconcile before the cache has the Cluster's new
   // resourceVersion: a stale read is not a failure, look again in a moment (the actions are idempotent; the
   // transitions' Events come from the reconcile whose status write lands)
-  const written = yield* writeStatus(Resources.clusters, object, decision.status).pipe(
+  const written = yield* writeStatus(
+    Resources.clusters,
+    object,
+    retention.status === undefined ? decision.status : { ...decision.status, retention: retention.status }
+  ).pipe(
     Effect.as(true),
     Effect.catchTag("Conflict", () => Effect.succeed(false))
   )
@@ -361,10 +367,9 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
     )
     return { requeueAfter: Duration.seconds(1) }
   }
-  yield* events.recordAll(Resources.clusters, object, decision.events)
-  return decision.requeueAfterSeconds === undefined
-    ? undefined
-    : { requeueAfter: Duration.seconds(decision.requeueAfterSeconds) }
+  yield* events.recordAll(Resources.clusters, object, [...decision.events, ...retention.events])
+  const requeue = [decision.requeueAfterSeconds, retention.requeueAfterSeconds].filter((s) => s !== undefined)
+  return requeue.length === 0 ? undefined : { requeueAfter: Duration.seconds(Math.min(...requeue)) }
 })
 
 /** Clusters whose recovery waits for this Backup. */
