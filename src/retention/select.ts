@@ -16,14 +16,15 @@
  * - A binlog file goes when every kept completed backup already holds all of its transactions and no kept
  *   backup's end state is where the file starts (a file starting exactly there is the recovery plan's proof
  *   that nothing was written before its first event, for a time target), and its last event is before the
- *   window's start. When any kept backup has no end GTID the chain cannot be checked: no file goes. With no
+ *   window's start. When any kept backup has no end GTID, or one that is not a MariaDB GTID list (a MySQL GTID
+ *   set: the plan does not model those yet), the chain cannot be checked: no file goes. With no
  *   completed backup at all nothing is anyone's to judge: no file goes either.
  *
  * @since 0.2.0
  */
-import { Option } from "effect"
+import { Option, Schema } from "effect"
 import { backupIdToDate, parseBackupId } from "../api/backupId.ts"
-import type { BinlogManifest } from "../api/binlogArchive.ts"
+import { type BinlogManifest, GtidList } from "../api/binlogArchive.ts"
 import { rfc3339Millis } from "../api/time.ts"
 import { includes, parseGtidList, samePosition } from "../pitr/gtid.ts"
 import { endsBefore } from "../pitr/recoveryPlan.ts"
@@ -91,7 +92,9 @@ export const selectForRetention = <B extends RetentionBackup>(input: {
     })
     .sort((a, b) => a.backupId.localeCompare(b.backupId) || a.backupName.localeCompare(b.backupName))
 
-  const ends = kept.map((b) => (b.endGTID === undefined ? undefined : parseGtidList(b.endGTID)))
+  const ends = kept.map((b) =>
+    b.endGTID === undefined || !Schema.is(GtidList)(b.endGTID) ? undefined : parseGtidList(b.endGTID)
+  )
   const chainKnown = ends.length > 0 && ends.every((e) => e !== undefined)
   const binlogFiles = !chainKnown
     ? []

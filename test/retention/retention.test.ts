@@ -4,6 +4,7 @@
  * backup's metadata.json went leaves that backup incomplete (never completed with its archive missing) and every
  * binlog in place; the next run finishes the job.
  */
+import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -19,7 +20,7 @@ import { encodeMetadata } from "../../src/objectstore/metadata.ts"
 import { MemoryObjectStore, ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { runRetention } from "../../src/retention/retention.ts"
 import { faultProxy } from "../../src/sandbox/faultProxy.ts"
-import { objectStoreEnv, runSubcommand } from "../../src/sandbox/processes.ts"
+import { executable, objectStoreEnv, runSubcommand } from "../../src/sandbox/processes.ts"
 import { s3rver } from "../../src/sandbox/s3rver.ts"
 
 const day = 24 * 60 * 60 * 1000
@@ -290,6 +291,12 @@ describe("retention run", () => {
       assert.strictEqual(second.anchorBackupId, anchor)
     }).pipe(Effect.provide(ObjectStoreClient.layerMemory()))
   )
+
+  it("--help lists every variable retention reads", () => {
+    const out = spawnSync(process.execPath, [executable, "retention", "--help"], { encoding: "utf8" })
+    assert.strictEqual(out.status, 0)
+    for (const name of Object.keys(RetentionEnv.fields)) assert.include(out.stdout, name)
+  })
 
   it("the environment contract: a policy is <n>d, <n>w or <n>m", () => {
     const decode = Schema.decodeUnknownExit(RetentionEnv)

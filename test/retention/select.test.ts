@@ -225,6 +225,9 @@ describe("retention selection", () => {
     const unknown = selectForRetention({ backups: [backup(1), withoutGtid], manifests, now: ms(70), window: 20_000 })
     assert.deepStrictEqual(unknown.binlogFiles, [])
     assert.strictEqual(unknown.backups.length, 1)
+    const mysql = { ...backup(4), endGTID: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-4" }
+    const sets = selectForRetention({ backups: [backup(1), mysql], manifests, now: ms(70), window: 20_000 })
+    assert.deepStrictEqual(sets.binlogFiles, [])
   })
 
   it("a second domain a kept backup lacks keeps its files", () => {
