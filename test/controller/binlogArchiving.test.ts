@@ -13,17 +13,14 @@ import { DnsLabel } from "../../src/api/common.ts"
 import { maxDnsLabelLength } from "../../src/api/names.ts"
 import { decideArchiver } from "../../src/controller/binlogArchiving/reconcile.ts"
 import { archiverServerId, renderArchiverDeployment } from "../../src/controller/binlogArchiving/render.ts"
-import { Caches } from "../../src/controller/Caches.ts"
-import { InstanceStatusClient } from "../../src/controller/cluster/InstanceStatusClient.ts"
 import { maxSerialForUniqueServerId, serverIdOf } from "../../src/controller/cluster/optionFile.ts"
-import { reconcileCluster } from "../../src/controller/cluster/reconcile.ts"
 import type { ClusterRef } from "../../src/controller/cluster/render.ts"
-import { Events, type RecordedEvent } from "../../src/controller/Events.ts"
+import type { RecordedEvent } from "../../src/controller/Events.ts"
 import { KubeApi } from "../../src/kube/KubeApi.ts"
 import { type Deployment, Resources } from "../../src/kube/resources.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
 import { layerFake } from "../../src/sandbox/KubeApiFake.ts"
-import { clusterObject, objectStore, ref, spec } from "./cluster/fixtures.ts"
+import { clusterObject, objectStore, reconcileOnce, ref, spec } from "./cluster/fixtures.ts"
 
 const archiving = (flushInterval = "5m") => ({
   backup: { objectStore, binlogArchiving: { enabled: true, flushInterval } }
@@ -126,20 +123,7 @@ describe("binlog archiver Deployment", () => {
     Effect.gen(function* () {
       const api = yield* KubeApi
       const events: Array<RecordedEvent> = []
-      const reconcile = Effect.gen(function* () {
-        const caches = yield* Caches
-        yield* caches.synced
-        return yield* reconcileCluster("ns/arch")
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(
-          Layer.mergeAll(
-            Caches.layer(),
-            Events.layerMemory(events),
-            InstanceStatusClient.layerTest(() => undefined)
-          )
-        )
-      )
+      const reconcile = reconcileOnce("ns/arch", events)
       const created = yield* api.create(Resources.clusters, clusterObject("arch", archiving()))
       yield* reconcile
       const ref_ = { namespace: "ns", name: "arch-binlog-archiver" }

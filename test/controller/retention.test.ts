@@ -13,11 +13,8 @@ import { type Cluster, RetentionPolicy, type RetentionStatus, retentionWindowMil
 import { DnsLabel } from "../../src/api/common.ts"
 import { maxDnsLabelLength } from "../../src/api/names.ts"
 import { RetentionEnv, type RetentionResult } from "../../src/api/retentionJob.ts"
-import { Caches } from "../../src/controller/Caches.ts"
-import { InstanceStatusClient } from "../../src/controller/cluster/InstanceStatusClient.ts"
-import { reconcileCluster } from "../../src/controller/cluster/reconcile.ts"
 import { findCondition } from "../../src/controller/conditions.ts"
-import { Events, type RecordedEvent } from "../../src/controller/Events.ts"
+import type { RecordedEvent } from "../../src/controller/Events.ts"
 import {
   decideRetention,
   type RetentionJobObservation,
@@ -28,7 +25,7 @@ import { KubeApi } from "../../src/kube/KubeApi.ts"
 import { type Job, Resources } from "../../src/kube/resources.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
 import { layerFake } from "../../src/sandbox/KubeApiFake.ts"
-import { clusterObject, objectStore, ref } from "./cluster/fixtures.ts"
+import { clusterObject, objectStore, reconcileOnce, ref } from "./cluster/fixtures.ts"
 
 const withPolicy = (policy = "30d", dryRun?: boolean) => ({
   backup: { objectStore, retentionPolicy: policy, ...(dryRun === undefined ? {} : { retentionDryRun: dryRun }) }
@@ -261,20 +258,7 @@ describe("retention loop on the fake API server", () => {
       const api = yield* KubeApi
       const fake = yield* FakeCluster
       const events: Array<RecordedEvent> = []
-      const reconcile = Effect.gen(function* () {
-        const caches = yield* Caches
-        yield* caches.synced
-        return yield* reconcileCluster("ns/ret")
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(
-          Layer.mergeAll(
-            Caches.layer(),
-            Events.layerMemory(events),
-            InstanceStatusClient.layerTest(() => undefined)
-          )
-        )
-      )
+      const reconcile = reconcileOnce("ns/ret", events)
       yield* TestClock.setTime(Date.parse("2026-12-01T12:00:00Z"))
       yield* api.create(Resources.clusters, clusterObject("ret", withPolicy()))
       const backup = backupCr("nightly", "ret", "20261001T000000Z")

@@ -3,30 +3,14 @@ import { Effect, Exit, Schema } from "effect"
 import type { BinlogManifest } from "../../src/api/binlogArchive.ts"
 import { planRecovery, type RecoveryTarget } from "../../src/pitr/recoveryPlan.ts"
 import { type RetentionBackup, selectForRetention } from "../../src/retention/select.ts"
+import { gtidState, historyManifest } from "../pitr/history.ts"
 
 // A single-domain history, as in recoveryPlan.test.ts: transaction k is GTID 0-1-k, committed at second 10*k.
 const T0 = Date.parse("2026-12-01T00:00:00Z")
 const ms = (seconds: number): number => T0 + seconds * 1000
 const at = (seconds: number): string => new Date(ms(seconds)).toISOString().replace(".000Z", "Z")
 const idAt = (seconds: number): string => at(seconds).replace(/[-:]/gu, "")
-const gtidState = (seq: number): string => (seq === 0 ? "" : `0-1-${seq}`)
-
-const manifest = (index: number, first: number, last: number): BinlogManifest => ({
-  version: 1,
-  cluster: "c",
-  flavor: "mariadb",
-  series: "server-1",
-  file: `mysql-bin.${String(index + 1).padStart(6, "0")}`,
-  size: 256 + 100 * (last - first),
-  sha256: "0".repeat(64),
-  serverId: 1,
-  gtidStateBefore: gtidState(first),
-  gtidStateAfter: gtidState(last),
-  ...(last > first ? { firstGTID: `0-1-${first + 1}`, lastGTID: `0-1-${last}` } : {}),
-  firstEventTime: at(10 * first + 1),
-  lastEventTime: at(10 * last + 2),
-  archivedAt: at(10 * last + 3)
-})
+const manifest = historyManifest(at)
 
 const archive = (sizes: ReadonlyArray<number>, missing: ReadonlyArray<boolean>) => {
   let seq = 0

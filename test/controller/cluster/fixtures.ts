@@ -1,9 +1,13 @@
 /** Clusters, Backups and instance statuses for the Cluster reconciler's tests. */
-import { Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import type { Backup } from "../../../src/api/backup.ts"
 import { type Cluster, ClusterSpec } from "../../../src/api/cluster.ts"
 import { instanceImage } from "../../../src/api/images.ts"
+import { Caches } from "../../../src/controller/Caches.ts"
+import { InstanceStatusClient } from "../../../src/controller/cluster/InstanceStatusClient.ts"
+import { reconcileCluster } from "../../../src/controller/cluster/reconcile.ts"
 import type { ClusterRef } from "../../../src/controller/cluster/render.ts"
+import { Events, type RecordedEvent } from "../../../src/controller/Events.ts"
 import type { InstanceStatus } from "../../../src/instance/protocol.ts"
 
 export const objectStore = {
@@ -83,3 +87,27 @@ export const instanceStatus = (
       : [],
   backupRunning: false
 })
+
+/**
+ * One reconcile of the Cluster `key` on freshly built caches (a controller that just started), once they synced;
+ * Events go into `events`, and each instance manager answers with `status(instance)` (default: none answers).
+ */
+export const reconcileOnce = (
+  key: string,
+  events: Array<RecordedEvent>,
+  _status: (instance: string) => InstanceStatus | undefined = () => undefined
+) =>
+  Effect.gen(function* () {
+    const caches = yield* Caches
+    yield* caches.synced
+    return yield* reconcileCluster(key)
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(
+      Layer.mergeAll(
+        Caches.layer(),
+        Events.layerMemory(events),
+        InstanceStatusClient.layerTest(() => undefined)
+      )
+    )
+  )

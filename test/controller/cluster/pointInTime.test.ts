@@ -8,19 +8,16 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import type { Cluster } from "../../../src/api/cluster.ts"
 import { RestoreEnv } from "../../../src/api/jobs.ts"
-import { Caches } from "../../../src/controller/Caches.ts"
 import { decide } from "../../../src/controller/cluster/decide.ts"
-import { InstanceStatusClient } from "../../../src/controller/cluster/InstanceStatusClient.ts"
-import { reconcileCluster } from "../../../src/controller/cluster/reconcile.ts"
 import { recoveryPlan } from "../../../src/controller/cluster/recovery.ts"
 import { renderRecoveryJob } from "../../../src/controller/cluster/render.ts"
 import { findCondition } from "../../../src/controller/conditions.ts"
-import { Events, type RecordedEvent } from "../../../src/controller/Events.ts"
+import type { RecordedEvent } from "../../../src/controller/Events.ts"
 import { KubeApi } from "../../../src/kube/KubeApi.ts"
 import { type Job, Resources } from "../../../src/kube/resources.ts"
 import { FakeCluster } from "../../../src/sandbox/FakeCluster.ts"
 import { layerFake } from "../../../src/sandbox/KubeApiFake.ts"
-import { backupObject, clusterObject, completed, fromSource, objectStore, ref, sha } from "./fixtures.ts"
+import { backupObject, clusterObject, completed, fromSource, objectStore, reconcileOnce, ref, sha } from "./fixtures.ts"
 
 const byGtid = { targetGTID: "0-1-41" }
 const byTime = { targetTime: "2026-12-01T11:00:00+01:00" }
@@ -122,20 +119,7 @@ describe("point-in-time recovery: controller", () => {
       const api = yield* KubeApi
       const fake = yield* FakeCluster
       const events: Array<RecordedEvent> = []
-      const reconcile = Effect.gen(function* () {
-        const caches = yield* Caches
-        yield* caches.synced
-        return yield* reconcileCluster("ns/pitr")
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(
-          Layer.mergeAll(
-            Caches.layer(),
-            Events.layerMemory(events),
-            InstanceStatusClient.layerTest(() => undefined)
-          )
-        )
-      )
+      const reconcile = reconcileOnce("ns/pitr", events)
       yield* api.create(
         Resources.clusters,
         clusterObject("pitr", { ...fromSource(), ...withTarget({ source: "old" }, byGtid) })

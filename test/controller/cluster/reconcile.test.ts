@@ -7,17 +7,23 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Layer, Option } from "effect"
 import type { Cluster } from "../../../src/api/cluster.ts"
-import { Caches } from "../../../src/controller/Caches.ts"
-import { InstanceStatusClient } from "../../../src/controller/cluster/InstanceStatusClient.ts"
-import { reconcileCluster } from "../../../src/controller/cluster/reconcile.ts"
 import { findCondition } from "../../../src/controller/conditions.ts"
-import { Events, type RecordedEvent } from "../../../src/controller/Events.ts"
+import type { RecordedEvent } from "../../../src/controller/Events.ts"
 import type { InstanceStatus } from "../../../src/instance/protocol.ts"
 import { KubeApi } from "../../../src/kube/KubeApi.ts"
 import { type Job, type Pod, Resources } from "../../../src/kube/resources.ts"
 import { FakeCluster } from "../../../src/sandbox/FakeCluster.ts"
 import { layerFake } from "../../../src/sandbox/KubeApiFake.ts"
-import { backupObject, clusterObject, completed, fromBackup, fromSource, instanceStatus, sha } from "./fixtures.ts"
+import {
+  backupObject,
+  clusterObject,
+  completed,
+  fromBackup,
+  fromSource,
+  instanceStatus,
+  reconcileOnce,
+  sha
+} from "./fixtures.ts"
 
 const World = layerFake.pipe(Layer.provideMerge(FakeCluster.layer))
 
@@ -28,20 +34,7 @@ interface Harness {
 
 /** One reconcile on freshly built caches (a controller that just started), once they synced. */
 const reconcile = (harness: Harness, key: string) =>
-  Effect.gen(function* () {
-    const caches = yield* Caches
-    yield* caches.synced
-    return yield* reconcileCluster(key)
-  }).pipe(
-    Effect.scoped,
-    Effect.provide(
-      Layer.mergeAll(
-        Caches.layer(),
-        Events.layerMemory(harness.events),
-        InstanceStatusClient.layerTest((instance) => harness.statuses.get(instance))
-      )
-    )
-  )
+  reconcileOnce(key, harness.events, (instance) => harness.statuses.get(instance))
 
 const ns = (plural: string, group = "", version = "v1") => ({ group, version, plural, namespace: "ns" })
 
