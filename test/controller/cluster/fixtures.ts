@@ -95,7 +95,7 @@ export const instanceStatus = (
 export const reconcileOnce = (
   key: string,
   events: Array<RecordedEvent>,
-  _status: (instance: string) => InstanceStatus | undefined = () => undefined
+  status: (instance: string) => InstanceStatus | undefined = () => undefined
 ) =>
   Effect.gen(function* () {
     const caches = yield* Caches
@@ -103,11 +103,5 @@ export const reconcileOnce = (
     return yield* reconcileCluster(key)
   }).pipe(
     Effect.scoped,
-    Effect.provide(
-      Layer.mergeAll(
-        Caches.layer(),
-        Events.layerMemory(events),
-        InstanceStatusClient.layerTest(() => undefined)
-      )
-    )
+    Effect.provide(Layer.mergeAll(Caches.layer(), Events.layerMemory(events), InstanceStatusClient.layerTest(status)))
   )
