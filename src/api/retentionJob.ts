@@ -5,9 +5,10 @@
  * The object store reaches it exactly as it reaches the backup worker (`OBJECT_STORE_SPEC`,
  * `OBJECT_STORE_SECRETS_DIR`, see `src/objectstore/connection.ts`): the controller holds no credentials, so the
  * listing, the selection and the deletions all happen in the Job. The termination message is at most 4096 bytes
- * (the kubelet's limit), so a run deletes at most `maxBackupsPerRun` base backups (the list is then complete, and
- * the controller can mark every Backup whose data went) and lists at most `maxListedBinlogFiles` binlog files
- * (with the total).
+ * (the kubelet's limit), so a run deletes at most `maxBackupsPerRun` base backups, fewer when their names would
+ * take more than `maxListedBackupBytes` (the list is then complete, and the controller can mark every Backup
+ * whose data went), and lists at most `maxListedBinlogFiles` binlog files within `maxListedBinlogBytes` (with
+ * the total).
  *
  * @since 0.2.0
  */
@@ -24,6 +25,13 @@ export const maxBackupsPerRun = 20
 
 /** Binlog files the termination message names at most (all selected files are deleted). */
 export const maxListedBinlogFiles = 20
+
+/**
+ * Bytes of JSON the listed backups, and the listed binlog files, take at most: names can be long (a Backup's
+ * up to 253 characters), and the whole message must stay under the kubelet's 4096 bytes.
+ */
+export const maxListedBackupBytes = 2400
+export const maxListedBinlogBytes = 1200
 
 /** The environment `retention` reads. Encoding a value gives the Job's env strings. */
 export const RetentionEnv = Schema.Struct({

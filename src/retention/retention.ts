@@ -5,7 +5,8 @@
  *
  * The order of the deletions is what keeps a run that fails halfway harmless:
  *
- * 1. base backups first, oldest first, at most `maxBackupsPerRun`: for each, `metadata.json` first (the backup
+ * 1. base backups first, oldest first, at most `maxBackupsPerRun` (fewer when their names are long: the
+ *    termination message names every one, within 4096 bytes): for each, `metadata.json` first (the backup
  *    stops being completed for every reader at once), then every other object under its prefix. A failure after
  *    the first delete leaves an incomplete backup, which recovery skips and the next run removes (it is older
  *    than the window). Multipart uploads are not its business: the Backup controller's cleanup Job aborts
@@ -22,7 +23,14 @@
  */
 import { Effect, Option, Stream } from "effect"
 import { type RetainedBackupRef, retentionWindowMillis } from "../api/cluster.ts"
-import { maxBackupsPerRun, maxListedBinlogFiles, type RetentionEnv, type RetentionResult } from "../api/retentionJob.ts"
+import {
+  maxBackupsPerRun,
+  maxListedBackupBytes,
+  maxListedBinlogBytes,
+  maxListedBinlogFiles,
+  type RetentionEnv,
+  type RetentionResult
+} from "../api/retentionJob.ts"
 import { nowMillis, rfc3339Millis } from "../api/time.ts"
 import { binlogArchivePrefix, binlogFileKeys } from "../objectstore/binlogLayout.ts"
 import { type CatalogEntry, listBackups } from "../objectstore/catalog.ts"
@@ -40,6 +48,24 @@ export interface RetentionRun {
 }
 
 type Entry = CatalogEntry & RetentionBackup
+
+/** The first items, at most `count` of them and at most `bytes` of JSON together. */
+const within = <A>(items: ReadonlyArray<A>, count: number, bytes: number): ReadonlyArray<A> => {
+  let used = 0
+  const taken: Array<A> = []
+  for (const item of items.slice(0, count)) {
+    used += JSON.stringify(item).length + 1
+    if (used > bytes) break
+    taken.push(item)
+  }
+  return taken
+}
+
+const refOf = (b: RetentionBackup): RetainedBackupRef => ({
+  backupName: b.backupName,
+  backupId: b.backupId,
+  status: b.status
+})
 
 const asRetentionBackup = (entry: CatalogEntry): Entry =>
   entry.status === "completed"
@@ -80,17 +106,20 @@ export const runRetention = Effect.fn("retention.run")(function* (
     now,
     window: retentionWindowMillis(run.policy)
   })
-  const backups = selection.backups.slice(0, maxBackupsPerRun)
+  const listed = within(selection.backups.map(refOf), maxBackupsPerRun, maxListedBackupBytes)
+  const backups = selection.backups.slice(0, listed.length)
   const result: RetentionResult = {
     dryRun: run.dryRun,
     policy: run.policy,
     windowStart: rfc3339Millis(selection.windowStart),
     ...(selection.anchor === undefined ? {} : { anchorBackupId: selection.anchor.backupId }),
-    backups: backups.map(
-      (b): RetainedBackupRef => ({ backupName: b.backupName, backupId: b.backupId, status: b.status })
-    ),
+    backups: listed,
     moreBackups: selection.backups.length - backups.length,
-    binlogFiles: selection.binlogFiles.slice(0, maxListedBinlogFiles).map((m) => `${m.series}/${m.file}`),
+    binlogFiles: within(
+      selection.binlogFiles.map((m) => `${m.series}/${m.file}`),
+      maxListedBinlogFiles,
+      maxListedBinlogBytes
+    ),
     binlogFilesTotal: selection.binlogFiles.length
   }
   yield* Effect.logInfo(run.dryRun ? "retention: would delete" : "retention: deleting").pipe(

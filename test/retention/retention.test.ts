@@ -292,6 +292,26 @@ describe("retention run", () => {
     }).pipe(Effect.provide(ObjectStoreClient.layerMemory()))
   )
 
+  it.live("long names: a run deletes fewer backups, so that its termination message names every one it deleted", () =>
+    Effect.gen(function* () {
+      const now = yield* nowMillis
+      const long = (i: number) => `${"x".repeat(240)}-${String(i).padStart(2, "0")}`
+      for (let i = 0; i < 20; i++) yield* putBackup(long(i), now - (30 - i) * day, i + 1)
+      yield* putBackup("latest", now - 2 * day, 100)
+      const result = yield* runRetention({ path, cluster, policy: "1d", dryRun: false })
+      const message = JSON.stringify(result)
+      assert.isAtMost(Buffer.byteLength(message), 4096)
+      assert.isBelow(result.backups.length, 20)
+      assert.isAbove(result.backups.length, 0)
+      assert.strictEqual(result.backups.length + result.moreBackups, 20)
+      const left = (yield* listBackups(path, cluster)).map((e) => e.backupName)
+      assert.deepStrictEqual(left, [
+        ...Array.from({ length: result.moreBackups }, (_, i) => long(i + result.backups.length)),
+        "latest"
+      ])
+    }).pipe(Effect.provide(ObjectStoreClient.layerMemory()))
+  )
+
   it("--help lists every variable retention reads", () => {
     const out = spawnSync(process.execPath, [executable, "retention", "--help"], { encoding: "utf8" })
     assert.strictEqual(out.status, 0)
