@@ -60,8 +60,7 @@ export const objectStoreMountPath = "/var/run/secrets/cloudnative-mysql/object-s
 export const backupContainerName = "backup"
 export const cleanupContainerName = "abort-uploads"
 
-/** The name of the object-store secrets volume in every Job that reaches the store. */
-export const objectStoreVolume = "object-store"
+const objectStoreVolume = "object-store"
 const tlsVolume = "client-tls"
 
 /** What a backup Job is rendered from. */
@@ -113,8 +112,8 @@ const ownerReference = (backup: Backup) => ({
   blockOwnerDeletion: true
 })
 
-/** The worker, the janitor and retention need no privilege and write only their termination message. */
-export const restrictedContainer = {
+// the worker, the janitor and retention need no privilege and write only their termination message
+const restrictedContainer = {
   allowPrivilegeEscalation: false,
   readOnlyRootFilesystem: true,
   capabilities: { drop: ["ALL"] }
@@ -279,6 +278,35 @@ export const renderBackupJob = (input: BackupJobInput): Job => {
   }
 }
 
+/**
+ * The Pod of a Job whose one process talks only to the object store (the janitor, retention): no token, no
+ * Service links, the worker's non-root user, a restricted container that reads the store's secret files from
+ * `volumes` (the object-store volume) and reports through its termination message.
+ */
+export const objectStorePodSpec = <V>(
+  container: {
+    readonly name: string
+    readonly image: string
+    readonly command: ReadonlyArray<string>
+    readonly env: ReadonlyArray<EnvVar>
+  },
+  volumes: ReadonlyArray<V>
+) => ({
+  restartPolicy: "Never",
+  automountServiceAccountToken: false,
+  enableServiceLinks: false,
+  securityContext: workerPodSecurityContext,
+  containers: [
+    {
+      ...container,
+      terminationMessagePolicy: "File",
+      securityContext: restrictedContainer,
+      volumeMounts: [{ name: objectStoreVolume, mountPath: objectStoreMountPath, readOnly: true }]
+    }
+  ],
+  volumes
+})
+
 interface EnvVar {
   readonly name: string
   readonly value?: string
@@ -326,24 +354,15 @@ export const renderCleanupJob = (backupJob: Job, owner: Backup | undefined): Job
       ...(owner === undefined ? { ttlSecondsAfterFinished: orphanCleanupTtlSeconds } : {}),
       template: {
         metadata: { labels: jobLabels },
-        spec: {
-          restartPolicy: "Never",
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: workerPodSecurityContext,
-          containers: [
-            {
-              name: cleanupContainerName,
-              image: worker?.image ?? "",
-              command: ["cloudnative-mysql", "abort-uploads"],
-              env: [...envVarList(env), homeEnv],
-              terminationMessagePolicy: "File",
-              securityContext: restrictedContainer,
-              volumeMounts: [{ name: objectStoreVolume, mountPath: objectStoreMountPath, readOnly: true }]
-            }
-          ],
-          volumes: (podSpec?.volumes ?? []).filter((volume) => volume.name === objectStoreVolume)
-        }
+        spec: objectStorePodSpec(
+          {
+            name: cleanupContainerName,
+            image: worker?.image ?? "",
+            command: ["cloudnative-mysql", "abort-uploads"],
+            env: [...envVarList(env), homeEnv]
+          },
+          (podSpec?.volumes ?? []).filter((volume) => volume.name === objectStoreVolume)
+        )
       }
     }
   }

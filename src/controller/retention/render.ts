@@ -12,14 +12,7 @@ import { envVarList } from "../../api/env.ts"
 import { retentionJobLabels, retentionJobName } from "../../api/names.ts"
 import { RetentionEnv } from "../../api/retentionJob.ts"
 import type { Job } from "../../kube/resources.ts"
-import {
-  homeEnv,
-  objectStoreMountPath,
-  objectStoreProjection,
-  objectStoreVolume,
-  restrictedContainer,
-  workerPodSecurityContext
-} from "../backup/render.ts"
+import { homeEnv, objectStoreMountPath, objectStorePodSpec, objectStoreProjection } from "../backup/render.ts"
 import { type ClusterRef, ownerReference } from "../cluster/render.ts"
 
 /** The Job's deadline: a listing of a large bucket and its deletes, well within it. */
@@ -60,24 +53,15 @@ export const renderRetentionJob = (cluster: ClusterRef, dryRun: boolean): Job | 
       activeDeadlineSeconds: retentionActiveDeadlineSeconds,
       template: {
         metadata: { labels: jobLabels },
-        spec: {
-          restartPolicy: "Never",
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: workerPodSecurityContext,
-          containers: [
-            {
-              name: "retention",
-              image: cluster.spec.imageName,
-              command: ["cloudnative-mysql", "retention"],
-              env: [...envVarList(env), homeEnv],
-              terminationMessagePolicy: "File",
-              securityContext: restrictedContainer,
-              volumeMounts: [{ name: objectStoreVolume, mountPath: objectStoreMountPath, readOnly: true }]
-            }
-          ],
-          volumes: [objectStoreProjection(backup.objectStore)]
-        }
+        spec: objectStorePodSpec(
+          {
+            name: "retention",
+            image: cluster.spec.imageName,
+            command: ["cloudnative-mysql", "retention"],
+            env: [...envVarList(env), homeEnv]
+          },
+          [objectStoreProjection(backup.objectStore)]
+        )
       }
     }
   }
