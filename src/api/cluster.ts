@@ -166,6 +166,27 @@ export const retentionWindowMillis = (policy: string): number => {
   return n * dayMillis * (unit === "w" ? 7 : unit === "m" ? 30 : 1)
 }
 
+/** `spec.backup`: where backups go, continuous archiving, retention. */
+export const ClusterBackupSpec = Schema.Struct({
+  objectStore: ObjectStore,
+  binlogArchiving: Schema.optionalKey(BinlogArchiving),
+  retentionPolicy: Schema.optionalKey(RetentionPolicy),
+  retentionDryRun: Schema.optionalKey(
+    Schema.Boolean.annotate({
+      description:
+        "Only list what the retention policy would delete (status.retention), never delete (default false). The first run after the policy is set or changed is a dry run anyway"
+    })
+  )
+}).check(
+  celRule({
+    rule: "!has(self.retentionDryRun) || has(self.retentionPolicy)",
+    message: "retentionDryRun is only valid together with retentionPolicy",
+    predicate: (b: { readonly retentionDryRun?: boolean; readonly retentionPolicy?: string }) =>
+      b.retentionDryRun === undefined || b.retentionPolicy !== undefined
+  })
+)
+export type ClusterBackupSpec = typeof ClusterBackupSpec.Type
+
 /** What a user asks for. */
 export const ClusterSpec = Schema.Struct({
   instances: defaulted(
@@ -180,19 +201,7 @@ export const ClusterSpec = Schema.Struct({
     size: Quantity,
     storageClass: Schema.optionalKey(Schema.String)
   }),
-  backup: Schema.optionalKey(
-    Schema.Struct({
-      objectStore: ObjectStore,
-      binlogArchiving: Schema.optionalKey(BinlogArchiving),
-      retentionPolicy: Schema.optionalKey(RetentionPolicy),
-      retentionDryRun: Schema.optionalKey(
-        Schema.Boolean.annotate({
-          description:
-            "Only list what the retention policy would delete (status.retention), never delete (default false). The first run after the policy is set or changed is a dry run anyway"
-        })
-      )
-    })
-  ),
+  backup: Schema.optionalKey(ClusterBackupSpec),
   bootstrap: Schema.optionalKey(
     Schema.Struct({
       recovery: Schema.optionalKey(RecoverySpec)
