@@ -148,6 +148,45 @@ export const BinlogArchiving = Schema.Struct({
 })
 export type BinlogArchiving = typeof BinlogArchiving.Type
 
+/**
+ * A recovery window (docs/pitr.md, "Retention"): `<n>d` days, `<n>w` weeks (7 days) or `<n>m` months (30 days),
+ * n from 1 to 9999. Every point of the last window stays recoverable; older backups and binlogs may go.
+ */
+export const RetentionPolicy = Schema.String.check(Schema.isPattern(/^[1-9][0-9]{0,3}[dwm]$/u)).annotate({
+  description:
+    "Recovery window: every point in the last <n>d (days), <n>w (weeks) or <n>m (30-day months) stays recoverable; older base backups and binlogs are deleted"
+})
+
+const dayMillis = 24 * 60 * 60 * 1000
+
+/** The length of a `RetentionPolicy` in milliseconds (`30d` → 30 days; a month is 30 days). */
+export const retentionWindowMillis = (policy: string): number => {
+  const n = Number(policy.slice(0, -1))
+  const unit = policy.at(-1)
+  return n * dayMillis * (unit === "w" ? 7 : unit === "m" ? 30 : 1)
+}
+
+/** `spec.backup`: where backups go, continuous archiving, retention. */
+export const ClusterBackupSpec = Schema.Struct({
+  objectStore: ObjectStore,
+  binlogArchiving: Schema.optionalKey(BinlogArchiving),
+  retentionPolicy: Schema.optionalKey(RetentionPolicy),
+  retentionDryRun: Schema.optionalKey(
+    Schema.Boolean.annotate({
+      description:
+        "Only list what the retention policy would delete (status.retention), never delete (default false). The first run after the policy is set or changed is a dry run anyway"
+    })
+  )
+}).check(
+  celRule({
+    rule: "!has(self.retentionDryRun) || has(self.retentionPolicy)",
+    message: "retentionDryRun is only valid together with retentionPolicy",
+    predicate: (b: { readonly retentionDryRun?: boolean; readonly retentionPolicy?: string }) =>
+      b.retentionDryRun === undefined || b.retentionPolicy !== undefined
+  })
+)
+export type ClusterBackupSpec = typeof ClusterBackupSpec.Type
+
 /** What a user asks for. */
 export const ClusterSpec = Schema.Struct({
   instances: defaulted(
@@ -162,12 +201,7 @@ export const ClusterSpec = Schema.Struct({
     size: Quantity,
     storageClass: Schema.optionalKey(Schema.String)
   }),
-  backup: Schema.optionalKey(
-    Schema.Struct({
-      objectStore: ObjectStore,
-      binlogArchiving: Schema.optionalKey(BinlogArchiving)
-    })
-  ),
+  backup: Schema.optionalKey(ClusterBackupSpec),
   bootstrap: Schema.optionalKey(
     Schema.Struct({
       recovery: Schema.optionalKey(RecoverySpec)
@@ -263,6 +297,43 @@ export const RecoverabilityWindow = Schema.Struct({
   })
 })
 export type RecoverabilityWindow = typeof RecoverabilityWindow.Type
+/** A base backup retention deleted (or would delete). */
+export const RetainedBackupRef = Schema.Struct({
+  backupName: Schema.String,
+  backupId: Schema.String,
+  /** What the catalog said of it: an incomplete or damaged one is a leftover, a completed one is out of the window. */
+  status: Schema.Literals(["completed", "incomplete", "damaged"])
+})
+export type RetainedBackupRef = typeof RetainedBackupRef.Type
+
+/** The last retention run, as the retention Job reported it (docs/pitr.md, "Retention"). */
+export const RetentionStatus = Schema.Struct({
+  policy: Schema.String.annotate({ description: "The retentionPolicy the run applied" }),
+  lastRunTime: Schema.String.annotate({ format: "date-time", description: "When the last run finished" }),
+  dryRun: Schema.Boolean.annotate({ description: "The run only listed what it would delete" }),
+  windowStart: Schema.optionalKey(
+    Schema.String.annotate({ format: "date-time", description: "now − the window when the run selected" })
+  ),
+  anchorBackupId: Schema.optionalKey(
+    Schema.String.annotate({ description: "The kept base backup the window's start is recovered from" })
+  ),
+  backups: Schema.optionalKey(
+    Schema.Array(RetainedBackupRef).annotate({
+      description: "Base backups deleted (would be deleted, in a dry run); at most 20, the rest in moreBackups"
+    })
+  ),
+  moreBackups: Schema.optionalKey(Schema.Int.annotate({ description: "Selected backups not listed (next run)" })),
+  binlogFiles: Schema.optionalKey(
+    Schema.Array(Schema.String).annotate({ description: "Binlog files deleted (<series>/<file>), at most 20" })
+  ),
+  binlogFilesTotal: Schema.optionalKey(Schema.Int.annotate({ description: "All binlog files deleted (would be)" })),
+  failure: Schema.optionalKey(
+    Schema.Struct({ reason: Schema.String, message: Schema.String }).annotate({
+      description: "Why the last run failed; what it listed before is kept"
+    })
+  )
+})
+export type RetentionStatus = typeof RetentionStatus.Type
 
 /** What the operator observed. */
 export const ClusterStatus = Schema.Struct({
@@ -277,6 +348,7 @@ export const ClusterStatus = Schema.Struct({
   recovery: Schema.optionalKey(RecoveryStatus),
   binlogArchive: Schema.optionalKey(BinlogArchiveStatus),
   recoverabilityWindow: Schema.optionalKey(RecoverabilityWindow),
+  retention: Schema.optionalKey(RetentionStatus),
   ...statusFields
 })
 export type ClusterStatus = typeof ClusterStatus.Type

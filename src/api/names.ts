@@ -120,6 +120,15 @@ export const binlogArchiverLabels = (cluster: string): Record<string, string> =>
   [labels.component]: "binlog-archiver"
 })
 
+/** The retention Job of a Cluster (docs/pitr.md, "Retention"): one at a time, named after the Cluster. */
+export const retentionJobName = (cluster: string): string => truncatedName(`${cluster}-retention`)
+
+/** The labels of a Cluster's retention Job and its Pod. */
+export const retentionJobLabels = (cluster: string): Record<string, string> => ({
+  ...clusterLabels(cluster),
+  [labels.component]: "retention"
+})
+
 /** The worker Job of a Backup. */
 export const backupJobName = (backup: string): string => truncatedName(`${backup}-backup`)
 

@@ -64,7 +64,7 @@ export const operatorRules: ReadonlyArray<GrantedRule> = [
     apiGroups: ["batch"],
     resources: ["jobs"],
     verbs: [...cached, "create", "delete", "patch"],
-    why: "backup, recovery and cleanup Jobs: created, mirrored into status, deleted when their worker cannot start; patch removes the finalizer that keeps a failed backup Job until its uploads are aborted"
+    why: "backup, recovery, cleanup and retention Jobs: created, mirrored into status, deleted when their worker cannot start or (retention) once their result is in the Cluster's status; patch removes the finalizer that keeps a failed backup Job until its uploads are aborted"
   },
   {
     apiGroups: ["apps"],

@@ -25,6 +25,7 @@ import { ArchiverEnv, decodeArchiverEnv } from "../api/binlogArchive.ts"
 import { CleanupEnv, decodeCleanupEnv } from "../api/cleanupJob.ts"
 import type { Failure } from "../api/failures.ts"
 import { decodeRestoreEnv, decodeWorkerEnv, RestoreEnv, WorkerEnv } from "../api/jobs.ts"
+import { decodeRetentionEnv, RetentionEnv } from "../api/retentionJob.ts"
 import { controllerFlags, toConfig } from "../controller/flags.ts"
 import { InstanceManagerEnv } from "../instance/config.ts"
 import { DefaultTerminationMessagePath, runCommand } from "./run.ts"
@@ -129,6 +130,17 @@ const abortUploads = runToCompletionCommand(
   async () => (await import("../janitor/abortUploads.ts")).cleanupProgram
 )
 
+const retention = Command.make("retention", {}, () =>
+  runToCompletion(async () => {
+    const { retentionProgram } = await import("../retention/retention.ts")
+    return Effect.flatMap(decodeRetentionEnv(process.env), retentionProgram)
+  })
+).pipe(
+  Command.withDescription(
+    `Delete the base backups and binlog files a Cluster's retention policy no longer needs, or list them in a dry run (docs/pitr.md, "Retention"). ${environment(RetentionEnv.fields, "docs/pitr.md")}`
+  )
+)
+
 const controller = Command.make("controller", controllerFlags, (flags) =>
   Effect.gen(function* () {
     const config = yield* toConfig(flags)
@@ -151,7 +163,7 @@ const archiveBinlogs = runToCompletionCommand(
 )
 
 /** The subcommands, in the order `--help` lists them. */
-const subcommands = [instance, backup, restore, abortUploads, archiveBinlogs, controller] as const
+const subcommands = [instance, backup, restore, abortUploads, retention, archiveBinlogs, controller] as const
 
 /** The whole command line. */
 export const commandLine = Command.make("cloudnative-mysql").pipe(

@@ -87,6 +87,17 @@ describe("what admission rejects, decoding rejects too", () => {
     ).not.toThrow()
   })
 
+  it("retentionDryRun without retentionPolicy, or a malformed policy", () => {
+    const withBackup = (backup: Record<string, unknown>) => ({
+      ...base,
+      spec: { ...base.spec, backup: { objectStore: base.spec.externalClusters[0]?.objectStore, ...backup } }
+    })
+    rejects(withBackup({ retentionDryRun: true }), "retentionDryRun is only valid together with retentionPolicy")
+    rejects(withBackup({ retentionPolicy: "30 days" }), "Expected a string matching")
+    const ok = Schema.decodeUnknownSync(Cluster)(withBackup({ retentionPolicy: "4w", retentionDryRun: true }))
+    expect(ok.spec.backup?.retentionPolicy).toBe("4w")
+  })
+
   it("a malformed backupID", () => {
     rejects(withRecovery({ source: "prod-cluster", backupID: "latest" }), "Expected a string matching")
   })

@@ -4,7 +4,7 @@ import { run } from "@bufbuild/cel"
 import { describe, expect, it } from "@effect/vitest"
 import { Schema } from "effect"
 import { parse } from "yaml"
-import { RecoverySpec, RecoveryTarget } from "../../src/api/cluster.ts"
+import { ClusterBackupSpec, RecoverySpec, RecoveryTarget } from "../../src/api/cluster.ts"
 import { S3Credentials, ServerSideEncryption } from "../../src/api/objectStore.ts"
 
 // Evaluates the CRD's CEL rules with a real CEL implementation, so the rules the API server enforces and the
@@ -35,6 +35,7 @@ const objectStore = cluster.backup.properties.objectStore.properties
 const recovery = cluster.bootstrap.properties.recovery
 
 const secret = { name: "s3", key: "k" }
+const store = { bucket: "backups", credentials: { inheritFromIAMRole: true } }
 const cases: ReadonlyArray<{
   name: string
   schema: Schema.Top
@@ -85,6 +86,19 @@ const cases: ReadonlyArray<{
       { backup: { name: "b" }, backupID: "20261123T204644Z" },
       { backup: { name: "b" }, source: "prod" },
       {}
+    ]
+  },
+  {
+    name: "backup: retentionDryRun only with retentionPolicy",
+    schema: ClusterBackupSpec,
+    rules: cluster.backup["x-kubernetes-validations"],
+    values: [
+      { objectStore: store },
+      { objectStore: store, retentionPolicy: "30d" },
+      { objectStore: store, retentionPolicy: "30d", retentionDryRun: true },
+      { objectStore: store, retentionPolicy: "30d", retentionDryRun: false },
+      { objectStore: store, retentionDryRun: true },
+      { objectStore: store, retentionDryRun: false }
     ]
   },
   {

@@ -3,29 +3,12 @@ import { Effect, Exit, Schema } from "effect"
 import type { BinlogManifest } from "../../src/api/binlogArchive.ts"
 import { RecoveryTargetUnreachable } from "../../src/api/failures.ts"
 import { type BaseBackup, planRecovery, type RecoveryTarget } from "../../src/pitr/recoveryPlan.ts"
+import { gtidState, historyManifest } from "./history.ts"
 
 // A single-domain history: transaction k (1-based) is GTID 0-1-k, committed at second 10*k after T0.
 const T0 = Date.parse("2026-12-01T20:00:00Z")
 const at = (seconds: number): string => new Date(T0 + seconds * 1000).toISOString().replace(".000Z", "Z")
-const gtidState = (seq: number): string => (seq === 0 ? "" : `0-1-${seq}`)
-
-const manifest = (index: number, first: number, last: number): BinlogManifest => ({
-  version: 1,
-  cluster: "c",
-  flavor: "mariadb",
-  series: "server-1",
-  file: `mysql-bin.${String(index + 1).padStart(6, "0")}`,
-  size: 256 + 100 * (last - first),
-  sha256: "0".repeat(64),
-  serverId: 1,
-  gtidStateBefore: gtidState(first),
-  gtidStateAfter: gtidState(last),
-  ...(last > first ? { firstGTID: `0-1-${first + 1}`, lastGTID: `0-1-${last}` } : {}),
-  // A file opens just after its predecessor's last transaction and closes just after its own.
-  firstEventTime: at(10 * first + 1),
-  lastEventTime: at(10 * last + 2),
-  archivedAt: at(10 * last + 3)
-})
+const manifest = historyManifest(at)
 
 /** Files of consecutive transaction counts, and the ones that are missing from the archive. */
 const history = (sizes: ReadonlyArray<number>, missing: ReadonlyArray<boolean>) => {

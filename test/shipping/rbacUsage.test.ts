@@ -4,7 +4,7 @@
  * ServiceAccount against the fake API server with RBAC on and the shipped roles (`deploy/rbac`), through
  * client-node over HTTP, while the test (the sandbox admin, in memory) walks it through every path that writes:
  * Cluster bootstrap, replicas, role labels, option files, failed Pods, scale-down, recovery, the binlog archiver
- * switched on, changed and off; Backups whose worker
+ * switched on, changed and off, a retention policy's first run; Backups whose worker
  * fails and gets cleaned up, that cannot pull their image, whose Job is deleted under them, whose Cluster does not
  * exist; a ScheduledBackup that meets a name that is taken and then creates its own; an Event that repeats.
  *
@@ -24,7 +24,7 @@ import { KubeConfig } from "@kubernetes/client-node"
 import { Effect, Fiber, Layer, Logger, Option, Schedule } from "effect"
 import { parseAllDocuments } from "yaml"
 import { operatorNames, operatorNamespace } from "../../src/api/install.ts"
-import { binlogArchiverName, group, labels } from "../../src/api/names.ts"
+import { binlogArchiverName, group, labels, retentionJobName } from "../../src/api/names.ts"
 import { leaderElectionRules, operatorRules, permissionsOf } from "../../src/api/rbac.ts"
 import { ArchiverStatusClient } from "../../src/controller/binlogArchiving/ArchiverStatusClient.ts"
 import { archiverSpecHashAnnotation } from "../../src/controller/binlogArchiving/render.ts"
@@ -413,6 +413,38 @@ describe("the operator's roles against what its code calls (fake API server, RBA
         yield* eventually(
           "the archiver Deployment deleted",
           Effect.map(archiverHash, (hash) => hash === undefined)
+        )
+
+        // a retention policy: the Job of its first (dry) run, its result in the status, then the Job deleted
+        yield* api.patch(
+          Resources.clusters,
+          { namespace: ns, name: "c" },
+          { spec: { backup: { retentionPolicy: "30d" } } }
+        )
+        yield* eventually("the retention Job", jobExists(retentionJobName("c")))
+        yield* fake.jobs.start(ns, retentionJobName("c"))
+        yield* fake.jobs.finish(ns, retentionJobName("c"), {
+          result: "succeeded",
+          terminationMessage: JSON.stringify({
+            dryRun: true,
+            policy: "30d",
+            windowStart: "2026-11-01T00:00:00.000Z",
+            backups: [],
+            moreBackups: 0,
+            binlogFiles: [],
+            binlogFilesTotal: 0
+          })
+        })
+        yield* eventually(
+          "the dry run in status.retention, the Job deleted",
+          Effect.gen(function* () {
+            const cluster = yield* KubeApi.use((a) => a.get(Resources.clusters, { namespace: ns, name: "c" }))
+            const jobs = yield* admin.jobs
+            return (
+              cluster.status?.retention?.dryRun === true &&
+              !jobs.some((j) => j.metadata.name === retentionJobName("c") && j.metadata.deletionTimestamp === undefined)
+            )
+          })
         )
 
         // shutting down releases the Lease

@@ -86,7 +86,7 @@ const ownerReference = (backup: Backup) => ({
   blockOwnerDeletion: true
 })
 
-// the worker and the janitor need no privilege and write only their termination message
+// the worker, the janitor and retention need no privilege and write only their termination message
 const restrictedContainer = {
   allowPrivilegeEscalation: false,
   readOnlyRootFilesystem: true,
@@ -243,6 +243,35 @@ export const renderBackupJob = (input: BackupJobInput): Job => {
   }
 }
 
+/**
+ * The Pod of a Job whose one process talks only to the object store (the janitor, retention): no token, no
+ * Service links, the worker's non-root user, a restricted container that reads the store's secret files from
+ * `volumes` (the object-store volume) and reports through its termination message.
+ */
+export const objectStorePodSpec = <V>(
+  container: {
+    readonly name: string
+    readonly image: string
+    readonly command: ReadonlyArray<string>
+    readonly env: ReadonlyArray<EnvVar>
+  },
+  volumes: ReadonlyArray<V>
+) => ({
+  restartPolicy: "Never",
+  automountServiceAccountToken: false,
+  enableServiceLinks: false,
+  securityContext: workerPodSecurityContext,
+  containers: [
+    {
+      ...container,
+      terminationMessagePolicy: "File",
+      securityContext: restrictedContainer,
+      volumeMounts: [{ name: objectStoreVolumeName, mountPath: objectStoreMountPath, readOnly: true }]
+    }
+  ],
+  volumes
+})
+
 interface EnvVar {
   readonly name: string
   readonly value?: string
@@ -290,24 +319,15 @@ export const renderCleanupJob = (backupJob: Job, owner: Backup | undefined): Job
       ...(owner === undefined ? { ttlSecondsAfterFinished: orphanCleanupTtlSeconds } : {}),
       template: {
         metadata: { labels: jobLabels },
-        spec: {
-          restartPolicy: "Never",
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: workerPodSecurityContext,
-          containers: [
-            {
-              name: cleanupContainerName,
-              image: worker?.image ?? "",
-              command: ["cloudnative-mysql", "abort-uploads"],
-              env: envVarList({ ...env, ...sdkHome }),
-              terminationMessagePolicy: "File",
-              securityContext: restrictedContainer,
-              volumeMounts: [{ name: objectStoreVolumeName, mountPath: objectStoreMountPath, readOnly: true }]
-            }
-          ],
-          volumes: (podSpec?.volumes ?? []).filter((volume) => volume.name === objectStoreVolumeName)
-        }
+        spec: objectStorePodSpec(
+          {
+            name: cleanupContainerName,
+            image: worker?.image ?? "",
+            command: ["cloudnative-mysql", "abort-uploads"],
+            env: envVarList({ ...env, ...sdkHome })
+          },
+          (podSpec?.volumes ?? []).filter((volume) => volume.name === objectStoreVolumeName)
+        )
       }
     }
   }

@@ -32,6 +32,7 @@ import { archiverPollSeconds, reconcileArchiver } from "../binlogArchiving/recon
 import { Caches } from "../Caches.ts"
 import * as Controller from "../Controller.ts"
 import { Events } from "../Events.ts"
+import { reconcileRetention } from "../retention/reconcile.ts"
 import { writeStatus } from "../status.ts"
 import { now as nowTime } from "../time.ts"
 import { type Action, decide, isRecovered, type ObservedInstance, type RecoveryObservation } from "./decide.ts"
@@ -322,6 +323,7 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
   const tls = yield* ensureSecrets(cluster)
   yield* ensureServices(cluster)
   const archiver = yield* reconcileArchiver(cluster, object)
+  const retention = yield* reconcileRetention(cluster, object)
   const recovery = yield* observeRecovery(cluster, status)
   const instances = yield* observeInstances(cluster, tls)
   const decision = decide(
@@ -359,7 +361,11 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
     },
     yield* nowTime
   )
-  const written = yield* writeStatus(Resources.clusters, object, archiving.status).pipe(
+  const written = yield* writeStatus(
+    Resources.clusters,
+    object,
+    retention.status === undefined ? archiving.status : { ...archiving.status, retention: retention.status }
+  ).pipe(
     Effect.as(true),
     Effect.catchTag("Conflict", () => Effect.succeed(false))
   )
@@ -372,13 +378,14 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
     )
     return { requeueAfter: Duration.seconds(1) }
   }
-  yield* events.recordAll(Resources.clusters, object, [...decision.events, ...archiving.events])
+  yield* events.recordAll(Resources.clusters, object, [...decision.events, ...archiving.events, ...retention.events])
   // a running archiver is asked again: its figures move without any object changing
-  const requeue =
-    archiver._tag === "Disabled"
-      ? decision.requeueAfterSeconds
-      : Math.min(decision.requeueAfterSeconds ?? archiverPollSeconds, archiverPollSeconds)
-  return requeue === undefined ? undefined : { requeueAfter: Duration.seconds(requeue) }
+  const requeue = [
+    decision.requeueAfterSeconds,
+    retention.requeueAfterSeconds,
+    archiver._tag === "Disabled" ? undefined : archiverPollSeconds
+  ].filter((s) => s !== undefined)
+  return requeue.length === 0 ? undefined : { requeueAfter: Duration.seconds(Math.min(...requeue)) }
 })
 
 /** Clusters whose recovery waits for this Backup. */

@@ -1,0 +1,106 @@
+/**
+ * The retention step of the Cluster reconciler: observe the retention Job `<cluster>-retention` and its Pod's
+ * termination message (from the caches) and the Cluster's Backups → `decideRetention` (pure) → act: create or
+ * delete the Job, mark the Backups whose data a run deleted (`DataRemoved`, one status write each, with an
+ * Event). The new `status.retention` and the Cluster's Events are returned to the Cluster reconciler, which
+ * writes them with its one status write. The controller never reads the object store: the Job does.
+ *
+ * @since 0.2.0
+ */
+import { Effect, Option } from "effect"
+import type { Cluster } from "../../api/cluster.ts"
+import { retentionJobName } from "../../api/names.ts"
+import { nowMillis } from "../../api/time.ts"
+import { KubeApi } from "../../kube/KubeApi.ts"
+import { type Pod, Resources } from "../../kube/resources.ts"
+import { Caches } from "../Caches.ts"
+import type { ClusterRef } from "../cluster/render.ts"
+import { Events } from "../Events.ts"
+import { writeStatus } from "../status.ts"
+import { decideRetention, finishedAtOf, type RetentionJobObservation } from "./decide.ts"
+import { dryRunAnnotation } from "./render.ts"
+
+const terminationMessage = (pod: Pod): string | undefined =>
+  pod.status?.containerStatuses?.find((c) => c.state?.terminated !== undefined)?.state?.terminated?.message
+
+/** The retention Job of `cluster` as the caches hold it. A Job of that name the Cluster does not own is absent. */
+const observeJob = Effect.fn("ClusterReconciler.observeRetentionJob")(function* (cluster: ClusterRef, now: number) {
+  const caches = yield* Caches
+  const name = retentionJobName(cluster.name)
+  const job = Option.getOrUndefined(yield* caches.jobs.get(`${cluster.namespace}/${name}`))
+  if (job === undefined || !(job.metadata?.ownerReferences ?? []).some((o) => o.uid === cluster.uid)) {
+    return { _tag: "Absent" } as RetentionJobObservation
+  }
+  const finished = (job.status?.conditions ?? []).find(
+    (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True"
+  )
+  if (finished === undefined) return { _tag: "Running" } as RetentionJobObservation
+  const pods = (yield* caches.pods.list(cluster.namespace)).filter((pod) =>
+    (pod.metadata?.ownerReferences ?? []).some((o) => o.kind === "Job" && o.uid === job.metadata?.uid)
+  )
+  const message = pods.map(terminationMessage).find((m) => m !== undefined)
+  // the Job may be seen finished before its Pod's final status reaches the cache
+  if (message === undefined && pods.some((pod) => pod.status?.phase === "Running" || pod.status?.phase === "Pending")) {
+    return { _tag: "Running" } as RetentionJobObservation
+  }
+  return {
+    _tag: "Finished",
+    name,
+    dryRun: job.metadata?.annotations?.[dryRunAnnotation] !== "false",
+    succeeded: finished.type === "Complete",
+    finishedAt: finishedAtOf(job, now),
+    message,
+    detail: `${finished.type}: ${finished.reason ?? ""} ${finished.message ?? ""}`.trim()
+  } as RetentionJobObservation
+})
+
+/**
+ * Observes, decides and acts for the retention of `cluster`; returns the new `status.retention` (or
+ * `undefined`), the Cluster's Events and when to look again. API errors fail the reconcile (it is retried),
+ * except a Backup whose status changed under the mark: it is marked at the next look.
+ */
+export const reconcileRetention = Effect.fn("ClusterReconciler.reconcileRetention")(function* (
+  cluster: ClusterRef,
+  object: Cluster
+) {
+  const api = yield* KubeApi
+  const caches = yield* Caches
+  const recorder = yield* Events
+  const now = yield* nowMillis
+  const job = yield* observeJob(cluster, now)
+  const backups = (yield* caches.backups.list(cluster.namespace)).filter((b) => b.spec.cluster.name === cluster.name)
+  const decision = decideRetention({ cluster, previous: object.status?.retention, job, backups, now })
+  let unmarked = 0
+  for (const mark of decision.marks) {
+    const written = yield* writeStatus(Resources.backups, mark.backup, mark.status).pipe(
+      Effect.as(true),
+      Effect.catchTag("Conflict", () => Effect.succeed(false))
+    )
+    if (!written) {
+      unmarked++
+      continue
+    }
+    yield* recorder.record(Resources.backups, mark.backup, mark.event)
+  }
+  for (const action of decision.actions) {
+    switch (action._tag) {
+      case "CreateJob":
+        yield* api.create(Resources.jobs, action.job).pipe(Effect.catchTag("AlreadyExists", () => Effect.void))
+        break
+      case "DeleteJob":
+        yield* api
+          .delete(
+            Resources.jobs,
+            { namespace: cluster.namespace, name: action.name },
+            { propagationPolicy: "Background" }
+          )
+          .pipe(Effect.catchTag("NotFound", () => Effect.void))
+        break
+    }
+  }
+  return {
+    status: decision.status,
+    events: decision.events,
+    requeueAfterSeconds: unmarked > 0 || decision.marks.length > 0 ? 1 : decision.requeueAfterSeconds
+  }
+})
