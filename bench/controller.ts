@@ -29,6 +29,7 @@ import { Caches } from "../src/controller/Caches.ts"
 import { FakeApiServer } from "../src/sandbox/FakeApiServer.ts"
 import { FakeCluster } from "../src/sandbox/FakeCluster.ts"
 import { layerFake } from "../src/sandbox/KubeApiFake.ts"
+import { connectInspector, inspectorUrl } from "./support/inspector.ts"
 
 const backupCount = Number(process.env.BENCH_BACKUPS ?? "1000")
 const clusterCount = Math.max(1, Math.round(backupCount / 10))
@@ -118,6 +119,8 @@ const program = Effect.gen(function* () {
       spawn(
         process.execPath,
         [
+          // the bench's DevTools session forces full collections before it reads the controller's memory
+          "--inspect=127.0.0.1:0",
           // e.g. BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the controller under this load
           ...(process.env.BENCH_CONTROLLER_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== ""),
           executable,
@@ -135,7 +138,7 @@ const program = Effect.gen(function* () {
           "--controllers",
           "backup,scheduled-backup"
         ],
-        { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, KUBECONFIG: "" } }
+        { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KUBECONFIG: "" } }
       )
     ),
     (c) => Effect.sync(() => c.kill("SIGKILL"))
@@ -145,6 +148,11 @@ const program = Effect.gen(function* () {
     log = (log + chunk.toString("utf8")).slice(-100_000)
     if (process.env.BENCH_LOG !== undefined) appendFileSync(process.env.BENCH_LOG, chunk)
   })
+  let errors = ""
+  child.stderr?.on("data", (chunk: Buffer) => {
+    if (inspectorUrl(errors) === undefined) errors += chunk.toString("utf8")
+    process.stderr.write(chunk)
+  })
   const pid = child.pid ?? 0
   yield* waitFor(
     "the controller to lead",
@@ -153,12 +161,37 @@ const program = Effect.gen(function* () {
   )
   yield* Effect.sleep("2 seconds")
   const metricsUrl = `http://${/"server":"metrics","address":"([^"]+)"/u.exec(log)?.[1] ?? ""}/metrics`
-  const heapUsed = Effect.promise(async () => {
-    const text = await (await fetch(metricsUrl)).text()
-    return Number(/^nodejs_heap_used_bytes (\d+)$/mu.exec(text)?.[1] ?? 0)
-  })
-  const empty = procStat(pid)
-  const emptyHeap = yield* heapUsed
+  const url = yield* waitFor(
+    "the controller's inspector",
+    Effect.sync(() => inspectorUrl(errors)),
+    10_000
+  )
+  const inspector = yield* Effect.acquireRelease(
+    Effect.promise(() => connectInspector(url)),
+    (session) => Effect.sync(() => session.close())
+  )
+  const snapshots = process.env.BENCH_HEAP_SNAPSHOT
+  /** The controller's heap in use before and after a full collection, and its RSS after it. */
+  const settledMemory = (state: "empty" | "full") =>
+    Effect.promise(async () => {
+      const heapBeforeGc = await inspector.heapUsedBytes()
+      await inspector.collectGarbage()
+      const heap = await inspector.heapUsedBytes()
+      const { rss } = procStat(pid)
+      if (process.env.BENCH_MEMORY_DETAIL !== undefined)
+        console.error(
+          state,
+          JSON.stringify(
+            await inspector.evaluate(
+              `({ usage: process.memoryUsage(), spaces: process.getBuiltinModule("v8").getHeapSpaceStatistics().map((s) => [s.space_name, s.space_size, s.space_used_size, s.physical_space_size]) })`
+            )
+          ),
+          readFileSync(`/proc/${pid}/smaps_rollup`, "utf8").replace(/\s+/gu, " ")
+        )
+      if (snapshots !== undefined) await inspector.writeHeapSnapshot(`${snapshots}-${state}.heapsnapshot`)
+      return { heapBeforeGc, heap, rss }
+    })
+  const empty = yield* settledMemory("empty")
 
   // the Job simulator: start and complete every backup Job as soon as it appears
   yield* fake.watch(jobsRef).pipe(
@@ -240,12 +273,12 @@ const program = Effect.gen(function* () {
     (yield* fake.audit).filter(
       (e) => e.plural !== "leases" && e.verb !== "get" && e.verb !== "list" && e.verb !== "watch"
     ).length - backupCount
-  const full = procStat(pid)
   const objects = clusterCount + backupCount * 3 // each Backup: itself, its Job, its Pod
   const idleStart = procStat(pid)
   yield* Effect.sleep("10 seconds")
   const idleEnd = procStat(pid)
-  const fullHeap = yield* heapUsed
+  const full = yield* settledMemory("full")
+  const peakRss = Number(/VmHWM:\s+(\d+) kB/u.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024
   // what the shared caches retain per object, measured in this process where a GC can be forced
   const gc = (globalThis as { gc?: () => void }).gc
   const retainedHeap = (measure: () => number) => {
@@ -285,9 +318,11 @@ const program = Effect.gen(function* () {
     writes_by_resource: byResource,
     rss_empty_mib: Number((empty.rss / 2 ** 20).toFixed(1)),
     rss_full_mib: Number((full.rss / 2 ** 20).toFixed(1)),
+    rss_peak_mib: Number((peakRss / 2 ** 20).toFixed(1)),
     tracked_objects: objects,
     rss_bytes_per_object: Math.round((full.rss - empty.rss) / objects),
-    heap_used_bytes_per_object: Math.round((fullHeap - emptyHeap) / objects),
+    heap_used_bytes_per_object: Math.round((full.heap - empty.heap) / objects),
+    heap_before_gc_bytes_per_object: Math.round((full.heapBeforeGc - empty.heapBeforeGc) / objects),
     cache_retained_bytes_per_object: gc === undefined ? null : Math.round((cachesHeap - heapBefore) / objects),
     idle_cpu_percent: Number((((idleEnd.cpuSeconds - idleStart.cpuSeconds) / 10) * 100).toFixed(2))
   }

@@ -174,6 +174,47 @@ describe("KubeApi live layer (client-node against the fake API server)", () => {
     })
   )
 
+  it.live("requests share keep-alive connections, also to a server with TLS settings", () =>
+    Effect.gen(function* () {
+      let connections = 0
+      const server = yield* Effect.acquireRelease(
+        Effect.promise(
+          () =>
+            new Promise<Server>((resolve) => {
+              const listening = createHttpServer((_, response) => {
+                response
+                  .writeHead(200, { "Content-Type": "application/json" })
+                  .end(JSON.stringify({ kind: "BackupList", metadata: { resourceVersion: "1" }, items: [] }))
+              })
+              listening.on("connection", () => connections++)
+              listening.listen(0, "127.0.0.1", () => resolve(listening))
+            })
+        ),
+        (listening) =>
+          Effect.promise(
+            () =>
+              new Promise<void>((resolve) => {
+                listening.close(() => resolve())
+                listening.closeAllConnections()
+              })
+          )
+      )
+      const address = server.address()
+      const kc = new KubeConfig()
+      // insecure-skip-tls-verify is a TLS setting: client-node alone builds a new Agent (and connection) per request
+      kc.loadFromString(
+        kubeconfigYaml(`http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`)
+      )
+      yield* Effect.gen(function* () {
+        const api = yield* KubeApi
+        for (let i = 0; i < 30; i++) yield* api.list(Resources.backups, { namespace: "db" })
+      }).pipe(Effect.provide(KubeApi.layerKubeConfig(kc)))
+      // undici releases a connection a moment after its response was read: back-to-back requests alternate
+      // between two (without the shared pool: one connection per request, 30)
+      assert.isAtMost(connections, 2)
+    })
+  )
+
   it.live("interrupting a call or a watch closes its HTTP request", () =>
     Effect.gen(function* () {
       const closed: Array<string> = []
