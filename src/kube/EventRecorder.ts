@@ -4,8 +4,10 @@
  * `Message`, and "x5 over 3m" for repeats.
  *
  * Repeats are aggregated as client-go's event correlator does: the same object, type, reason and message
- * within the recorder's lifetime update the existing Event (`count` + 1, new `lastTimestamp`, merge patch)
- * instead of creating a new one. If that Event is gone (Events expire after an hour), a new one is created.
+ * update the existing Event (`count` + 1, new `lastTimestamp`, merge patch) instead of creating a new one. If
+ * that Event is gone, a new one is created. What the recorder remembers for this is bounded in number (the least
+ * recently seen go first) and in time: an Event last seen an hour ago (the API server's default `--event-ttl`)
+ * is forgotten, since the server has most likely deleted it.
  * Recording never fails the caller: an Event is a courtesy, so API errors are logged and dropped.
  *
  * @since 0.1.0
@@ -25,6 +27,12 @@ export interface EventRecorderOptions {
   /** How many distinct events to remember for aggregation (default 4096, as client-go). */
   readonly cacheSize?: number | undefined
 }
+
+/** client-go's aggregation cache size: the default `cacheSize`. */
+export const defaultEventCacheSize = 4096
+
+/** The API server's default `--event-ttl`: an Event not updated for this long is gone. */
+const eventTtlMillis = 60 * 60 * 1000
 
 /** Writes Events about objects. */
 export interface EventRecorder {
@@ -48,6 +56,7 @@ interface Aggregate {
   readonly namespace: string
   readonly name: string
   count: number
+  lastSeen: number
 }
 
 /** Creates a recorder bound to the `KubeApi` in context. */
@@ -57,16 +66,20 @@ export const makeEventRecorder = Effect.fnUntraced(function* (
   const api = yield* KubeApi
   const lock = yield* Semaphore.make(1)
   const seen = new Map<string, Aggregate>()
-  const cacheSize = options.cacheSize ?? 4096
+  const cacheSize = options.cacheSize ?? defaultEventCacheSize
   let sequence = 0
 
+  // `seen` is in the order entries were last seen: the expired and the excess are at its front
+  const forgetExpired = (now: number) => {
+    for (const [key, aggregate] of seen) {
+      if (now - aggregate.lastSeen < eventTtlMillis && seen.size <= cacheSize) return
+      seen.delete(key)
+    }
+  }
   const remember = (key: string, aggregate: Aggregate) => {
     seen.delete(key)
     seen.set(key, aggregate)
-    if (seen.size > cacheSize) {
-      const oldest = seen.keys().next()
-      if (oldest.done !== true) seen.delete(oldest.value)
-    }
+    forgetExpired(aggregate.lastSeen)
   }
 
   const record = (resource: ResourceType, object: KubeObject, type: EventType, reason: string, message: string) =>
@@ -93,6 +106,7 @@ export const makeEventRecorder = Effect.fnUntraced(function* (
         text
       ])
 
+      forgetExpired(now)
       const previous = seen.get(key)
       if (previous !== undefined) {
         const patched = yield* api
@@ -107,6 +121,7 @@ export const makeEventRecorder = Effect.fnUntraced(function* (
           )
         if (patched) {
           previous.count += 1
+          previous.lastSeen = now
           remember(key, previous)
           return
         }
@@ -130,7 +145,7 @@ export const makeEventRecorder = Effect.fnUntraced(function* (
         lastTimestamp: metaV1Time(now),
         count: 1
       })
-      remember(key, { namespace, name: created.metadata.name ?? "", count: 1 })
+      remember(key, { namespace, name: created.metadata.name ?? "", count: 1, lastSeen: now })
     }).pipe(
       Semaphore.withPermits(lock, 1),
       Effect.catch((error) =>
