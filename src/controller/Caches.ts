@@ -10,7 +10,8 @@
  * A subscriber first receives every cached object as `Added` (so one registered after the first list misses
  * nothing), then every change.
  *
- * What no reconciler reads is dropped before an object is cached (`withoutManagedFields`, `podForCache`): every kind's
+ * What no reconciler reads is dropped before an object is cached (`withoutManagedFields`, `podForCache`), and what
+ * stays is laid out compactly (`compacted`): every kind's
  * `metadata.managedFields` (the API server's field-ownership records, often as large as the rest of the object)
  * and a Pod's `spec` (reconcilers read a Pod's metadata and status; they never write a cached Pod back whole).
  * Of a Job's Pod template only what the cleanup Job is rendered from stays (`jobForCache`): the containers' name
@@ -142,6 +143,14 @@ export const jobForCache = (job: Job): Job => {
   return { ...kept, spec: { ...kept.spec, template: reduced } }
 }
 
+/**
+ * The same JSON value, laid out compactly: V8 builds what `JSON.parse` returns with exact-size arrays and the
+ * properties inside the objects, while the Schema decoder assembles objects field by field and arrays by `push`,
+ * which leaves property backing stores and spare array capacity in every object (a fifth of a cached Job) for
+ * as long as it is cached. The kinds' Schemas decode to JSON values, so nothing else changes.
+ */
+export const compacted = <A>(object: A): A => JSON.parse(JSON.stringify(object)) as A
+
 /** A Pod as the caches keep it: metadata (without managedFields) and status. */
 export const podForCache = (pod: Pod): Pod => {
   const { spec: _, ...kept } = withoutManagedFields(pod)
@@ -163,7 +172,7 @@ const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches:
         namespace,
         labelSelector: options.labelSelector,
         resyncPeriod: caches.resyncPeriod ?? Duration.minutes(10),
-        transform: options.transform ?? withoutManagedFields
+        transform: (object: A) => compacted((options.transform ?? withoutManagedFields)(object))
       })
     )
     const reflectorFor = new Map(namespaces.map((namespace, i) => [namespace, reflectors[i]!]))

@@ -7,7 +7,7 @@ import { Effect, Layer, Option, Schema } from "effect"
 import type { Backup } from "../../src/api/backup.ts"
 import type { Condition } from "../../src/api/common.ts"
 import { labels } from "../../src/api/names.ts"
-import { Caches, indexes, ownerIndexValue } from "../../src/controller/Caches.ts"
+import { Caches, compacted, indexes, ownerIndexValue } from "../../src/controller/Caches.ts"
 import * as Controller from "../../src/controller/Controller.ts"
 import { findCondition, setCondition } from "../../src/controller/conditions.ts"
 import { Events } from "../../src/controller/Events.ts"
@@ -98,6 +98,12 @@ describe("mergePatchBetween", () => {
       else assert.isTrue(jsonEqual(applyMergePatch(from, patch), to))
     }
   )
+})
+
+describe("compacted", () => {
+  it.prop("is the same JSON value", { value: JsonObject }, ({ value }) => {
+    assert.isTrue(jsonEqual(compacted(value), value))
+  })
 })
 
 describe("writeStatus", () => {
