@@ -5,9 +5,9 @@
  *
  * Repeats are aggregated as client-go's event correlator does: the same object, type, reason and message
  * update the existing Event (`count` + 1, new `lastTimestamp`, merge patch) instead of creating a new one. If
- * that Event is gone, a new one is created. What the recorder remembers for this is bounded in number (the least
- * recently seen go first) and in time: an Event last seen an hour ago (the API server's default `--event-ttl`)
- * is forgotten, since the server has most likely deleted it.
+ * that Event is gone (Events expire after an hour by default), a new one is created. What the recorder remembers
+ * for this is bounded, the least recently seen going first (client-go's LRU; not by time: an API server may keep
+ * Events longer than the default hour, and an hourly repeat is then still one Event).
  * Recording never fails the caller: an Event is a courtesy, so API errors are logged and dropped.
  *
  * @since 0.1.0
@@ -31,9 +31,6 @@ export interface EventRecorderOptions {
 /** client-go's aggregation cache size: the default `cacheSize`. */
 export const defaultEventCacheSize = 4096
 
-/** The API server's default `--event-ttl`: an Event not updated for this long is gone. */
-const eventTtlMillis = 60 * 60 * 1000
-
 /** Writes Events about objects. */
 export interface EventRecorder {
   readonly record: (
@@ -56,7 +53,6 @@ interface Aggregate {
   readonly namespace: string
   readonly name: string
   count: number
-  lastSeen: number
 }
 
 /** Creates a recorder bound to the `KubeApi` in context. */
@@ -69,17 +65,13 @@ export const makeEventRecorder = Effect.fnUntraced(function* (
   const cacheSize = options.cacheSize ?? defaultEventCacheSize
   let sequence = 0
 
-  // `seen` is in the order entries were last seen: the expired and the excess are at its front
-  const forgetExpired = (now: number) => {
-    for (const [key, aggregate] of seen) {
-      if (now - aggregate.lastSeen < eventTtlMillis && seen.size <= cacheSize) return
-      seen.delete(key)
-    }
-  }
   const remember = (key: string, aggregate: Aggregate) => {
     seen.delete(key)
     seen.set(key, aggregate)
-    forgetExpired(aggregate.lastSeen)
+    if (seen.size > cacheSize) {
+      const oldest = seen.keys().next()
+      if (oldest.done !== true) seen.delete(oldest.value)
+    }
   }
 
   const record = (resource: ResourceType, object: KubeObject, type: EventType, reason: string, message: string) =>
@@ -106,7 +98,6 @@ export const makeEventRecorder = Effect.fnUntraced(function* (
         text
       ])
 
-      forgetExpired(now)
       const previous = seen.get(key)
       if (previous !== undefined) {
         const patched = yield* api
@@ -121,7 +112,6 @@ export const makeEventRecorder = Effect.fnUntraced(function* (
           )
         if (patched) {
           previous.count += 1
-          previous.lastSeen = now
           remember(key, previous)
           return
         }
@@ -145,7 +135,7 @@ export const makeEventRecorder = Effect.fnUntraced(function* (
         lastTimestamp: metaV1Time(now),
         count: 1
       })
-      remember(key, { namespace, name: created.metadata.name ?? "", count: 1, lastSeen: now })
+      remember(key, { namespace, name: created.metadata.name ?? "", count: 1 })
     }).pipe(
       Semaphore.withPermits(lock, 1),
       Effect.catch((error) =>
