@@ -21,8 +21,6 @@ export interface Inspector {
   readonly collectGarbage: () => Promise<void>
   readonly heapUsedBytes: () => Promise<number>
   readonly writeHeapSnapshot: (path: string) => Promise<void>
-  /** Evaluates `expression` in the process's global scope; its value must be JSON. */
-  readonly evaluate: (expression: string) => Promise<unknown>
   readonly close: () => void
 }
 
@@ -83,14 +81,6 @@ export const connectInspector = async (url: string): Promise<Inspector> => {
           file.end((error?: Error | null) => (error ? reject(error) : resolve()))
         )
       }
-    },
-    evaluate: async (expression) => {
-      const { result, exceptionDetails } = (await send("Runtime.evaluate", { expression, returnByValue: true })) as {
-        result: { value?: unknown }
-        exceptionDetails?: { text: string }
-      }
-      if (exceptionDetails !== undefined) throw new Error(`${expression}: ${exceptionDetails.text}`)
-      return result.value
     },
     close: () => socket.close()
   }
