@@ -7,17 +7,26 @@
  * - `writes_per_backup`: the controller's create/update/patch/delete requests in the server's audit log (Lease
  *   renewals excluded, broken down by resource at completion), divided by the Backups, once its background
  *   Events have drained (`…_at_completion`: when the last Backup completed); `requests_per_backup` counts reads;
- * - `rss_bytes_per_object`: growth of the controller's resident memory from the synced, empty state to the
- *   state with every object cached (Backups, Jobs, Pods, Clusters), divided by their number;
- * - `heap_used_bytes_per_object`: the same for the V8 heap in use (`/metrics`), after the idle period: closer to
- *   what the caches retain, since RSS also holds heap the allocator has not returned;
- * - `cache_retained_bytes_per_object`: what the shared caches (the controller's per-object state) retain, measured
- *   in this process on the same store after forced GCs (`--expose-gc`, which the npm script passes);
+ * - memory is read after a full, compacting collection in the controller (`HeapProfiler.collectGarbage` over the
+ *   DevTools protocol: the controller runs with `--inspect=127.0.0.1:0`, `support/inspector.ts`), so garbage the
+ *   collector has not reached yet does not count: `rss_empty_mib` once synced with nothing to do, `rss_full_mib`
+ *   with every object cached (Backups, Jobs, Pods, Clusters) after the idle period, `rss_peak_mib` the highest
+ *   resident set of the run (`VmHWM`);
+ * - `rss_bytes_per_object`, `heap_used_bytes_per_object`: growth of the resident set and of the V8 heap in use
+ *   from the empty to the full state, divided by the tracked objects; `heap_before_gc_bytes_per_object`: the
+ *   same for the heap as it was before that collection (mostly the burst's garbage);
+ * - `rss_bytes_per_added_object`, `heap_used_bytes_per_added_object`: the growth over a second round of as many
+ *   Backups on the warm controller, divided by the objects it added: the marginal cost of tracking more objects,
+ *   without the first round's one-time costs (code compiled on first use, connection pools, allocator arenas);
+ * - `cache_retained_bytes_per_object`: what the shared caches alone retain per object, measured in this process
+ *   on the same store after forced GCs (`--expose-gc`, which the npm script passes);
  * - `idle_cpu_percent`: the controller's CPU time over 10 s after everything completed, as a share of one core.
  *
  * Other processes share this machine's cores: CPU-seconds are more telling than wall time. The last line is the
  * JSON result. `BENCH_BACKUPS=200` for a quick run; `BENCH_CONTROLLER_NODE_ARGS` passes Node options to the
- * controller (`--cpu-prof --cpu-prof-dir=DIR` for a profile).
+ * controller (`--cpu-prof --cpu-prof-dir=DIR` for a profile); `BENCH_HEAP_SNAPSHOT=PREFIX` writes the controller's
+ * heap at each memory reading to `PREFIX-{empty,full,second}.heapsnapshot` (Chrome DevTools' Memory tab reads
+ * them; taking one inflates the RSS read after it, so the memory figures of such a run are not comparable).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
