@@ -7,17 +7,26 @@
  * - `writes_per_backup`: the controller's create/update/patch/delete requests in the server's audit log (Lease
  *   renewals excluded, broken down by resource at completion), divided by the Backups, once its background
  *   Events have drained (`…_at_completion`: when the last Backup completed); `requests_per_backup` counts reads;
- * - `rss_bytes_per_object`: growth of the controller's resident memory from the synced, empty state to the
- *   state with every object cached (Backups, Jobs, Pods, Clusters), divided by their number;
- * - `heap_used_bytes_per_object`: the same for the V8 heap in use (`/metrics`), after the idle period: closer to
- *   what the caches retain, since RSS also holds heap the allocator has not returned;
- * - `cache_retained_bytes_per_object`: what the shared caches (the controller's per-object state) retain, measured
- *   in this process on the same store after forced GCs (`--expose-gc`, which the npm script passes);
+ * - memory is read after a full, compacting collection in the controller (`HeapProfiler.collectGarbage` over the
+ *   DevTools protocol: the controller runs with `--inspect=127.0.0.1:0`, `support/inspector.ts`), so garbage the
+ *   collector has not reached yet does not count: `rss_empty_mib` once synced with nothing to do, `rss_full_mib`
+ *   with every object cached (Backups, Jobs, Pods, Clusters) after the idle period, `rss_peak_mib` the highest
+ *   resident set of the run (`VmHWM`);
+ * - `rss_bytes_per_object`, `heap_used_bytes_per_object`: growth of the resident set and of the V8 heap in use
+ *   from the empty to the full state, divided by the tracked objects; `heap_before_gc_bytes_per_object`: the
+ *   same for the heap as it was before that collection (mostly the burst's garbage);
+ * - `rss_bytes_per_added_object`, `heap_used_bytes_per_added_object`: the growth over a second round of as many
+ *   Backups on the warm controller, divided by the objects it added: the marginal cost of tracking more objects,
+ *   without the first round's one-time costs (code compiled on first use, connection pools, allocator arenas);
+ * - `cache_retained_bytes_per_object`: what the shared caches alone retain per object, measured in this process
+ *   on the same store after forced GCs (`--expose-gc`, which the npm script passes);
  * - `idle_cpu_percent`: the controller's CPU time over 10 s after everything completed, as a share of one core.
  *
  * Other processes share this machine's cores: CPU-seconds are more telling than wall time. The last line is the
  * JSON result. `BENCH_BACKUPS=200` for a quick run; `BENCH_CONTROLLER_NODE_ARGS` passes Node options to the
- * controller (`--cpu-prof --cpu-prof-dir=DIR` for a profile).
+ * controller (`--cpu-prof --cpu-prof-dir=DIR` for a profile); `BENCH_HEAP_SNAPSHOT=PREFIX` writes the controller's
+ * heap at each memory reading to `PREFIX-{empty,full,second}.heapsnapshot` (Chrome DevTools' Memory tab reads
+ * them; taking one inflates the RSS read after it, so the memory figures of such a run are not comparable).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -29,6 +38,7 @@ import { Caches } from "../src/controller/Caches.ts"
 import { FakeApiServer } from "../src/sandbox/FakeApiServer.ts"
 import { FakeCluster } from "../src/sandbox/FakeCluster.ts"
 import { layerFake } from "../src/sandbox/KubeApiFake.ts"
+import { connectInspector, inspectorUrl } from "./support/inspector.ts"
 
 const backupCount = Number(process.env.BENCH_BACKUPS ?? "1000")
 const clusterCount = Math.max(1, Math.round(backupCount / 10))
@@ -118,6 +128,8 @@ const program = Effect.gen(function* () {
       spawn(
         process.execPath,
         [
+          // the bench's DevTools session forces full collections before it reads the controller's memory
+          "--inspect=127.0.0.1:0",
           // e.g. BENCH_CONTROLLER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the controller under this load
           ...(process.env.BENCH_CONTROLLER_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== ""),
           executable,
@@ -135,7 +147,7 @@ const program = Effect.gen(function* () {
           "--controllers",
           "backup,scheduled-backup"
         ],
-        { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, KUBECONFIG: "" } }
+        { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KUBECONFIG: "" } }
       )
     ),
     (c) => Effect.sync(() => c.kill("SIGKILL"))
@@ -145,6 +157,11 @@ const program = Effect.gen(function* () {
     log = (log + chunk.toString("utf8")).slice(-100_000)
     if (process.env.BENCH_LOG !== undefined) appendFileSync(process.env.BENCH_LOG, chunk)
   })
+  let errors = ""
+  child.stderr?.on("data", (chunk: Buffer) => {
+    if (inspectorUrl(errors) === undefined) errors += chunk.toString("utf8")
+    process.stderr.write(chunk)
+  })
   const pid = child.pid ?? 0
   yield* waitFor(
     "the controller to lead",
@@ -153,12 +170,27 @@ const program = Effect.gen(function* () {
   )
   yield* Effect.sleep("2 seconds")
   const metricsUrl = `http://${/"server":"metrics","address":"([^"]+)"/u.exec(log)?.[1] ?? ""}/metrics`
-  const heapUsed = Effect.promise(async () => {
-    const text = await (await fetch(metricsUrl)).text()
-    return Number(/^nodejs_heap_used_bytes (\d+)$/mu.exec(text)?.[1] ?? 0)
-  })
-  const empty = procStat(pid)
-  const emptyHeap = yield* heapUsed
+  const url = yield* waitFor(
+    "the controller's inspector",
+    Effect.sync(() => inspectorUrl(errors)),
+    10_000
+  )
+  const inspector = yield* Effect.acquireRelease(
+    Effect.promise(() => connectInspector(url)),
+    (session) => Effect.sync(() => session.close())
+  )
+  const snapshots = process.env.BENCH_HEAP_SNAPSHOT
+  /** The controller's heap in use before and after a full collection, and its RSS after it. */
+  const settledMemory = (state: "empty" | "full" | "second") =>
+    Effect.promise(async () => {
+      const heapBeforeGc = await inspector.heapUsedBytes()
+      await inspector.collectGarbage()
+      const heap = await inspector.heapUsedBytes()
+      const { rss } = procStat(pid)
+      if (snapshots !== undefined) await inspector.writeHeapSnapshot(`${snapshots}-${state}.heapsnapshot`)
+      return { heapBeforeGc, heap, rss }
+    })
+  const empty = yield* settledMemory("empty")
 
   // the Job simulator: start and complete every backup Job as soon as it appears
   yield* fake.watch(jobsRef).pipe(
@@ -180,20 +212,19 @@ const program = Effect.gen(function* () {
     Effect.forkScoped
   )
 
-  yield* fake.clearAudit
-  const started = performance.now()
-  const cpuBefore = procStat(pid).cpuSeconds
-  const benchCpuBefore = process.cpuUsage()
-  for (let i = 0; i < backupCount; i++) {
-    yield* fake.create(backupsRef, {
-      apiVersion: `${group}/v1alpha1`,
-      kind: "Backup",
-      metadata: { namespace, name: `b${i}` },
-      spec: { cluster: { name: `c${i % clusterCount}` } }
+  const createBackups = (from: number, to: number) =>
+    Effect.gen(function* () {
+      for (let i = from; i < to; i++) {
+        yield* fake.create(backupsRef, {
+          apiVersion: `${group}/v1alpha1`,
+          kind: "Backup",
+          metadata: { namespace, name: `b${i}` },
+          spec: { cluster: { name: `c${i % clusterCount}` } }
+        })
+      }
     })
-  }
   let polls = 0
-  yield* waitFor(
+  const allCompleted = waitFor(
     "every Backup completed",
     Effect.map(fake.list(backupsRef), (list) => {
       const phases: Record<string, number> = {}
@@ -207,6 +238,13 @@ const program = Effect.gen(function* () {
       return phases.completed === list.items.length ? true : undefined
     }).pipe(Effect.orDie)
   )
+
+  yield* fake.clearAudit
+  const started = performance.now()
+  const cpuBefore = procStat(pid).cpuSeconds
+  const benchCpuBefore = process.cpuUsage()
+  yield* createBackups(0, backupCount)
+  yield* allCompleted
   const seconds = (performance.now() - started) / 1000
   const benchCpu = process.cpuUsage(benchCpuBefore)
   const busyCpu = procStat(pid).cpuSeconds - cpuBefore
@@ -229,23 +267,26 @@ const program = Effect.gen(function* () {
   )
   // unchanged for 3 s in a row: on a loaded machine the writer can pause for a second and still have work left,
   // which the idle period below would then measure
-  let drained = yield* eventCreates
-  for (let i = 0, quiet = 0; i < 90 && quiet < 3; i++) {
-    yield* Effect.sleep("1 second")
-    const now = yield* eventCreates
-    quiet = now === drained ? quiet + 1 : 0
-    drained = now
-  }
+  const eventsDrained = Effect.gen(function* () {
+    let drained = yield* eventCreates
+    for (let i = 0, quiet = 0; i < 90 && quiet < 3; i++) {
+      yield* Effect.sleep("1 second")
+      const now = yield* eventCreates
+      quiet = now === drained ? quiet + 1 : 0
+      drained = now
+    }
+  })
+  yield* eventsDrained
   const finalWrites =
     (yield* fake.audit).filter(
       (e) => e.plural !== "leases" && e.verb !== "get" && e.verb !== "list" && e.verb !== "watch"
     ).length - backupCount
-  const full = procStat(pid)
   const objects = clusterCount + backupCount * 3 // each Backup: itself, its Job, its Pod
   const idleStart = procStat(pid)
   yield* Effect.sleep("10 seconds")
   const idleEnd = procStat(pid)
-  const fullHeap = yield* heapUsed
+  const full = yield* settledMemory("full")
+  const peakRss = Number(/VmHWM:\s+(\d+) kB/u.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024
   // what the shared caches retain per object, measured in this process where a GC can be forced
   const gc = (globalThis as { gc?: () => void }).gc
   const retainedHeap = (measure: () => number) => {
@@ -265,6 +306,14 @@ const program = Effect.gen(function* () {
     [...metricsText.matchAll(pattern)].reduce((total, match) => total + Number(match[1] ?? 0), 0)
   const reconciles = sumOf(/^controller_reconcile_total\{controller="backup",[^}]*\} (\S+)$/gmu)
   const reconcileSeconds = sumOf(/^controller_reconcile_seconds_total\{controller="backup"\} (\S+)$/gmu)
+  // a second round of as many Backups on the warm process: its growth is the marginal cost of tracking more
+  // objects, without the first round's one-time costs (code compiled on first use, connection pools, allocator
+  // arenas sized for the burst)
+  yield* createBackups(backupCount, 2 * backupCount)
+  yield* allCompleted
+  yield* eventsDrained
+  const second = yield* settledMemory("second")
+  const added = backupCount * 3
   // a graceful stop, as in a rollout (and the moment a --cpu-prof profile is written)
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
   child.kill("SIGTERM")
@@ -285,9 +334,13 @@ const program = Effect.gen(function* () {
     writes_by_resource: byResource,
     rss_empty_mib: Number((empty.rss / 2 ** 20).toFixed(1)),
     rss_full_mib: Number((full.rss / 2 ** 20).toFixed(1)),
+    rss_peak_mib: Number((peakRss / 2 ** 20).toFixed(1)),
     tracked_objects: objects,
     rss_bytes_per_object: Math.round((full.rss - empty.rss) / objects),
-    heap_used_bytes_per_object: Math.round((fullHeap - emptyHeap) / objects),
+    heap_used_bytes_per_object: Math.round((full.heap - empty.heap) / objects),
+    heap_before_gc_bytes_per_object: Math.round((full.heapBeforeGc - empty.heapBeforeGc) / objects),
+    rss_bytes_per_added_object: Math.round((second.rss - full.rss) / added),
+    heap_used_bytes_per_added_object: Math.round((second.heap - full.heap) / added),
     cache_retained_bytes_per_object: gc === undefined ? null : Math.round((cachesHeap - heapBefore) / objects),
     idle_cpu_percent: Number((((idleEnd.cpuSeconds - idleStart.cpuSeconds) / 10) * 100).toFixed(2))
   }

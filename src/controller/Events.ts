@@ -10,7 +10,12 @@
  */
 import { Context, Effect, FiberSet, Layer } from "effect"
 import type { FailureStatus } from "../api/failures.ts"
-import { type EventRecorderOptions, type EventType, makeEventRecorder } from "../kube/EventRecorder.ts"
+import {
+  defaultEventCacheSize,
+  type EventRecorderOptions,
+  type EventType,
+  makeEventRecorder
+} from "../kube/EventRecorder.ts"
 import type { KubeApi } from "../kube/KubeApi.ts"
 import type { KubeObject, ResourceType } from "../kube/resources.ts"
 
@@ -145,7 +150,11 @@ export class Events extends Context.Service<Events, EventsService>()("cloudnativ
       Effect.gen(function* () {
         // a recorder writes one Event at a time (its aggregation needs that); shards by object keep one object's
         // Events in order and aggregated while different objects' Events are written concurrently
-        const recorders = yield* Effect.forEach(Array.from({ length: shards }), () => makeEventRecorder(options))
+        // the shards share the aggregation bound (client-go's 4096 distinct Events per process, not per shard)
+        const cacheSize = Math.ceil((options.cacheSize ?? defaultEventCacheSize) / shards)
+        const recorders = yield* Effect.forEach(Array.from({ length: shards }), () =>
+          makeEventRecorder({ ...options, cacheSize })
+        )
         // recorded in the background: a reconcile does not wait for its Events (they are a courtesy)
         const background = yield* FiberSet.make()
         const record = (resource: ResourceType, object: KubeObject, pending: PendingEvent) => {

@@ -4,8 +4,10 @@
  * `Message`, and "x5 over 3m" for repeats.
  *
  * Repeats are aggregated as client-go's event correlator does: the same object, type, reason and message
- * within the recorder's lifetime update the existing Event (`count` + 1, new `lastTimestamp`, merge patch)
- * instead of creating a new one. If that Event is gone (Events expire after an hour), a new one is created.
+ * update the existing Event (`count` + 1, new `lastTimestamp`, merge patch) instead of creating a new one. If
+ * that Event is gone (Events expire after an hour by default), a new one is created. What the recorder remembers
+ * for this is bounded, the least recently seen going first (client-go's LRU; not by time: an API server may keep
+ * Events longer than the default hour, and an hourly repeat is then still one Event).
  * Recording never fails the caller: an Event is a courtesy, so API errors are logged and dropped.
  *
  * @since 0.1.0
@@ -25,6 +27,9 @@ export interface EventRecorderOptions {
   /** How many distinct events to remember for aggregation (default 4096, as client-go). */
   readonly cacheSize?: number | undefined
 }
+
+/** client-go's aggregation cache size: the default `cacheSize`. */
+export const defaultEventCacheSize = 4096
 
 /** Writes Events about objects. */
 export interface EventRecorder {
@@ -57,7 +62,7 @@ export const makeEventRecorder = Effect.fnUntraced(function* (
   const api = yield* KubeApi
   const lock = yield* Semaphore.make(1)
   const seen = new Map<string, Aggregate>()
-  const cacheSize = options.cacheSize ?? 4096
+  const cacheSize = options.cacheSize ?? defaultEventCacheSize
   let sequence = 0
 
   const remember = (key: string, aggregate: Aggregate) => {

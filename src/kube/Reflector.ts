@@ -27,6 +27,11 @@ export interface ReflectorEvent<A> {
   /** `namespace/name` */
   readonly key: string
   readonly object: A
+  /**
+   * The cached version this event replaced (`Updated`) or removed (`Deleted`; a watch's DELETED carries the
+   * server's last state, which may differ): what a secondary index filed the object under.
+   */
+  readonly previous?: A | undefined
 }
 
 /** The reflector's local copy, for readers (reconcilers read from here instead of the API server). */
@@ -118,12 +123,14 @@ export const makeReflector = <A extends KubeObject>(options: ReflectorOptions<A>
               const previous = objects.get(key)
               objects.set(key, object)
               if (previous === undefined) yield* emit({ type: "Added", key, object })
-              else if (versionOf(previous) !== versionOf(object)) yield* emit({ type: "Updated", key, object })
+              else if (versionOf(previous) !== versionOf(object)) {
+                yield* emit({ type: "Updated", key, object, previous })
+              }
             }
             for (const [key, object] of objects) {
               if (!seen.has(key)) {
                 objects.delete(key)
-                yield* emit({ type: "Deleted", key, object })
+                yield* emit({ type: "Deleted", key, object, previous: object })
               }
             }
             resourceVersion = list.resourceVersion
@@ -138,15 +145,17 @@ export const makeReflector = <A extends KubeObject>(options: ReflectorOptions<A>
             const object = transform(event.object)
             const key = keyOf(object)
             resourceVersion = versionOf(object) ?? resourceVersion
+            const previous = objects.get(key)
             if (event.type === "DELETED") {
               objects.delete(key)
-              return emit({ type: "Deleted", key, object })
+              return emit({ type: "Deleted", key, object, previous })
             }
-            const previous = objects.get(key)
             objects.set(key, object)
             if (previous === undefined) return emit({ type: "Added", key, object })
             // a replayed ADDED after a reconnect carries the version we already have: nothing changed
-            return versionOf(previous) === versionOf(object) ? Effect.void : emit({ type: "Updated", key, object })
+            return versionOf(previous) === versionOf(object)
+              ? Effect.void
+              : emit({ type: "Updated", key, object, previous })
           }
 
           const watchTimeout = Effect.suspend(() =>

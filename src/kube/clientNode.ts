@@ -8,9 +8,23 @@
  * custom-object patches to JSON Patch. Here every body is plain JSON and every patch states
  * `application/merge-patch+json` explicitly.
  *
+ * Requests share one keep-alive connection pool (`DispatcherCache`): client-node's `applySecurityAuthentication`
+ * builds a new undici Agent for every request to a cluster with TLS settings (a CA, a client certificate,
+ * `insecure-skip-tls-verify`), so every request paid a TCP connection and a TLS handshake, and the controller
+ * held thousands of sockets under load.
+ *
  * @since 0.1.0
  */
-import { HttpMethod, IsomorphicFetchHttpLibrary, type KubeConfig, RequestContext, Watch } from "@kubernetes/client-node"
+import type { AgentOptions, RequestOptions } from "node:https"
+import { isDeepStrictEqual } from "node:util"
+import {
+  type DispatcherOptions,
+  HttpMethod,
+  IsomorphicFetchHttpLibrary,
+  type KubeConfig,
+  RequestContext,
+  Watch
+} from "@kubernetes/client-node"
 import { Cause, Effect, Option, Queue, Schema, Stream } from "effect"
 import { fromStatus, type KubeError, MalformedObject, Unavailable } from "./errors.ts"
 import type { RawKubeApi, RawWatchEvent, WatchOptions } from "./KubeApi.ts"
@@ -45,10 +59,56 @@ const watchFailure = (request: string, error: unknown): KubeError => {
 
 type Query = Record<string, string | number | boolean | undefined>
 
+type Dispatcher = NonNullable<ReturnType<RequestContext["getDispatcher"]>>
+
+/** The TLS settings of a request, as `applySecurityAuthentication` hands them to `createDispatcherOptions`. */
+const tlsSettings = (options: RequestOptions): AgentOptions => ({
+  ca: options.ca,
+  cert: options.cert,
+  key: options.key,
+  pfx: options.pfx,
+  passphrase: options.passphrase,
+  ...(options.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: options.rejectUnauthorized }),
+  ...(options.servername === undefined ? {} : { servername: options.servername })
+})
+
+/**
+ * One dispatcher (connection pool) for as long as the TLS settings stay the same. They are re-read for every
+ * request (an exec plugin or a rotated file may hand out a new client certificate); when they change, the next
+ * request gets a new dispatcher, built by client-node itself (proxies, SOCKS), and the old one is left to close
+ * its idle connections and be collected, as client-node's per-request ones always were.
+ */
+const makeDispatcherCache = (kc: KubeConfig) => {
+  let current: { readonly options: DispatcherOptions; readonly dispatcher: Dispatcher | undefined } | undefined
+  return async (options: DispatcherOptions, url: string): Promise<Dispatcher | undefined> => {
+    if (current !== undefined && isDeepStrictEqual(current.options, options)) return current.dispatcher
+    const probe = new RequestContext(url, HttpMethod.GET)
+    await kc.applySecurityAuthentication(probe)
+    current = { options, dispatcher: probe.getDispatcher() }
+    return current.dispatcher
+  }
+}
+
 /** The JSON-level API over a client-node `KubeConfig`. */
 export const makeClientNodeRaw = (kc: KubeConfig): RawKubeApi => {
   const http = new IsomorphicFetchHttpLibrary()
   const watcher = new Watch(kc)
+  const dispatcherFor = makeDispatcherCache(kc)
+
+  /** `applySecurityAuthentication` with a shared dispatcher: the same headers, the same TLS settings. */
+  const authenticate = async (context: RequestContext) => {
+    const options: RequestOptions = {}
+    await kc.applyToHTTPSOptions(options)
+    if (options.auth !== undefined && options.auth !== null) {
+      context.setHeaderParam("Authorization", `Basic ${Buffer.from(options.auth).toString("base64")}`)
+    }
+    for (const [key, value] of Object.entries(options.headers ?? {})) context.setHeaderParam(key, `${value}`)
+    const dispatcher = await dispatcherFor(
+      kc.createDispatcherOptions(kc.getCurrentCluster(), tlsSettings(options)),
+      context.getUrl()
+    )
+    if (dispatcher !== undefined) context.setDispatcher(dispatcher)
+  }
 
   const send = (
     request: string,
@@ -64,7 +124,7 @@ export const makeClientNodeRaw = (kc: KubeConfig): RawKubeApi => {
           if (value !== undefined) url.searchParams.set(key, String(value))
         }
         const context = new RequestContext(url.toString(), method)
-        await kc.applySecurityAuthentication(context)
+        await authenticate(context)
         context.setHeaderParam("Accept", "application/json")
         if (body !== undefined) {
           context.setHeaderParam("Content-Type", body.contentType)

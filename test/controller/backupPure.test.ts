@@ -14,6 +14,7 @@ import { decide } from "../../src/controller/backup/decide.ts"
 import type { BackupObservation } from "../../src/controller/backup/observe.ts"
 import { renderBackupJob, renderCleanupJob, renderProgressAccess } from "../../src/controller/backup/render.ts"
 import { defaultMaxLagSeconds, selectSource } from "../../src/controller/backup/selectSource.ts"
+import { jobForCache } from "../../src/controller/Caches.ts"
 import { findCondition } from "../../src/controller/conditions.ts"
 import { objectStoreSecretFiles } from "../../src/controller/objectStoreAccess.ts"
 import type { Job, Pod } from "../../src/kube/resources.ts"
@@ -171,6 +172,16 @@ describe("renderBackupJob", () => {
     assert.strictEqual(env.CLEANUP_PREFIX, "prod/c/nightly/20261201T102030Z/")
     assert.deepStrictEqual(env.OBJECT_STORE_SPEC, objectStore)
     assert.strictEqual((containerOf(owned) as unknown as { image: string }).image, cluster.spec.imageName)
+  })
+
+  it("the cleanup Job rendered from the cached backup Job is the one rendered from the Job as created", () => {
+    for (const store of [objectStore as ObjectStore, everySecretStore]) {
+      const job = renderBackupJob(input(backup, cluster, store))
+      const cached = jobForCache(job)
+      assert.isBelow(JSON.stringify(cached).length, JSON.stringify(job).length / 2)
+      assert.deepStrictEqual(renderCleanupJob(cached, backup), renderCleanupJob(job, backup))
+      assert.deepStrictEqual(renderCleanupJob(cached, undefined), renderCleanupJob(job, undefined))
+    }
   })
 })
 

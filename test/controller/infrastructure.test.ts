@@ -6,7 +6,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option, Schema } from "effect"
 import type { Backup } from "../../src/api/backup.ts"
 import type { Condition } from "../../src/api/common.ts"
-import { Caches, indexes, ownerIndexValue } from "../../src/controller/Caches.ts"
+import { labels } from "../../src/api/names.ts"
+import { Caches, compacted, indexes, ownerIndexValue } from "../../src/controller/Caches.ts"
 import * as Controller from "../../src/controller/Controller.ts"
 import { findCondition, setCondition } from "../../src/controller/conditions.ts"
 import { Events } from "../../src/controller/Events.ts"
@@ -97,6 +98,12 @@ describe("mergePatchBetween", () => {
       else assert.isTrue(jsonEqual(applyMergePatch(from, patch), to))
     }
   )
+})
+
+describe("compacted", () => {
+  it.prop("is the same JSON value", { value: JsonObject }, ({ value }) => {
+    assert.isTrue(jsonEqual(compacted(value), value))
+  })
 })
 
 describe("writeStatus", () => {
@@ -215,6 +222,55 @@ describe("Caches and Controller.make", () => {
   )
 })
 
+describe("the caches' indexes", () => {
+  it.effect("follow an object's index values through changes, a relabel and its deletion", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      const caches = yield* Caches
+      yield* caches.synced
+      const schedule = labels.scheduledBackup
+      const bySchedule = (value: string) =>
+        Effect.map(caches.backups.byIndex(indexes.backupsBySchedule, `ns/${value}`), (found) =>
+          found.map((b) => b.metadata.name)
+        )
+      const byCluster = (value: string) =>
+        Effect.map(caches.backups.byIndex(indexes.backupsByCluster, `ns/${value}`), (found) =>
+          found.map((b) => b.metadata.name)
+        )
+      const created = yield* api.create(Resources.backups, {
+        ...backup("b1"),
+        metadata: { namespace: "ns", name: "b1", labels: { [schedule]: "s1" } }
+      })
+      yield* api.create(Resources.backups, backup("b2"))
+      yield* settle
+      assert.deepStrictEqual(yield* bySchedule("s1"), ["b1"])
+      assert.deepStrictEqual((yield* byCluster("db")).sort(), ["b1", "b2"])
+      // a change that keeps the index values keeps the object filed once
+      const patched = yield* api.patchStatus(
+        Resources.backups,
+        { namespace: "ns", name: "b1" },
+        {
+          status: { phase: "running" }
+        }
+      )
+      assert.notStrictEqual(patched.metadata.resourceVersion, created.metadata.resourceVersion)
+      yield* api.patch(
+        Resources.backups,
+        { namespace: "ns", name: "b1" },
+        { metadata: { labels: { [schedule]: "s2" } } }
+      )
+      yield* settle
+      assert.deepStrictEqual(yield* bySchedule("s1"), [])
+      assert.deepStrictEqual(yield* bySchedule("s2"), ["b1"])
+      assert.deepStrictEqual((yield* byCluster("db")).sort(), ["b1", "b2"])
+      yield* api.delete(Resources.backups, { namespace: "ns", name: "b1" })
+      yield* settle
+      assert.deepStrictEqual(yield* bySchedule("s2"), [])
+      assert.deepStrictEqual(yield* byCluster("db"), ["b2"])
+    }).pipe(Effect.provide(Caches.layer().pipe(Layer.provideMerge(FakeLayer))))
+  )
+})
+
 describe("what the caches keep", () => {
   it.effect(
     "a built-in object keeps no managedFields, a Pod keeps no spec, a Job keeps the template the cleanup Job is rendered from",
@@ -224,14 +280,23 @@ describe("what the caches keep", () => {
         const caches = yield* Caches
         const managedFields = [{ manager: "kubectl", operation: "Update", fieldsV1: { "f:spec": { "f:x": {} } } }]
         const managed = { "app.kubernetes.io/managed-by": "cloudnative-mysql" }
+        const objectStoreSpec = { name: "OBJECT_STORE_SPEC", value: '{"bucket":"b"}' }
+        const objectStoreVolume = { name: "object-store", projected: { sources: [{ secret: { name: "s" } }] } }
         const template = {
+          metadata: { labels: { "job-name": "b1-backup" } },
           spec: {
             restartPolicy: "Never",
             securityContext: { runAsNonRoot: true },
             containers: [
-              { name: "w", image: "i", command: ["x"], env: [{ name: "A", value: "1" }], securityContext: {} }
+              {
+                name: "w",
+                image: "i",
+                command: ["x"],
+                env: [{ name: "A", value: "1" }, objectStoreSpec],
+                securityContext: {}
+              }
             ],
-            volumes: [{ name: "v", secret: { secretName: "s" } }]
+            volumes: [{ name: "v", secret: { secretName: "s" } }, objectStoreVolume]
           }
         }
         yield* api.create(Resources.jobs, {
@@ -252,9 +317,8 @@ describe("what the caches keep", () => {
         const pod = Option.getOrThrow(yield* caches.pods.get("ns/b1-backup-x"))
         for (const object of [job, pod]) assert.notProperty(object.metadata, "managedFields")
         // what renderCleanupJob reads, and nothing else of the template
-        assert.deepStrictEqual(job.spec?.template.spec, {
-          containers: [{ name: "w", image: "i", env: [{ name: "A", value: "1" }] }],
-          volumes: [{ name: "v", secret: { secretName: "s" } }]
+        assert.deepStrictEqual(job.spec?.template, {
+          spec: { containers: [{ name: "w", image: "i", env: [objectStoreSpec] }], volumes: [objectStoreVolume] }
         })
         assert.notProperty(pod, "spec")
         // status is the API server's (set on create by the status subresource's rules), kept as it is

@@ -86,6 +86,29 @@ describe("EventRecorder", () => {
     }).pipe(Effect.provide(TestLayer))
   )
 
+  it.effect("what aggregation remembers is bounded: the least recently seen is forgotten first", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      const created = yield* api.create(Resources.backups, backup)
+      const recorder = yield* makeEventRecorder({ component: "cloudnative-mysql-controller", cacheSize: 2 })
+      const countsOf = (reason: string) =>
+        Effect.map(eventsAbout("nightly"), (events) =>
+          events
+            .filter((event) => event.reason === reason)
+            .map((event) => event.count)
+            .sort()
+        )
+      yield* recorder.normal(Resources.backups, created, "A", "a")
+      yield* recorder.normal(Resources.backups, created, "B", "b")
+      yield* recorder.normal(Resources.backups, created, "C", "c")
+      // A, seen least recently, was forgotten for C: a new Event; C is still aggregated
+      yield* recorder.normal(Resources.backups, created, "A", "a")
+      yield* recorder.normal(Resources.backups, created, "C", "c")
+      assert.deepStrictEqual(yield* countsOf("A"), [1, 1])
+      assert.deepStrictEqual(yield* countsOf("C"), [2])
+    }).pipe(Effect.provide(TestLayer))
+  )
+
   it.effect("recording never fails the caller when the API server answers 500", () =>
     Effect.gen(function* () {
       const recorder = yield* makeEventRecorder({ component: "cloudnative-mysql-controller" })

@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, type Server } from "node:http"
+import { createServer as createHttpServer, type RequestListener, type Server } from "node:http"
 import { createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { KubeConfig } from "@kubernetes/client-node"
@@ -30,6 +30,33 @@ const audit = Effect.gen(function* () {
   const cluster = yield* FakeCluster
   return yield* cluster.audit
 })
+
+/** A plain HTTP server on a free local port for the scope, and a kubeconfig for it (`insecure-skip-tls-verify`). */
+const localServer = (handler: RequestListener) =>
+  Effect.gen(function* () {
+    const server = yield* Effect.acquireRelease(
+      Effect.promise(
+        () =>
+          new Promise<Server>((resolve) => {
+            const listening = createHttpServer(handler).listen(0, "127.0.0.1", () => resolve(listening))
+          })
+      ),
+      (listening) =>
+        Effect.promise(
+          () =>
+            new Promise<void>((resolve) => {
+              listening.close(() => resolve())
+              listening.closeAllConnections()
+            })
+        )
+    )
+    const address = server.address()
+    const kc = new KubeConfig()
+    kc.loadFromString(
+      kubeconfigYaml(`http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`)
+    )
+    return { server, kc }
+  })
 
 describe("KubeApi live layer (client-node against the fake API server)", () => {
   it.live("create, get and list decode typed objects with server-set metadata and defaults", () =>
@@ -174,37 +201,37 @@ describe("KubeApi live layer (client-node against the fake API server)", () => {
     })
   )
 
+  it.live("requests share keep-alive connections, also to a server with TLS settings", () =>
+    Effect.gen(function* () {
+      let connections = 0
+      // insecure-skip-tls-verify is a TLS setting: client-node alone builds a new Agent (and connection) per request
+      const { server, kc } = yield* localServer((_, response) => {
+        response
+          .writeHead(200, { "Content-Type": "application/json" })
+          .end(JSON.stringify({ kind: "BackupList", metadata: { resourceVersion: "1" }, items: [] }))
+      })
+      server.on("connection", () => connections++)
+      yield* Effect.gen(function* () {
+        const api = yield* KubeApi
+        for (let i = 0; i < 30; i++) yield* api.list(Resources.backups, { namespace: "db" })
+      }).pipe(Effect.provide(KubeApi.layerKubeConfig(kc)))
+      // undici releases a connection a moment after its response was read: back-to-back requests alternate
+      // between two (without the shared pool: one connection per request, 30)
+      assert.isAtMost(connections, 2)
+    })
+  )
+
   it.live("interrupting a call or a watch closes its HTTP request", () =>
     Effect.gen(function* () {
       const closed: Array<string> = []
-      const server = yield* Effect.acquireRelease(
-        Effect.promise(
-          () =>
-            new Promise<Server>((resolve) => {
-              const listening = createHttpServer((request, response) => {
-                response.on("close", () =>
-                  closed.push(new URL(request.url ?? "", "http://x").searchParams.has("watch") ? "watch" : "get")
-                )
-                // answer a watch with headers and then silence; never answer anything else
-                if (request.url?.includes("watch=true"))
-                  response.writeHead(200, { "Content-Type": "application/json" }).flushHeaders()
-              }).listen(0, "127.0.0.1", () => resolve(listening))
-            })
-        ),
-        (listening) =>
-          Effect.promise(
-            () =>
-              new Promise<void>((resolve) => {
-                listening.close(() => resolve())
-                listening.closeAllConnections()
-              })
-          )
-      )
-      const address = server.address()
-      const kc = new KubeConfig()
-      kc.loadFromString(
-        kubeconfigYaml(`http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`)
-      )
+      const { kc } = yield* localServer((request, response) => {
+        response.on("close", () =>
+          closed.push(new URL(request.url ?? "", "http://x").searchParams.has("watch") ? "watch" : "get")
+        )
+        // answer a watch with headers and then silence; never answer anything else
+        if (request.url?.includes("watch=true"))
+          response.writeHead(200, { "Content-Type": "application/json" }).flushHeaders()
+      })
       yield* Effect.gen(function* () {
         const api = yield* KubeApi
         const timedOut = yield* api

@@ -283,6 +283,24 @@ type Volume = { readonly name: string }
 const encodeCleanupEnv = Schema.encodeUnknownSync(CleanupEnv)
 const decodeObjectStore = Schema.decodeUnknownSync(CleanupEnv.fields.OBJECT_STORE_SPEC)
 
+type PodTemplateSpec = NonNullable<NonNullable<Job["spec"]>["template"]["spec"]>
+
+/**
+ * A Job's Pod template spec reduced to what `renderCleanupJob` reads of a backup Job's: the containers' name and
+ * image with only their `OBJECT_STORE_SPEC` variable, and the object-store credentials volume. The caches keep
+ * every Job's template this way (the rest of it is most of a Job's size, and no reconciler reads it).
+ */
+export const cleanupSourceOf = (spec: PodTemplateSpec): PodTemplateSpec => {
+  const volumes = ((spec.volumes ?? []) as ReadonlyArray<Volume>).filter((volume) => volume.name === objectStoreVolume)
+  return {
+    containers: spec.containers.map(({ name, image, env }) => {
+      const kept = ((env ?? []) as ReadonlyArray<EnvVar>).filter((variable) => variable.name === "OBJECT_STORE_SPEC")
+      return { name, ...(image === undefined ? {} : { image }), ...(kept.length === 0 ? {} : { env: kept }) }
+    }),
+    ...(volumes.length === 0 ? {} : { volumes })
+  }
+}
+
 /**
  * The cleanup Job for a backup Job: aborts the uploads under the backup's prefix. `owner` is the Backup when it
  * still exists (the Job is then deleted with it); without one the Job removes itself an hour after finishing.
