@@ -17,6 +17,7 @@ import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer, Option, Stream } from "effect"
+import { dataMoverNodeFlags } from "../src/cli/nodeFlags.ts"
 import { startBackup } from "../src/instance/client.ts"
 import { createCertificateAuthority, issueClientCertificate, issueServerCertificate } from "../src/instance/pki.ts"
 import { encodeBackupOutcome, encodeBackupStart } from "../src/instance/protocol.ts"
@@ -34,8 +35,14 @@ const trees: ReadonlyArray<readonly [string, string]> =
         const [label = "", path = ""] = entry.split("=")
         return [label, path] as const
       })
-/** `BENCH_NODE_FLAGS`: extra Node flags for the client (default `--max-semi-space-size=2`, as `src/cli/main.ts` sets it; e.g. add `--cpu-prof --cpu-prof-dir=/tmp/p`). */
-const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "--max-semi-space-size=2").split(" ").filter((f) => f !== "")
+/**
+ * `BENCH_NODE_FLAGS`: the client's Node flags (default: the worker's, `dataMoverNodeFlags` of
+ * src/cli/nodeFlags.ts; e.g. add `--cpu-prof --cpu-prof-dir=/tmp/p`).
+ */
+const nodeFlags: ReadonlyArray<string> =
+  process.env.BENCH_NODE_FLAGS === undefined
+    ? dataMoverNodeFlags
+    : process.env.BENCH_NODE_FLAGS.split(" ").filter((f) => f !== "")
 
 /** Acknowledges every part without sending it: only the receive side's cost remains. */
 const discard = Layer.succeed(ObjectStoreClient, {
