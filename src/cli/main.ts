@@ -9,6 +9,9 @@
  * 2 usage errors (unknown subcommand or flag, no subcommand, a subcommand this release does not ship),
  * 130 interrupted.
  *
+ * The data movers' V8 flags (`--single-threaded-gc`, the 2 MiB young generation) are set before this module is
+ * loaded, by the launcher (src/cli/nodeFlags.ts).
+ *
  * Adding a subcommand: write a `Command.make(name, flags, handler)` whose handler ends with `exitWith(code)`
  * (or is `runToCompletion(load)` for a process that writes a termination message), and add it to
  * `subcommands` below.
