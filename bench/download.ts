@@ -26,14 +26,13 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Stream } from "effect"
-import { dataMoverNodeFlags } from "../src/cli/nodeFlags.ts"
 import type { ObjectStoreConnection } from "../src/objectstore/connection.ts"
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
 import { verifiedObjectStream } from "../src/pipeline/download.ts"
 import { runTool } from "../src/recovery/tool.ts"
 import { launchRgw } from "../src/sandbox/rgw/rgw.ts"
 import { createBucket, staticConnection } from "../src/sandbox/s3Endpoint.ts"
-import { measureFloor } from "./support/processCpu.ts"
+import { benchNodeFlags, measureFloor } from "./support/processCpu.ts"
 
 const MiB = 1024 * 1024
 const self = join(import.meta.dirname, "download.ts")
@@ -153,10 +152,7 @@ const rcloneCat = (t: Target, key: string): Measured | null => {
  * The readers' Node flags: by default those restore runs with (src/cli/nodeFlags.ts); `BENCH_NODE_FLAGS=""` runs
  * them with V8's defaults, `BENCH_NODE_FLAGS=--max-semi-space-size=2` with one of them.
  */
-const childFlags: ReadonlyArray<string> =
-  process.env.BENCH_NODE_FLAGS === undefined
-    ? dataMoverNodeFlags
-    : process.env.BENCH_NODE_FLAGS.split(" ").filter((flag) => flag !== "")
+const childFlags = benchNodeFlags()
 
 const mbps = (bytes: number, seconds: number): number => Math.round((bytes / 1e6 / seconds) * 10) / 10
 

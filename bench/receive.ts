@@ -17,13 +17,12 @@ import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer, Option, Stream } from "effect"
-import { dataMoverNodeFlags } from "../src/cli/nodeFlags.ts"
 import { startBackup } from "../src/instance/client.ts"
 import { createCertificateAuthority, issueClientCertificate, issueServerCertificate } from "../src/instance/pki.ts"
 import { encodeBackupOutcome, encodeBackupStart } from "../src/instance/protocol.ts"
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
 import { uploadStream } from "../src/pipeline/upload.ts"
-import { measureFloor } from "./support/processCpu.ts"
+import { benchNodeFlags, measureFloor } from "./support/processCpu.ts"
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -36,13 +35,10 @@ const trees: ReadonlyArray<readonly [string, string]> =
         return [label, path] as const
       })
 /**
- * `BENCH_NODE_FLAGS`: the client's Node flags (default: the worker's, `dataMoverNodeFlags` of
- * src/cli/nodeFlags.ts; e.g. add `--cpu-prof --cpu-prof-dir=/tmp/p`).
+ * `BENCH_NODE_FLAGS`: the client's Node flags, all of them (default: the worker's, `dataMoverNodeFlags` of
+ * src/cli/nodeFlags.ts; e.g. `--single-threaded-gc --max-semi-space-size=2 --cpu-prof --cpu-prof-dir=/tmp/p`).
  */
-const nodeFlags: ReadonlyArray<string> =
-  process.env.BENCH_NODE_FLAGS === undefined
-    ? dataMoverNodeFlags
-    : process.env.BENCH_NODE_FLAGS.split(" ").filter((f) => f !== "")
+const nodeFlags = benchNodeFlags()
 
 /** Acknowledges every part without sending it: only the receive side's cost remains. */
 const discard = Layer.succeed(ObjectStoreClient, {

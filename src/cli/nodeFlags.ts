@@ -7,18 +7,18 @@
  *
  * Why a re-exec: `--single-threaded-gc` takes effect only on the node command line (`NODE_OPTIONS` rejects it,
  * `v8.setFlagsFromString` at start is too late: the GC threads exist by then), and keeping the flags in the
- * launcher means no Dockerfile, render or sandbox table repeats them. The cost is one bare Node start (~0.03
- * CPU-s) per process.
+ * launcher means no Dockerfile, render or sandbox table repeats them. The cost is one bare Node start per
+ * process (0.03–0.15 CPU-s on the development machine).
  *
  * - `--single-threaded-gc`: no parallel scavenger, no concurrent marking threads. The movers allocate a Buffer
  *   per socket or pipe read (GiB of short-lived garbage); on a contended or CPU-limited core V8's helper
- *   threads spend CPU waiting for one another. The receive side went from ~11 to ~5.7 CPU-s/GiB with it
- *   (docs/performance.md, rounds 2 and 3).
+ *   threads spend CPU waiting for one another (docs/performance.md, rounds 2 and 3: the worker ~10.3 → ~8.2,
+ *   the instance manager ~6.1 → ~5.0 CPU-s/GiB).
  * - `--max-semi-space-size=2`: a 2 MiB young generation frees those buffers in cheap minor collections instead
  *   of full ones walking the whole heap (bench/download.ts: ~1 CPU-s less per GiB).
  *
- * The controller keeps V8's defaults: it holds caches of the cluster's objects, moves no bytes, and its pauses
- * would grow with single-threaded marking.
+ * The controller and `abort-uploads` keep V8's defaults: they move no bytes, and the controller holds caches of
+ * the cluster's objects whose full collections would grow longer with single-threaded marking.
  *
  * @since 0.1.0
  */
@@ -26,7 +26,7 @@
 /** The flags of the data movers' Node (each also accepted when the caller gave it with another value). */
 export const dataMoverNodeFlags: ReadonlyArray<string> = ["--single-threaded-gc", "--max-semi-space-size=2"]
 
-/** The subcommands that stream a backup's bytes. */
+/** The subcommands that stream bytes: backups, restores, binlogs. */
 export const dataMovers: ReadonlySet<string> = new Set(["instance", "backup", "restore", "archive-binlogs"])
 
 const flagName = (flag: string): string => flag.split("=")[0] ?? flag
