@@ -12,7 +12,8 @@
  *   into a child process's stdin (`cat` to /dev/null) through `runTool`, as restore feeds `mbstream -x`;
  * - `rclone_cat`: `rclone cat` of the same object to /dev/null, the reference (null when rclone is missing).
  *
- * `BENCH_SEMI_SPACE_MIB` (unset: V8's default) sizes the readers' young generation, see `childFlags`.
+ * `BENCH_NODE_FLAGS` (default: the data movers' flags, `dataMoverNodeFlags`, as restore runs) are the readers'
+ * Node flags, see `childFlags`.
  *
  * `BENCH_REPEAT` rounds (default 3) in rotating order; each reader reports its best round (the machine is
  * shared, the best round is the least disturbed one) and the CPU seconds of that round (its own process,
@@ -31,7 +32,7 @@ import { verifiedObjectStream } from "../src/pipeline/download.ts"
 import { runTool } from "../src/recovery/tool.ts"
 import { launchRgw } from "../src/sandbox/rgw/rgw.ts"
 import { createBucket, staticConnection } from "../src/sandbox/s3Endpoint.ts"
-import { measureFloor } from "./support/processCpu.ts"
+import { benchNodeFlags, measureFloor } from "./support/processCpu.ts"
 
 const MiB = 1024 * 1024
 const self = join(import.meta.dirname, "download.ts")
@@ -148,12 +149,10 @@ const rcloneCat = (t: Target, key: string): Measured | null => {
 }
 
 /**
- * `BENCH_SEMI_SPACE_MIB` runs the readers with `--max-semi-space-size`: a small young generation is
- * scavenged often, which frees the socket read buffers before they add up to the external-memory limit
- * that starts a full mark-compact.
+ * The readers' Node flags: by default those restore runs with (src/cli/nodeFlags.ts); `BENCH_NODE_FLAGS=""` runs
+ * them with V8's defaults, `BENCH_NODE_FLAGS=--max-semi-space-size=2` with one of them.
  */
-const childFlags =
-  process.env.BENCH_SEMI_SPACE_MIB === undefined ? [] : [`--max-semi-space-size=${process.env.BENCH_SEMI_SPACE_MIB}`]
+const childFlags = benchNodeFlags()
 
 const mbps = (bytes: number, seconds: number): number => Math.round((bytes / 1e6 / seconds) * 10) / 10
 
@@ -219,7 +218,7 @@ const main = async () => {
     const result: Record<string, unknown> = {
       floor_sha256_cpu_s_per_gib: floor.sha256,
       floor_node_sha256_cpu_s_per_gib: floor.nodeSha256,
-      semi_space_mib: process.env.BENCH_SEMI_SPACE_MIB === undefined ? null : Number(process.env.BENCH_SEMI_SPACE_MIB),
+      node_flags: childFlags.join(" "),
       bytes: size,
       rounds: repeat,
       ranged_concurrency: concurrency,

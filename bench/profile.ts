@@ -54,20 +54,35 @@ const categoryOf = (frame: CallFrame): string => categories.find(([, test]) => t
 
 const shortUrl = (url: string): string => url.replace(/^.*node_modules\//u, "").replace(/^file:\/\/.*\/src\//u, "src/")
 
-/** Self time per node id. */
-const selfTimes = (profile: CpuProfile): Map<number, number> => {
+/** Self time per node id, over the samples `from` to `to` (inclusive). */
+const selfTimes = (profile: CpuProfile, from = 0, to = profile.samples.length - 1): Map<number, number> => {
   const self = new Map<number, number>()
-  profile.samples.forEach((id, i) => {
-    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000)
-  })
+  for (let i = from; i <= to; i++) {
+    const id = profile.samples[i]
+    if (id !== undefined) self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000)
+  }
   return self
 }
 
-/** Summary of one profile: busy milliseconds, category shares, top functions. */
-const summarise = (file: string) => {
-  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
-  const self = selfTimes(profile)
+/**
+ * The functions that run only while bytes stream (hashing them, reading a socket or pipe): the streaming
+ * window of a profile runs from the first sample in one of them to the last, so module loading and the
+ * instance manager's idle time before the backup fall outside it.
+ */
+const streamingMarkers = new Set(["update", "onStreamRead"])
+
+/** The first and last sample index inside a streaming marker (the whole profile when there is none). */
+const streamingWindow = (profile: CpuProfile, byId: Map<number, ProfileNode>): readonly [number, number] => {
+  const marked = (i: number) => streamingMarkers.has(byId.get(profile.samples[i] ?? -1)?.callFrame.functionName ?? "")
+  let first = 0
+  while (first < profile.samples.length - 1 && !marked(first)) first++
+  let last = profile.samples.length - 1
+  while (last > first && !marked(last)) last--
+  return last > first ? [first, last] : [0, profile.samples.length - 1]
+}
+
+/** Busy milliseconds, category shares and top functions of some self times. */
+const shareOf = (self: Map<number, number>, byId: Map<number, ProfileNode>) => {
   const perCategory = new Map<string, number>()
   const perFunction = new Map<string, number>()
   for (const [id, ms] of self) {
@@ -87,12 +102,37 @@ const summarise = (file: string) => {
       .sort((a, b) => b[1] - a[1])
       .map(([c, ms]) => [c, share(ms)])
   )
-  const top = [...perFunction].sort((a, b) => b[1] - a[1]).slice(0, 20)
-  process.stderr.write(`\n== ${basename(file)}: ${Math.round(busy)} ms busy\n`)
-  for (const [c, pct] of Object.entries(shares)) process.stderr.write(`  ${String(pct).padStart(5)} %  ${c}\n`)
+  const top = [...perFunction]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 20)
+    .map(([name, ms]) => [name, share(ms)] as const)
+  return { busy, shares, top }
+}
+
+const print = (title: string, summary: ReturnType<typeof shareOf>): void => {
+  process.stderr.write(`\n== ${title}: ${Math.round(summary.busy)} ms busy\n`)
+  for (const [c, pct] of Object.entries(summary.shares)) process.stderr.write(`  ${String(pct).padStart(5)} %  ${c}\n`)
   process.stderr.write("  top functions (self time):\n")
-  for (const [name, ms] of top) process.stderr.write(`  ${String(share(ms)).padStart(5)} %  ${name}\n`)
-  return { busy_ms: Math.round(busy), shares }
+  for (const [name, pct] of summary.top) process.stderr.write(`  ${String(pct).padStart(5)} %  ${name}\n`)
+}
+
+/**
+ * Summary of one profile: the whole of it, and its streaming window alone (what a GiB more costs, without
+ * start-up): busy milliseconds, category shares, top functions.
+ */
+const summarise = (file: string) => {
+  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const whole = shareOf(selfTimes(profile), byId)
+  const [from, to] = streamingWindow(profile, byId)
+  const streaming = shareOf(selfTimes(profile, from, to), byId)
+  print(basename(file), whole)
+  print(`${basename(file)}, streaming window`, streaming)
+  return {
+    busy_ms: Math.round(whole.busy),
+    shares: whole.shares,
+    streaming: { busy_ms: Math.round(streaming.busy), shares: streaming.shares }
+  }
 }
 
 const runBench = (dir: string): Promise<void> =>

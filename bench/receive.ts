@@ -22,7 +22,7 @@ import { createCertificateAuthority, issueClientCertificate, issueServerCertific
 import { encodeBackupOutcome, encodeBackupStart } from "../src/instance/protocol.ts"
 import { ObjectStoreClient } from "../src/objectstore/ObjectStoreClient.ts"
 import { uploadStream } from "../src/pipeline/upload.ts"
-import { measureFloor } from "./support/processCpu.ts"
+import { benchNodeFlags, measureFloor } from "./support/processCpu.ts"
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -34,8 +34,11 @@ const trees: ReadonlyArray<readonly [string, string]> =
         const [label = "", path = ""] = entry.split("=")
         return [label, path] as const
       })
-/** `BENCH_NODE_FLAGS`: extra Node flags for the client (default `--max-semi-space-size=2`, as `src/cli/main.ts` sets it; e.g. add `--cpu-prof --cpu-prof-dir=/tmp/p`). */
-const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "--max-semi-space-size=2").split(" ").filter((f) => f !== "")
+/**
+ * `BENCH_NODE_FLAGS`: the client's Node flags, all of them (default: the worker's, `dataMoverNodeFlags` of
+ * src/cli/nodeFlags.ts; e.g. `--single-threaded-gc --max-semi-space-size=2 --cpu-prof --cpu-prof-dir=/tmp/p`).
+ */
+const nodeFlags = benchNodeFlags()
 
 /** Acknowledges every part without sending it: only the receive side's cost remains. */
 const discard = Layer.succeed(ObjectStoreClient, {

@@ -13,9 +13,19 @@ import { createHash } from "node:crypto"
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { promisify } from "node:util"
+import { dataMoverNodeFlags } from "../../src/cli/nodeFlags.ts"
 
 const run = promisify(execFile)
 const GiB = 1024 ** 3
+
+/**
+ * The Node flags of a benchmark's own reader process: `BENCH_NODE_FLAGS` (space-separated; empty for V8's
+ * defaults), by default those the data movers run with (src/cli/nodeFlags.ts).
+ */
+export const benchNodeFlags = (): ReadonlyArray<string> =>
+  process.env.BENCH_NODE_FLAGS === undefined
+    ? dataMoverNodeFlags
+    : process.env.BENCH_NODE_FLAGS.split(" ").filter((flag) => flag !== "")
 
 /** What a process reported about itself at exit. */
 export interface ProcessUsage {

@@ -9,13 +9,15 @@
  * 2 usage errors (unknown subcommand or flag, no subcommand, a subcommand this release does not ship),
  * 130 interrupted.
  *
+ * The data movers' V8 flags (`--single-threaded-gc`, the 2 MiB young generation) are set before this module is
+ * loaded, by the launcher (src/cli/nodeFlags.ts).
+ *
  * Adding a subcommand: write a `Command.make(name, flags, handler)` whose handler ends with `exitWith(code)`
  * (or build it with `runToCompletionCommand(…)` for a process that writes a termination message), and add it to
  * `subcommands` below.
  *
  * @since 0.1.0
  */
-import { setFlagsFromString } from "node:v8"
 // by module, not the package index: the index loads every platform module (HTTP server, workers, …) at each
 // start of every subcommand (docs/performance.md, "Start-up")
 import * as NodeServices from "@effect/platform-node/NodeServices"
@@ -38,14 +40,6 @@ class ExitCode extends Context.Service<ExitCode, Deferred.Deferred<number>>()("c
 /** Ends the subcommand with `code` as the process exit code. */
 const exitWith = (code: number) => Effect.flatMap(ExitCode, (deferred) => Deferred.succeed(deferred, code))
 
-/**
- * The data movers stream every byte through buffers allocated outside the JS heap; with V8's default young
- * generation those are reclaimed only by full collections, each walking the whole heap (SDK + Effect), about 30
- * times per GiB. A 2 MiB semi-space frees them in cheap minor collections: measured with bench/download.ts,
- * about 1 CPU-s less per GiB and 10-20 % more throughput on a verified download.
- */
-const tuneHeapForStreaming = (): void => setFlagsFromString("--max-semi-space-size=2")
-
 /** The help line naming the environment variables a contract Schema reads. */
 const environment = (fields: object, doc: string): string =>
   `Configured by environment variables (${doc}): ${Object.keys(fields).join(", ")}.`
@@ -64,8 +58,6 @@ const instanceFlags = Object.fromEntries(
 
 const instance = Command.make("instance", instanceFlags, (flags) =>
   Effect.promise(async () => {
-    // it serves the backup stream through the same kind of buffers (docs/performance.md)
-    tuneHeapForStreaming()
     const { instanceMain } = await import("../instance/main.ts")
     const argv = Object.entries(flags).flatMap(([name, value]) =>
       Option.isSome(value) ? [`--${kebab(name)}=${value.value}`] : []
@@ -86,7 +78,6 @@ const instance = Command.make("instance", instanceFlags, (flags) =>
  */
 const runToCompletion = (load: () => Promise<Effect.Effect<object, Failure>>) =>
   Effect.gen(function* () {
-    tuneHeapForStreaming()
     const program = yield* Effect.promise(load)
     yield* exitWith(yield* Effect.promise(() => runCommand(program, terminationPath())))
   })

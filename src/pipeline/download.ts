@@ -17,7 +17,7 @@
  * bound in this process, not in the network. SHA-256 costs ~1 CPU-s per GiB; the rest is receiving, and
  * most of that is V8 garbage collection of the socket read buffers (see objectstore/readHandler.ts). A
  * process that downloads large objects should run with a small young generation
- * (`--max-semi-space-size=2`, or `v8.setFlagsFromString` before the first download): read buffers then die
+ * (`--max-semi-space-size=2`, as restore does: src/cli/nodeFlags.ts): read buffers then die
  * in cheap scavenges instead of piling up until a full mark-compact (verified single GET 331 → 362 MB/s,
  * 3.4 → 2.4 CPU-s per GiB). Parallel ranged GETs are not faster there (they cost more CPU and hold whole
  * ranges), so one GET stays the default; they are for stores that limit the rate of one connection.

@@ -4,7 +4,7 @@
  */
 
 import { spawnSync } from "node:child_process"
-import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
@@ -16,6 +16,7 @@ import {
   WorkerEnv,
   WorkerTerminationMessage
 } from "../../src/api/jobs.ts"
+import { dataMoverNodeFlags, dataMovers } from "../../src/cli/nodeFlags.ts"
 import { InstanceManagerEnv } from "../../src/instance/config.ts"
 import { executable, runSubcommand, terminationFailure } from "../../src/sandbox/processes.ts"
 
@@ -103,5 +104,51 @@ describe("cloudnative-mysql", () => {
       )
       assert.strictEqual(isFailureMessage(message) ? message.reason : "a result", "InvalidConfiguration")
     })
+  )
+
+  it.live(
+    "the data movers run with their V8 flags (re-executed in place, same pid); the controller with V8's defaults",
+    () =>
+      Effect.gen(function* () {
+        const dir = yield* tempDir
+        // preloaded into every Node the launcher starts: one line per process image with its pid and flags
+        const probe = join(dir, "probe.mjs")
+        yield* Effect.promise(() =>
+          writeFile(
+            probe,
+            'process.stderr.write("probe " + JSON.stringify({ pid: process.pid, execArgv: process.execArgv }) + "\\n")\n'
+          )
+        )
+        const images = (nodeArgs: ReadonlyArray<string>, args: ReadonlyArray<string>) => {
+          const out = spawnSync(process.execPath, [...nodeArgs, executable, ...args], {
+            env: { ...process.env, NODE_OPTIONS: `--import=${probe}` },
+            encoding: "utf8"
+          })
+          assert.strictEqual(out.status, 0, out.stderr)
+          return out.stderr
+            .split("\n")
+            .filter((line) => line.startsWith("probe "))
+            .map((line) => JSON.parse(line.slice("probe ".length)) as { pid: number; execArgv: Array<string> })
+        }
+        for (const subcommand of dataMovers) {
+          const [first, relaunched, ...more] = images([], [subcommand, "--help"])
+          assert.deepStrictEqual(first?.execArgv, [], subcommand)
+          assert.deepStrictEqual(relaunched?.execArgv, [...dataMoverNodeFlags], subcommand)
+          assert.strictEqual(relaunched?.pid, first?.pid, subcommand)
+          assert.deepStrictEqual(more, [], subcommand)
+        }
+        // a flag the caller gave wins; only the missing one is added
+        const chosen = images(["--max-semi-space-size=1"], ["backup", "--help"])
+        assert.deepStrictEqual(
+          chosen.map((image) => image.execArgv),
+          [["--max-semi-space-size=1"], ["--single-threaded-gc", "--max-semi-space-size=1"]]
+        )
+        // started with the flags already: no re-exec
+        assert.strictEqual(images([...dataMoverNodeFlags], ["restore", "--help"]).length, 1)
+        assert.deepStrictEqual(
+          images([], ["controller", "--help"]).map((image) => image.execArgv),
+          [[]]
+        )
+      })
   )
 })
