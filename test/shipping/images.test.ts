@@ -133,6 +133,17 @@ describe("images/", () => {
     })
   }
 
+  it("every image has `cloudnative-mysql` on PATH: the Pods the controller renders run it as their command", () => {
+    const link = "ln -s /app/bin/cloudnative-mysql.js /usr/local/bin/cloudnative-mysql"
+    assert.include(operatorFile.final, "chmod 0755 /app/bin/cloudnative-mysql.js")
+    assert.include(operatorFile.final, link)
+    for (const image of instanceImages) {
+      const file = parseDockerfile(join(root, "images", "instance", image.tag, "Dockerfile"))
+      assert.include(file.final, link, image.tag)
+      assert.include(file.final, "cloudnative-mysql --help", `${image.tag}: the build starts it from PATH`)
+    }
+  })
+
   it("every image runs as the non-root uid of the Deployment", () => {
     const files = [
       join(root, "images", "operator", "Dockerfile"),

@@ -5,9 +5,19 @@
  * import of test/sandbox code from shipped code, fails here instead of in a cluster.
  */
 import { execFileSync, spawnSync } from "node:child_process"
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync
+} from "node:fs"
 import { tmpdir } from "node:os"
-import { join, relative } from "node:path"
+import { dirname, join, relative } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 
 const root = join(import.meta.dirname, "..", "..")
@@ -68,6 +78,22 @@ describe("the production package (npm run build + npm ci --omit=dev)", () => {
     const help = run(["--help"])
     assert.strictEqual(help.status, 0, help.stderr)
     for (const sub of ["instance", "backup", "restore", "controller"]) assert.include(help.stdout, sub)
+  })
+
+  it("starts as `cloudnative-mysql` from PATH, as the images link it and the rendered Pods call it", () => {
+    const bin = join(packageDir, "path-bin")
+    mkdirSync(bin)
+    chmodSync(join(packageDir, "bin", "cloudnative-mysql.js"), 0o755)
+    symlinkSync(join(packageDir, "bin", "cloudnative-mysql.js"), join(bin, "cloudnative-mysql"))
+    const help = spawnSync("cloudnative-mysql", ["backup", "--help"], {
+      cwd: packageDir,
+      // the image's PATH: the launcher's directory and node's, nothing of the repository
+      env: { PATH: `${bin}:${dirname(process.execPath)}:/usr/bin:/bin`, HOME: packageDir },
+      encoding: "utf8",
+      timeout: 30_000
+    })
+    assert.strictEqual(help.status, 0, help.stderr)
+    assert.include(help.stdout, "backup")
   })
 
   it("every subcommand's --help starts from the package (the controller's included)", () => {
