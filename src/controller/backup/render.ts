@@ -291,7 +291,9 @@ type PodTemplateSpec = NonNullable<NonNullable<Job["spec"]>["template"]["spec"]>
  * every Job's template this way (the rest of it is most of a Job's size, and no reconciler reads it).
  */
 export const cleanupSourceOf = (spec: PodTemplateSpec): PodTemplateSpec => {
-  const volumes = ((spec.volumes ?? []) as ReadonlyArray<Volume>).filter((volume) => volume.name === objectStoreVolumeName)
+  const volumes = ((spec.volumes ?? []) as ReadonlyArray<Volume>).filter(
+    (volume) => volume.name === objectStoreVolumeName
+  )
   return {
     containers: spec.containers.map(({ name, image, env }) => {
       const kept = ((env ?? []) as ReadonlyArray<EnvVar>).filter((variable) => variable.name === "OBJECT_STORE_SPEC")
