@@ -112,6 +112,17 @@ const restore = Command.make("restore", {}, () =>
   )
 )
 
+const recoveryPlan = Command.make("recovery-plan", {}, () =>
+  runToCompletion(async () => {
+    const { recoveryPlanProgram } = await import("../recovery/main.ts")
+    return Effect.flatMap(decodeRestoreEnv(process.env), recoveryPlanProgram)
+  })
+).pipe(
+  Command.withDescription(
+    `Plan a point-in-time recovery without touching data: the base backup, the archived binlog files to replay, and whether the target is reachable (docs/pitr.md). The restore's environment: ${environment(RestoreEnv.fields, "docs/restore.md")}`
+  )
+)
+
 const abortUploads = Command.make("abort-uploads", {}, () =>
   runToCompletion(async () => {
     const { cleanupProgram } = await import("../janitor/abortUploads.ts")
@@ -149,7 +160,7 @@ const archiveBinlogs = Command.make("archive-binlogs", {}, () =>
 )
 
 /** The subcommands, in the order `--help` lists them. */
-const subcommands = [instance, backup, restore, abortUploads, archiveBinlogs, controller] as const
+const subcommands = [instance, backup, restore, recoveryPlan, abortUploads, archiveBinlogs, controller] as const
 
 /** The whole command line. */
 export const commandLine = Command.make("cloudnative-mysql").pipe(
