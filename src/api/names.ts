@@ -111,6 +111,10 @@ export const configMapName = (cluster: string): string => `${cluster}-config`
 /** The recovery Job of a Cluster: it restores into the first instance's PVC. */
 export const recoveryJobName = (cluster: string): string => truncatedName(`${instanceName(cluster, 1)}-recovery`)
 
+/** The recovery plan Job of a Cluster with a recovery target: it plans before the recovery Job exists (docs/pitr.md). */
+export const recoveryPlanJobName = (cluster: string): string =>
+  truncatedName(`${instanceName(cluster, 1)}-recovery-plan`)
+
 /** The binlog archiver Deployment of a Cluster (docs/pitr.md). */
 export const binlogArchiverName = (cluster: string): string => truncatedName(`${cluster}-binlog-archiver`)
 
@@ -146,6 +150,12 @@ export const instanceLabels = (cluster: string, instance: string, role: Instance
 export const recoveryJobLabels = (cluster: string): Record<string, string> => ({
   ...clusterLabels(cluster),
   [labels.component]: "recovery"
+})
+
+/** The labels of a Cluster's recovery plan Job and its Pod. */
+export const recoveryPlanJobLabels = (cluster: string): Record<string, string> => ({
+  ...clusterLabels(cluster),
+  [labels.component]: "recovery-plan"
 })
 
 /** The labels of a Backup's Jobs. */

@@ -13,9 +13,9 @@ import { type BackupLocationEntry, type Eligibility, findBackup } from "../objec
 import type { BackupMetadata } from "../objectstore/metadata.ts"
 import { readMetadataObject } from "../objectstore/metadataObject.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
+import { defaultRetryPolicy, isRetryableObjectStoreError, retrySchedule } from "../pipeline/retry.ts"
 import { formatGtidList, parseGtidList } from "../pitr/gtid.ts"
 import type { BaseBackup } from "../pitr/recoveryPlan.ts"
-import { defaultRetryPolicy, isRetryableObjectStoreError, retrySchedule } from "../pipeline/retry.ts"
 
 /** Where the backup to restore comes from. */
 export type RestoreSource =

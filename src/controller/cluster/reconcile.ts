@@ -5,7 +5,8 @@
  * reconcile (the work queue retries those with backoff).
  *
  * Secrets, Services and the ConfigMap are ensured on every reconcile before anything that mounts them. The
- * controller has no object-store client: the recovery Job reads the catalog and the bytes.
+ * controller has no object-store client: the recovery plan Job (with a recovery target) and the recovery Job
+ * read the catalog, the archive and the bytes.
  *
  * @since 0.1.0
  */
@@ -20,6 +21,7 @@ import {
   instanceSerial,
   labels,
   recoveryJobName,
+  recoveryPlanJobName,
   secretNames
 } from "../../api/names.ts"
 import type { KubeError } from "../../kube/errors.ts"
@@ -38,7 +40,7 @@ import { type Action, decide, isRecovered, type ObservedInstance, type RecoveryO
 import { actionEventReasons } from "./events.ts"
 import { InstanceStatusClient } from "./InstanceStatusClient.ts"
 import { ports } from "./layout.ts"
-import { recoveryOutcome, recoveryPlan } from "./recovery.ts"
+import { planOutcome, recoveryOutcome, recoveryPlan } from "./recovery.ts"
 import {
   type ClusterRef,
   clusterRef,
@@ -47,6 +49,7 @@ import {
   renderPod,
   renderPvc,
   renderRecoveryJob,
+  renderRecoveryPlanJob,
   renderServices
 } from "./render.ts"
 import { clientTlsOf, type ExistingSecrets, missingSecrets, secureRandom } from "./secrets.ts"
@@ -182,9 +185,44 @@ const observeRecovery = Effect.fn("ClusterReconciler.observeRecovery")(function*
   )
   if (plan._tag === "Failure") return { _tag: "Unresolved", failure: plan.failure as Failure } as RecoveryObservation
   if (plan.success === undefined) return { _tag: "NotRequested" } as RecoveryObservation
-  const jobName = recoveryJobName(cluster.name)
-  const job = Option.getOrUndefined(yield* caches.jobs.get(key(jobName)))
-  if (job === undefined) return { _tag: "Resolved", plan: plan.success, job: "absent" } as RecoveryObservation
+  const recoveryJob = yield* observeJob(cluster, recoveryJobName(cluster.name), recoveryOutcome)
+  const planJob =
+    recovery.recoveryTarget === undefined
+      ? undefined
+      : yield* observeJob(cluster, recoveryPlanJobName(cluster.name), planOutcome)
+  // a Job that reports success must carry a result; one without is treated as the failure it is
+  const job =
+    typeof recoveryJob === "object" && recoveryJob.outcome._tag === "Restored" && recoveryJob.finished === "Failed"
+      ? {
+          outcome: {
+            _tag: "Failed",
+            failure: {
+              reason: "InternalError",
+              message: `Job ${recoveryJobName(cluster.name)} failed after reporting a result`
+            }
+          } as const
+        }
+      : recoveryJob
+  return {
+    _tag: "Resolved",
+    plan: plan.success,
+    job: typeof job === "object" ? { outcome: job.outcome } : job,
+    ...(planJob === undefined ? {} : { planJob: typeof planJob === "object" ? { outcome: planJob.outcome } : planJob })
+  } as RecoveryObservation
+})
+
+/**
+ * One of a Cluster's run-once Jobs (recovery, recovery plan): absent, running, or what its Pod's termination
+ * message says (`decode`), with a container that cannot start reported as `Unstartable`.
+ */
+const observeJob = Effect.fn("ClusterReconciler.observeJob")(function* <O>(
+  cluster: ClusterRef,
+  jobName: string,
+  decode: (message: string | undefined, fallback: string) => Effect.Effect<O>
+) {
+  const caches = yield* Caches
+  const job = Option.getOrUndefined(yield* caches.jobs.get(`${cluster.namespace}/${jobName}`))
+  if (job === undefined) return "absent" as const
   const finished = (job.status?.conditions ?? []).find(
     (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True"
   )
@@ -194,26 +232,16 @@ const observeRecovery = Effect.fn("ClusterReconciler.observeRecovery")(function*
   )
   if (finished === undefined) {
     const stuck = unstartable(pods)
-    return {
-      _tag: "Resolved",
-      plan: plan.success,
-      job: stuck === undefined ? "running" : { outcome: { _tag: "Unstartable", ...stuck } }
-    } as RecoveryObservation
+    return stuck === undefined
+      ? ("running" as const)
+      : { outcome: { _tag: "Unstartable", ...stuck } as const, finished: undefined }
   }
   const message = pods.map(terminationMessage).find((m) => m !== undefined)
-  const outcome = yield* recoveryOutcome(
+  const outcome = yield* decode(
     message,
     `Job ${jobName} ${finished.type}: ${finished.reason ?? ""} ${finished.message ?? ""}`.trim()
   )
-  // a Job that reports success must carry a result; one without is treated as the failure it is
-  const settled =
-    finished.type === "Failed" && outcome._tag === "Restored"
-      ? ({
-          _tag: "Failed",
-          failure: { reason: "InternalError", message: `Job ${jobName} failed after reporting a result` }
-        } as const)
-      : outcome
-  return { _tag: "Resolved", plan: plan.success, job: { outcome: settled } } as RecoveryObservation
+  return { outcome, finished: finished.type }
 })
 
 /** Each instance's PVC, Pod and instance-manager status. */
@@ -286,6 +314,9 @@ const act = Effect.fn("ClusterReconciler.act")(function* (cluster: ClusterRef, a
     switch (action._tag) {
       case "CreatePvc":
         yield* createIfMissing(Resources.persistentVolumeClaims, renderPvc(cluster, action.serial))
+        break
+      case "CreateRecoveryPlanJob":
+        yield* createIfMissing(Resources.jobs, renderRecoveryPlanJob(cluster, action.plan))
         break
       case "CreateRecoveryJob":
         yield* createIfMissing(Resources.jobs, renderRecoveryJob(cluster, action.plan))
