@@ -11,33 +11,24 @@ import { mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Redacted } from "effect"
+import { Effect, Fiber } from "effect"
 import { recoveryPlanFileLimit } from "../../src/api/cluster.ts"
 import { decodeRecoveryPlanTerminationMessage } from "../../src/api/jobs.ts"
 import { binlogArchivePrefix, binlogFileKeys } from "../../src/objectstore/binlogLayout.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
-import { archivedFiles, runArchiver } from "../../src/pitr/archiver.ts"
+import { runArchiver } from "../../src/pitr/archiver.ts"
 import { planPointInTime } from "../../src/pitr/pointInTimeRecovery.ts"
 import { recoveryPlanOf } from "../../src/recovery/plan.ts"
 import { startMariadb } from "../../src/sandbox/mariadb.ts"
 import { objectStoreEnv, restoreEnv, runSubcommand } from "../../src/sandbox/processes.ts"
 import { type S3rver, s3rver } from "../../src/sandbox/s3rver.ts"
 import { storeBackup } from "../recovery/support.ts"
+import { s3rverConnection, untilArchived } from "./support.ts"
 
 const tempDir = Effect.acquireRelease(
   Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-recovery-plan-"))),
   (dir) => Effect.sync(() => spawnSync("rm", ["-rf", dir]))
 )
-
-const connection = (store: S3rver) => ({
-  spec: {
-    bucket: store.bucket,
-    endpoint: store.endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: { name: "s", key: "a" }, secretAccessKey: { name: "s", key: "b" } }
-  },
-  credentials: { accessKeyId: Redacted.make(store.accessKey), secretAccessKey: Redacted.make(store.secretKey) }
-})
 
 describe("recovery plan program", () => {
   it.live(
@@ -45,7 +36,7 @@ describe("recovery plan program", () => {
     () =>
       Effect.gen(function* () {
         const store = yield* s3rver({ bucket: "recovery-plan" })
-        yield* planScenario(store).pipe(Effect.provide(ObjectStoreClient.layer(connection(store))))
+        yield* planScenario(store).pipe(Effect.provide(ObjectStoreClient.layer(s3rverConnection(store))))
       }).pipe(Effect.scoped),
     240_000
   )
@@ -79,12 +70,7 @@ const planScenario = (store: S3rver) =>
     }
     const target = yield* primary.gtidPosition
     yield* primary.exec("INSERT INTO app.t VALUES (1000); FLUSH BINARY LOGS")
-    const listed = (yield* primary.query("SHOW BINARY LOGS")).map((r) => r.Log_name ?? "")
-    for (let i = 0; ; i++) {
-      if ((yield* archivedFiles(prefix, "server-1")).join() === listed.slice(0, -1).join()) break
-      if (i > 300) return yield* Effect.die(new Error("archive did not catch up"))
-      yield* Effect.sleep("200 millis")
-    }
+    const _listed = yield* untilArchived(primary, prefix)
     yield* Fiber.interrupt(archiver)
     const archive = new TextEncoder().encode("the plan never downloads this")
     const stored = yield* storeBackup({ path, cluster, backupId: "20261123T100000Z", archive, endGtid: backupEnd })
