@@ -39,7 +39,9 @@ export const annotations = {
   /** On a backup Job: the key prefix its worker writes under (what the cleanup Job aborts uploads under). */
   backupPrefix: `${labelPrefix}/backup-prefix`,
   /** On a ScheduledBackup's Backup: the schedule slot (RFC 3339) it was created for. */
-  scheduledAt: `${labelPrefix}/scheduled-at`
+  scheduledAt: `${labelPrefix}/scheduled-at`,
+  /** On a recovery plan Job: the target it plans (`targetGTID …`); another target in the spec plans again. */
+  recoveryTarget: `${labelPrefix}/recovery-target`
 } as const
 
 /** Finalizer keys. */

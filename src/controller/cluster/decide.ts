@@ -33,7 +33,13 @@ import { findCondition, isConditionTrue, setCondition } from "../conditions.ts"
 import { event, failureEvent, type PendingEvent } from "../Events.ts"
 import { clusterEvents } from "./events.ts"
 import { type PlanOutcome, type RecoveryOutcome, resolvedRecoveryStatus, restoredRecoveryStatus } from "./recovery.ts"
-import type { ClusterRef, DataDirBootstrap, InstancePlan, RecoveryPlan } from "./render.ts"
+import {
+  type ClusterRef,
+  type DataDirBootstrap,
+  describeRecoveryTarget,
+  type InstancePlan,
+  type RecoveryPlan
+} from "./render.ts"
 
 /** Condition types of a Cluster. */
 export const conditionTypes = { ready: "Ready", recovered: "Recovered" } as const
@@ -56,8 +62,11 @@ export type RecoveryObservation =
       readonly _tag: "Resolved"
       readonly plan: RecoveryPlan
       readonly job: "absent" | "running" | { readonly outcome: RecoveryOutcome }
-      /** With a `recoveryTarget`: the recovery plan Job (absent without a target). */
-      readonly planJob?: "absent" | "running" | { readonly outcome: PlanOutcome }
+      /**
+       * With a `recoveryTarget`: the recovery plan Job (absent without a target); `stale` when it planned another
+       * target than the spec's now.
+       */
+      readonly planJob?: "absent" | "stale" | "running" | { readonly outcome: PlanOutcome }
     }
 
 /** Everything `decide` looks at. */
@@ -72,6 +81,7 @@ export interface Observation {
 /** A change to make. */
 export type Action =
   | { readonly _tag: "CreateRecoveryPlanJob"; readonly plan: RecoveryPlan }
+  | { readonly _tag: "DeleteRecoveryPlanJob"; readonly name: string }
   | { readonly _tag: "CreateRecoveryJob"; readonly plan: RecoveryPlan }
   | { readonly _tag: "CreatePvc"; readonly serial: number }
   | { readonly _tag: "CreatePod"; readonly plan: InstancePlan }
@@ -149,11 +159,21 @@ const failureOfMessage = (failure: FailureMessage): { phase: ClusterPhase; event
   }
 }
 
-/** How a plan's target is named in conditions and Events (as the restore names it). */
-const describeRecoveryTarget = (plan: RecoveryPlan): string =>
-  plan.recoveryTarget?.targetGTID !== undefined
-    ? `targetGTID ${plan.recoveryTarget.targetGTID}`
-    : `targetTime ${plan.recoveryTarget?.targetTime ?? ""}`
+/** How a plan Job that gave no reachable plan fails the Cluster (an unreachable plan, a failure, no start). */
+const planFailure = (
+  outcome: PlanOutcome,
+  target: string
+): { phase: ClusterPhase; event: PendingEvent; message: string; unstartable: boolean } => {
+  if (outcome._tag === "Unstartable") {
+    const event: PendingEvent = { type: "Warning", reason: outcome.reason, message: outcome.message }
+    return { phase: "failed", event, message: outcome.message, unstartable: true }
+  }
+  const failure: FailureMessage =
+    outcome._tag === "Planned"
+      ? { reason: "RecoveryTargetUnreachable", message: outcome.plan.message ?? `${target} is unreachable` }
+      : outcome.failure
+  return { ...failureOfMessage(failure), message: failure.message, unstartable: false }
+}
 
 /** The recovery step; `undefined` when it is done (or was never asked for) and the instances may run. */
 const decideRecovery = (
@@ -227,7 +247,9 @@ const decideRecovery = (
       // the recovery Job waits for a reachable plan; once it exists, the plan Job is history
       if (r.job === "absent" && planJob !== undefined && planned?.reachable !== true) {
         const target = describeRecoveryTarget(r.plan)
-        if (planJob === "absent" || planJob === "running") {
+        // only the plan of the Job observed now: an earlier plan may be of another target
+        const { plan: _earlier, ...unplanned } = status.recovery ?? {}
+        if (planJob === "absent" || planJob === "stale" || planJob === "running") {
           const t = transition(
             status,
             {
@@ -245,32 +267,20 @@ const decideRecovery = (
           return stop(
             "recovering",
             t.conditions,
-            { recovery: { ...status.recovery, ...resolved } },
+            { recovery: { ...unplanned, ...resolved } },
             t.events,
-            planJob === "absent" ? [{ _tag: "CreateRecoveryPlanJob", plan: r.plan }] : [],
+            planJob === "absent"
+              ? [{ _tag: "CreateRecoveryPlanJob", plan: r.plan }]
+              : planJob === "stale"
+                ? [{ _tag: "DeleteRecoveryPlanJob", name: recoveryPlanJobName(cluster.name) }]
+                : [],
             requeue.busy
           )
         }
-        const outcome = planJob.outcome
-        const failure: { reason: string; message: string; unstartable: boolean } =
-          outcome._tag === "Planned"
-            ? {
-                reason: "RecoveryTargetUnreachable",
-                message: `${outcome.plan.message ?? `${target} is unreachable`}`,
-                unstartable: false
-              }
-            : outcome._tag === "Unstartable"
-              ? { reason: outcome.reason, message: outcome.message, unstartable: true }
-              : { ...outcome.failure, unstartable: false }
-        const failed = failure.unstartable
-          ? {
-              phase: "failed" as const,
-              event: { type: "Warning", reason: failure.reason, message: failure.message } satisfies PendingEvent
-            }
-          : failureOfMessage({ reason: failure.reason as FailureMessage["reason"], message: failure.message })
+        const failed = planFailure(planJob.outcome, target)
         const t = transition(
           status,
-          { type: conditionTypes.recovered, status: "False", reason: failed.event.reason, message: failure.message },
+          { type: conditionTypes.recovered, status: "False", reason: failed.event.reason, message: failed.message },
           now,
           generation,
           failed.event
@@ -278,10 +288,11 @@ const decideRecovery = (
         return stop(
           failed.phase,
           t.conditions,
-          { recovery: { ...status.recovery, ...resolved } },
+          { recovery: { ...unplanned, ...resolved } },
           t.events,
           [],
-          failure.unstartable ? requeue.waiting : undefined
+          // the kubelet keeps trying: look again, the Job may still start
+          failed.unstartable ? requeue.waiting : undefined
         )
       }
       if (r.job === "absent" || r.job === "running") {

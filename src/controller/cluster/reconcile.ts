@@ -15,6 +15,7 @@ import type { Backup } from "../../api/backup.ts"
 import type { Cluster } from "../../api/cluster.ts"
 import type { Failure } from "../../api/failures.ts"
 import {
+  annotations,
   configMapName,
   instanceDnsName,
   instanceName,
@@ -44,7 +45,9 @@ import { planOutcome, recoveryOutcome, recoveryPlan } from "./recovery.ts"
 import {
   type ClusterRef,
   clusterRef,
+  describeRecoveryTarget,
   type InstancePlan,
+  type RecoveryPlan,
   renderConfigMap,
   renderPod,
   renderPvc,
@@ -186,10 +189,7 @@ const observeRecovery = Effect.fn("ClusterReconciler.observeRecovery")(function*
   if (plan._tag === "Failure") return { _tag: "Unresolved", failure: plan.failure as Failure } as RecoveryObservation
   if (plan.success === undefined) return { _tag: "NotRequested" } as RecoveryObservation
   const recoveryJob = yield* observeJob(cluster, recoveryJobName(cluster.name), recoveryOutcome)
-  const planJob =
-    recovery.recoveryTarget === undefined
-      ? undefined
-      : yield* observeJob(cluster, recoveryPlanJobName(cluster.name), planOutcome)
+  const planJob = recovery.recoveryTarget === undefined ? undefined : yield* observePlanJob(cluster, plan.success)
   // a Job that reports success must carry a result; one without is treated as the failure it is
   const job =
     typeof recoveryJob === "object" && recoveryJob.outcome._tag === "Restored" && recoveryJob.finished === "Failed"
@@ -209,6 +209,19 @@ const observeRecovery = Effect.fn("ClusterReconciler.observeRecovery")(function*
     job: typeof job === "object" ? { outcome: job.outcome } : job,
     ...(planJob === undefined ? {} : { planJob: typeof planJob === "object" ? { outcome: planJob.outcome } : planJob })
   } as RecoveryObservation
+})
+
+/** The recovery plan Job, `stale` when its annotation names another target than the spec's now. */
+const observePlanJob = Effect.fn("ClusterReconciler.observePlanJob")(function* (
+  cluster: ClusterRef,
+  plan: RecoveryPlan
+) {
+  const caches = yield* Caches
+  const name = recoveryPlanJobName(cluster.name)
+  const job = Option.getOrUndefined(yield* caches.jobs.get(`${cluster.namespace}/${name}`))
+  const planned = job?.metadata?.annotations?.[annotations.recoveryTarget]
+  if (planned !== undefined && planned !== describeRecoveryTarget(plan)) return "stale" as const
+  return yield* observeJob(cluster, name, planOutcome)
 })
 
 /**
@@ -317,6 +330,9 @@ const act = Effect.fn("ClusterReconciler.act")(function* (cluster: ClusterRef, a
         break
       case "CreateRecoveryPlanJob":
         yield* createIfMissing(Resources.jobs, renderRecoveryPlanJob(cluster, action.plan))
+        break
+      case "DeleteRecoveryPlanJob":
+        yield* ignoreNotFound(api.delete(Resources.jobs, ref(action.name), { propagationPolicy: "Background" }))
         break
       case "CreateRecoveryJob":
         yield* createIfMissing(Resources.jobs, renderRecoveryJob(cluster, action.plan))

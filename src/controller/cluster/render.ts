@@ -382,6 +382,12 @@ const objectStoreVolumes = (plan: RecoveryPlan) => {
       }
 }
 
+/** How a plan's target is named in conditions, Events and the plan (as the restore's `describeTarget`). */
+export const describeRecoveryTarget = (plan: RecoveryPlan): string =>
+  plan.recoveryTarget?.targetGTID !== undefined
+    ? `targetGTID ${plan.recoveryTarget.targetGTID}`
+    : `targetTime ${plan.recoveryTarget?.targetTime ?? ""}`
+
 /** A run-once Job of the instance image over the restore environment of `plan`. */
 const restoreEnvJob = (
   cluster: ClusterRef,
@@ -389,6 +395,7 @@ const restoreEnvJob = (
   job: {
     readonly name: string
     readonly labels: Record<string, string>
+    readonly annotations?: Record<string, string>
     readonly container: string
     readonly command: ReadonlyArray<string>
     readonly mounts: ReadonlyArray<object>
@@ -399,7 +406,10 @@ const restoreEnvJob = (
   return {
     apiVersion: "batch/v1",
     kind: "Job",
-    metadata: metadata(cluster, job.name, job.labels),
+    metadata: {
+      ...metadata(cluster, job.name, job.labels),
+      ...(job.annotations === undefined ? {} : { annotations: job.annotations })
+    },
     spec: {
       // a failed restore is reported, not retried blindly: deleting the Job retries (docs/recovery.md)
       backoffLimit: 0,
@@ -463,6 +473,7 @@ export const renderRecoveryPlanJob = (cluster: ClusterRef, plan: RecoveryPlan): 
   restoreEnvJob(cluster, plan, {
     name: recoveryPlanJobName(cluster.name),
     labels: recoveryPlanJobLabels(cluster.name),
+    annotations: { [annotations.recoveryTarget]: describeRecoveryTarget(plan) },
     container: "recovery-plan",
     command: ["cloudnative-mysql", "recovery-plan"],
     mounts: [],

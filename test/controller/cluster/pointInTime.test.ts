@@ -152,7 +152,7 @@ describe("point-in-time recovery: controller", () => {
   it("the plan Job runs first; its reachable plan is copied to status.recovery.plan, then the recovery Job starts", () => {
     const plan = { objectStore, target: { _tag: "Prefix" as const, source: "old" }, recoveryTarget: byGtid }
     const cluster = ref({ ...fromSource(), ...withTarget({ source: "old" }, byGtid) })
-    const at = (planJob: "absent" | "running" | { outcome: PlanOutcome }, status: ClusterStatus = {}) =>
+    const at = (planJob: "absent" | "stale" | "running" | { outcome: PlanOutcome }, status: ClusterStatus = {}) =>
       decide(
         { cluster, generation: 1, status, recovery: { _tag: "Resolved", plan, job: "absent", planJob }, instances: [] },
         "2026-12-01T12:00:00Z"
@@ -165,6 +165,9 @@ describe("point-in-time recovery: controller", () => {
       absent.events.map((e) => [e.type, e.reason]),
       [["Normal", "RecoveryPlanning"]]
     )
+    const stale = at("stale", { recovery: { plan: { ...unreachablePlan, target: "targetGTID 0-1-99" } } })
+    assert.deepStrictEqual(stale.actions, [{ _tag: "DeleteRecoveryPlanJob", name: "db-1-recovery-plan" }])
+    assert.isUndefined(stale.status.recovery?.plan)
     const running = at("running", absent.status)
     assert.deepStrictEqual(running.actions, [])
     assert.deepStrictEqual(running.events, [])
@@ -256,6 +259,23 @@ describe("point-in-time recovery: controller", () => {
         events.filter((e) => e.type === "Warning").map((e) => e.reason),
         ["RecoveryTargetUnreachable"]
       )
+
+      // another target in the spec: the plan Job of the old one is deleted, a new one plans, the old plan is gone
+      yield* api.patch(
+        Resources.clusters,
+        { namespace: "ns", name: "gap" },
+        { spec: { bootstrap: { recovery: { source: "old", recoveryTarget: { targetGTID: "0-1-30" } } } } }
+      )
+      yield* reconcile
+      const replanning: Cluster = yield* api.get(Resources.clusters, { namespace: "ns", name: "gap" })
+      assert.strictEqual(findCondition(replanning.status?.conditions, "Recovered")?.reason, "RecoveryPlanning")
+      assert.isUndefined(replanning.status?.recovery?.plan, "the old target's plan is not shown")
+      const deleted = yield* Effect.exit(api.get(Resources.jobs, { namespace: "ns", name: "gap-1-recovery-plan" }))
+      assert.isTrue(Exit.isFailure(deleted), "the old target's plan Job is deleted")
+      yield* reconcile
+      const again: Job = yield* api.get(Resources.jobs, { namespace: "ns", name: "gap-1-recovery-plan" })
+      assert.strictEqual(jobEnv(again).RESTORE_RECOVERY_TARGET_GTID, "0-1-30")
+      assert.strictEqual(again.metadata?.annotations?.["cloudnative-mysql.io/recovery-target"], "targetGTID 0-1-30")
     }).pipe(Effect.provide(Layer.fresh(layerFake.pipe(Layer.provideMerge(FakeCluster.layer)))))
   )
 
