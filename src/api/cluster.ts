@@ -223,7 +223,7 @@ export const RecoveryPlanStatus = Schema.Struct({
   startGTID: Schema.optionalKey(Schema.String.annotate({ description: "The GTID state the replay starts after" })),
   files: Schema.optionalKey(
     Schema.Array(PlannedBinlogFile).annotate({
-      description: `The archived binlog files to replay in order, the first ${recoveryPlanFileLimit}`
+      description: `The first archived binlog files to replay, in order: at most ${recoveryPlanFileLimit} and 2 KiB (fileCount counts all)`
     })
   ),
   fileCount: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),

@@ -8,12 +8,34 @@
  * @since 0.2.0
  */
 import { Effect } from "effect"
-import { type OnDamagedLatest, type RecoveryPlanStatus, recoveryPlanFileLimit } from "../api/cluster.ts"
+import type { BinlogManifest } from "../api/binlogArchive.ts"
+import {
+  type OnDamagedLatest,
+  type PlannedBinlogFile,
+  type RecoveryPlanStatus,
+  recoveryPlanFileLimit
+} from "../api/cluster.ts"
 import type { RecoveryTargetUnreachable } from "../api/failures.ts"
 import { binlogArchivePrefixOfBackup } from "../objectstore/binlogLayout.ts"
 import { eligibility, planPointInTime } from "../pitr/pointInTimeRecovery.ts"
 import { describeTarget, type RecoveryTarget } from "../pitr/recoveryPlan.ts"
 import { baseBackupOf, type ResolvedBackup, type RestoreSource, resolveBackup } from "./resolve.ts"
+
+/** At most this many bytes of file list: with the rest of the plan it stays inside a 4 KiB termination message. */
+export const fileListBytes = 2048
+
+/** The first planned files, at most `recoveryPlanFileLimit` and `fileListBytes` of JSON (names may be long). */
+export const listedFiles = (files: ReadonlyArray<BinlogManifest>): ReadonlyArray<PlannedBinlogFile> => {
+  const listed: Array<PlannedBinlogFile> = []
+  let bytes = 2
+  for (const f of files.slice(0, recoveryPlanFileLimit)) {
+    const entry = { series: f.series, file: f.file, size: f.size }
+    bytes += Buffer.byteLength(JSON.stringify(entry)) + 1
+    if (bytes > fileListBytes) break
+    listed.push(entry)
+  }
+  return listed
+}
 
 const unreachable = (
   target: RecoveryTarget,
@@ -54,9 +76,7 @@ export const recoveryPlanOf = Effect.fn("recovery.recoveryPlanOf")(function* (
         backupId: backup.metadata.backupId,
         archiveKey: backup.archiveKey,
         startGTID: plan.startPosition,
-        files: plan.files
-          .slice(0, recoveryPlanFileLimit)
-          .map((f) => ({ series: f.series, file: f.file, size: f.size })),
+        files: listedFiles(plan.files),
         fileCount: plan.files.length,
         byteCount: plan.files.reduce((sum, f) => sum + f.size, 0)
       })

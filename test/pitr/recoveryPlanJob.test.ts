@@ -12,13 +12,14 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
+import type { BinlogManifest } from "../../src/api/binlogArchive.ts"
 import { recoveryPlanFileLimit } from "../../src/api/cluster.ts"
 import { decodeRecoveryPlanTerminationMessage } from "../../src/api/jobs.ts"
 import { binlogArchivePrefix, binlogFileKeys } from "../../src/objectstore/binlogLayout.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { runArchiver } from "../../src/pitr/archiver.ts"
 import { planPointInTime } from "../../src/pitr/pointInTimeRecovery.ts"
-import { recoveryPlanOf } from "../../src/recovery/plan.ts"
+import { fileListBytes, listedFiles, recoveryPlanOf } from "../../src/recovery/plan.ts"
 import { startMariadb } from "../../src/sandbox/mariadb.ts"
 import { objectStoreEnv, restoreEnv, runSubcommand } from "../../src/sandbox/processes.ts"
 import { type S3rver, s3rver } from "../../src/sandbox/s3rver.ts"
@@ -31,6 +32,24 @@ const tempDir = Effect.acquireRelease(
 )
 
 describe("recovery plan program", () => {
+  it("lists at most the file limit, and fewer when long names would overflow a termination message", () => {
+    const manifest = (series: string, n: number) =>
+      ({ series, file: `mysql-bin.${String(n).padStart(6, "0")}`, size: 1_000_000_000 }) as BinlogManifest
+    const short = Array.from({ length: 30 }, (_, i) => manifest("server-1", i + 1))
+    assert.deepStrictEqual(
+      listedFiles(short),
+      short.slice(0, recoveryPlanFileLimit).map((f) => ({ series: f.series, file: f.file, size: f.size }))
+    )
+    const long = Array.from({ length: 30 }, (_, i) => manifest(`s${"x".repeat(62)}`, i + 1))
+    const listed = listedFiles(long)
+    assert.isBelow(listed.length, recoveryPlanFileLimit)
+    assert.isAbove(listed.length, 0)
+    assert.isAtMost(Buffer.byteLength(JSON.stringify(listed)), fileListBytes)
+    const next = long[listed.length]
+    const withNext = [...listed, { series: next?.series, file: next?.file, size: next?.size }]
+    assert.isAbove(Buffer.byteLength(JSON.stringify(withNext)), fileListBytes, "one more would not fit")
+  })
+
   it.live(
     "plans what the restore would replay, bounded; reports each unreachable target with its why; as a process too",
     () =>
