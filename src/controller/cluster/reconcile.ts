@@ -188,26 +188,13 @@ const observeRecovery = Effect.fn("ClusterReconciler.observeRecovery")(function*
   )
   if (plan._tag === "Failure") return { _tag: "Unresolved", failure: plan.failure as Failure } as RecoveryObservation
   if (plan.success === undefined) return { _tag: "NotRequested" } as RecoveryObservation
-  const recoveryJob = yield* observeJob(cluster, recoveryJobName(cluster.name), recoveryOutcome)
+  const job = yield* observeJob(cluster, recoveryJobName(cluster.name), recoveryOutcome)
   const planJob = recovery.recoveryTarget === undefined ? undefined : yield* observePlanJob(cluster, plan.success)
-  // a Job that reports success must carry a result; one without is treated as the failure it is
-  const job =
-    typeof recoveryJob === "object" && recoveryJob.outcome._tag === "Restored" && recoveryJob.finished === "Failed"
-      ? {
-          outcome: {
-            _tag: "Failed",
-            failure: {
-              reason: "InternalError",
-              message: `Job ${recoveryJobName(cluster.name)} failed after reporting a result`
-            }
-          } as const
-        }
-      : recoveryJob
   return {
     _tag: "Resolved",
     plan: plan.success,
-    job: typeof job === "object" ? { outcome: job.outcome } : job,
-    ...(planJob === undefined ? {} : { planJob: typeof planJob === "object" ? { outcome: planJob.outcome } : planJob })
+    job,
+    ...(planJob === undefined ? {} : { planJob })
   } as RecoveryObservation
 })
 
@@ -228,7 +215,7 @@ const observePlanJob = Effect.fn("ClusterReconciler.observePlanJob")(function* (
  * One of a Cluster's run-once Jobs (recovery, recovery plan): absent, running, or what its Pod's termination
  * message says (`decode`), with a container that cannot start reported as `Unstartable`.
  */
-const observeJob = Effect.fn("ClusterReconciler.observeJob")(function* <O>(
+const observeJob = Effect.fn("ClusterReconciler.observeJob")(function* <O extends { readonly _tag: string }>(
   cluster: ClusterRef,
   jobName: string,
   decode: (message: string | undefined, fallback: string) => Effect.Effect<O>
@@ -245,16 +232,19 @@ const observeJob = Effect.fn("ClusterReconciler.observeJob")(function* <O>(
   )
   if (finished === undefined) {
     const stuck = unstartable(pods)
-    return stuck === undefined
-      ? ("running" as const)
-      : { outcome: { _tag: "Unstartable", ...stuck } as const, finished: undefined }
+    return stuck === undefined ? ("running" as const) : { outcome: { _tag: "Unstartable", ...stuck } as const }
   }
   const message = pods.map(terminationMessage).find((m) => m !== undefined)
   const outcome = yield* decode(
     message,
     `Job ${jobName} ${finished.type}: ${finished.reason ?? ""} ${finished.message ?? ""}`.trim()
   )
-  return { outcome, finished: finished.type }
+  // a Job that reports success must carry a result; one without is treated as the failure it is
+  if (finished.type === "Failed" && outcome._tag !== "Failed") {
+    const failure = { reason: "InternalError", message: `Job ${jobName} failed after reporting a result` } as const
+    return { outcome: { _tag: "Failed", failure } as const }
+  }
+  return { outcome }
 })
 
 /** Each instance's PVC, Pod and instance-manager status. */
