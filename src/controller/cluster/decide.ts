@@ -260,15 +260,18 @@ const decideRecovery = (
             },
             now,
             generation,
-            planJob === "absent"
-              ? event(clusterEvents.recoveryPlanning, { job: recoveryPlanJobName(cluster.name), target })
-              : undefined
+            undefined
           )
+          // an Event of the creation itself: after a stale plan Job the condition is already RecoveryPlanning
+          const created =
+            planJob === "absent"
+              ? [event(clusterEvents.recoveryPlanning, { job: recoveryPlanJobName(cluster.name), target })]
+              : []
           return stop(
             "recovering",
             t.conditions,
             { recovery: { ...unplanned, ...resolved } },
-            t.events,
+            created,
             planJob === "absent"
               ? [{ _tag: "CreateRecoveryPlanJob", plan: r.plan }]
               : planJob === "stale"

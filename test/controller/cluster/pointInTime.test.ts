@@ -276,6 +276,13 @@ describe("point-in-time recovery: controller", () => {
       const again: Job = yield* api.get(Resources.jobs, { namespace: "ns", name: "gap-1-recovery-plan" })
       assert.strictEqual(jobEnv(again).RESTORE_RECOVERY_TARGET_GTID, "0-1-30")
       assert.strictEqual(again.metadata?.annotations?.["cloudnative-mysql.io/recovery-target"], "targetGTID 0-1-30")
+      assert.deepStrictEqual(
+        events.filter((e) => e.reason === "RecoveryPlanning").map((e) => e.message),
+        [
+          "created Job gap-1-recovery-plan to plan the recovery to targetGTID 0-1-41",
+          "created Job gap-1-recovery-plan to plan the recovery to targetGTID 0-1-30"
+        ]
+      )
     }).pipe(Effect.provide(Layer.fresh(layerFake.pipe(Layer.provideMerge(FakeCluster.layer)))))
   )
 
