@@ -228,6 +228,44 @@ export const PointInTimeRecovery = Schema.Struct({
 })
 export type PointInTimeRecovery = typeof PointInTimeRecovery.Type
 
+/** How many planned files a recovery plan lists; `fileCount` counts them all (a termination message holds 4 KiB). */
+export const recoveryPlanFileLimit = 20
+
+/** One archived binlog file a recovery plan replays. */
+export const PlannedBinlogFile = Schema.Struct({
+  series: Schema.String,
+  file: Schema.String,
+  size: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+})
+export type PlannedBinlogFile = typeof PlannedBinlogFile.Type
+
+/**
+ * The recovery plan of a point-in-time recovery, resolved by the plan Job before anything starts on the data
+ * (docs/pitr.md): the base backup, the archived files to replay, and whether the target is reachable or why not.
+ */
+export const RecoveryPlanStatus = Schema.Struct({
+  target: Schema.String.annotate({
+    description: "The target as the Cluster named it: targetGTID 0-1-24 or targetTime 2026-12-01T20:02:49Z"
+  }),
+  reachable: Schema.Boolean,
+  /** When unreachable: which way (`RecoveryTargetUnreachable`'s `why`) and the detail. */
+  why: Schema.optionalKey(Schema.String),
+  message: Schema.optionalKey(Schema.String),
+  /** The base backup (absent when none ends before the target). */
+  backupId: Schema.optionalKey(Schema.String),
+  archiveKey: Schema.optionalKey(Schema.String),
+  startGTID: Schema.optionalKey(Schema.String.annotate({ description: "The GTID state the replay starts after" })),
+  files: Schema.optionalKey(
+    Schema.Array(PlannedBinlogFile).annotate({
+      description: `The first archived binlog files to replay, in order: at most ${recoveryPlanFileLimit} and 2 KiB (fileCount counts all)`
+    })
+  ),
+  fileCount: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  byteCount: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+  jobName: Schema.optionalKey(Schema.String)
+})
+export type RecoveryPlanStatus = typeof RecoveryPlanStatus.Type
+
 /** What recovery resolved and restored, so it is reproducible and visible. */
 export const RecoveryStatus = Schema.Struct({
   backupName: Schema.optionalKey(Schema.String),
@@ -244,6 +282,8 @@ export const RecoveryStatus = Schema.Struct({
   skippedBackups: Schema.optionalKey(Schema.Array(SkippedBackup)),
   /** With a recoveryTarget: the replay; `endGTID` is then where it stopped. */
   pointInTime: Schema.optionalKey(PointInTimeRecovery),
+  /** With a recoveryTarget: the plan the plan Job resolved before the recovery Job was created. */
+  plan: Schema.optionalKey(RecoveryPlanStatus),
   completedAt: Schema.optionalKey(Schema.String.annotate({ format: "date-time" }))
 })
 export type RecoveryStatus = typeof RecoveryStatus.Type

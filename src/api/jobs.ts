@@ -13,7 +13,13 @@
  */
 import { Schema } from "effect"
 import { BackupId } from "./backupId.ts"
-import { OnDamagedLatest, PointInTimeRecovery, RecoveryTargetTime, SkippedBackup } from "./cluster.ts"
+import {
+  OnDamagedLatest,
+  PointInTimeRecovery,
+  RecoveryPlanStatus,
+  RecoveryTargetTime,
+  SkippedBackup
+} from "./cluster.ts"
 import { FlavorName } from "./common.ts"
 import { decodeEnv, NonEmpty, NonNegativeIntFromString, PositiveIntFromString } from "./env.ts"
 import { FailureReason } from "./failures.ts"
@@ -150,6 +156,13 @@ export type WorkerTerminationMessage = typeof WorkerTerminationMessage.Type
 export const RestoreTerminationMessage = Schema.Union([RestoreResult, FailureMessage])
 export type RestoreTerminationMessage = typeof RestoreTerminationMessage.Type
 
+/**
+ * Everything the recovery plan Job (`cloudnative-mysql recovery-plan`, same environment as the restore) writes:
+ * the plan, reachable or not (an unreachable target is the plan's answer, exit 0), or why it could not plan.
+ */
+export const RecoveryPlanTerminationMessage = Schema.Union([RecoveryPlanStatus, FailureMessage])
+export type RecoveryPlanTerminationMessage = typeof RecoveryPlanTerminationMessage.Type
+
 /** Decodes the text of a worker's termination message file (JSON). */
 export const decodeWorkerTerminationMessage = Schema.decodeUnknownEffect(
   Schema.fromJsonString(WorkerTerminationMessage)
@@ -158,6 +171,11 @@ export const decodeWorkerTerminationMessage = Schema.decodeUnknownEffect(
 /** Decodes the text of a restore's termination message file (JSON). */
 export const decodeRestoreTerminationMessage = Schema.decodeUnknownEffect(
   Schema.fromJsonString(RestoreTerminationMessage)
+)
+
+/** Decodes the text of a recovery plan Job's termination message file (JSON). */
+export const decodeRecoveryPlanTerminationMessage = Schema.decodeUnknownEffect(
+  Schema.fromJsonString(RecoveryPlanTerminationMessage)
 )
 
 /** Whether a decoded termination message is a failure (as opposed to the process's result). */

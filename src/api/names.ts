@@ -39,7 +39,9 @@ export const annotations = {
   /** On a backup Job: the key prefix its worker writes under (what the cleanup Job aborts uploads under). */
   backupPrefix: `${labelPrefix}/backup-prefix`,
   /** On a ScheduledBackup's Backup: the schedule slot (RFC 3339) it was created for. */
-  scheduledAt: `${labelPrefix}/scheduled-at`
+  scheduledAt: `${labelPrefix}/scheduled-at`,
+  /** On a recovery plan Job: the target it plans (`targetGTID …`); another target in the spec plans again. */
+  recoveryTarget: `${labelPrefix}/recovery-target`
 } as const
 
 /** Finalizer keys. */
@@ -111,6 +113,10 @@ export const configMapName = (cluster: string): string => `${cluster}-config`
 /** The recovery Job of a Cluster: it restores into the first instance's PVC. */
 export const recoveryJobName = (cluster: string): string => truncatedName(`${instanceName(cluster, 1)}-recovery`)
 
+/** The recovery plan Job of a Cluster with a recovery target: it plans before the recovery Job exists (docs/pitr.md). */
+export const recoveryPlanJobName = (cluster: string): string =>
+  truncatedName(`${instanceName(cluster, 1)}-recovery-plan`)
+
 /** The binlog archiver Deployment of a Cluster (docs/pitr.md). */
 export const binlogArchiverName = (cluster: string): string => truncatedName(`${cluster}-binlog-archiver`)
 
@@ -155,6 +161,12 @@ export const instanceLabels = (cluster: string, instance: string, role: Instance
 export const recoveryJobLabels = (cluster: string): Record<string, string> => ({
   ...clusterLabels(cluster),
   [labels.component]: "recovery"
+})
+
+/** The labels of a Cluster's recovery plan Job and its Pod. */
+export const recoveryPlanJobLabels = (cluster: string): Record<string, string> => ({
+  ...clusterLabels(cluster),
+  [labels.component]: "recovery-plan"
 })
 
 /** The labels of a Backup's Jobs. */

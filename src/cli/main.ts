@@ -114,6 +114,13 @@ const restore = runToCompletionCommand(
   async () => (await import("../recovery/main.ts")).restoreProgram
 )
 
+const recoveryPlan = runToCompletionCommand(
+  "recovery-plan",
+  "Plan a point-in-time recovery without touching data: the base backup, the archived binlog files to replay, and whether the target is reachable (docs/pitr.md). The restore's environment:",
+  { fields: RestoreEnv.fields, decode: decodeRestoreEnv, doc: "docs/restore.md" },
+  async () => (await import("../recovery/main.ts")).recoveryPlanProgram
+)
+
 const abortUploads = runToCompletionCommand(
   "abort-uploads",
   "Abort the incomplete multipart uploads under a prefix, the parts a killed backup worker left (docs/janitor.md).",
@@ -121,15 +128,11 @@ const abortUploads = runToCompletionCommand(
   async () => (await import("../janitor/abortUploads.ts")).cleanupProgram
 )
 
-const retention = Command.make("retention", {}, () =>
-  runToCompletion(async () => {
-    const { retentionProgram } = await import("../retention/retention.ts")
-    return Effect.flatMap(decodeRetentionEnv(process.env), retentionProgram)
-  })
-).pipe(
-  Command.withDescription(
-    `Delete the base backups and binlog files a Cluster's retention policy no longer needs, or list them in a dry run (docs/pitr.md, "Retention"). ${environment(RetentionEnv.fields, "docs/pitr.md")}`
-  )
+const retention = runToCompletionCommand(
+  "retention",
+  'Delete the base backups and binlog files a Cluster\'s retention policy no longer needs, or list them in a dry run (docs/pitr.md, "Retention").',
+  { fields: RetentionEnv.fields, decode: decodeRetentionEnv, doc: "docs/pitr.md" },
+  async () => (await import("../retention/retention.ts")).retentionProgram
 )
 
 const controller = Command.make("controller", controllerFlags, (flags) =>
@@ -154,7 +157,16 @@ const archiveBinlogs = runToCompletionCommand(
 )
 
 /** The subcommands, in the order `--help` lists them. */
-const subcommands = [instance, backup, restore, abortUploads, retention, archiveBinlogs, controller] as const
+const subcommands = [
+  instance,
+  backup,
+  restore,
+  recoveryPlan,
+  abortUploads,
+  retention,
+  archiveBinlogs,
+  controller
+] as const
 
 /** The whole command line. */
 export const commandLine = Command.make("cloudnative-mysql").pipe(

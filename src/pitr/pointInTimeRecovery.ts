@@ -34,6 +34,24 @@ export const eligibility = (target: RecoveryTarget): Eligibility => ({
     })
 })
 
+/**
+ * The plan of a recovery of `backup` (pinned) to `target` from the archive under `archivePrefix`: what the
+ * restore acts on, and what the plan Job reports before the restore starts (`src/recovery/plan.ts`).
+ */
+export const planPointInTime = Effect.fn("pitr.planPointInTime")(function* <B extends BaseBackup>(options: {
+  readonly archivePrefix: string
+  readonly backup: B
+  readonly target: RecoveryTarget
+}) {
+  const manifests = yield* archivedManifests(options.archivePrefix)
+  return yield* planRecovery({
+    backups: [options.backup],
+    manifests,
+    target: options.target,
+    backupID: options.backup.backupId
+  })
+})
+
 /** Plans the recovery of `backup` (pinned) to `target` and downloads the planned files, verified, into `dir`. */
 export const preparePointInTime = Effect.fn("pitr.preparePointInTime")(function* <B extends BaseBackup>(options: {
   readonly archivePrefix: string
@@ -41,13 +59,7 @@ export const preparePointInTime = Effect.fn("pitr.preparePointInTime")(function*
   readonly target: RecoveryTarget
   readonly dir: string
 }) {
-  const manifests = yield* archivedManifests(options.archivePrefix)
-  const plan = yield* planRecovery({
-    backups: [options.backup],
-    manifests,
-    target: options.target,
-    backupID: options.backup.backupId
-  })
+  const plan = yield* planPointInTime(options)
   yield* Effect.logInfo("point-in-time recovery planned").pipe(
     Effect.annotateLogs({
       target: describeTarget(options.target),

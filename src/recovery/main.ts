@@ -5,6 +5,7 @@ import type { RestoreEnv } from "../api/jobs.ts"
 import { flavorOf } from "../instance/flavor.ts"
 import { withObjectStoreFromEnv } from "../objectstore/ObjectStoreClient.ts"
 import type { RecoveryTarget } from "../pitr/recoveryPlan.ts"
+import { recoveryPlanOf } from "./plan.ts"
 import type { RestoreSource } from "./resolve.ts"
 import { restore } from "./restore.ts"
 
@@ -83,5 +84,24 @@ export const restoreProgram = (env: RestoreEnv) =>
           ? {}
           : { download: { concurrency: env.RESTORE_DOWNLOAD_CONCURRENCY } })
       })
+    })
+  )
+
+/** The recovery plan program over the restore's environment: it needs a recovery target (docs/pitr.md). */
+export const recoveryPlanProgram = (env: RestoreEnv) =>
+  withObjectStoreFromEnv((connection) =>
+    Effect.gen(function* () {
+      const source = yield* restoreSource(env, connection.spec.path ?? "")
+      const recoveryTarget = yield* recoveryTargetOf(env)
+      if (recoveryTarget === undefined) {
+        return yield* new InvalidConfiguration({
+          detail: "recovery-plan needs RESTORE_RECOVERY_TARGET_GTID or RESTORE_RECOVERY_TARGET_TIME"
+        })
+      }
+      return yield* recoveryPlanOf(
+        source,
+        recoveryTarget,
+        env.RESTORE_ON_DAMAGED_LATEST === undefined ? {} : { onDamagedLatest: env.RESTORE_ON_DAMAGED_LATEST }
+      )
     })
   )

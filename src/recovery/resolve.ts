@@ -14,6 +14,8 @@ import type { BackupMetadata } from "../objectstore/metadata.ts"
 import { readMetadataObject } from "../objectstore/metadataObject.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { defaultRetryPolicy, isRetryableObjectStoreError, retrySchedule } from "../pipeline/retry.ts"
+import { formatGtidList, parseGtidList } from "../pitr/gtid.ts"
+import type { BaseBackup } from "../pitr/recoveryPlan.ts"
 
 /** Where the backup to restore comes from. */
 export type RestoreSource =
@@ -44,6 +46,13 @@ export interface ResolvedBackup {
   /** Newer damaged backups skipped to get here, newest first. */
   readonly skipped: ReadonlyArray<SkippedBackup>
 }
+
+/** What a point-in-time plan needs of a resolved backup (its GTID state normalised as the replay compares it). */
+export const baseBackupOf = (backup: ResolvedBackup): BaseBackup => ({
+  backupId: backup.metadata.backupId,
+  endGTID: formatGtidList(parseGtidList(backup.metadata.endGTID ?? "")),
+  stoppedAt: backup.metadata.stoppedAt
+})
 
 /** How a `Prefix` source treats damaged backups. */
 export interface ResolveOptions {

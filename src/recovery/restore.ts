@@ -39,7 +39,7 @@ import { describeTarget, type RecoveryTarget } from "../pitr/recoveryPlan.ts"
 import { applyPlan } from "../pitr/replay.ts"
 import { checkDataDir, clear, install, makeStagingDir, removeDir } from "./dataDir.ts"
 import { applyGtidState } from "./gtidState.ts"
-import { type ResolvedBackup, type RestoreSource, resolveBackup } from "./resolve.ts"
+import { baseBackupOf, type ResolvedBackup, type RestoreSource, resolveBackup } from "./resolve.ts"
 import { describeTail, runTool } from "./tool.ts"
 
 /** Everything one restore needs besides the object-store client. */
@@ -151,11 +151,7 @@ const planPointInTime = Effect.fn("recovery.planPointInTime")(function* (
   })
   const prepared = yield* preparePointInTime({
     archivePrefix: binlogArchivePrefixOfBackup(backup.archiveKey),
-    backup: {
-      backupId: backup.metadata.backupId,
-      endGTID: formatGtidList(parseGtidList(backup.metadata.endGTID ?? "")),
-      stoppedAt: backup.metadata.stoppedAt
-    },
+    backup: baseBackupOf(backup),
     target,
     dir
   }).pipe(

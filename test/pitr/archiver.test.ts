@@ -8,14 +8,14 @@ import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
+import { Effect, Fiber, Stream } from "effect"
 import { type BinlogManifest, decodeBinlogManifest, encodeArchiveIdentity } from "../../src/api/binlogArchive.ts"
 import { binlogArchivePrefix, binlogFileKeys, identityKey } from "../../src/objectstore/binlogLayout.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { type ArchiverOptions, archivedFiles, runArchiver } from "../../src/pitr/archiver.ts"
 import { waitForExit } from "../../src/platform/childProcess.ts"
 import { startMariadb } from "../../src/sandbox/mariadb.ts"
-import { s3rver } from "../../src/sandbox/s3rver.ts"
+import { s3rverStoreLayer } from "./support.ts"
 
 const tempDir = Effect.acquireRelease(
   Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-archiver-"))),
@@ -203,16 +203,4 @@ const onlyInUseFlagDiffers = (a: Buffer, b: Buffer): boolean =>
   a.length === b.length && a.every((byte, i) => i === 21 || byte === b[i])
 
 /** s3rver for the test's lifetime, as the live S3 client sees it. */
-const storeLayer = Layer.unwrap(
-  Effect.map(s3rver({ bucket: "binlogs" }), (store) =>
-    ObjectStoreClient.layer({
-      spec: {
-        bucket: store.bucket,
-        endpoint: store.endpoint,
-        forcePathStyle: true,
-        credentials: { accessKeyId: { name: "s", key: "a" }, secretAccessKey: { name: "s", key: "b" } }
-      },
-      credentials: { accessKeyId: Redacted.make(store.accessKey), secretAccessKey: Redacted.make(store.secretKey) }
-    })
-  )
-)
+const storeLayer = s3rverStoreLayer("binlogs")

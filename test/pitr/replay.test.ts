@@ -8,16 +8,16 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
+import { Effect, Fiber, Stream } from "effect"
 import { binlogArchivePrefix, binlogFileKeys } from "../../src/objectstore/binlogLayout.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { archivedManifests } from "../../src/pitr/archiveCatalog.ts"
-import { archivedFiles, runArchiver } from "../../src/pitr/archiver.ts"
+import { runArchiver } from "../../src/pitr/archiver.ts"
 import { pointInTimeRecovery } from "../../src/pitr/pointInTimeRecovery.ts"
 import { planRecovery } from "../../src/pitr/recoveryPlan.ts"
 import { replayArgs, replayPlan } from "../../src/pitr/replay.ts"
 import { sqlClient, startMariadb } from "../../src/sandbox/mariadb.ts"
-import { s3rver } from "../../src/sandbox/s3rver.ts"
+import { s3rverStoreLayer, untilArchived } from "./support.ts"
 
 const tempDir = Effect.acquireRelease(
   Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-replay-"))),
@@ -78,12 +78,7 @@ describe("replay of a recovery plan", () => {
           (yield* primary.query("SELECT DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%dT%H:%i:%sZ') AS t"))[0]?.t ?? ""
         yield* primary.exec("DROP TABLE app.t")
         yield* primary.exec("FLUSH BINARY LOGS")
-        const listed = (yield* primary.query("SHOW BINARY LOGS")).map((r) => r.Log_name ?? "")
-        for (let i = 0; ; i++) {
-          if ((yield* archivedFiles(prefix, "server-1")).join() === listed.slice(0, -1).join()) break
-          if (i > 300) return yield* Effect.die(new Error("archive did not catch up"))
-          yield* Effect.sleep("200 millis")
-        }
+        const listed = yield* untilArchived(primary, prefix)
         yield* Fiber.interrupt(archiver)
 
         const manifests = yield* archivedManifests(prefix)
@@ -180,16 +175,4 @@ describe("replay of a recovery plan", () => {
   )
 })
 
-const storeLayer = Layer.unwrap(
-  Effect.map(s3rver({ bucket: "binlogs" }), (store) =>
-    ObjectStoreClient.layer({
-      spec: {
-        bucket: store.bucket,
-        endpoint: store.endpoint,
-        forcePathStyle: true,
-        credentials: { accessKeyId: { name: "s", key: "a" }, secretAccessKey: { name: "s", key: "b" } }
-      },
-      credentials: { accessKeyId: Redacted.make(store.accessKey), secretAccessKey: Redacted.make(store.secretKey) }
-    })
-  )
-)
+const storeLayer = s3rverStoreLayer("binlogs")

@@ -11,15 +11,15 @@ import { mkdtemp, readdir } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
+import { Effect, Fiber, Stream } from "effect"
 import { mariadb } from "../../src/instance/flavor.ts"
 import { binlogArchivePrefix, binlogFileKeys } from "../../src/objectstore/binlogLayout.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
-import { archivedFiles, runArchiver } from "../../src/pitr/archiver.ts"
+import { runArchiver } from "../../src/pitr/archiver.ts"
 import { restore } from "../../src/recovery/restore.ts"
 import { startMariadb, writeRestoredServerDefaults } from "../../src/sandbox/mariadb.ts"
-import { s3rver } from "../../src/sandbox/s3rver.ts"
 import { localBackup, storeBackup } from "../recovery/support.ts"
+import { s3rverStoreLayer, untilArchived } from "./support.ts"
 
 const tempDir = Effect.acquireRelease(
   Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-pitr-restore-"))),
@@ -84,12 +84,7 @@ describe("restore with a recovery target", () => {
         // a newer base backup that ends after the GTID target: the catalog must pass over it
         const later = yield* localBackup(primary)
         yield* primary.exec("FLUSH BINARY LOGS")
-        const listed = (yield* primary.query("SHOW BINARY LOGS")).map((r) => r.Log_name ?? "")
-        for (let i = 0; ; i++) {
-          if ((yield* archivedFiles(prefix, "server-1")).join() === listed.slice(0, -1).join()) break
-          if (i > 300) return yield* Effect.die(new Error("archive did not catch up"))
-          yield* Effect.sleep("200 millis")
-        }
+        const _listed = yield* untilArchived(primary, prefix)
         yield* Fiber.interrupt(archiver)
 
         // metadata stoppedAt is 2026-11-23T20:47:59Z for both: only the GTIDs tell them apart
@@ -216,16 +211,4 @@ describe("restore with a recovery target", () => {
   )
 })
 
-const storeLayer = Layer.unwrap(
-  Effect.map(s3rver({ bucket: "pitr-restore" }), (store) =>
-    ObjectStoreClient.layer({
-      spec: {
-        bucket: store.bucket,
-        endpoint: store.endpoint,
-        forcePathStyle: true,
-        credentials: { accessKeyId: { name: "s", key: "a" }, secretAccessKey: { name: "s", key: "b" } }
-      },
-      credentials: { accessKeyId: Redacted.make(store.accessKey), secretAccessKey: Redacted.make(store.secretKey) }
-    })
-  )
-)
+const storeLayer = s3rverStoreLayer("pitr-restore")

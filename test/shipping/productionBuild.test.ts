@@ -77,7 +77,7 @@ describe("the production package (npm run build + npm ci --omit=dev)", () => {
   it("cloudnative-mysql --help starts and prints every subcommand", () => {
     const help = run(["--help"])
     assert.strictEqual(help.status, 0, help.stderr)
-    for (const sub of ["instance", "backup", "restore", "controller"]) assert.include(help.stdout, sub)
+    for (const sub of ["instance", "backup", "restore", "recovery-plan", "controller"]) assert.include(help.stdout, sub)
   })
 
   it("starts as `cloudnative-mysql` from PATH, as the images link it and the rendered Pods call it", () => {
@@ -97,7 +97,7 @@ describe("the production package (npm run build + npm ci --omit=dev)", () => {
   })
 
   it("every subcommand's --help starts from the package (the controller's included)", () => {
-    for (const sub of ["instance", "backup", "restore", "controller"]) {
+    for (const sub of ["instance", "backup", "restore", "recovery-plan", "controller"]) {
       const help = run([sub, "--help"])
       assert.strictEqual(help.status, 0, `${sub}: ${help.stderr}`)
       assert.include(help.stdout, sub)
@@ -117,8 +117,8 @@ describe("the production package (npm run build + npm ci --omit=dev)", () => {
     assert.strictEqual(loaded.status, 0, loaded.stderr)
   })
 
-  it("backup and restore load their whole program and fail on missing configuration, not on a missing module", () => {
-    for (const sub of ["backup", "restore"]) {
+  it("backup, restore and recovery-plan load their whole program and fail on missing configuration, not on a missing module", () => {
+    for (const sub of ["backup", "restore", "recovery-plan"]) {
       const termination = join(packageDir, `${sub}.termination`)
       const out = run([sub], { TERMINATION_MESSAGE_PATH: termination })
       assert.strictEqual(out.status, 1, `${sub}: ${out.stderr}`)

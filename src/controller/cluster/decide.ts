@@ -4,8 +4,10 @@
  * is decided here and tested without an API server.
  *
  * The lifecycle (docs/cluster.md):
- * 1. With `bootstrap.recovery`: resolve it (a failure becomes phase + `Recovered` condition + Warning Event),
- *    run the recovery Job on instance 1's PVC, and wait for its termination message (`recovering`).
+ * 1. With `bootstrap.recovery`: resolve it (a failure becomes phase + `Recovered` condition + Warning Event);
+ *    with a `recoveryTarget`, run the recovery plan Job first and copy its plan to `status.recovery.plan` (an
+ *    unreachable target fails the Cluster here, before anything touches a volume); then run the recovery Job
+ *    on instance 1's PVC, and wait for its termination message (`recovering`).
  * 2. Instance 1 starts as the primary (on the restored volume, or initialising an empty one).
  * 3. Once the primary is ready, replicas are added one at a time; each clones the primary.
  * 4. Scaling down removes the highest-numbered replica and its PVC; a deleted Pod is recreated on its PVC.
@@ -15,17 +17,29 @@
  *
  * @since 0.1.0
  */
-import type { ClusterPhase, ClusterStatus, InstanceSummary, RecoveryStatus } from "../../api/cluster.ts"
+import type {
+  ClusterPhase,
+  ClusterStatus,
+  InstanceSummary,
+  RecoveryPlanStatus,
+  RecoveryStatus
+} from "../../api/cluster.ts"
 import { type Failure, failurePolicies, failureStatus } from "../../api/failures.ts"
 import type { FailureMessage } from "../../api/jobs.ts"
-import { type InstanceRole, instanceName, labels, recoveryJobName } from "../../api/names.ts"
+import { type InstanceRole, instanceName, labels, recoveryJobName, recoveryPlanJobName } from "../../api/names.ts"
 import type { InstanceStatus } from "../../instance/protocol.ts"
 import type { Pod } from "../../kube/resources.ts"
 import { findCondition, isConditionTrue, setCondition } from "../conditions.ts"
 import { event, failureEvent, type PendingEvent } from "../Events.ts"
 import { clusterEvents } from "./events.ts"
-import { type RecoveryOutcome, resolvedRecoveryStatus, restoredRecoveryStatus } from "./recovery.ts"
-import type { ClusterRef, DataDirBootstrap, InstancePlan, RecoveryPlan } from "./render.ts"
+import { type PlanOutcome, type RecoveryOutcome, resolvedRecoveryStatus, restoredRecoveryStatus } from "./recovery.ts"
+import {
+  type ClusterRef,
+  type DataDirBootstrap,
+  describeRecoveryTarget,
+  type InstancePlan,
+  type RecoveryPlan
+} from "./render.ts"
 
 /** Condition types of a Cluster. */
 export const conditionTypes = { ready: "Ready", recovered: "Recovered" } as const
@@ -48,6 +62,11 @@ export type RecoveryObservation =
       readonly _tag: "Resolved"
       readonly plan: RecoveryPlan
       readonly job: "absent" | "running" | { readonly outcome: RecoveryOutcome }
+      /**
+       * With a `recoveryTarget`: the recovery plan Job (absent without a target); `stale` when it planned another
+       * target than the spec's now.
+       */
+      readonly planJob?: "absent" | "stale" | "running" | { readonly outcome: PlanOutcome }
     }
 
 /** Everything `decide` looks at. */
@@ -61,6 +80,8 @@ export interface Observation {
 
 /** A change to make. */
 export type Action =
+  | { readonly _tag: "CreateRecoveryPlanJob"; readonly plan: RecoveryPlan }
+  | { readonly _tag: "DeleteRecoveryPlanJob"; readonly name: string }
   | { readonly _tag: "CreateRecoveryJob"; readonly plan: RecoveryPlan }
   | { readonly _tag: "CreatePvc"; readonly serial: number }
   | { readonly _tag: "CreatePod"; readonly plan: InstancePlan }
@@ -138,6 +159,22 @@ const failureOfMessage = (failure: FailureMessage): { phase: ClusterPhase; event
   }
 }
 
+/** How a plan Job that gave no reachable plan fails the Cluster (an unreachable plan, a failure, no start). */
+const planFailure = (
+  outcome: PlanOutcome,
+  target: string
+): { phase: ClusterPhase; event: PendingEvent; message: string; unstartable: boolean } => {
+  if (outcome._tag === "Unstartable") {
+    const event: PendingEvent = { type: "Warning", reason: outcome.reason, message: outcome.message }
+    return { phase: "failed", event, message: outcome.message, unstartable: true }
+  }
+  const failure: FailureMessage =
+    outcome._tag === "Planned"
+      ? { reason: "RecoveryTargetUnreachable", message: outcome.plan.message ?? `${target} is unreachable` }
+      : outcome.failure
+  return { ...failureOfMessage(failure), message: failure.message, unstartable: false }
+}
+
 /** The recovery step; `undefined` when it is done (or was never asked for) and the instances may run. */
 const decideRecovery = (
   obs: Observation,
@@ -198,7 +235,69 @@ const decideRecovery = (
       )
     }
     case "Resolved": {
-      const resolved = resolvedRecoveryStatus(cluster, r.plan)
+      const planJob = r.planJob
+      const planned =
+        planJob !== undefined && typeof planJob === "object" && planJob.outcome._tag === "Planned"
+          ? ({ ...planJob.outcome.plan, jobName: recoveryPlanJobName(cluster.name) } satisfies RecoveryPlanStatus)
+          : undefined
+      const resolved: RecoveryStatus = {
+        ...resolvedRecoveryStatus(cluster, r.plan),
+        ...(planned === undefined ? {} : { plan: planned })
+      }
+      // the recovery Job waits for a reachable plan; once it exists, the plan Job is history
+      if (r.job === "absent" && planJob !== undefined && planned?.reachable !== true) {
+        const target = describeRecoveryTarget(r.plan)
+        // only the plan of the Job observed now: an earlier plan may be of another target
+        const { plan: _earlier, ...unplanned } = status.recovery ?? {}
+        if (planJob === "absent" || planJob === "stale" || planJob === "running") {
+          const t = transition(
+            status,
+            {
+              type: conditionTypes.recovered,
+              status: "False",
+              reason: "RecoveryPlanning",
+              message: `planning the recovery to ${target}`
+            },
+            now,
+            generation,
+            undefined
+          )
+          // an Event of the creation itself: after a stale plan Job the condition is already RecoveryPlanning
+          const created =
+            planJob === "absent"
+              ? [event(clusterEvents.recoveryPlanning, { job: recoveryPlanJobName(cluster.name), target })]
+              : []
+          return stop(
+            "recovering",
+            t.conditions,
+            { recovery: { ...unplanned, ...resolved } },
+            created,
+            planJob === "absent"
+              ? [{ _tag: "CreateRecoveryPlanJob", plan: r.plan }]
+              : planJob === "stale"
+                ? [{ _tag: "DeleteRecoveryPlanJob", name: recoveryPlanJobName(cluster.name) }]
+                : [],
+            requeue.busy
+          )
+        }
+        const failed = planFailure(planJob.outcome, target)
+        const t = transition(
+          status,
+          { type: conditionTypes.recovered, status: "False", reason: failed.event.reason, message: failed.message },
+          now,
+          generation,
+          failed.event
+        )
+        return stop(
+          failed.phase,
+          t.conditions,
+          { recovery: { ...unplanned, ...resolved } },
+          t.events,
+          [],
+          // the kubelet keeps trying: look again, the Job may still start
+          failed.unstartable ? requeue.waiting : undefined
+        )
+      }
       if (r.job === "absent" || r.job === "running") {
         const what =
           r.plan.target._tag === "Keys"
@@ -229,11 +328,13 @@ const decideRecovery = (
                 { _tag: "CreateRecoveryJob", plan: r.plan }
               ]
             : []
+        const plannedEvents =
+          r.job === "absent" && planned !== undefined ? [event(clusterEvents.recoveryPlanned, { plan: planned })] : []
         return stop(
           "recovering",
           t.conditions,
           { recovery: { ...status.recovery, ...resolved } },
-          t.events,
+          [...plannedEvents, ...t.events],
           actions,
           requeue.busy
         )
@@ -274,7 +375,11 @@ const decideRecovery = (
         )
         return stop(failed.phase, t.conditions, { recovery: { ...status.recovery, ...resolved } }, t.events)
       }
-      const recovery = restoredRecoveryStatus(cluster, r.plan, outcome.result)
+      const previousPlan = planned ?? status.recovery?.plan
+      const recovery = {
+        ...restoredRecoveryStatus(cluster, r.plan, outcome.result),
+        ...(previousPlan === undefined ? {} : { plan: previousPlan })
+      }
       const t = transition(
         status,
         {

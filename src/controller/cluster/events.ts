@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type { RecoveryPlanStatus } from "../../api/cluster.ts"
 import type { EventSpec } from "../Events.ts"
 
 const spec = <Args>(
@@ -18,6 +19,18 @@ const spec = <Args>(
 
 /** Every Event the Cluster controller emits besides taxonomy failures. */
 export const clusterEvents = {
+  recoveryPlanning: spec<{ readonly job: string; readonly target: string }>(
+    "Normal",
+    "RecoveryPlanning",
+    ({ job, target }) => `created Job ${job} to plan the recovery to ${target}`
+  ),
+  /** The plan Job found the target reachable: what the recovery Job will restore and replay. */
+  recoveryPlanned: spec<{ readonly plan: RecoveryPlanStatus }>(
+    "Normal",
+    "RecoveryPlanned",
+    ({ plan }) =>
+      `${plan.target} is reachable: backup ${plan.backupId ?? "?"} then ${plan.fileCount ?? 0} archived binlog file(s) (${plan.byteCount ?? 0} bytes)`
+  ),
   recoveryStarted: spec<{ readonly job: string; readonly what: string }>(
     "Normal",
     "RecoveryStarted",
@@ -67,6 +80,7 @@ export const clusterEvents = {
  * reconcile will not do the same thing again.
  */
 export const actionEventReasons: ReadonlySet<string> = new Set([
+  clusterEvents.recoveryPlanning.reason,
   clusterEvents.recoveryStarted.reason,
   clusterEvents.instanceCreated.reason,
   clusterEvents.instanceRemoved.reason

@@ -5,7 +5,8 @@
  * reconcile (the work queue retries those with backoff).
  *
  * Secrets, Services and the ConfigMap are ensured on every reconcile before anything that mounts them. The
- * controller has no object-store client: the recovery Job reads the catalog and the bytes.
+ * controller has no object-store client: the recovery plan Job (with a recovery target) and the recovery Job
+ * read the catalog, the archive and the bytes.
  *
  * @since 0.1.0
  */
@@ -14,12 +15,14 @@ import type { Backup } from "../../api/backup.ts"
 import type { Cluster } from "../../api/cluster.ts"
 import type { Failure } from "../../api/failures.ts"
 import {
+  annotations,
   configMapName,
   instanceDnsName,
   instanceName,
   instanceSerial,
   labels,
   recoveryJobName,
+  recoveryPlanJobName,
   secretNames
 } from "../../api/names.ts"
 import type { KubeError } from "../../kube/errors.ts"
@@ -39,15 +42,18 @@ import { type Action, decide, isRecovered, type ObservedInstance, type RecoveryO
 import { actionEventReasons } from "./events.ts"
 import { InstanceStatusClient } from "./InstanceStatusClient.ts"
 import { ports } from "./layout.ts"
-import { recoveryOutcome, recoveryPlan } from "./recovery.ts"
+import { planOutcome, recoveryOutcome, recoveryPlan } from "./recovery.ts"
 import {
   type ClusterRef,
   clusterRef,
+  describeRecoveryTarget,
   type InstancePlan,
+  type RecoveryPlan,
   renderConfigMap,
   renderPod,
   renderPvc,
   renderRecoveryJob,
+  renderRecoveryPlanJob,
   renderServices
 } from "./render.ts"
 import { clientTlsOf, type ExistingSecrets, missingSecrets, secureRandom } from "./secrets.ts"
@@ -183,9 +189,41 @@ const observeRecovery = Effect.fn("ClusterReconciler.observeRecovery")(function*
   )
   if (plan._tag === "Failure") return { _tag: "Unresolved", failure: plan.failure as Failure } as RecoveryObservation
   if (plan.success === undefined) return { _tag: "NotRequested" } as RecoveryObservation
-  const jobName = recoveryJobName(cluster.name)
-  const job = Option.getOrUndefined(yield* caches.jobs.get(key(jobName)))
-  if (job === undefined) return { _tag: "Resolved", plan: plan.success, job: "absent" } as RecoveryObservation
+  const job = yield* observeJob(cluster, recoveryJobName(cluster.name), recoveryOutcome)
+  const planJob = recovery.recoveryTarget === undefined ? undefined : yield* observePlanJob(cluster, plan.success)
+  return {
+    _tag: "Resolved",
+    plan: plan.success,
+    job,
+    ...(planJob === undefined ? {} : { planJob })
+  } as RecoveryObservation
+})
+
+/** The recovery plan Job, `stale` when its annotation names another target than the spec's now. */
+const observePlanJob = Effect.fn("ClusterReconciler.observePlanJob")(function* (
+  cluster: ClusterRef,
+  plan: RecoveryPlan
+) {
+  const caches = yield* Caches
+  const name = recoveryPlanJobName(cluster.name)
+  const job = Option.getOrUndefined(yield* caches.jobs.get(`${cluster.namespace}/${name}`))
+  const planned = job?.metadata?.annotations?.[annotations.recoveryTarget]
+  if (planned !== undefined && planned !== describeRecoveryTarget(plan)) return "stale" as const
+  return yield* observeJob(cluster, name, planOutcome)
+})
+
+/**
+ * One of a Cluster's run-once Jobs (recovery, recovery plan): absent, running, or what its Pod's termination
+ * message says (`decode`), with a container that cannot start reported as `Unstartable`.
+ */
+const observeJob = Effect.fn("ClusterReconciler.observeJob")(function* <O extends { readonly _tag: string }>(
+  cluster: ClusterRef,
+  jobName: string,
+  decode: (message: string | undefined, fallback: string) => Effect.Effect<O>
+) {
+  const caches = yield* Caches
+  const job = Option.getOrUndefined(yield* caches.jobs.get(`${cluster.namespace}/${jobName}`))
+  if (job === undefined) return "absent" as const
   const finished = (job.status?.conditions ?? []).find(
     (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True"
   )
@@ -195,26 +233,19 @@ const observeRecovery = Effect.fn("ClusterReconciler.observeRecovery")(function*
   )
   if (finished === undefined) {
     const stuck = unstartable(pods)
-    return {
-      _tag: "Resolved",
-      plan: plan.success,
-      job: stuck === undefined ? "running" : { outcome: { _tag: "Unstartable", ...stuck } }
-    } as RecoveryObservation
+    return stuck === undefined ? ("running" as const) : { outcome: { _tag: "Unstartable", ...stuck } as const }
   }
   const message = pods.map(terminationMessage).find((m) => m !== undefined)
-  const outcome = yield* recoveryOutcome(
+  const outcome = yield* decode(
     message,
     `Job ${jobName} ${finished.type}: ${finished.reason ?? ""} ${finished.message ?? ""}`.trim()
   )
   // a Job that reports success must carry a result; one without is treated as the failure it is
-  const settled =
-    finished.type === "Failed" && outcome._tag === "Restored"
-      ? ({
-          _tag: "Failed",
-          failure: { reason: "InternalError", message: `Job ${jobName} failed after reporting a result` }
-        } as const)
-      : outcome
-  return { _tag: "Resolved", plan: plan.success, job: { outcome: settled } } as RecoveryObservation
+  if (finished.type === "Failed" && outcome._tag !== "Failed") {
+    const failure = { reason: "InternalError", message: `Job ${jobName} failed after reporting a result` } as const
+    return { outcome: { _tag: "Failed", failure } as const }
+  }
+  return { outcome }
 })
 
 /** Each instance's PVC, Pod and instance-manager status. */
@@ -287,6 +318,12 @@ const act = Effect.fn("ClusterReconciler.act")(function* (cluster: ClusterRef, a
     switch (action._tag) {
       case "CreatePvc":
         yield* createIfMissing(Resources.persistentVolumeClaims, renderPvc(cluster, action.serial))
+        break
+      case "CreateRecoveryPlanJob":
+        yield* createIfMissing(Resources.jobs, renderRecoveryPlanJob(cluster, action.plan))
+        break
+      case "DeleteRecoveryPlanJob":
+        yield* ignoreNotFound(api.delete(Resources.jobs, ref(action.name), { propagationPolicy: "Background" }))
         break
       case "CreateRecoveryJob":
         yield* createIfMissing(Resources.jobs, renderRecoveryJob(cluster, action.plan))

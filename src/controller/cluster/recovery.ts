@@ -10,14 +10,15 @@
  *   read by the restore Job, not here: the controller has no object-store client.
  * - both or neither: `RecoverySourceConflict` (the API server already refuses it at admission).
  *
- * And the other direction: the Job's termination message becomes `status.recovery` or a failure.
+ * And the other direction: the Job's termination message becomes `status.recovery` or a failure, and the plan
+ * Job's (a point-in-time recovery's, docs/pitr.md) becomes `status.recovery.plan`.
  *
  * @since 0.1.0
  */
 import { Effect, Option } from "effect"
 import type { Backup } from "../../api/backup.ts"
 import { parseBackupId } from "../../api/backupId.ts"
-import type { Cluster, RecoveryStatus } from "../../api/cluster.ts"
+import type { Cluster, RecoveryPlanStatus, RecoveryStatus } from "../../api/cluster.ts"
 import {
   BackupNotCompleted,
   BackupNotFound,
@@ -28,7 +29,11 @@ import {
   RecoverySourceConflict
 } from "../../api/failures.ts"
 import type { FailureMessage, RestoreResult } from "../../api/jobs.ts"
-import { decodeRestoreTerminationMessage, isFailureMessage } from "../../api/jobs.ts"
+import {
+  decodeRecoveryPlanTerminationMessage,
+  decodeRestoreTerminationMessage,
+  isFailureMessage
+} from "../../api/jobs.ts"
 import { recoveryJobName } from "../../api/names.ts"
 import { backupKeys } from "../../objectstore/layout.ts"
 import type { ClusterRef, RecoveryPlan } from "./render.ts"
@@ -135,6 +140,34 @@ export const recoveryOutcome = (message: string | undefined, fallback: string) =
             failure: {
               reason: "InternalError",
               message: `the recovery Job's termination message does not decode: ${message.slice(0, 200)}`
+            }
+          })
+        )
+      )
+
+/** What the recovery plan Job reported; a failure to start or to plan is reported as the recovery Job's is. */
+export type PlanOutcome =
+  | { readonly _tag: "Planned"; readonly plan: RecoveryPlanStatus }
+  | Exclude<RecoveryOutcome, { readonly _tag: "Restored" }>
+
+/** Decodes a recovery plan Job's termination message (see `recoveryOutcome`). */
+export const planOutcome = (message: string | undefined, fallback: string): Effect.Effect<PlanOutcome> =>
+  message === undefined || message.trim() === ""
+    ? Effect.succeed<PlanOutcome>({
+        _tag: "Failed",
+        failure: { reason: "InternalError", message: `the recovery plan Job left no termination message: ${fallback}` }
+      })
+    : decodeRecoveryPlanTerminationMessage(message).pipe(
+        Effect.map(
+          (decoded): PlanOutcome =>
+            isFailureMessage(decoded) ? { _tag: "Failed", failure: decoded } : { _tag: "Planned", plan: decoded }
+        ),
+        Effect.orElseSucceed(
+          (): PlanOutcome => ({
+            _tag: "Failed",
+            failure: {
+              reason: "InternalError",
+              message: `the recovery plan Job's termination message does not decode: ${message.slice(0, 200)}`
             }
           })
         )

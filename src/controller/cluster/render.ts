@@ -27,6 +27,8 @@ import {
   labels,
   recoveryJobLabels,
   recoveryJobName,
+  recoveryPlanJobLabels,
+  recoveryPlanJobName,
   secretNames,
   serviceNames
 } from "../../api/names.ts"
@@ -357,19 +359,39 @@ export const restoreEnv = (cluster: ClusterRef, plan: RecoveryPlan): RestoreEnvV
     : { RESTORE_RECOVERY_TARGET_TIME: plan.recoveryTarget.targetTime })
 })
 
-/** The recovery Job `<cluster>-1-recovery`: restores the plan into the first instance's PVC, once. */
-export const renderRecoveryJob = (cluster: ClusterRef, plan: RecoveryPlan): Job => {
-  const jobLabels = recoveryJobLabels(cluster.name)
-  const objectStore = objectStoreAccess(plan.objectStore, podPaths.objectStoreSecretsDir)
+/** How a plan's target is named in conditions, Events and the plan (as the restore's `describeTarget`). */
+export const describeRecoveryTarget = (plan: RecoveryPlan): string =>
+  plan.recoveryTarget?.targetGTID !== undefined
+    ? `targetGTID ${plan.recoveryTarget.targetGTID}`
+    : `targetTime ${plan.recoveryTarget?.targetTime ?? ""}`
+
+/** A run-once Job of the instance image over the restore environment of `plan`. */
+const restoreEnvJob = (
+  cluster: ClusterRef,
+  plan: RecoveryPlan,
+  job: {
+    readonly name: string
+    readonly labels: Record<string, string>
+    readonly annotations?: Record<string, string>
+    readonly container: string
+    readonly command: ReadonlyArray<string>
+    readonly mounts: ReadonlyArray<object>
+    readonly volumes: ReadonlyArray<object>
+  }
+): Job => {
+  const store = objectStoreAccess(plan.objectStore, podPaths.objectStoreSecretsDir)
   return {
     apiVersion: "batch/v1",
     kind: "Job",
-    metadata: metadata(cluster, recoveryJobName(cluster.name), jobLabels),
+    metadata: {
+      ...metadata(cluster, job.name, job.labels),
+      ...(job.annotations === undefined ? {} : { annotations: job.annotations })
+    },
     spec: {
       // a failed restore is reported, not retried blindly: deleting the Job retries (docs/recovery.md)
       backoffLimit: 0,
       template: {
-        metadata: { labels: jobLabels },
+        metadata: { labels: job.labels },
         spec: {
           restartPolicy: "Never",
           automountServiceAccountToken: false,
@@ -377,29 +399,53 @@ export const renderRecoveryJob = (cluster: ClusterRef, plan: RecoveryPlan): Job 
           securityContext: { runAsUser: 999, runAsGroup: 999, fsGroup: 999 },
           containers: [
             {
-              name: "restore",
+              name: job.container,
               // the instance image: its backup tool matches the server that will run on the data
               image: cluster.spec.imageName,
-              command: ["cloudnative-mysql", "restore"],
-              env: envVarList({ ...restoreEnv(cluster, plan), ...objectStore.env }),
+              command: [...job.command],
+              env: envVarList({ ...restoreEnv(cluster, plan), ...store.env }),
               terminationMessagePath: podPaths.terminationMessage,
               terminationMessagePolicy: "File",
-              volumeMounts: [
-                { name: "data", mountPath: podPaths.volume },
-                { name: "config", mountPath: podPaths.configDir, readOnly: true },
-                { name: "server-tls", mountPath: podPaths.serverTlsDir, readOnly: true },
-                ...objectStore.volumeMounts
-              ]
+              volumeMounts: [...job.mounts, ...store.volumeMounts]
             }
           ],
-          volumes: [
-            { name: "data", persistentVolumeClaim: { claimName: instanceName(cluster.name, 1) } },
-            configVolume(cluster, 1),
-            serverTlsVolume(cluster),
-            ...objectStore.volumes
-          ]
+          volumes: [...job.volumes, ...store.volumes]
         }
       }
     }
   }
 }
+
+/** The recovery Job `<cluster>-1-recovery`: restores the plan into the first instance's PVC, once. */
+export const renderRecoveryJob = (cluster: ClusterRef, plan: RecoveryPlan): Job =>
+  restoreEnvJob(cluster, plan, {
+    name: recoveryJobName(cluster.name),
+    labels: recoveryJobLabels(cluster.name),
+    container: "restore",
+    command: ["cloudnative-mysql", "restore"],
+    mounts: [
+      { name: "data", mountPath: podPaths.volume },
+      { name: "config", mountPath: podPaths.configDir, readOnly: true },
+      { name: "server-tls", mountPath: podPaths.serverTlsDir, readOnly: true }
+    ],
+    volumes: [
+      { name: "data", persistentVolumeClaim: { claimName: instanceName(cluster.name, 1) } },
+      configVolume(cluster, 1),
+      serverTlsVolume(cluster)
+    ]
+  })
+
+/**
+ * The recovery plan Job `<cluster>-1-recovery-plan` of a point-in-time recovery: the restore's environment and
+ * credentials, but no data volume (it only reads the object store), so it runs before instance 1's PVC exists.
+ */
+export const renderRecoveryPlanJob = (cluster: ClusterRef, plan: RecoveryPlan): Job =>
+  restoreEnvJob(cluster, plan, {
+    name: recoveryPlanJobName(cluster.name),
+    labels: recoveryPlanJobLabels(cluster.name),
+    annotations: { [annotations.recoveryTarget]: describeRecoveryTarget(plan) },
+    container: "recovery-plan",
+    command: ["cloudnative-mysql", "recovery-plan"],
+    mounts: [],
+    volumes: []
+  })

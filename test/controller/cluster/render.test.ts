@@ -17,6 +17,7 @@ import {
   renderPod,
   renderPvc,
   renderRecoveryJob,
+  renderRecoveryPlanJob,
   renderServices
 } from "../../../src/controller/cluster/render.ts"
 import { serverCertificateNames } from "../../../src/controller/cluster/secrets.ts"
@@ -79,6 +80,12 @@ describe("Cluster renderers: snapshots", () => {
     const cluster = ref({ bootstrap: { recovery: { backup: { name: "nightly" } } } })
     const objects = [renderRecoveryJob(cluster, keysPlan), renderRecoveryJob(cluster, prefixPlan)]
     await expect(objects.map((o) => stringify(o)).join("---\n")).toMatchFileSnapshot("__snapshots__/recovery-jobs.yaml")
+  })
+
+  it("renders the recovery plan Job of a point-in-time recovery (credentials, no data volume)", async () => {
+    const cluster = ref({ bootstrap: { recovery: { source: "old", recoveryTarget: { targetGTID: "0-1-41" } } } })
+    const job = renderRecoveryPlanJob(cluster, { ...prefixPlan, recoveryTarget: { targetGTID: "0-1-41" } })
+    await expect(stringify(job)).toMatchFileSnapshot("__snapshots__/recovery-plan-job.yaml")
   })
 })
 
@@ -184,6 +191,7 @@ describe("Cluster renderers: properties", () => {
       yield* fake.create(at("pods"), renderPod(cluster, { serial: 2, role: "replica", bootstrap: "clone" }))
       for (const service of renderServices(cluster)) yield* fake.create(at("services"), service)
       yield* fake.create(at("jobs", "batch"), renderRecoveryJob(cluster, keysPlan))
+      yield* fake.create(at("jobs", "batch"), renderRecoveryPlanJob(cluster, prefixPlan))
       const pods = yield* fake.list(at("pods"))
       assert.strictEqual(pods.items.length, 2)
     }).pipe(Effect.provide(Layer.fresh(FakeCluster.layer)))

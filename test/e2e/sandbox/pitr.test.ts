@@ -13,10 +13,12 @@
  * 2. Three recoveries at once, 1 instance each: `targetGTID` (the last row's GTID) from Backup `b1`, and
  *    `targetTime` (the second before the drop) from the raw object store through `externalClusters`, each with
  *    the table, every row and nothing after the target (GTID state = the target); and a target after the last
- *    archived transaction → `RecoveryTargetUnreachable` (phase `failed`, `Recovered=False`, Warning Event) with no
- *    instance Pod and the volume left empty.
+ *    archived transaction → `RecoveryTargetUnreachable` (phase `failed`, `Recovered=False`, Warning Event) from
+ *    the recovery plan Job, with the plan in `status.recovery.plan` and no recovery Job, volume or instance Pod;
+ *    the two recovered Clusters' `status.recovery.plan` named b1 and the files they then replayed.
  *    At the same time, one flipped byte in the later archived file, which only a recovery to the last
- *    transaction needs → `ChecksumMismatch`, nothing started (the other two never read that file).
+ *    transaction needs → `ChecksumMismatch` from the recovery Job (the plan reads manifests only: it was
+ *    reachable), nothing started (the other two never read that file).
  */
 import { assert, describe } from "@effect/vitest"
 import { Effect, Stream } from "effect"
@@ -132,8 +134,11 @@ const holdsTarget = (e2e: OperatorSandboxService, name: string, at: SourcePoints
     assert.strictEqual(later[0]?.n, "0", `${name}: nothing after the target`)
   })
 
-/** A failed recovery: the phase, `Recovered=False/<reason>`, a Warning Event, no instance Pod, an empty volume. */
-const failsWith = (e2e: OperatorSandboxService, name: string, reason: string) =>
+/**
+ * A failed recovery: the phase, `Recovered=False/<reason>`, a Warning Event, no instance Pod, and either an empty
+ * volume (the recovery Job refused) or, refused by the plan Job, no recovery Job and no volume at all.
+ */
+const failsWith = (e2e: OperatorSandboxService, name: string, reason: string, refusedBy: "plan" | "restore") =>
   Effect.gen(function* () {
     const cluster: Json = yield* e2e.waitForCluster(
       name,
@@ -143,7 +148,13 @@ const failsWith = (e2e: OperatorSandboxService, name: string, reason: string) =>
         c.status?.conditions?.some(
           (cond: Json) => cond.type === "Recovered" && cond.status === "False" && cond.reason === reason
         ),
-      { timeout: "300 seconds", describe: [["jobs", `${name}-1-recovery`]] }
+      {
+        timeout: "300 seconds",
+        describe: [
+          ["jobs", `${name}-1-recovery-plan`],
+          ["jobs", `${name}-1-recovery`]
+        ]
+      }
     )
     assert.strictEqual(cluster.status.readyInstances, 0, name)
     yield* e2e.waitFor(
@@ -152,7 +163,12 @@ const failsWith = (e2e: OperatorSandboxService, name: string, reason: string) =>
       { timeout: "30 seconds" }
     )
     assert.isUndefined(yield* e2e.get("pods", `${name}-1`), `${name}: no instance Pod`)
-    assert.deepStrictEqual(yield* volumeFiles(e2e, `${name}-1`), [], `${name}: the volume is left empty`)
+    if (refusedBy === "plan") {
+      assert.isUndefined(yield* e2e.get("jobs", `${name}-1-recovery`), `${name}: no recovery Job`)
+      assert.isUndefined(yield* e2e.get("pvc", `${name}-1`), `${name}: no volume`)
+    } else {
+      assert.deepStrictEqual(yield* volumeFiles(e2e, `${name}-1`), [], `${name}: the volume is left empty`)
+    }
     return cluster
   })
 
@@ -288,8 +304,9 @@ describe("Point-in-time recovery on the sandbox", () => {
             [
               healthy(e2e, "by-gtid"),
               healthy(e2e, "by-time"),
-              failsWith(e2e, "unreachable", "RecoveryTargetUnreachable"),
-              failsWith(e2e, "flipped", "ChecksumMismatch")
+              failsWith(e2e, "unreachable", "RecoveryTargetUnreachable", "plan"),
+              // the plan reads manifests only: the damaged bytes are the recovery Job's to find
+              failsWith(e2e, "flipped", "ChecksumMismatch", "restore")
             ],
             { concurrency: "unbounded" }
           )
@@ -311,6 +328,17 @@ describe("Point-in-time recovery on the sandbox", () => {
               laterFile,
               `${name}: the file after the drop is not read`
             )
+            const plan = recovery.plan
+            assert.isTrue(plan?.reachable, `${name}: status.recovery.plan is reachable`)
+            assert.strictEqual(plan.target, target, `${name}: the plan's target`)
+            assert.strictEqual(plan.backupId, at.backupId, `${name}: the plan's base is b1`)
+            assert.strictEqual(plan.startGTID, at.backupEndGTID, `${name}: the plan starts at b1's end`)
+            assert.strictEqual(plan.fileCount, recovery.pointInTime.binlogFiles.length, `${name}: planned = replayed`)
+            assert.deepStrictEqual(
+              plan.files.map((f: Json) => `${f.series}/${f.file}`),
+              recovery.pointInTime.binlogFiles.slice(0, plan.files.length),
+              `${name}: the planned files are the replayed ones`
+            )
             yield* holdsTarget(e2e, name, at)
           }
           assert.strictEqual(byGtid.status.recovery.backupName, "b1")
@@ -319,6 +347,10 @@ describe("Point-in-time recovery on the sandbox", () => {
             unreachable.status.conditions.find((c: Json) => c.type === "Recovered")?.message ?? "",
             "AfterLastArchivedTransaction"
           )
+          assert.isFalse(unreachable.status.recovery?.plan?.reachable, "the unreachable plan is in status")
+          assert.strictEqual(unreachable.status.recovery.plan.why, "AfterLastArchivedTransaction")
+          assert.strictEqual(unreachable.status.recovery.plan.backupId, at.backupId)
+          assert.isTrue(damaged.status.recovery?.plan?.reachable, "the damage is not visible to the plan")
           assert.include(
             damaged.status.conditions.find((c: Json) => c.type === "Recovered")?.message ?? "",
             at.laterFileKey.split("/").at(-1) ?? "",
