@@ -24,7 +24,7 @@ import { archivedManifests } from "../src/pitr/archiveCatalog.ts"
 import { archivedFiles, runArchiver } from "../src/pitr/archiver.ts"
 import { pointInTimeRecovery } from "../src/pitr/pointInTimeRecovery.ts"
 import { startMariadb } from "../src/sandbox/mariadb.ts"
-import { s3rver } from "../src/sandbox/s3rver.ts"
+import { s3rver, s3rverConnection } from "../src/sandbox/s3rver.ts"
 import { perGiB, procCpuSeconds } from "./support/processCpu.ts"
 
 const txns = Number(process.env.PITR_TXNS ?? "20000")
@@ -173,17 +173,7 @@ const program = Effect.gen(function* () {
 })
 
 const store = Layer.unwrap(
-  Effect.map(s3rver({ bucket: "bench-pitr" }), (s) =>
-    ObjectStoreClient.layer({
-      spec: {
-        bucket: s.bucket,
-        endpoint: s.endpoint,
-        forcePathStyle: true,
-        credentials: { accessKeyId: { name: "s", key: "a" }, secretAccessKey: { name: "s", key: "b" } }
-      },
-      credentials: { accessKeyId: Redacted.make(s.accessKey), secretAccessKey: Redacted.make(s.secretKey) }
-    })
-  )
+  Effect.map(s3rver({ bucket: "bench-pitr" }), (s) => ObjectStoreClient.layer(s3rverConnection(s)))
 )
 
 Effect.runPromise(program.pipe(Effect.provide(store), Effect.scoped)).then(

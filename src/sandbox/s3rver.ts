@@ -14,7 +14,8 @@ import { createRequire } from "node:module"
 import { createConnection } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Data, Effect, type Scope } from "effect"
+import { Data, Effect, Redacted, type Scope } from "effect"
+import type { ObjectStoreConnection } from "../objectstore/connection.ts"
 import { waitUntilReady } from "../platform/waitUntil.ts"
 import { freePort } from "./ports.ts"
 
@@ -103,3 +104,14 @@ export const s3rver = (
   options: { readonly bucket?: string } = {}
 ): Effect.Effect<S3rver, S3rverStartFailed, Scope.Scope> =>
   Effect.acquireRelease(startS3rver(options), (server) => Effect.promise(() => server.stop()))
+
+/** The live S3 client's connection to `store` (the Secret references are placeholders: the keys are given). */
+export const s3rverConnection = (store: S3rver): ObjectStoreConnection => ({
+  spec: {
+    bucket: store.bucket,
+    endpoint: store.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: { name: "s", key: "a" }, secretAccessKey: { name: "s", key: "b" } }
+  },
+  credentials: { accessKeyId: Redacted.make(store.accessKey), secretAccessKey: Redacted.make(store.secretKey) }
+})

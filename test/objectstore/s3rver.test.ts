@@ -3,21 +3,13 @@ import { randomBytes } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Redacted, Stream } from "effect"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
-import { s3rver } from "../../src/sandbox/s3rver.ts"
+import { s3rver, s3rverConnection } from "../../src/sandbox/s3rver.ts"
 
 describe("s3rver", () => {
   it.live("round trip, multipart and paginated listing through the live client", () =>
     Effect.gen(function* () {
       const server = yield* s3rver({ bucket: "fast-tests" })
-      const layer = ObjectStoreClient.layer({
-        spec: {
-          bucket: server.bucket,
-          endpoint: server.endpoint,
-          forcePathStyle: true,
-          credentials: { accessKeyId: { name: "s", key: "a" }, secretAccessKey: { name: "s", key: "b" } }
-        },
-        credentials: { accessKeyId: Redacted.make(server.accessKey), secretAccessKey: Redacted.make(server.secretKey) }
-      })
+      const layer = ObjectStoreClient.layer(s3rverConnection(server))
       yield* Effect.gen(function* () {
         const s3 = yield* ObjectStoreClient
         const body = randomBytes(300_000)

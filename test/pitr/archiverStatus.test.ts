@@ -20,7 +20,7 @@ import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { startMariadb } from "../../src/sandbox/mariadb.ts"
 import { freePort } from "../../src/sandbox/ports.ts"
 import { objectStoreEnv, spawnSubcommand } from "../../src/sandbox/processes.ts"
-import { s3rver } from "../../src/sandbox/s3rver.ts"
+import { s3rver, s3rverConnection } from "../../src/sandbox/s3rver.ts"
 
 const tempDir = Effect.acquireRelease(
   Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-archiver-status-"))),
@@ -62,15 +62,7 @@ const store = Effect.gen(function* () {
     },
     dir
   )
-  const client = ObjectStoreClient.layer({
-    spec: {
-      bucket: s3.bucket,
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: { name: "s", key: "a" }, secretAccessKey: { name: "s", key: "b" } }
-    },
-    credentials: { accessKeyId: Redacted.make(s3.accessKey), secretAccessKey: Redacted.make(s3.secretKey) }
-  })
+  const client = ObjectStoreClient.layer(s3rverConnection(s3))
   return { env, client, dir }
 })
 

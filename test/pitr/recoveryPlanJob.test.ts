@@ -22,9 +22,9 @@ import { planPointInTime } from "../../src/pitr/pointInTimeRecovery.ts"
 import { fileListBytes, listedFiles, recoveryPlanOf } from "../../src/recovery/plan.ts"
 import { startMariadb } from "../../src/sandbox/mariadb.ts"
 import { objectStoreEnv, restoreEnv, runSubcommand } from "../../src/sandbox/processes.ts"
-import { type S3rver, s3rver } from "../../src/sandbox/s3rver.ts"
+import { type S3rver, s3rver, s3rverConnection } from "../../src/sandbox/s3rver.ts"
 import { storeBackup } from "../recovery/support.ts"
-import { s3rverConnection, untilArchived } from "./support.ts"
+import { untilArchived } from "./support.ts"
 
 const tempDir = Effect.acquireRelease(
   Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-recovery-plan-"))),

@@ -2,22 +2,11 @@
  * What the real-archive tests share: the live S3 client over an s3rver, and waiting until the archiver stored
  * every closed binlog file of a primary.
  */
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { archivedFiles } from "../../src/pitr/archiver.ts"
 import type { MariadbInstance } from "../../src/sandbox/mariadb.ts"
-import { type S3rver, s3rver } from "../../src/sandbox/s3rver.ts"
-
-/** The live S3 client's connection to `store`. */
-export const s3rverConnection = (store: S3rver) => ({
-  spec: {
-    bucket: store.bucket,
-    endpoint: store.endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: { name: "s", key: "a" }, secretAccessKey: { name: "s", key: "b" } }
-  },
-  credentials: { accessKeyId: Redacted.make(store.accessKey), secretAccessKey: Redacted.make(store.secretKey) }
-})
+import { s3rver, s3rverConnection } from "../../src/sandbox/s3rver.ts"
 
 /** s3rver for the test's lifetime, as the live S3 client sees it. */
 export const s3rverStoreLayer = (bucket: string) =>
