@@ -386,9 +386,6 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
       }))
   )
   yield* act(cluster, decision.actions)
-  // our own writes (Pods, the previous status) wake the next reconcile before the cache has the Cluster's new
-  // resourceVersion: a stale read is not a failure, look again in a moment (the actions are idempotent; the
-  // transitions' Events come from the reconcile whose status write lands)
   const archiving = decideArchiving(
     {
       status: decision.status,
@@ -398,6 +395,9 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
     },
     yield* nowTime
   )
+  // our own writes (Pods, the previous status) wake the next reconcile before the cache has the Cluster's new
+  // resourceVersion: a stale read is not a failure, look again in a moment (the actions are idempotent; the
+  // transitions' Events come from the reconcile whose status write lands)
   const written = yield* writeStatus(
     Resources.clusters,
     object,
