@@ -21,7 +21,7 @@ import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { KubeConfig } from "@kubernetes/client-node"
-import { Effect, Fiber, Layer, Logger, Option, Schedule } from "effect"
+import { Duration, Effect, Fiber, Layer, Logger, Option, Schedule } from "effect"
 import { parseAllDocuments } from "yaml"
 import { operatorNames, operatorNamespace } from "../../src/api/install.ts"
 import { binlogArchiverName, group, labels, retentionJobName } from "../../src/api/names.ts"
@@ -29,6 +29,7 @@ import { leaderElectionRules, operatorRules, permissionsOf } from "../../src/api
 import { ArchiverStatusClient } from "../../src/controller/binlogArchiving/ArchiverStatusClient.ts"
 import { archiverSpecHashAnnotation } from "../../src/controller/binlogArchiving/render.ts"
 import { Caches } from "../../src/controller/Caches.ts"
+import { requeue } from "../../src/controller/cluster/decide.ts"
 import { InstanceStatusClient } from "../../src/controller/cluster/InstanceStatusClient.ts"
 import { makeClusterController } from "../../src/controller/cluster/reconcile.ts"
 import { secureRandom } from "../../src/controller/cluster/secrets.ts"
@@ -75,22 +76,26 @@ const refOf = (object: StoredObject) => {
 }
 const podsRef = { group: "", version: "v1", plural: "pods", namespace: ns }
 
-/** Polls `check` (the admin's view) until it holds. */
-const waitFor = <E, R>(what: string, check: Effect.Effect<boolean, E, R>) =>
+/** Polls `check` (the admin's view) until it holds, for `seconds` at most. */
+const waitFor = <E, R>(what: string, check: Effect.Effect<boolean, E, R>, seconds = 20) =>
   check.pipe(
     Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (done) => done }),
-    Effect.timeoutOrElse({ duration: "20 seconds", orElse: () => Effect.die(new Error(`timed out: ${what}`)) })
+    Effect.timeoutOrElse({
+      duration: Duration.seconds(seconds),
+      orElse: () => Effect.die(new Error(`timed out: ${what}`))
+    })
   )
 
 /** `waitFor`, where a request the role denied ends the wait at once. */
-const eventually = <E, R>(what: string, check: Effect.Effect<boolean, E, R>) =>
+const eventually = <E, R>(what: string, check: Effect.Effect<boolean, E, R>, seconds = 20) =>
   waitFor(
     what,
     Effect.gen(function* () {
       const denied = (yield* (yield* FakeApiServer).denials).filter((d) => d.user === operatorUser)
       if (denied.length > 0) return yield* Effect.die(new Error(`${what}: ${denied.map((d) => d.message).join("; ")}`))
       return yield* check
-    })
+    }),
+    seconds
   )
 
 const admin = {
@@ -235,12 +240,14 @@ describe("the operator's roles against what its code calls (fake API server, RBA
         yield* fake.mergePatch({ group: "", version: "v1", plural: "configmaps", namespace: ns }, "c-config", {
           data: { "edited.cnf": "[mysqld]" }
         })
+        // the ConfigMap is not watched: the healthy Cluster's periodic reconcile puts it back
         yield* eventually(
           "the option files",
           Effect.map(
             KubeApi.use((a) => a.get(Resources.configMaps, { namespace: ns, name: "c-config" })),
             (cm) => cm.data?.["edited.cnf"] === undefined
-          )
+          ),
+          requeue.healthy + 20
         )
 
         // Backups: one whose worker fails (cleanup Job, finalizer removed), one that cannot pull its image (Job
