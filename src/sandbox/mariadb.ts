@@ -216,12 +216,38 @@ export const prepareMariadb = (options: StartOptions = {}): Effect.Effect<Prepar
       writeFile(defaultsFile, optionFile(dir, dataDir, port, options.serverId ?? 1, options.bufferPoolSize ?? "256M"))
     )
     if (options.dataDir === undefined) {
-      yield* Effect.promise(() => mkdir(dataDir))
-      yield* run("mariadb-install-db", [
-        `--defaults-file=${defaultsFile}`,
-        "--auth-root-authentication-method=normal",
-        "--skip-test-db"
-      ])
+      const errorLog = join(dir, "error.log")
+      // the bootstrap server writes its reasons to the option file's log-error, not to stderr: a failure names them
+      const install = Effect.gen(function* () {
+        yield* Effect.promise(async () => {
+          await rm(dataDir, { recursive: true, force: true })
+          await rm(errorLog, { force: true })
+          await mkdir(dataDir)
+        })
+        yield* run("mariadb-install-db", [
+          `--defaults-file=${defaultsFile}`,
+          "--auth-root-authentication-method=normal",
+          "--skip-test-db"
+        ]).pipe(
+          Effect.catch((error) =>
+            Effect.flatMap(
+              Effect.promise(() => readFile(errorLog, "utf8").catch(() => "")),
+              (log) =>
+                Effect.fail(
+                  new MariadbError({
+                    message: `${error.message.trim()}; ${errorLog}: ${log.trim().split("\n").slice(-8).join(" | ") || "empty"}`
+                  })
+                )
+            )
+          )
+        )
+      })
+      // a throwaway server's set-up, not the code under test: once more on a loaded machine, saying why
+      yield* install.pipe(
+        Effect.catch((error) =>
+          Effect.logWarning("mariadb-install-db failed, trying once more", error.message).pipe(Effect.andThen(install))
+        )
+      )
     }
     return { dir, dataDir, socket, port, defaultsFile }
   })

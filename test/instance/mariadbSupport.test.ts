@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { backupUser, startMariadb } from "../../src/sandbox/mariadb.ts"
+import { backupUser, prepareMariadb, startMariadb } from "../../src/sandbox/mariadb.ts"
 
 describe("test/support/mariadb", () => {
   it.live(
@@ -19,6 +19,18 @@ describe("test/support/mariadb", () => {
         assert.isAbove(Number(rows[0]?.n), 1000)
         yield* db.stop
         assert.throws(() => process.kill(db.pid, 0))
+      }),
+    60_000
+  )
+
+  it.live(
+    "a data directory that cannot be initialised fails with the bootstrap server's own reasons (its error log)",
+    () =>
+      Effect.gen(function* () {
+        const error = yield* Effect.flip(Effect.scoped(prepareMariadb({ bufferPoolSize: "bogus" })))
+        assert.strictEqual(error._tag, "MariadbError")
+        assert.include(error.message, "mariadb-install-db failed")
+        assert.include(error.message, "Unknown suffix 'b' used for variable 'innodb-buffer-pool-size'")
       }),
     60_000
   )
