@@ -1,7 +1,7 @@
 /** The live client against s3rver (the fast fake used by functional tests elsewhere). */
 import { randomBytes } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option, Redacted, Stream } from "effect"
+import { Effect, Option, Stream } from "effect"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { s3rver, s3rverConnection } from "../../src/sandbox/s3rver.ts"
 
