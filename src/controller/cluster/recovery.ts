@@ -120,58 +120,49 @@ export type RecoveryOutcome =
   | { readonly _tag: "Unstartable"; readonly reason: string; readonly message: string }
 
 /**
- * Decodes a recovery Job's termination message. A Job that failed without a readable message (killed, OOM,
- * image pull) is reported as `InternalError` with what Kubernetes said.
+ * A Job's termination message decoded with `decode`: its result, or the failure it reported. A Job that failed
+ * without a readable message (killed, OOM, image pull) is reported as `InternalError` with what Kubernetes said
+ * (`fallback`); `job` names it in that message.
  */
-export const recoveryOutcome = (message: string | undefined, fallback: string) =>
-  message === undefined || message.trim() === ""
-    ? Effect.succeed<RecoveryOutcome>({
-        _tag: "Failed",
-        failure: { reason: "InternalError", message: `the recovery Job left no termination message: ${fallback}` }
-      })
-    : decodeRestoreTerminationMessage(message).pipe(
-        Effect.map(
-          (decoded): RecoveryOutcome =>
-            isFailureMessage(decoded) ? { _tag: "Failed", failure: decoded } : { _tag: "Restored", result: decoded }
+const terminationOutcome = <A>(
+  job: string,
+  decode: (message: string) => Effect.Effect<A | FailureMessage, unknown>,
+  message: string | undefined,
+  fallback: string
+): Effect.Effect<
+  { readonly _tag: "Done"; readonly value: A } | { readonly _tag: "Failed"; readonly failure: FailureMessage }
+> => {
+  const failed = (text: string) => ({ _tag: "Failed", failure: { reason: "InternalError", message: text } }) as const
+  return message === undefined || message.trim() === ""
+    ? Effect.succeed(failed(`the ${job} left no termination message: ${fallback}`))
+    : decode(message).pipe(
+        Effect.map((decoded) =>
+          isFailureMessage(decoded)
+            ? ({ _tag: "Failed", failure: decoded } as const)
+            : ({ _tag: "Done", value: decoded as A } as const)
         ),
-        Effect.orElseSucceed(
-          (): RecoveryOutcome => ({
-            _tag: "Failed",
-            failure: {
-              reason: "InternalError",
-              message: `the recovery Job's termination message does not decode: ${message.slice(0, 200)}`
-            }
-          })
-        )
+        Effect.orElseSucceed(() => failed(`the ${job}'s termination message does not decode: ${message.slice(0, 200)}`))
       )
+}
+
+/** Decodes a recovery Job's termination message (see `terminationOutcome`). */
+export const recoveryOutcome = (message: string | undefined, fallback: string): Effect.Effect<RecoveryOutcome> =>
+  Effect.map(
+    terminationOutcome("recovery Job", decodeRestoreTerminationMessage, message, fallback),
+    (outcome): RecoveryOutcome => (outcome._tag === "Done" ? { _tag: "Restored", result: outcome.value } : outcome)
+  )
 
 /** What the recovery plan Job reported; a failure to start or to plan is reported as the recovery Job's is. */
 export type PlanOutcome =
   | { readonly _tag: "Planned"; readonly plan: RecoveryPlanStatus }
   | Exclude<RecoveryOutcome, { readonly _tag: "Restored" }>
 
-/** Decodes a recovery plan Job's termination message (see `recoveryOutcome`). */
+/** Decodes a recovery plan Job's termination message (see `terminationOutcome`). */
 export const planOutcome = (message: string | undefined, fallback: string): Effect.Effect<PlanOutcome> =>
-  message === undefined || message.trim() === ""
-    ? Effect.succeed<PlanOutcome>({
-        _tag: "Failed",
-        failure: { reason: "InternalError", message: `the recovery plan Job left no termination message: ${fallback}` }
-      })
-    : decodeRecoveryPlanTerminationMessage(message).pipe(
-        Effect.map(
-          (decoded): PlanOutcome =>
-            isFailureMessage(decoded) ? { _tag: "Failed", failure: decoded } : { _tag: "Planned", plan: decoded }
-        ),
-        Effect.orElseSucceed(
-          (): PlanOutcome => ({
-            _tag: "Failed",
-            failure: {
-              reason: "InternalError",
-              message: `the recovery plan Job's termination message does not decode: ${message.slice(0, 200)}`
-            }
-          })
-        )
-      )
+  Effect.map(
+    terminationOutcome("recovery plan Job", decodeRecoveryPlanTerminationMessage, message, fallback),
+    (outcome): PlanOutcome => (outcome._tag === "Done" ? { _tag: "Planned", plan: outcome.value } : outcome)
+  )
 
 /** `status.recovery` before the Job finished: what was resolved. */
 export const resolvedRecoveryStatus = (cluster: ClusterRef, plan: RecoveryPlan): RecoveryStatus => ({
