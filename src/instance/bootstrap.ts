@@ -17,7 +17,7 @@ import { execFile } from "node:child_process"
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Data, Effect } from "effect"
-import { LostAndFound } from "../recovery/dataDir.ts"
+import { isEmptyDataDir, LostAndFound } from "../recovery/dataDir.ts"
 import type { ClientTls } from "./client.ts"
 import type { Flavor, OperatorAccounts, ReplicationSource } from "./flavor.ts"
 import { cloneFromPrimary, type ReplicaJoinRecord } from "./replicaJoin.ts"
@@ -35,14 +35,6 @@ export class DataDirBootstrapFailed extends Data.TaggedError("DataDirBootstrapFa
     return `cannot prepare the data directory ${this.dataDir}: ${this.detail}`
   }
 }
-
-const isEmptyDataDir = (dataDir: string) =>
-  Effect.promise(() =>
-    readdir(dataDir).then(
-      (entries) => entries.every((entry) => entry === LostAndFound),
-      () => true
-    )
-  )
 
 const run = (command: string, args: ReadonlyArray<string>) =>
   Effect.callback<{ readonly code: number; readonly stderr: string }>((resume) => {

@@ -23,6 +23,15 @@ import { RestoreCopyBackFailed } from "../api/failures.ts"
 /** The entry a fresh ext4 volume has; allowed in an otherwise empty data directory. */
 export const LostAndFound = "lost+found"
 
+/** Whether `dataDir` holds nothing but a volume's `lost+found` (a missing or unreadable directory counts as empty). */
+export const isEmptyDataDir = (dataDir: string): Effect.Effect<boolean> =>
+  Effect.promise(() =>
+    readdir(dataDir).then(
+      (entries) => entries.every((entry) => entry === LostAndFound),
+      () => true
+    )
+  )
+
 /** What the data directory looks like before a restore. */
 export type DataDirState = "absent" | "empty" | "lostAndFoundOnly"
 

@@ -20,11 +20,12 @@ import { mariadb } from "../../instance/flavor.ts"
 import { backupKeys } from "../../objectstore/layout.ts"
 import { type BackupMetadata, decodeMetadataSync, encodeMetadata } from "../../objectstore/metadata.ts"
 import { ObjectStoreClient } from "../../objectstore/ObjectStoreClient.ts"
+import { isEmptyDataDir } from "../../recovery/dataDir.ts"
 import type { RestoreSource } from "../../recovery/resolve.ts"
 import { restore } from "../../recovery/restore.ts"
 import { startMariadb, writeRestoredServerDefaults } from "../mariadb.ts"
 import { chunkBoundaries } from "../xbstream.ts"
-import { clearPrefix, direct, type FaultLab, isEmptyDataDir, readBytes, sha256Hex, takeBackup } from "./lab.ts"
+import { clearPrefix, direct, type FaultLab, readBytes, sha256Hex, takeBackup } from "./lab.ts"
 
 /** Every kind of damage, applied in turn. */
 export const corruptionKinds = [

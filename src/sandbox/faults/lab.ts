@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import { mkdir, readdir, readFile } from "node:fs/promises"
+import { mkdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, type Scope, Stream } from "effect"
 import { decodeWorkerEnv } from "../../api/jobs.ts"
@@ -118,15 +118,3 @@ export const clearPrefix = (prefix: string) =>
     const uploads = yield* client.listMultipartUploads(prefix)
     yield* Effect.forEach(uploads, (u) => client.abortMultipartUpload(u.key, u.uploadId), { discard: true })
   })
-
-/**
- * Whether a restore left the data directory as it found it: nothing but the volume's `lost+found` (a missing
- * directory counts as empty).
- */
-export const isEmptyDataDir = (dir: string): Effect.Effect<boolean> =>
-  Effect.promise(() =>
-    readdir(dir).then(
-      (entries) => entries.every((e) => e === "lost+found"),
-      () => true
-    )
-  )

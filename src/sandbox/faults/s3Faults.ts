@@ -22,10 +22,11 @@ import { abortUploads } from "../../janitor/abortUploads.ts"
 import { findBackup } from "../../objectstore/catalog.ts"
 import { decodeMetadataSync } from "../../objectstore/metadata.ts"
 import { ObjectStoreClient, type S3ClientTuning } from "../../objectstore/ObjectStoreClient.ts"
+import { isEmptyDataDir } from "../../recovery/dataDir.ts"
 import { restore } from "../../recovery/restore.ts"
 import { type FaultAction, faultProxy } from "../faultProxy.ts"
 import { writeRestoredServerDefaults } from "../mariadb.ts"
-import { direct, type FaultLab, isEmptyDataDir, labConnection, readBytes, sha256Hex, takeBackup } from "./lab.ts"
+import { direct, type FaultLab, labConnection, readBytes, sha256Hex, takeBackup } from "./lab.ts"
 
 /** The kinds of fault injected. */
 export const s3FaultKinds = ["InternalError", "SlowDown", "Reset", "MidBody", "Stall", "Slow"] as const
