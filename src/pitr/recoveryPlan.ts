@@ -54,6 +54,12 @@ export interface RecoveryPlan<B extends BaseBackup = BaseBackup> {
 
 const millis = (time: string): number => Date.parse(time)
 
+/** The order recovery chooses base backups in (the last eligible one wins): by stop time, then by id. */
+export const byStopTime = (
+  a: { readonly stoppedAt: string; readonly backupId: string },
+  b: { readonly stoppedAt: string; readonly backupId: string }
+): number => millis(a.stoppedAt) - millis(b.stoppedAt) || a.backupId.localeCompare(b.backupId)
+
 /** How a target is named in messages and results (`targetGTID 0-1-24`). */
 export const describeTarget = (target: RecoveryTarget): string =>
   target._tag === "Gtid" ? `targetGTID ${target.gtid}` : `targetTime ${target.time}`
@@ -98,9 +104,7 @@ export const planRecovery = <B extends BaseBackup>(input: {
     const targetMillis = target._tag === "Time" ? Math.floor(millis(target.time) / 1000) * 1000 : undefined
 
     const candidates = input.backups.filter((b) => input.backupID === undefined || b.backupId === input.backupID)
-    const eligible = candidates
-      .filter((b) => endsBefore(b, target))
-      .sort((a, b) => millis(a.stoppedAt) - millis(b.stoppedAt) || a.backupId.localeCompare(b.backupId))
+    const eligible = candidates.filter((b) => endsBefore(b, target)).sort(byStopTime)
     const backup = eligible.at(-1)
     if (backup === undefined) {
       return yield* unreachable(

@@ -27,7 +27,7 @@ import { backupIdToDate, parseBackupId } from "../api/backupId.ts"
 import { type BinlogManifest, GtidList } from "../api/binlogArchive.ts"
 import { rfc3339Millis } from "../api/time.ts"
 import { includes, parseGtidList, samePosition } from "../pitr/gtid.ts"
-import { endsBefore } from "../pitr/recoveryPlan.ts"
+import { byStopTime, endsBefore } from "../pitr/recoveryPlan.ts"
 
 /** One backup of the catalog as retention sees it. */
 export interface RetentionBackup {
@@ -58,7 +58,7 @@ const millis = (time: string): number => Date.parse(time)
  * The instant a backup id names (`YYYYMMDDTHHMMSSZ`, UTC): when the backup's Job started. `NaN` for anything
  * else, which compares before nothing: such a backup is never deleted.
  */
-export const backupIdMillis = (backupId: string): number =>
+const backupIdMillis = (backupId: string): number =>
   Option.match(parseBackupId(backupId), { onNone: () => Number.NaN, onSome: (id) => backupIdToDate(id).getTime() })
 
 type Completed<B> = B & { readonly stoppedAt: string }
@@ -74,10 +74,7 @@ export const selectForRetention = <B extends RetentionBackup>(input: {
   readonly window: number
 }): RetentionSelection<B> => {
   const windowStart = input.now - input.window
-  // the recovery plan's order: by stop time, then id
-  const completed = input.backups
-    .filter(isCompleted)
-    .sort((a, b) => millis(a.stoppedAt) - millis(b.stoppedAt) || a.backupId.localeCompare(b.backupId))
+  const completed = input.backups.filter(isCompleted).sort(byStopTime)
   const startTarget = { _tag: "Time", time: rfc3339Millis(windowStart) } as const
   const anchorIndex = completed.findLastIndex((b) => endsBefore({ ...b, endGTID: b.endGTID ?? "" }, startTarget))
   const anchor = anchorIndex < 0 ? undefined : completed[anchorIndex]
