@@ -31,13 +31,10 @@ export const dataMovers: ReadonlySet<string> = new Set(["instance", "backup", "r
 
 const flagName = (flag: string): string => flag.split("=")[0] ?? flag
 
-/** The flags of `wanted` that `execArgv` does not set (by name: a value the caller chose wins). */
-export const missingNodeFlags = (
-  execArgv: ReadonlyArray<string>,
-  wanted: ReadonlyArray<string> = dataMoverNodeFlags
-): ReadonlyArray<string> => {
+/** The data movers' flags that `execArgv` does not set (by name: a value the caller chose wins). */
+const missingNodeFlags = (execArgv: ReadonlyArray<string>): ReadonlyArray<string> => {
   const given = new Set(execArgv.map(flagName))
-  return wanted.filter((flag) => !given.has(flagName(flag)))
+  return dataMoverNodeFlags.filter((flag) => !given.has(flagName(flag)))
 }
 
 /**

@@ -43,7 +43,7 @@ export interface ArchiverMonitor {
 const keyOf = (manifest: BinlogManifest): string => `${manifest.series}/${manifest.file}`
 
 /** Whether the primary holds nothing beyond the archive; `undefined` when either side is unknown. */
-export const caughtUpWith = (lastArchived: ArchivedFile | undefined, serverPosition: string | undefined) =>
+const caughtUpWith = (lastArchived: ArchivedFile | undefined, serverPosition: string | undefined) =>
   lastArchived === undefined || serverPosition === undefined
     ? undefined
     : includes(parseGtidList(lastArchived.gtidState), parseGtidList(serverPosition))
@@ -121,7 +121,7 @@ export const makeArchiverMonitor = (): ArchiverMonitor => {
 const states: ReadonlyArray<ArchiverState> = ["starting", "ok", "ownedByOtherCluster", "serverUnreachable", "failed"]
 
 /** The archiver's Prometheus text (exposition format 0.0.4). */
-export const renderArchiverMetrics = (status: ArchiverStatus): string => {
+const renderArchiverMetrics = (status: ArchiverStatus): string => {
   const lines: Array<string> = []
   const metric = (name: string, type: "gauge" | "counter", help: string, series: ReadonlyArray<string>) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...series)

@@ -283,7 +283,7 @@ const backup = Command.make(
 )
 
 /** Continuous archiving and the recoverability window, as the Cluster's status records them. */
-export const archivingLines = (st: ClusterStatus): ReadonlyArray<string> => {
+const archivingLines = (st: ClusterStatus): ReadonlyArray<string> => {
   const condition = st.conditions?.find((c) => c.type === "ContinuousArchiving")
   if (condition === undefined) return []
   const archive = st.binlogArchive
