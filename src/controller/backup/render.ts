@@ -40,6 +40,7 @@ import {
 } from "../../api/names.ts"
 import type { ObjectStore } from "../../api/objectStore.ts"
 import type { Job, Role, RoleBinding, ServiceAccount } from "../../kube/resources.ts"
+import { urlHost } from "../../platform/urlHost.ts"
 import { objectStoreAccess, objectStoreVolumeName, sdkHome } from "../objectStoreAccess.ts"
 
 /** Retries of a failed worker Pod before the Job fails (`backoffLimit`): each retry reuses the backup id. */
@@ -74,8 +75,6 @@ export interface BackupJobInput {
   /** `<path>/<cluster>/<backup-name>/<backup-id>/` */
   readonly prefix: string
 }
-
-const bracketed = (ip: string): string => (ip.includes(":") ? `[${ip}]` : ip)
 
 const ownerReference = (backup: Backup) => ({
   apiVersion: backup.apiVersion,
@@ -165,7 +164,7 @@ export const workerEnv = (input: BackupJobInput): WorkerEnvVars => {
     BACKUP_NAME: input.backup.metadata.name ?? "",
     ...(input.backup.metadata.uid === undefined ? {} : { BACKUP_UID: input.backup.metadata.uid }),
     BACKUP_ID: input.backupId,
-    BACKUP_INSTANCE_URL: `https://${bracketed(input.podIP)}:${instanceManagerApiPort}`,
+    BACKUP_INSTANCE_URL: `https://${urlHost(input.podIP)}:${instanceManagerApiPort}`,
     BACKUP_INSTANCE_NAME: input.instanceName,
     BACKUP_TLS_CA_FILE: `${tlsMountPath}/ca.crt`,
     BACKUP_TLS_CERT_FILE: `${tlsMountPath}/tls.crt`,

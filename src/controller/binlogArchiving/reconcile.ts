@@ -12,6 +12,7 @@ import type { Cluster } from "../../api/cluster.ts"
 import { binlogArchiverLabels, binlogArchiverName } from "../../api/names.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { type Deployment, Resources } from "../../kube/resources.ts"
+import { urlHost } from "../../platform/urlHost.ts"
 import { Caches } from "../Caches.ts"
 import type { ClusterRef } from "../cluster/render.ts"
 import { Events, event, type PendingEvent } from "../Events.ts"
@@ -93,7 +94,7 @@ const observeArchiver = Effect.fn("ClusterReconciler.observeArchiver")(function*
   if (ip === undefined) {
     return { _tag: "NoPod", deployment: binlogArchiverName(cluster.name) } as ArchiverObservation
   }
-  const url = `http://${ip.includes(":") ? `[${ip}]` : ip}:${archiverStatusPort}${archiverStatusPaths.status}`
+  const url = `http://${urlHost(ip)}:${archiverStatusPort}${archiverStatusPaths.status}`
   return yield* client.status(url).pipe(
     Effect.map((status): ArchiverObservation => ({ _tag: "Reported", status })),
     Effect.catchTag("ArchiverStatusUnavailable", (e) =>

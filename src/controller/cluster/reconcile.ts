@@ -28,6 +28,7 @@ import {
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { type ConfigMap, type KubeObject, type Pod, type Resource, Resources } from "../../kube/resources.ts"
+import { urlHost } from "../../platform/urlHost.ts"
 import { unstartableReasons } from "../backup/decide.ts"
 import { ArchiverStatusClient } from "../binlogArchiving/ArchiverStatusClient.ts"
 import { completedBackupsOf, decideArchiving } from "../binlogArchiving/decide.ts"
@@ -291,7 +292,7 @@ const observeInstances = Effect.fn("ClusterReconciler.observeInstances")(functio
                 yield* Effect.option(
                   client.status({
                     instance: name,
-                    url: `https://${ip.includes(":") ? `[${ip}]` : ip}:${ports.api}`,
+                    url: `https://${urlHost(ip)}:${ports.api}`,
                     // dial the IP, verify the Pod's DNS name from the server certificate
                     tls: { ...tls, servername: instanceDnsName(cluster.name, name, cluster.namespace) }
                   })
