@@ -49,6 +49,7 @@ import { operatorLabels, operatorNames, operatorNamespace } from "../api/install
 import { labels, secretNames } from "../api/names.ts"
 import { hasExited, stopChild } from "../platform/childProcess.ts"
 import type { Denial } from "./apiAccess.ts"
+import { isReady, selectorString } from "./controllers/informer.ts"
 import { FakeApiServer } from "./FakeApiServer.ts"
 import { type SqlClient, sqlClient } from "./mariadb.ts"
 import { executable } from "./processes.ts"
@@ -264,9 +265,7 @@ const parsedOr = (text: string, fallback: Json): Json => {
 /** The installation `operator: "pod"` applies unless told otherwise. */
 const defaultKustomization = join(projectRoot, "deploy", "default")
 
-const operatorSelector = Object.entries(operatorLabels)
-  .map(([key, value]) => `${key}=${value}`)
-  .join(",")
+const operatorSelector = selectorString({ matchLabels: operatorLabels })
 
 /** The operator's current Pod (the newest not being deleted) and its log. */
 const operatorPodOf = (kubectl: (args: ReadonlyArray<string>) => Effect.Effect<CommandRun>) => {
@@ -316,9 +315,7 @@ const installOperatorPod = (install: {
           if (!available) return undefined
           const found = yield* operatorPod.current
           const name: string | undefined = found?.metadata.name
-          const ready = (found?.status?.conditions ?? []).some(
-            (condition: Json) => condition.type === "Ready" && condition.status === "True"
-          )
+          const ready = found !== undefined && isReady(found)
           if (name === undefined || name === replacing || !ready) return undefined
           const lease = yield* getIn(operatorNamespace, "leases", operatorNames.leaderElectionLease)
           const holder = lease?.spec?.holderIdentity
