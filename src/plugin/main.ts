@@ -18,8 +18,8 @@
 
 import { NodeServices } from "@effect/platform-node"
 import type { KubeConfig } from "@kubernetes/client-node"
-import { Cause, Clock, Console, Effect, Exit, Option } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
+import { Cause, Clock, Console, Data, Effect, Exit, Option } from "effect"
+import { Argument, CliError, Command, Flag } from "effect/cli"
 import { stringify } from "yaml"
 import type { Backup } from "../api/backup.ts"
 import type { ClusterStatus } from "../api/cluster.ts"
@@ -260,11 +260,11 @@ const backup = Command.make(
     Effect.gen(function* () {
       if (Option.isNone(options.cluster)) {
         return yield* Effect.fail(
-          new UsageError("backup needs a CLUSTER (or a subcommand: list, describe); see --help")
+          new UsageError({ message: "backup needs a CLUSTER (or a subcommand: list, describe); see --help" })
         )
       }
       if (options.online && options.offline)
-        return yield* Effect.fail(new UsageError("--online and --offline exclude each other"))
+        return yield* Effect.fail(new UsageError({ message: "--online and --offline exclude each other" }))
       const s = yield* session
       const cluster = options.cluster.value
       const name = Option.getOrUndefined(options.name) ?? `${cluster}-${slotSuffix(yield* Clock.currentTimeMillis)}`
@@ -387,9 +387,7 @@ const status = Command.make(
 )
 
 /** A command used wrongly (exit code 2). */
-class UsageError extends Error {
-  readonly _tag = "UsageError"
-}
+class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
 
 const app = root.pipe(Command.withSubcommands([backup, status]))
 
@@ -404,13 +402,7 @@ export const pluginMain = (argv: ReadonlyArray<string>): Promise<number> =>
         process.stderr.write(`error: ${failure.message}\n`)
         return 2
       }
-      if (
-        failure !== undefined &&
-        typeof failure === "object" &&
-        "_tag" in failure &&
-        String(failure._tag) === "ShowHelp"
-      )
-        return 2
+      if (CliError.isCliError(failure) && failure._tag === "ShowHelp") return 2
       const message = failure instanceof Error ? failure.message : Cause.pretty(exit.cause)
       process.stderr.write(`error: ${message}\n`)
       return 1

@@ -207,6 +207,10 @@ describe("kubectl cloudnative-mysql (real kubectl, plugin on PATH)", () => {
 
         const usage = yield* run("cloudnative-mysql", "--context", "fake", "backup")
         assert.strictEqual(usage.code, 2)
+        assert.include(usage.stderr, "error: backup needs a CLUSTER")
+        const both = yield* run("cloudnative-mysql", "--context", "fake", "backup", "c", "--online", "--offline")
+        assert.strictEqual(both.code, 2)
+        assert.include(both.stderr, "error: --online and --offline exclude each other")
         const unreachable = yield* run("cloudnative-mysql", "backup", "list")
         assert.strictEqual(unreachable.code, 1)
         assert.include(unreachable.stderr, "error:")
