@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type { FlavorName } from "./common.ts"
 
 /** Where the images are published. */
 export const imageRegistry = "ghcr.io/cloudnative-mysql"
@@ -14,13 +15,10 @@ export const operatorImageRepository = `${imageRegistry}/cloudnative-mysql`
 /** The instance images: server + backup tool of matching versions + the same cloudnative-mysql build. */
 export const instanceImageRepository = `${imageRegistry}/cloudnative-mysql-instance`
 
-/** The server flavours. */
-export type Flavor = "mysql" | "mariadb"
-
 /** One instance image tag. */
 export interface InstanceImage {
   readonly tag: string
-  readonly flavor: Flavor
+  readonly flavor: FlavorName
   readonly server: string
   readonly backupTool: string
 }
@@ -45,7 +43,7 @@ export const instanceImageOf = (reference: string): InstanceImage | undefined =>
 }
 
 /** The server flavour of an image: from our image table, else guessed from its name (custom builds). */
-export const flavorOfImage = (image: string): Flavor =>
+export const flavorOfImage = (image: string): FlavorName =>
   instanceImageOf(image)?.flavor ?? (image.includes("mariadb") ? "mariadb" : "mysql")
 
 /** The operator image of a release (`version` is the package version, e.g. `0.1.0`). */

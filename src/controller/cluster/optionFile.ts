@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import type { Flavor } from "../../api/images.ts"
+import type { FlavorName } from "../../api/common.ts"
 import type { InstanceRole } from "../../api/names.ts"
 import { flavorOf } from "../../instance/flavor.ts"
 
@@ -24,7 +24,7 @@ export interface ServerPaths {
 
 /** One instance's option file. */
 export interface OptionFileInput {
-  readonly flavor: Flavor
+  readonly flavor: FlavorName
   readonly serverId: number
   readonly role: InstanceRole
   readonly port: number
