@@ -12,6 +12,9 @@
  *   moved are removed again.
  * - `clear` empties the data directory back to its original state (only `lost+found` stays) when a later
  *   step fails after install.
+ * - `syncDataDir` flushes the file system that holds it (`sync --file-system`, syncfs(2)) before the restore
+ *   reports success: neither `--copy-back` nor the renames nor the private server's replay fsync what they
+ *   write, and a node that loses power after "restore completed" must not come back with less.
  *
  * @since 0.1.0
  */
@@ -19,6 +22,7 @@ import { mkdir, mkdtemp, readdir, rename, rm, rmdir } from "node:fs/promises"
 import { basename, dirname, join } from "node:path"
 import { Effect } from "effect"
 import { RestoreCopyBackFailed } from "../api/failures.ts"
+import { describeTail, runTool } from "./tool.ts"
 
 /** The entry a fresh ext4 volume has; allowed in an otherwise empty data directory. */
 export const LostAndFound = "lost+found"
@@ -111,6 +115,13 @@ export const install = Effect.fn("recovery.install")(function* (staging: string,
       )
     )
   )
+})
+
+/** Flushes the file system that holds `dataDir` to stable storage (see the module comment). */
+export const syncDataDir = Effect.fn("recovery.syncDataDir")(function* (dataDir: string) {
+  const synced = yield* runTool("sync", ["--file-system", dataDir])
+  if (synced.exitCode !== 0)
+    return yield* failed(dataDir, `flushing the restored files to disk failed: ${describeTail(synced)}`)
 })
 
 /** Removes everything the restore put into the data directory (all but `lost+found`, which it never adds). */

@@ -37,7 +37,7 @@ import { formatGtidList, parseGtidList } from "../pitr/gtid.ts"
 import { eligibility, preparePointInTime } from "../pitr/pointInTimeRecovery.ts"
 import { describeTarget, type RecoveryTarget } from "../pitr/recoveryPlan.ts"
 import { applyPlan } from "../pitr/replay.ts"
-import { checkDataDir, clear, install, makeStagingDir, removeDir } from "./dataDir.ts"
+import { checkDataDir, clear, install, makeStagingDir, removeDir, syncDataDir } from "./dataDir.ts"
 import { applyGtidState } from "./gtidState.ts"
 import { baseBackupOf, type ResolvedBackup, type RestoreSource, resolveBackup } from "./resolve.ts"
 import { describeTail, runTool } from "./tool.ts"
@@ -256,6 +256,7 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
     }).pipe(Effect.tapError(() => clear(dataDir)))
     if (typeof replayed === "string") gtid = replayed
   }
+  yield* syncDataDir(dataDir).pipe(Effect.tapError(() => clear(dataDir)))
   const stoppedAt = yield* nowMetaV1Time
   const result: RestoreResult = {
     backupId: backup.metadata.backupId,
