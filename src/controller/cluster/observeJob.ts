@@ -7,7 +7,7 @@
 import { Effect, Option } from "effect"
 import type { Pod } from "../../kube/resources.ts"
 import { unstartableReasons } from "../backup/decide.ts"
-import { Caches } from "../Caches.ts"
+import { Caches, indexes, ownerIndexValue } from "../Caches.ts"
 import type { ClusterRef } from "./render.ts"
 
 type Waiting = { readonly waiting?: { readonly reason?: string; readonly message?: string } }
@@ -46,10 +46,11 @@ export const observeJob = Effect.fn("ClusterReconciler.observeJob")(function* <O
   const finished = (job.status?.conditions ?? []).find(
     (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True"
   )
-  // by the owner's uid (not an index: a just-synced cache may not have indexed every object yet)
-  const pods = (yield* caches.pods.list(cluster.namespace)).filter((pod) =>
-    (pod.metadata?.ownerReferences ?? []).some((owner) => owner.uid === job.metadata?.uid && owner.kind === "Job")
-  )
+  // the index is by owner name: a Pod of an earlier Job of that name is not this one's
+  const pods = (yield* caches.pods.byIndex(
+    indexes.podsByOwner,
+    ownerIndexValue("Job", cluster.namespace, jobName)
+  )).filter((pod) => (pod.metadata?.ownerReferences ?? []).some((owner) => owner.uid === job.metadata?.uid))
   if (finished === undefined) {
     const stuck = unstartable(pods)
     return stuck === undefined ? ("running" as const) : { outcome: { _tag: "Unstartable", ...stuck } as const }

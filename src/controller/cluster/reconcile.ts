@@ -32,7 +32,7 @@ import { urlHost } from "../../platform/urlHost.ts"
 import { ArchiverStatusClient } from "../binlogArchiving/ArchiverStatusClient.ts"
 import { completedBackupsOf, decideArchiving } from "../binlogArchiving/decide.ts"
 import { archiverPollSeconds, reconcileArchiver } from "../binlogArchiving/reconcile.ts"
-import { Caches } from "../Caches.ts"
+import { Caches, indexes } from "../Caches.ts"
 import * as Controller from "../Controller.ts"
 import { Events } from "../Events.ts"
 import { reconcileRetention } from "../retention/reconcile.ts"
@@ -204,9 +204,8 @@ const observeInstances = Effect.fn("ClusterReconciler.observeInstances")(functio
     namespace: cluster.namespace,
     labelSelector: `${labels.cluster}=${cluster.name},${labels.component}=database`
   })
-  const pods = (yield* caches.pods.list(cluster.namespace)).filter(
-    (pod) =>
-      pod.metadata?.labels?.[labels.cluster] === cluster.name && pod.metadata?.labels?.[labels.component] === "database"
+  const pods = (yield* caches.pods.byIndex(indexes.podsByCluster, `${cluster.namespace}/${cluster.name}`)).filter(
+    (pod) => pod.metadata?.labels?.[labels.component] === "database"
   )
   const serials = new Map<number, { hasPvc: boolean; pod?: Pod }>()
   const entry = (serial: number) => {
@@ -304,7 +303,9 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
   const tls = yield* ensureSecrets(cluster)
   yield* ensureServices(cluster)
   const archiver = yield* reconcileArchiver(cluster, object)
-  const retention = yield* reconcileRetention(cluster, object)
+  // read once: retention marks Backups' conditions, which the archiving decision does not read
+  const backups = yield* caches.backups.byIndex(indexes.backupsByCluster, `${cluster.namespace}/${cluster.name}`)
+  const retention = yield* reconcileRetention(cluster, object, backups)
   const recovery = yield* observeRecovery(cluster, status)
   const instances = yield* observeInstances(cluster, tls)
   const decision = decide(
@@ -334,7 +335,7 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
     {
       status: decision.status,
       observation: archiver,
-      backups: completedBackupsOf(yield* caches.backups.list(cluster.namespace), cluster.name),
+      backups: completedBackupsOf(backups, cluster.name),
       generation: object.metadata.generation
     },
     yield* nowTime

@@ -8,6 +8,7 @@
  * @since 0.2.0
  */
 import { Effect, Option, Schema } from "effect"
+import type { Backup } from "../../api/backup.ts"
 import type { Cluster } from "../../api/cluster.ts"
 import { retentionJobName } from "../../api/names.ts"
 import { RetentionTerminationMessage } from "../../api/retentionJob.ts"
@@ -70,20 +71,19 @@ const observeRetentionJob = Effect.fn("ClusterReconciler.observeRetentionJob")(f
 })
 
 /**
- * Observes, decides and acts for the retention of `cluster`; returns the new `status.retention` (or
+ * Observes, decides and acts for the retention of `cluster` (`backups`: the Cluster's, as the caches hold them); returns the new `status.retention` (or
  * `undefined`), the Cluster's Events and when to look again. API errors fail the reconcile (it is retried),
  * except a Backup whose status changed under the mark: it is marked at the next look.
  */
 export const reconcileRetention = Effect.fn("ClusterReconciler.reconcileRetention")(function* (
   cluster: ClusterRef,
-  object: Cluster
+  object: Cluster,
+  backups: ReadonlyArray<Backup>
 ) {
   const api = yield* KubeApi
-  const caches = yield* Caches
   const recorder = yield* Events
   const now = yield* nowMillis
   const job = yield* observeRetentionJob(cluster, now)
-  const backups = (yield* caches.backups.list(cluster.namespace)).filter((b) => b.spec.cluster.name === cluster.name)
   const decision = decideRetention({ cluster, previous: object.status?.retention, job, backups, now })
   let unmarked = 0
   for (const mark of decision.marks) {
