@@ -16,48 +16,21 @@
  */
 import { Duration, Effect, Layer } from "effect"
 import type { ArchiverStatus } from "../src/api/binlogArchive.ts"
-import { instanceImage } from "../src/api/images.ts"
 import { binlogArchiverLabels } from "../src/api/names.ts"
 import { ArchiverStatusClient } from "../src/controller/binlogArchiving/ArchiverStatusClient.ts"
 import { Caches } from "../src/controller/Caches.ts"
 import { InstanceStatusClient } from "../src/controller/cluster/InstanceStatusClient.ts"
 import { reconcileCluster } from "../src/controller/cluster/reconcile.ts"
 import { Events, type RecordedEvent } from "../src/controller/Events.ts"
-import type { InstanceStatus } from "../src/instance/protocol.ts"
 import { KubeApi } from "../src/kube/KubeApi.ts"
 import { Resources } from "../src/kube/resources.ts"
 import { archiveSegments } from "../src/pitr/archiveSegments.ts"
 import { FakeCluster } from "../src/sandbox/FakeCluster.ts"
 import { layerFake } from "../src/sandbox/KubeApiFake.ts"
+import { clusterObject, instanceStatus, objectStore } from "../test/controller/cluster/fixtures.ts"
 
-const namespace = "bench"
+const namespace = "ns"
 const ref = (plural: string, group = "", version = "v1") => ({ group, version, plural, namespace })
-
-const objectStore = {
-  bucket: "backups",
-  path: "prod",
-  endpoint: "http://s3.example:9000",
-  forcePathStyle: true,
-  credentials: {
-    accessKeyId: { name: "s3-creds", key: "access" },
-    secretAccessKey: { name: "s3-creds", key: "secret" }
-  }
-}
-
-const instanceStatus = (role: "primary" | "replica"): InstanceStatus => ({
-  role,
-  ready: true,
-  flavor: "mariadb",
-  serverVersion: "10.11.19-MariaDB",
-  readOnly: role === "replica",
-  executedGtid: "0-1-10",
-  binlog: { file: "mysql-bin.000001", position: 400 },
-  replication:
-    role === "replica"
-      ? [{ name: "", sourceHost: "c-rw", ioRunning: true, sqlRunning: true, lagSeconds: 0, lastError: null }]
-      : [],
-  backupRunning: false
-})
 
 const archiverStatus: ArchiverStatus = {
   version: 1,
@@ -87,19 +60,14 @@ const measure = (archiving: boolean, failedRecovery = false) =>
         return archiverStatus
       })
     )
-    yield* api.create(Resources.clusters, {
-      apiVersion: "mysql.cloudnative-mysql.io/v1alpha1",
-      kind: "Cluster",
-      metadata: { namespace, name: "c" },
-      spec: {
-        instances: 3,
-        imageName: instanceImage("mariadb-10.11"),
-        storage: { size: "1Gi" },
+    yield* api.create(
+      Resources.clusters,
+      clusterObject("c", {
         backup: { objectStore, ...(archiving ? { binlogArchiving: { enabled: true, flushInterval: "5m" } } : {}) },
         // a recovery from a source that is not declared: the Cluster fails and stays so until its spec changes
         ...(failedRecovery ? { bootstrap: { recovery: { source: "missing" } } } : {})
-      }
-    })
+      })
+    )
     return yield* Effect.gen(function* () {
       const caches = yield* Caches
       yield* caches.synced
