@@ -1,7 +1,8 @@
 /**
  * The controller-manager's shared caches: one informer per watched kind (a reflector per watched namespace, or
  * one across all namespaces), shared by every controller, with secondary indexes so a reconcile finds an
- * object's dependents without scanning (`backupsByCluster`, `jobsByOwner`, `podsByOwner`, `podsByCluster`).
+ * object's dependents without scanning (`backupsByCluster`, `jobsByOwner`, `podsByOwner`, `podsByCluster`). The
+ * indexes are filed in the step that changes the cache (the reflector's `onChange`), so they never lag it.
  * Reconcilers read from here, never from the API server; they write through `KubeApi`.
  *
  * Jobs and Pods are watched by the `app.kubernetes.io/managed-by=cloudnative-mysql` label only: the operator
@@ -166,16 +167,6 @@ const namespaceOfKey = (key: string): string | undefined => {
 const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches: CachesOptions) =>
   Effect.gen(function* () {
     const namespaces = caches.namespaces !== undefined && caches.namespaces.length > 0 ? caches.namespaces : [undefined]
-    const reflectors = yield* Effect.forEach(namespaces, (namespace) =>
-      makeReflector({
-        resource: options.resource,
-        namespace,
-        labelSelector: options.labelSelector,
-        resyncPeriod: caches.resyncPeriod ?? Duration.minutes(10),
-        transform: (object: A) => compacted((options.transform ?? withoutManagedFields)(object))
-      })
-    )
-    const reflectorFor = new Map(namespaces.map((namespace, i) => [namespace, reflectors[i]!]))
     const indexers = Object.entries(options.indexers ?? {})
     // index name → value → keys; an object is unfiled under the values of the version it had (the event's
     // `previous`), so nothing per object is kept besides the keys themselves
@@ -206,10 +197,22 @@ const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches:
       }
     }
     const file = (event: ReflectorEvent<A>) => {
-      if (event.type === "Resync") return
       if (event.previous !== undefined) unindex(event.key, event.previous)
       if (event.type !== "Deleted") reindex(event.key, event.object)
     }
+    // filed as the reflector changes its cache, not when the event reaches the handlers: a reconcile never finds
+    // an object with `get` that `byIndex` misses (right after the first list, say)
+    const reflectors = yield* Effect.forEach(namespaces, (namespace) =>
+      makeReflector({
+        resource: options.resource,
+        namespace,
+        labelSelector: options.labelSelector,
+        resyncPeriod: caches.resyncPeriod ?? Duration.minutes(10),
+        transform: (object: A) => compacted((options.transform ?? withoutManagedFields)(object)),
+        onChange: file
+      })
+    )
+    const reflectorFor = new Map(namespaces.map((namespace, i) => [namespace, reflectors[i]!]))
 
     const get = (key: string): Effect.Effect<Option.Option<A>> => {
       const reflector = reflectorFor.get(namespaceOfKey(key)) ?? reflectorFor.get(undefined)
@@ -223,12 +226,7 @@ const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches:
 
     for (const reflector of reflectors) {
       yield* reflector.events.pipe(
-        Stream.runForEach((event) =>
-          Effect.suspend(() => {
-            file(event)
-            return Effect.forEach([...handlers], (handler) => handler(event), { discard: true })
-          })
-        ),
+        Stream.runForEach((event) => Effect.forEach([...handlers], (handler) => handler(event), { discard: true })),
         Effect.forkScoped
       )
     }

@@ -70,6 +70,12 @@ export interface ReflectorOptions<A extends KubeObject> extends ListOptions {
    * `namespace` and `resourceVersion`.
    */
   readonly transform?: ((object: A) => A) | undefined
+  /**
+   * Called with every `Added`, `Updated` and `Deleted` in the same step that changes the cache, before the event
+   * is emitted (client-go's indexer updates its store and indexes together): what a consumer keeps beside the
+   * cache, such as secondary indexes, never lags it, while the events may wait in the stream's buffer.
+   */
+  readonly onChange?: ((event: ReflectorEvent<A>) => void) | undefined
 }
 
 const defaultReconnectBackoff: Schedule.Schedule<unknown, unknown> = Schedule.min([
@@ -111,6 +117,10 @@ export const makeReflector = <A extends KubeObject>(options: ReflectorOptions<A>
         Effect.gen(function* () {
           const api = yield* KubeApi
           const emit = (event: ReflectorEvent<A>) => Queue.offer(queue, event)
+          const changed = (event: ReflectorEvent<A>) => {
+            options.onChange?.(event)
+            return emit(event)
+          }
 
           /** Replaces the cache with a full list, emitting the difference. */
           const relist = Effect.gen(function* () {
@@ -122,15 +132,15 @@ export const makeReflector = <A extends KubeObject>(options: ReflectorOptions<A>
               seen.add(key)
               const previous = objects.get(key)
               objects.set(key, object)
-              if (previous === undefined) yield* emit({ type: "Added", key, object })
+              if (previous === undefined) yield* changed({ type: "Added", key, object })
               else if (versionOf(previous) !== versionOf(object)) {
-                yield* emit({ type: "Updated", key, object, previous })
+                yield* changed({ type: "Updated", key, object, previous })
               }
             }
             for (const [key, object] of objects) {
               if (!seen.has(key)) {
                 objects.delete(key)
-                yield* emit({ type: "Deleted", key, object, previous: object })
+                yield* changed({ type: "Deleted", key, object, previous: object })
               }
             }
             resourceVersion = list.resourceVersion
@@ -148,14 +158,14 @@ export const makeReflector = <A extends KubeObject>(options: ReflectorOptions<A>
             const previous = objects.get(key)
             if (event.type === "DELETED") {
               objects.delete(key)
-              return emit({ type: "Deleted", key, object, previous })
+              return changed({ type: "Deleted", key, object, previous })
             }
             objects.set(key, object)
-            if (previous === undefined) return emit({ type: "Added", key, object })
+            if (previous === undefined) return changed({ type: "Added", key, object })
             // a replayed ADDED after a reconnect carries the version we already have: nothing changed
             return versionOf(previous) === versionOf(object)
               ? Effect.void
-              : emit({ type: "Updated", key, object, previous })
+              : changed({ type: "Updated", key, object, previous })
           }
 
           const watchTimeout = Effect.suspend(() =>

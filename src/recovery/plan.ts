@@ -19,23 +19,19 @@ import type { RecoveryTargetUnreachable } from "../api/failures.ts"
 import { binlogArchivePrefixOfBackup } from "../objectstore/binlogLayout.ts"
 import { eligibility, planPointInTime } from "../pitr/pointInTimeRecovery.ts"
 import { describeTarget, type RecoveryTarget } from "../pitr/recoveryPlan.ts"
+import { firstWithinBytes } from "../platform/firstWithinBytes.ts"
 import { baseBackupOf, type ResolvedBackup, type RestoreSource, resolveBackup } from "./resolve.ts"
 
 /** At most this many bytes of file list: with the rest of the plan it stays inside a 4 KiB termination message. */
 export const fileListBytes = 2048
 
 /** The first planned files, at most `recoveryPlanFileLimit` and `fileListBytes` of JSON (names may be long). */
-export const listedFiles = (files: ReadonlyArray<BinlogManifest>): ReadonlyArray<PlannedBinlogFile> => {
-  const listed: Array<PlannedBinlogFile> = []
-  let bytes = 2
-  for (const f of files.slice(0, recoveryPlanFileLimit)) {
-    const entry = { series: f.series, file: f.file, size: f.size }
-    bytes += Buffer.byteLength(JSON.stringify(entry)) + 1
-    if (bytes > fileListBytes) break
-    listed.push(entry)
-  }
-  return listed
-}
+export const listedFiles = (files: ReadonlyArray<BinlogManifest>): ReadonlyArray<PlannedBinlogFile> =>
+  firstWithinBytes(
+    files.slice(0, recoveryPlanFileLimit).map((f) => ({ series: f.series, file: f.file, size: f.size })),
+    recoveryPlanFileLimit,
+    fileListBytes
+  )
 
 const unreachable = (
   target: RecoveryTarget,

@@ -37,6 +37,7 @@ import { type CatalogEntry, listBackups } from "../objectstore/catalog.ts"
 import { ObjectStoreClient, withObjectStoreFromEnv } from "../objectstore/ObjectStoreClient.ts"
 import { defaultRetryPolicy, type RetryPolicy, withRetry } from "../pipeline/retry.ts"
 import { archivedManifests } from "../pitr/archiveCatalog.ts"
+import { firstWithinBytes } from "../platform/firstWithinBytes.ts"
 import { type RetentionBackup, selectForRetention } from "./select.ts"
 
 /** What one run does. */
@@ -48,18 +49,6 @@ export interface RetentionRun {
 }
 
 type Entry = CatalogEntry & RetentionBackup
-
-/** The first items, at most `count` of them and at most `bytes` of JSON together. */
-const within = <A>(items: ReadonlyArray<A>, count: number, bytes: number): ReadonlyArray<A> => {
-  let used = 0
-  const taken: Array<A> = []
-  for (const item of items.slice(0, count)) {
-    used += JSON.stringify(item).length + 1
-    if (used > bytes) break
-    taken.push(item)
-  }
-  return taken
-}
 
 const refOf = (b: RetentionBackup): RetainedBackupRef => ({
   backupName: b.backupName,
@@ -106,7 +95,7 @@ export const runRetention = Effect.fn("retention.run")(function* (
     now,
     window: retentionWindowMillis(run.policy)
   })
-  const listed = within(selection.backups.map(refOf), maxBackupsPerRun, maxListedBackupBytes)
+  const listed = firstWithinBytes(selection.backups.map(refOf), maxBackupsPerRun, maxListedBackupBytes)
   const backups = selection.backups.slice(0, listed.length)
   const result: RetentionResult = {
     dryRun: run.dryRun,
@@ -115,7 +104,7 @@ export const runRetention = Effect.fn("retention.run")(function* (
     ...(selection.anchor === undefined ? {} : { anchorBackupId: selection.anchor.backupId }),
     backups: listed,
     moreBackups: selection.backups.length - backups.length,
-    binlogFiles: within(
+    binlogFiles: firstWithinBytes(
       selection.binlogFiles.map((m) => `${m.series}/${m.file}`),
       maxListedBinlogFiles,
       maxListedBinlogBytes

@@ -24,29 +24,15 @@ import { archiveSegments } from "../../src/pitr/archiveSegments.ts"
 import { planRecovery } from "../../src/pitr/recoveryPlan.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
 import { layerFake } from "../../src/sandbox/KubeApiFake.ts"
+import { gtidState, historyManifest } from "../pitr/history.ts"
 import { backupObject, clusterObject, objectStore, reconcileFresh } from "./cluster/fixtures.ts"
 
-// one domain; transaction k is 0-1-k, committed at second 10k
+// one domain; transaction k is 0-1-k, committed at second 10k (test/pitr/history.ts)
 const T0 = Date.parse("2026-12-01T08:00:00Z")
 const time = (seconds: number): string => new Date(T0 + seconds * 1000).toISOString().replace(".000Z", "Z")
-const state = (seq: number): string => (seq === 0 ? "" : `0-1-${seq}`)
 
-const file = (n: number, from: number, to: number): BinlogManifest => ({
-  version: 1,
-  cluster: "c",
-  flavor: "mariadb",
-  series: "server-1",
-  file: `mysql-bin.${String(n).padStart(6, "0")}`,
-  size: 300,
-  sha256: "f".repeat(64),
-  serverId: 1,
-  gtidStateBefore: state(from),
-  gtidStateAfter: state(to),
-  ...(to > from ? { firstGTID: `0-1-${from + 1}`, lastGTID: `0-1-${to}` } : {}),
-  firstEventTime: time(10 * from + 1),
-  lastEventTime: time(10 * to + 3),
-  archivedAt: time(10 * to + 4)
-})
+// file n (1-based) holds transactions from+1 … to
+const file = (n: number, from: number, to: number): BinlogManifest => historyManifest(time)(n - 1, from, to)
 
 /** Consecutive files of `sizes` transactions; `dropped[i]` leaves file i out of the archive. */
 const archiveOf = (sizes: ReadonlyArray<number>, dropped: ReadonlyArray<boolean>) => {
@@ -60,7 +46,7 @@ const archiveOf = (sizes: ReadonlyArray<number>, dropped: ReadonlyArray<boolean>
 
 const backup = (seq: number): CompletedBackup => ({
   name: `b${seq}`,
-  endGTID: state(seq),
+  endGTID: gtidState(seq),
   stoppedAt: time(10 * seq + 5)
 })
 
@@ -128,7 +114,7 @@ describe("recoverability window", () => {
         if (backups.length === 0) return assert.strictEqual(result.reason, "NoBaseBackup")
         // a backup past the archive's end is no base for it (with the empty end state the plan would not say so)
         for (const b of backups.filter((b) => seqOf(b.endGTID) <= end)) {
-          assert.isFalse(yield* reaches(b, manifests, state(end)), `${b.name} reaches the end`)
+          assert.isFalse(yield* reaches(b, manifests, gtidState(end)), `${b.name} reaches the end`)
         }
         assert.strictEqual(result.reason, seqs.some((s) => s <= end) ? "ArchiveGap" : "ArchiveBehindBackup")
       })
@@ -165,8 +151,8 @@ const report = (over: Partial<ArchiverStatus> = {}): ArchiverStatus => ({
     file: "server-1/mysql-bin.000002",
     gtidState: "0-1-5",
     lastGTID: "0-1-5",
-    eventTime: time(53),
-    archivedAt: time(54)
+    eventTime: time(52),
+    archivedAt: time(53)
   },
   segments: archiveSegments([file(1, 0, 3), file(2, 3, 5)]),
   caughtUp: false,
@@ -190,12 +176,12 @@ describe("ContinuousArchiving", () => {
     assert.strictEqual(condition?.reason, "Archiving")
     assert.strictEqual(
       condition?.message,
-      `archiving series server-1; recoverable from backup b2 (0-1-2, ${time(25)}) to 0-1-5 (${time(53)})`
+      `archiving series server-1; recoverable from backup b2 (0-1-2, ${time(25)}) to 0-1-5 (${time(52)})`
     )
     assert.deepStrictEqual(first.status.binlogArchive, {
       lastArchivedFile: "server-1/mysql-bin.000002",
       lastArchivedGTID: "0-1-5",
-      lastArchivedTime: time(53),
+      lastArchivedTime: time(52),
       caughtUp: false
     })
     assert.deepStrictEqual(first.status.recoverabilityWindow, {
@@ -203,7 +189,7 @@ describe("ContinuousArchiving", () => {
       firstRecoverableGTID: "0-1-2",
       firstRecoverableTime: time(25),
       lastRecoverableGTID: "0-1-5",
-      lastRecoverableTime: time(53)
+      lastRecoverableTime: time(52)
     })
     assert.deepStrictEqual(
       first.events.map((e) => [e.type, e.reason]),
@@ -279,7 +265,7 @@ describe("archiving gauges", () => {
     const caughtUp = decideAt({}, { _tag: "Reported", status: report({ caughtUp: true }) }).status
     const series = archivingSeries(
       [cluster("a", archiving), cluster("b", caughtUp), cluster("plain", {})],
-      Date.parse(time(53)) + 90_000
+      Date.parse(time(52)) + 90_000
     )
     assert.deepStrictEqual(series.cnmysql_binlog_archive_lag_seconds, [
       [{ namespace: "db", cluster: "a" }, 90],
@@ -291,7 +277,7 @@ describe("archiving gauges", () => {
     ])
     assert.deepStrictEqual(series.cnmysql_recoverability_last_timestamp_seconds[0], [
       { namespace: "db", cluster: "a" },
-      Date.parse(time(53)) / 1000
+      Date.parse(time(52)) / 1000
     ])
     assert.deepStrictEqual(
       series.cnmysql_binlog_archive_continuous.map(([l, v]) => [l.cluster, v]),

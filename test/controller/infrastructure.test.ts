@@ -269,6 +269,27 @@ describe("the caches' indexes", () => {
       assert.deepStrictEqual(yield* byCluster("db"), ["b2"])
     }).pipe(Effect.provide(Caches.layer().pipe(Layer.provideMerge(FakeLayer))))
   )
+
+  it.effect("never lag the cache: right after the first list, and for an object `get` already finds", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      const names = Array.from({ length: 30 }, (_, i) => `b${i}`)
+      yield* Effect.forEach(names, (name) => api.create(Resources.backups, backup(name)), { discard: true })
+      const byCluster = (caches: typeof Caches.Service) =>
+        Effect.map(caches.backups.byIndex(indexes.backupsByCluster, "ns/db"), (found) =>
+          found.map((b) => b.metadata.name ?? "").sort()
+        )
+      yield* Effect.gen(function* () {
+        const caches = yield* Caches
+        yield* caches.synced
+        // no settling: a reconcile runs as soon as the caches have synced
+        assert.deepStrictEqual(yield* byCluster(caches), [...names].sort())
+        yield* api.create(Resources.backups, backup("late"))
+        while (Option.isNone(yield* caches.backups.get("ns/late"))) yield* Effect.yieldNow
+        assert.include(yield* byCluster(caches), "late")
+      }).pipe(Effect.provide(Caches.layer()))
+    }).pipe(Effect.provide(FakeLayer))
+  )
 })
 
 describe("what the caches keep", () => {

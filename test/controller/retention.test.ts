@@ -56,14 +56,15 @@ const result = (overrides: Partial<RetentionResult> = {}): RetentionResult => ({
   ...overrides
 })
 
-const finished = (r: RetentionResult | string, finishedAt = "2026-12-01T00:00:00Z"): RetentionJobObservation => ({
+const finished = (
+  r: RetentionResult | { readonly reason: string; readonly message: string },
+  finishedAt = "2026-12-01T00:00:00Z"
+): RetentionJobObservation => ({
   _tag: "Finished",
   name: "db-retention",
-  dryRun: typeof r === "string" ? true : r.dryRun,
-  succeeded: typeof r !== "string",
+  dryRun: "dryRun" in r ? r.dryRun : true,
   finishedAt,
-  message: typeof r === "string" ? r : JSON.stringify(r),
-  detail: "Complete"
+  outcome: "reason" in r ? { _tag: "Failed", failure: r } : { _tag: "Result", result: r }
 })
 
 const backupCr = (name: string, cluster: string, backupId: string, conditions: Backup["status"] = {}): Backup => ({
@@ -230,7 +231,7 @@ describe("retention decision", () => {
 
   it("a failed run: the reason in the status next to what the last good run listed, a Warning, no marks", () => {
     const good = decide(undefined, finished(result())).status
-    const failure = JSON.stringify({ reason: "ObjectStoreUploadFailed", message: "DeleteObject denied" })
+    const failure = { reason: "ObjectStoreUploadFailed", message: "DeleteObject denied" }
     const failed = decide(good, finished(failure, "2026-12-01T01:00:00Z"))
     assert.deepStrictEqual(failed.status, {
       ...(good as RetentionStatus),
@@ -241,14 +242,6 @@ describe("retention decision", () => {
       failed.events.map((e) => [e.type, e.reason]),
       [["Warning", "RetentionFailed"]]
     )
-    const silent = decide(undefined, {
-      ...(finished("x") as Extract<RetentionJobObservation, { _tag: "Finished" }>),
-      message: undefined,
-      detail: "Failed: DeadlineExceeded"
-    })
-    assert.strictEqual(silent.status?.failure?.reason, "InternalError")
-    assert.include(silent.status?.failure?.message ?? "", "DeadlineExceeded")
-    assert.strictEqual(decide(undefined, finished("not json")).status?.failure?.reason, "InternalError")
   })
 })
 
@@ -310,6 +303,76 @@ describe("retention loop on the fake API server", () => {
           .map((e) => `${e.kind} ${e.reason}`),
         ["Cluster RetentionDryRun", "Backup DataRemoved", "Cluster RetentionApplied"]
       )
+    }).pipe(Effect.provide(Layer.fresh(layerFake.pipe(Layer.provideMerge(FakeCluster.layer)))))
+  )
+
+  it.effect("a Job whose image cannot be pulled fails the run at once (not at its deadline) and goes", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      const fake = yield* FakeCluster
+      const events: Array<RecordedEvent> = []
+      const reconcile = reconcileFresh("ns/pull", events)
+      yield* TestClock.setTime(Date.parse("2026-12-01T12:00:00Z"))
+      yield* api.create(Resources.clusters, clusterObject("pull", withPolicy()))
+      yield* reconcile
+      yield* fake.jobs.start("ns", "pull-retention")
+      const pods = yield* api.list(Resources.pods, { namespace: "ns" })
+      const jobPod = pods.items.find((p) => p.metadata?.name?.startsWith("pull-retention-"))
+      assert.isDefined(jobPod)
+      yield* fake.statusMergePatch(
+        { group: "", version: "v1", plural: "pods", namespace: "ns" },
+        jobPod?.metadata?.name ?? "",
+        {
+          status: {
+            phase: "Pending",
+            containerStatuses: [
+              {
+                name: "retention",
+                ready: false,
+                restartCount: 0,
+                state: { waiting: { reason: "ImagePullBackOff", message: 'Back-off pulling image "x"' } }
+              }
+            ]
+          }
+        }
+      )
+      yield* TestClock.adjust("1 minute")
+      yield* reconcile
+      const cluster: Cluster = yield* api.get(Resources.clusters, { namespace: "ns", name: "pull" })
+      const job: Job = yield* api.get(Resources.jobs, { namespace: "ns", name: "pull-retention" })
+      assert.deepStrictEqual(cluster.status?.retention?.failure?.reason, "ImagePullBackOff")
+      assert.include(cluster.status?.retention?.failure?.message ?? "", 'Back-off pulling image "x"')
+      assert.strictEqual(cluster.status?.retention?.lastRunTime, job.status?.startTime)
+      assert.deepStrictEqual(
+        events.filter((e) => e.reason.startsWith("Retention")).map((e) => `${e.type} ${e.reason}`),
+        ["Warning RetentionFailed"]
+      )
+      // recorded: the Job goes, the next run (a dry run) is an interval after it started
+      const next = yield* reconcile
+      assert.strictEqual(
+        (yield* Effect.flip(api.get(Resources.jobs, { namespace: "ns", name: "pull-retention" })))._tag,
+        "NotFound"
+      )
+      assert.isDefined(next)
+      assert.strictEqual(events.filter((e) => e.reason === "RetentionFailed").length, 1)
+    }).pipe(Effect.provide(Layer.fresh(layerFake.pipe(Layer.provideMerge(FakeCluster.layer)))))
+  )
+
+  it.effect("a Job that failed without a termination message: InternalError with what Kubernetes said", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      const fake = yield* FakeCluster
+      const events: Array<RecordedEvent> = []
+      const reconcile = reconcileFresh("ns/silent", events)
+      yield* TestClock.setTime(Date.parse("2026-12-01T12:00:00Z"))
+      yield* api.create(Resources.clusters, clusterObject("silent", withPolicy()))
+      yield* reconcile
+      yield* fake.jobs.start("ns", "silent-retention")
+      yield* fake.jobs.finish("ns", "silent-retention", { result: "failed", reason: "DeadlineExceeded" })
+      yield* reconcile
+      const cluster: Cluster = yield* api.get(Resources.clusters, { namespace: "ns", name: "silent" })
+      assert.strictEqual(cluster.status?.retention?.failure?.reason, "InternalError")
+      assert.include(cluster.status?.retention?.failure?.message ?? "", "DeadlineExceeded")
     }).pipe(Effect.provide(Layer.fresh(layerFake.pipe(Layer.provideMerge(FakeCluster.layer)))))
   )
 })

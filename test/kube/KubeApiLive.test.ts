@@ -221,6 +221,52 @@ describe("KubeApi live layer (client-node against the fake API server)", () => {
     })
   )
 
+  it.live("the pool lasts while the TLS settings do: a kubeconfig with other TLS settings gets a new one", () =>
+    Effect.gen(function* () {
+      // the client socket (its port) each request came in on
+      const sockets: Array<number | undefined> = []
+      const { server, kc } = yield* localServer((request, response) => {
+        sockets.push(request.socket.remotePort)
+        response
+          .writeHead(200, { "Content-Type": "application/json" })
+          .end(JSON.stringify({ kind: "BackupList", metadata: { resourceVersion: "1" }, items: [] }))
+      })
+      const address = server.address()
+      const url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`
+      const requests = (n: number) =>
+        Effect.gen(function* () {
+          const from = sockets.length
+          const api = yield* KubeApi
+          for (let i = 0; i < n; i++) yield* api.list(Resources.backups, { namespace: "db" })
+          return new Set(sockets.slice(from))
+        })
+      yield* Effect.gen(function* () {
+        const first = yield* requests(10)
+        // the same settings read again (a reloaded file): the same pool
+        kc.loadFromString(kubeconfigYaml(url))
+        const same = yield* requests(10)
+        assert.isTrue(
+          [...same].every((port) => first.has(port)),
+          "reloaded identical settings reuse the sockets"
+        )
+        // a client certificate now (as a rotated one would be): a new pool, none of the old sockets
+        const data = (text: string) => Buffer.from(text).toString("base64")
+        kc.loadFromString(
+          kubeconfigYaml(url).replace(
+            "    token: fake",
+            `    client-certificate-data: ${data("rotated cert")}\n    client-key-data: ${data("rotated key")}`
+          )
+        )
+        const rotated = yield* requests(10)
+        assert.isTrue(
+          [...rotated].every((port) => !first.has(port)),
+          "new settings, new connections"
+        )
+        assert.isAtMost(rotated.size, 2)
+      }).pipe(Effect.provide(KubeApi.layerKubeConfig(kc)))
+    })
+  )
+
   it.live("interrupting a call or a watch closes its HTTP request", () =>
     Effect.gen(function* () {
       const closed: Array<string> = []

@@ -4,40 +4,17 @@
  */
 import { execFile, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { mkdtemp, readFile, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber } from "effect"
 import { type BinlogManifest, decodeBinlogManifest, encodeArchiveIdentity } from "../../src/api/binlogArchive.ts"
 import { binlogArchivePrefix, binlogFileKeys, identityKey } from "../../src/objectstore/binlogLayout.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { type ArchiverOptions, archivedFiles, runArchiver } from "../../src/pitr/archiver.ts"
 import { waitForExit } from "../../src/platform/childProcess.ts"
 import { startMariadb } from "../../src/sandbox/mariadb.ts"
-import { s3rverStoreLayer } from "./support.ts"
-
-const tempDir = Effect.acquireRelease(
-  Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-archiver-"))),
-  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-)
-
-const until = <E, R>(what: string, check: Effect.Effect<boolean, E, R>, seconds = 60) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < seconds * 5; i++) {
-      if (yield* check) return
-      yield* Effect.sleep("200 millis")
-    }
-    return yield* Effect.die(new Error(`timed out waiting for ${what}`))
-  })
-
-const readObject = (key: string) =>
-  ObjectStoreClient.use((s3) =>
-    s3.getObject(key).pipe(
-      Stream.runCollect,
-      Effect.map((chunks) => Buffer.concat(chunks))
-    )
-  )
+import { holds, readObject, s3rverStoreLayer, tempDir, until } from "./support.ts"
 
 describe("archive-binlogs against MariaDB", () => {
   it.live("refuses a prefix whose identity names another cluster, before it contacts the server", () =>
@@ -53,7 +30,7 @@ describe("archive-binlogs against MariaDB", () => {
         runArchiver({
           source: { host: "127.0.0.1", port: 1, credentialsFile: "/nonexistent" },
           dumpServerId: 4001,
-          workDir: join(yield* tempDir, "work"),
+          workDir: join(yield* tempDir("archiver"), "work"),
           archivePrefix: prefix,
           identity: { version: 1, cluster: "cluster-a", namespace: "db" }
         })
@@ -95,18 +72,18 @@ describe("archive-binlogs against MariaDB", () => {
         yield* write(["a1", "a2"])
 
         // First archiver: two flushes, then it is killed (interrupted) mid-stream.
-        const first = yield* Effect.forkScoped(runArchiver(options(join(yield* tempDir, "work"))))
+        const first = yield* Effect.forkScoped(runArchiver(options(join(yield* tempDir("archiver"), "work"))))
         yield* flush
         yield* write(["b1"])
         yield* flush
-        yield* until("the first files", caughtUp)
+        yield* until("the first files", caughtUp, holds)
         yield* Fiber.interrupt(first)
 
         // While no archiver runs: more transactions and rotations; a fresh archiver with an empty work dir resumes.
         yield* write(["c1", "c2"])
         yield* flush
         yield* write(["c3"])
-        const second = yield* Effect.forkScoped(runArchiver(options(join(yield* tempDir, "work"))))
+        const second = yield* Effect.forkScoped(runArchiver(options(join(yield* tempDir("archiver"), "work"))))
         yield* flush
 
         // A clean server restart, then a crash (SIGKILL: the file ends without a Rotate or Stop event): each time
@@ -116,7 +93,8 @@ describe("archive-binlogs against MariaDB", () => {
             process.kill(pid, signal)
             yield* until(
               "the server to stop",
-              Effect.sync(() => !isRunning(pid))
+              Effect.sync(() => !isRunning(pid)),
+              holds
             )
             const child = yield* Effect.acquireRelease(
               Effect.sync(() => spawn("mariadbd", [`--defaults-file=${server.defaultsFile}`], { stdio: "ignore" })),
@@ -126,7 +104,7 @@ describe("archive-binlogs against MariaDB", () => {
                   yield* waitForExit(started, "20 seconds")
                 })
             )
-            yield* until("the restarted server", ping(server.defaultsFile))
+            yield* until("the restarted server", ping(server.defaultsFile), holds)
             return child.pid ?? 0
           })
         const restartedPid = yield* restart("SIGTERM", server.pid)
@@ -140,7 +118,7 @@ describe("archive-binlogs against MariaDB", () => {
           yield* flush
         }
         const finalGtid = yield* server.gtidPosition
-        yield* until("every completed file", caughtUp)
+        yield* until("every completed file", caughtUp, holds)
         yield* Fiber.interrupt(second)
 
         // Every file before the open one is archived, once, byte for byte, chained by GTID state.

@@ -4,8 +4,6 @@
  * lagging), `/metrics` carries the lag and the counters, and a prefix owned by another cluster keeps the process
  * up and reports why, with `/healthz` failing so the Deployment is not ready.
  */
-import { mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
@@ -21,11 +19,7 @@ import { startMariadb } from "../../src/sandbox/mariadb.ts"
 import { freePort } from "../../src/sandbox/ports.ts"
 import { objectStoreEnv, spawnSubcommand } from "../../src/sandbox/processes.ts"
 import { s3rver, s3rverConnection } from "../../src/sandbox/s3rver.ts"
-
-const tempDir = Effect.acquireRelease(
-  Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-archiver-status-"))),
-  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-)
+import { tempDir, until } from "./support.ts"
 
 const get = (url: string) =>
   Effect.promise(() =>
@@ -35,22 +29,10 @@ const get = (url: string) =>
     )
   )
 
-/** Polls `check` every 200 ms for up to `seconds`; the last value when it holds. */
-const until = <A>(what: string, effect: Effect.Effect<A>, check: (a: A) => boolean, seconds = 60) =>
-  Effect.gen(function* () {
-    let last: A | undefined
-    for (let i = 0; i < seconds * 5; i++) {
-      last = yield* effect
-      if (check(last)) return last
-      yield* Effect.sleep("200 millis")
-    }
-    return yield* Effect.die(new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`))
-  })
-
 /** s3rver, the env the process reads it from, and the test's own client on it. */
 const store = Effect.gen(function* () {
   const s3 = yield* s3rver({ bucket: "archive" })
-  const dir = yield* tempDir
+  const dir = yield* tempDir("archiver-status")
   const env = yield* objectStoreEnv(
     {
       endpoint: s3.endpoint,

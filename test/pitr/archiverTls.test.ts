@@ -3,8 +3,7 @@
  * `REQUIRE SSL`: files are archived; a server certificate from another CA is refused.
  */
 import { execFile, spawn } from "node:child_process"
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
@@ -14,11 +13,7 @@ import { archivedFiles, querySource, runArchiver } from "../../src/pitr/archiver
 import { waitForExit } from "../../src/platform/childProcess.ts"
 import { prepareMariadb } from "../../src/sandbox/mariadb.ts"
 import { writePki } from "../../src/sandbox/processes.ts"
-
-const tempDir = Effect.acquireRelease(
-  Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-archiver-tls-"))),
-  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-)
+import { tempDir } from "./support.ts"
 
 const client = (defaultsFile: string, sql: string): Effect.Effect<string> =>
   Effect.callback((resume) => {
@@ -39,7 +34,7 @@ describe("archive-binlogs over TLS", () => {
     "archives over verified TLS; another CA's certificate is refused",
     () =>
       Effect.gen(function* () {
-        const dir = yield* tempDir
+        const dir = yield* tempDir("archiver-tls")
         const pki = yield* writePki(join(dir, "pki"))
         const otherPki = yield* writePki(join(dir, "other-pki"))
         const prepared = yield* prepareMariadb()

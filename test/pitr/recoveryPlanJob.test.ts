@@ -6,9 +6,6 @@
  * transaction, before every base backup, and across a deleted manifest are each reported unreachable with their
  * `why`; as a process, the plan is the termination message (exit 0) and a missing target is a configuration error.
  */
-import { spawnSync } from "node:child_process"
-import { mkdtemp } from "node:fs/promises"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
@@ -24,12 +21,7 @@ import { startMariadb } from "../../src/sandbox/mariadb.ts"
 import { objectStoreEnv, restoreEnv, runSubcommand } from "../../src/sandbox/processes.ts"
 import { type S3rver, s3rver, s3rverConnection } from "../../src/sandbox/s3rver.ts"
 import { storeBackup } from "../recovery/support.ts"
-import { untilArchived } from "./support.ts"
-
-const tempDir = Effect.acquireRelease(
-  Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-recovery-plan-"))),
-  (dir) => Effect.sync(() => spawnSync("rm", ["-rf", dir]))
-)
+import { tempDir, untilArchived } from "./support.ts"
 
 describe("recovery plan program", () => {
   it("lists at most the file limit, and fewer when long names would overflow a termination message", () => {
@@ -69,7 +61,7 @@ const planScenario = (store: S3rver) =>
     yield* primary.createUser("archiver", "arch-pw-1", "REPLICATION SLAVE, BINLOG MONITOR")
     const credentialsFile = yield* primary.credentialsFile("archiver", "arch-pw-1")
     const prefix = yield* binlogArchivePrefix(path, cluster)
-    const work = yield* tempDir
+    const work = yield* tempDir("recovery-plan")
     const archiver = yield* Effect.forkScoped(
       runArchiver({
         source: { host: "127.0.0.1", port: primary.port, credentialsFile },

@@ -4,11 +4,9 @@
  * `ChecksumMismatch` before anything is applied; into a private server with grant tables skipped and a root
  * account with a password (a recovery Job's), the GTID check after the replay still reads the position.
  */
-import { mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber } from "effect"
 import { binlogArchivePrefix, binlogFileKeys } from "../../src/objectstore/binlogLayout.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
 import { archivedManifests } from "../../src/pitr/archiveCatalog.ts"
@@ -17,20 +15,7 @@ import { pointInTimeRecovery } from "../../src/pitr/pointInTimeRecovery.ts"
 import { planRecovery } from "../../src/pitr/recoveryPlan.ts"
 import { replayArgs, replayPlan } from "../../src/pitr/replay.ts"
 import { sqlClient, startMariadb } from "../../src/sandbox/mariadb.ts"
-import { s3rverStoreLayer, untilArchived } from "./support.ts"
-
-const tempDir = Effect.acquireRelease(
-  Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-replay-"))),
-  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-)
-
-const readObject = (key: string) =>
-  ObjectStoreClient.use((s3) =>
-    s3.getObject(key).pipe(
-      Stream.runCollect,
-      Effect.map((chunks) => Buffer.concat(chunks))
-    )
-  )
+import { readObject, s3rverStoreLayer, tempDir, untilArchived } from "./support.ts"
 
 describe("replay of a recovery plan", () => {
   it("mariadb-binlog arguments: exclusive GTID start, inclusive stop, UTC stop time without the Z", () => {
@@ -61,7 +46,7 @@ describe("replay of a recovery plan", () => {
           runArchiver({
             source: { host: "127.0.0.1", port: primary.port, credentialsFile },
             dumpServerId: 4002,
-            workDir: join(yield* tempDir, "work"),
+            workDir: join(yield* tempDir("replay"), "work"),
             archivePrefix: prefix,
             identity: { version: 1, cluster: "cluster-a", namespace: "db" },
             pollInterval: "200 millis"
@@ -96,7 +81,7 @@ describe("replay of a recovery plan", () => {
         const bad = Buffer.from(good)
         bad[bad.length - 10] = (bad[bad.length - 10] ?? 0) ^ 0xff
         yield* ObjectStoreClient.use((s3) => s3.putObject(first.fileKey, bad))
-        const target = { defaultsFile: restored.defaultsFile, scratchDir: yield* tempDir }
+        const target = { defaultsFile: restored.defaultsFile, scratchDir: yield* tempDir("replay") }
         const mismatch = yield* Effect.flip(replayPlan(plan, prefix, target))
         assert.strictEqual(mismatch._tag, "ChecksumMismatch")
         assert.strictEqual(yield* restored.gtidPosition, "")
@@ -136,7 +121,7 @@ describe("replay of a recovery plan", () => {
           archivePrefix: prefix,
           backup: base,
           target: { _tag: "Time", time: dropTime },
-          server: { defaultsFile: byTime.defaultsFile, scratchDir: yield* tempDir }
+          server: { defaultsFile: byTime.defaultsFile, scratchDir: yield* tempDir("replay") }
         })
         assert.strictEqual(timed.gtid, beforeDrop)
         assert.deepStrictEqual(
@@ -156,7 +141,7 @@ describe("replay of a recovery plan", () => {
           archivePrefix: prefix,
           backup: base,
           target: { _tag: "Gtid", gtid: beforeDrop },
-          server: { defaultsFile: locked.defaultsFile, scratchDir: yield* tempDir, grantTablesSkipped: true }
+          server: { defaultsFile: locked.defaultsFile, scratchDir: yield* tempDir("replay"), grantTablesSkipped: true }
         })
         assert.strictEqual(withGrants.gtid, beforeDrop)
         const passwordless = yield* Effect.flip(locked.query("SELECT 1"))

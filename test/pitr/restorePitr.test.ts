@@ -5,13 +5,11 @@
  * after the GTID state; an unreachable target and a damaged archived binlog are refused before the data
  * directory is touched, and the binlog's damage is never blamed on the base backup.
  */
-import { spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
-import { mkdtemp, readdir } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { readdir } from "node:fs/promises"
 import { join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber } from "effect"
 import { mariadb } from "../../src/instance/flavor.ts"
 import { binlogArchivePrefix, binlogFileKeys } from "../../src/objectstore/binlogLayout.ts"
 import { ObjectStoreClient } from "../../src/objectstore/ObjectStoreClient.ts"
@@ -19,17 +17,12 @@ import { runArchiver } from "../../src/pitr/archiver.ts"
 import { restore } from "../../src/recovery/restore.ts"
 import { startMariadb, writeRestoredServerDefaults } from "../../src/sandbox/mariadb.ts"
 import { localBackup, storeBackup } from "../recovery/support.ts"
-import { s3rverStoreLayer, untilArchived } from "./support.ts"
-
-const tempDir = Effect.acquireRelease(
-  Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-pitr-restore-"))),
-  (dir) => Effect.sync(() => spawnSync("rm", ["-rf", dir]))
-)
+import { readObject, s3rverStoreLayer, tempDir, untilArchived } from "./support.ts"
 
 /** A fresh parent directory with the restored server's option file; `data/` does not exist yet. */
 const restoreTarget = (serverId: number) =>
   Effect.gen(function* () {
-    const parent = yield* tempDir
+    const parent = yield* tempDir("pitr-restore")
     const dataDir = join(parent, "data")
     const serverDefaultsFile = yield* writeRestoredServerDefaults(parent, dataDir, serverId)
     return { parent, dataDir, serverDefaultsFile }
@@ -37,14 +30,6 @@ const restoreTarget = (serverId: number) =>
 
 const dataDirEntries = (dataDir: string) =>
   Effect.promise(async () => (existsSync(dataDir) ? (await readdir(dataDir)).sort() : []))
-
-const readObject = (key: string) =>
-  ObjectStoreClient.use((s3) =>
-    s3.getObject(key).pipe(
-      Stream.runCollect,
-      Effect.map((chunks) => Buffer.concat(chunks))
-    )
-  )
 
 describe("restore with a recovery target", () => {
   it.live(
@@ -61,7 +46,7 @@ describe("restore with a recovery target", () => {
           runArchiver({
             source: { host: "127.0.0.1", port: primary.port, credentialsFile },
             dumpServerId: 4003,
-            workDir: join(yield* tempDir, "work"),
+            workDir: join(yield* tempDir("pitr-restore"), "work"),
             archivePrefix: prefix,
             identity: { version: 1, cluster, namespace: "db" },
             pollInterval: "200 millis"

@@ -13,7 +13,7 @@ import { binlogArchiverLabels, binlogArchiverName } from "../../api/names.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { type Deployment, Resources } from "../../kube/resources.ts"
 import { urlHost } from "../../platform/urlHost.ts"
-import { Caches } from "../Caches.ts"
+import { Caches, indexes } from "../Caches.ts"
 import type { ClusterRef } from "../cluster/render.ts"
 import { Events, event, type PendingEvent } from "../Events.ts"
 import { ArchiverStatusClient } from "./ArchiverStatusClient.ts"
@@ -83,7 +83,7 @@ const observeArchiver = Effect.fn("ClusterReconciler.observeArchiver")(function*
   const caches = yield* Caches
   const client = yield* ArchiverStatusClient
   const selector = binlogArchiverLabels(cluster.name)
-  const pod = (yield* caches.pods.list(cluster.namespace)).find(
+  const pod = (yield* caches.pods.byIndex(indexes.podsByCluster, `${cluster.namespace}/${cluster.name}`)).find(
     (p) =>
       Object.entries(selector).every(([k, v]) => p.metadata?.labels?.[k] === v) &&
       p.metadata?.deletionTimestamp === undefined &&

@@ -29,11 +29,10 @@ import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { type ConfigMap, type KubeObject, type Pod, type Resource, Resources } from "../../kube/resources.ts"
 import { urlHost } from "../../platform/urlHost.ts"
-import { unstartableReasons } from "../backup/decide.ts"
 import { ArchiverStatusClient } from "../binlogArchiving/ArchiverStatusClient.ts"
 import { completedBackupsOf, decideArchiving } from "../binlogArchiving/decide.ts"
 import { archiverPollSeconds, reconcileArchiver } from "../binlogArchiving/reconcile.ts"
-import { Caches } from "../Caches.ts"
+import { Caches, indexes } from "../Caches.ts"
 import * as Controller from "../Controller.ts"
 import { Events } from "../Events.ts"
 import { reconcileRetention } from "../retention/reconcile.ts"
@@ -43,6 +42,7 @@ import { type Action, decide, isRecovered, type ObservedInstance, type RecoveryO
 import { actionEventReasons } from "./events.ts"
 import { InstanceStatusClient } from "./InstanceStatusClient.ts"
 import { ports } from "./layout.ts"
+import { observeJob } from "./observeJob.ts"
 import { planOutcome, recoveryOutcome, recoveryPlan } from "./recovery.ts"
 import {
   type ClusterRef,
@@ -145,27 +145,6 @@ const ensureConfigMap = Effect.fn("ClusterReconciler.ensureConfigMap")(function*
   )
 })
 
-type Waiting = { readonly waiting?: { readonly reason?: string; readonly message?: string } }
-
-/** The kubelet's reason when the Job's container cannot start without a change (image, configuration). */
-const unstartable = (pods: ReadonlyArray<Pod>): { reason: string; message: string } | undefined => {
-  for (const pod of pods) {
-    for (const container of pod.status?.containerStatuses ?? []) {
-      const waiting = (container.state as Waiting | undefined)?.waiting
-      if (waiting?.reason !== undefined && unstartableReasons.has(waiting.reason)) {
-        return {
-          reason: waiting.reason,
-          message: waiting.message ?? `the restore container is waiting: ${waiting.reason}`
-        }
-      }
-    }
-  }
-  return undefined
-}
-
-const terminationMessage = (pod: Pod | undefined): string | undefined =>
-  pod?.status?.containerStatuses?.find((c) => c.state?.terminated !== undefined)?.state?.terminated?.message
-
 /** Where recovery stands, from the spec, the Backups and the recovery Job with its Pod. */
 const observeRecovery = Effect.fn("ClusterReconciler.observeRecovery")(function* (
   cluster: ClusterRef,
@@ -213,42 +192,6 @@ const observePlanJob = Effect.fn("ClusterReconciler.observePlanJob")(function* (
   return yield* observeJob(cluster, name, planOutcome)
 })
 
-/**
- * One of a Cluster's run-once Jobs (recovery, recovery plan): absent, running, or what its Pod's termination
- * message says (`decode`), with a container that cannot start reported as `Unstartable`.
- */
-const observeJob = Effect.fn("ClusterReconciler.observeJob")(function* <O extends { readonly _tag: string }>(
-  cluster: ClusterRef,
-  jobName: string,
-  decode: (message: string | undefined, fallback: string) => Effect.Effect<O>
-) {
-  const caches = yield* Caches
-  const job = Option.getOrUndefined(yield* caches.jobs.get(`${cluster.namespace}/${jobName}`))
-  if (job === undefined) return "absent" as const
-  const finished = (job.status?.conditions ?? []).find(
-    (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True"
-  )
-  // by the owner's uid (not an index: a just-synced cache may not have indexed every object yet)
-  const pods = (yield* caches.pods.list(cluster.namespace)).filter((pod) =>
-    (pod.metadata?.ownerReferences ?? []).some((owner) => owner.uid === job.metadata?.uid && owner.kind === "Job")
-  )
-  if (finished === undefined) {
-    const stuck = unstartable(pods)
-    return stuck === undefined ? ("running" as const) : { outcome: { _tag: "Unstartable", ...stuck } as const }
-  }
-  const message = pods.map(terminationMessage).find((m) => m !== undefined)
-  const outcome = yield* decode(
-    message,
-    `Job ${jobName} ${finished.type}: ${finished.reason ?? ""} ${finished.message ?? ""}`.trim()
-  )
-  // a Job that reports success must carry a result; one without is treated as the failure it is
-  if (finished.type === "Failed" && outcome._tag !== "Failed") {
-    const failure = { reason: "InternalError", message: `Job ${jobName} failed after reporting a result` } as const
-    return { outcome: { _tag: "Failed", failure } as const }
-  }
-  return { outcome }
-})
-
 /** Each instance's PVC, Pod and instance-manager status. */
 const observeInstances = Effect.fn("ClusterReconciler.observeInstances")(function* (
   cluster: ClusterRef,
@@ -261,9 +204,8 @@ const observeInstances = Effect.fn("ClusterReconciler.observeInstances")(functio
     namespace: cluster.namespace,
     labelSelector: `${labels.cluster}=${cluster.name},${labels.component}=database`
   })
-  const pods = (yield* caches.pods.list(cluster.namespace)).filter(
-    (pod) =>
-      pod.metadata?.labels?.[labels.cluster] === cluster.name && pod.metadata?.labels?.[labels.component] === "database"
+  const pods = (yield* caches.pods.byIndex(indexes.podsByCluster, `${cluster.namespace}/${cluster.name}`)).filter(
+    (pod) => pod.metadata?.labels?.[labels.component] === "database"
   )
   const serials = new Map<number, { hasPvc: boolean; pod?: Pod }>()
   const entry = (serial: number) => {
@@ -361,7 +303,9 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
   const tls = yield* ensureSecrets(cluster)
   yield* ensureServices(cluster)
   const archiver = yield* reconcileArchiver(cluster, object)
-  const retention = yield* reconcileRetention(cluster, object)
+  // read once: retention marks Backups' conditions, which the archiving decision does not read
+  const backups = yield* caches.backups.byIndex(indexes.backupsByCluster, `${cluster.namespace}/${cluster.name}`)
+  const retention = yield* reconcileRetention(cluster, object, backups)
   const recovery = yield* observeRecovery(cluster, status)
   const instances = yield* observeInstances(cluster, tls)
   const decision = decide(
@@ -391,7 +335,7 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
     {
       status: decision.status,
       observation: archiver,
-      backups: completedBackupsOf(yield* caches.backups.list(cluster.namespace), cluster.name),
+      backups: completedBackupsOf(backups, cluster.name),
       generation: object.metadata.generation
     },
     yield* nowTime

@@ -124,7 +124,7 @@ export type RecoveryOutcome =
  * without a readable message (killed, OOM, image pull) is reported as `InternalError` with what Kubernetes said
  * (`fallback`); `job` names it in that message.
  */
-const terminationOutcome = <A>(
+export const terminationOutcome = <A>(
   job: string,
   decode: (message: string) => Effect.Effect<A | FailureMessage, unknown>,
   message: string | undefined,

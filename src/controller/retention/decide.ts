@@ -1,6 +1,6 @@
 /**
  * The retention step's decision, pure: from the Cluster's policy, the last run in `status.retention`, the
- * retention Job (absent, running or finished with its termination message) and the Cluster's Backups, what to
+ * retention Job (absent, running or finished with what it reported) and the Cluster's Backups, what to
  * create or delete, the new `status.retention`, which Backups get the `DataRemoved` condition, the Events and
  * when to look again (docs/pitr.md, "Retention").
  *
@@ -15,11 +15,10 @@
  *
  * @since 0.2.0
  */
-import { Schema } from "effect"
 import type { Backup, BackupStatus } from "../../api/backup.ts"
 import type { RetentionStatus } from "../../api/cluster.ts"
 import { retentionJobName } from "../../api/names.ts"
-import { type RetentionResult, RetentionTerminationMessage } from "../../api/retentionJob.ts"
+import type { RetentionResult } from "../../api/retentionJob.ts"
 import type { Job } from "../../kube/resources.ts"
 import type { ClusterRef } from "../cluster/render.ts"
 import { isConditionTrue, setCondition } from "../conditions.ts"
@@ -34,6 +33,11 @@ export const retentionIntervalSeconds = 60 * 60
 /** The Backup condition that says retention deleted the backup's objects. */
 export const dataRemovedCondition = { type: "DataRemoved", reason: "RetentionPolicy" } as const
 
+/** What a retention run came to: its result, or why it failed (its own report, no result, or no start). */
+export type RetentionOutcome =
+  | { readonly _tag: "Result"; readonly result: RetentionResult }
+  | { readonly _tag: "Failed"; readonly failure: { readonly reason: string; readonly message: string } }
+
 /** The retention Job as observed. */
 export type RetentionJobObservation =
   | { readonly _tag: "Absent" }
@@ -42,13 +46,9 @@ export type RetentionJobObservation =
       readonly _tag: "Finished"
       readonly name: string
       readonly dryRun: boolean
-      readonly succeeded: boolean
-      /** When it finished (`metav1.Time`). */
+      /** When it finished (`metav1.Time`); for a Job whose container cannot start, when it started. */
       readonly finishedAt: string
-      /** The container's termination message, when there is one. */
-      readonly message: string | undefined
-      /** The Job's own condition, for a run that left no message. */
-      readonly detail: string
+      readonly outcome: RetentionOutcome
     }
 
 /** What the step acts on. */
@@ -74,40 +74,14 @@ export interface RetentionDecision {
   readonly requeueAfterSeconds?: number
 }
 
-const decodeMessage = Schema.decodeUnknownExit(Schema.fromJsonString(RetentionTerminationMessage))
-
-type Outcome =
-  | { readonly _tag: "Result"; readonly result: RetentionResult }
-  | {
-      readonly _tag: "Failure"
-      readonly reason: string
-      readonly message: string
-    }
-
-const outcomeOf = (job: Extract<RetentionJobObservation, { _tag: "Finished" }>): Outcome => {
-  if (job.message === undefined) {
-    return { _tag: "Failure", reason: "InternalError", message: `Job ${job.name} left no result: ${job.detail}` }
-  }
-  const decoded = decodeMessage(job.message)
-  if (decoded._tag === "Failure") {
-    return { _tag: "Failure", reason: "InternalError", message: `Job ${job.name} wrote an unreadable result` }
-  }
-  const value = decoded.value
-  if ("reason" in value) return { _tag: "Failure", reason: value.reason, message: value.message }
-  if (!job.succeeded) {
-    return { _tag: "Failure", reason: "InternalError", message: `Job ${job.name} failed after reporting a result` }
-  }
-  return { _tag: "Result", result: value }
-}
-
 /** The status a finished run leaves. */
 const statusOf = (
-  outcome: Outcome,
+  outcome: RetentionOutcome,
   job: Extract<RetentionJobObservation, { _tag: "Finished" }>,
   policy: string,
   previous: RetentionStatus | undefined
 ): RetentionStatus => {
-  if (outcome._tag === "Failure") {
+  if (outcome._tag === "Failed") {
     // what the last good run listed stays visible next to why this one failed
     const { failure: _, ...kept } = previous ?? { policy, lastRunTime: job.finishedAt, dryRun: job.dryRun }
     return {
@@ -115,7 +89,7 @@ const statusOf = (
       policy,
       lastRunTime: job.finishedAt,
       dryRun: job.dryRun,
-      failure: { reason: outcome.reason, message: outcome.message }
+      failure: outcome.failure
     }
   }
   const r = outcome.result
@@ -166,8 +140,8 @@ const marksOf = (
   })
 }
 
-const eventsOf = (outcome: Outcome): ReadonlyArray<PendingEvent> => {
-  if (outcome._tag === "Failure") return [event(retentionEvents.failed, outcome)]
+const eventsOf = (outcome: RetentionOutcome): ReadonlyArray<PendingEvent> => {
+  if (outcome._tag === "Failed") return [event(retentionEvents.failed, outcome.failure)]
   const r = outcome.result
   const counts = {
     policy: r.policy,
@@ -196,7 +170,7 @@ export const decideRetention = (input: {
       : none
   }
   if (job._tag === "Finished") {
-    const outcome = outcomeOf(job)
+    const outcome = job.outcome
     const recorded = previous?.lastRunTime === job.finishedAt
     const status = recorded ? undefined : statusOf(outcome, job, policy ?? previous?.policy ?? "", previous)
     const marks = outcome._tag === "Result" ? marksOf(outcome.result, input.backups, job.finishedAt) : []

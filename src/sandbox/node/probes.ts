@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { request as httpRequest } from "node:http"
 import { request as httpsRequest } from "node:https"
 import { createConnection } from "node:net"
@@ -119,6 +119,15 @@ const tcpProbe = (
     })
   )
 
+/** SIGKILL to `child`'s process group (it leads one): nsenter, the command, and what the command started. */
+const killGroup = (child: ChildProcess): void => {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL")
+  } catch {
+    // the group is gone already
+  }
+}
+
 /** Runs `command` inside the container (its mount, PID and UTS namespaces and root) and collects its output. */
 export const execInContainer = (
   command: ReadonlyArray<string>,
@@ -146,7 +155,9 @@ export const execInContainer = (
           "--",
           ...command
         ],
-        { env: { ...target.env }, stdio: ["ignore", "pipe", "pipe"] }
+        // its own process group: nsenter forks the command (to enter the PID namespace), so killing nsenter alone
+        // would leave the command running, reparented to init
+        { env: { ...target.env }, stdio: ["ignore", "pipe", "pipe"], detached: true }
       )
       let output = ""
       const collect = (chunk: Buffer) => {
@@ -157,7 +168,7 @@ export const execInContainer = (
       child.once("exit", (code) => resume(Effect.succeed({ success: code === 0, message: output.trim() })))
       child.once("error", (error) => resume(Effect.succeed({ success: false, message: error.message })))
       // interrupted (the timeout below, or the probe loop stopping): the command must not outlive the attempt
-      return Effect.sync(() => child.kill("SIGKILL"))
+      return Effect.sync(() => killGroup(child))
     }).pipe(
       Effect.timeoutOrElse({
         duration: timeoutMs,
