@@ -10,6 +10,7 @@
  */
 import type { FlavorName } from "../api/common.ts"
 import type { BinlogPosition } from "../api/jobs.ts"
+import { type GtidStates, mariadbGtidStates, mysqlGtidStates } from "../pitr/gtidStates.ts"
 
 /** How the backup tool and the SQL client reach the server: a unix socket or TCP. */
 export type ServerAddress =
@@ -145,6 +146,10 @@ export interface Flavor {
   readonly verifyServerCertArg: string
   /** The binlog decoder's option giving a remote dump a server id of its own. */
   readonly dumpServerIdArg: (serverId: number) => string
+  /** The GTID-state arithmetic of point-in-time recovery: MariaDB positions, MySQL sets (`pitr/gtidStates.ts`). */
+  readonly gtidStates: GtidStates<unknown>
+  /** A query whose `pos` column is the server's executed GTID state (the archiver's lag, the replay's checks). */
+  readonly executedGtidSql: string
 }
 
 /** The passwords of the accounts the operator manages (user names are fixed per deployment). */
@@ -487,7 +492,10 @@ export const mariadb: Flavor = {
     ["gtid_strict_mode", "ON"]
   ],
   verifyServerCertArg: "--ssl-verify-server-cert",
-  dumpServerIdArg: (serverId) => `--stop-never-slave-server-id=${serverId}`
+  dumpServerIdArg: (serverId) => `--stop-never-slave-server-id=${serverId}`,
+  gtidStates: mariadbGtidStates,
+  // gtid_current_pos stays empty on a restored server with another server_id (research note 2.6)
+  executedGtidSql: "SELECT @@gtid_binlog_pos AS pos"
 }
 
 /** MySQL 8.4 with Percona XtraBackup 8.4 / xbstream. */
@@ -562,7 +570,9 @@ export const mysql: Flavor = {
   ],
   // documented for MySQL 8.4's mysqlbinlog and client (research note, section 4), not run here
   verifyServerCertArg: "--ssl-mode=VERIFY_IDENTITY",
-  dumpServerIdArg: (serverId) => `--connection-server-id=${serverId}`
+  dumpServerIdArg: (serverId) => `--connection-server-id=${serverId}`,
+  gtidStates: mysqlGtidStates,
+  executedGtidSql: "SELECT @@GLOBAL.gtid_executed AS pos"
 }
 
 /** The flavour by name. */
