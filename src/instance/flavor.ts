@@ -148,8 +148,10 @@ export interface Flavor {
   readonly dumpServerIdArg: (serverId: number) => string
   /** The GTID-state arithmetic of point-in-time recovery: MariaDB positions, MySQL sets (`pitr/gtidStates.ts`). */
   readonly gtidStates: GtidStates<unknown>
-  /** A query whose `pos` column is the server's executed GTID state (the archiver's lag, the replay's checks). */
-  readonly executedGtidSql: string
+  /**
+   * An SQL expression of the server's executed GTID state on one line (the archiver's lag, the replay's checks).
+   */
+  readonly executedGtidExpression: string
 }
 
 /** The passwords of the accounts the operator manages (user names are fixed per deployment). */
@@ -495,7 +497,7 @@ export const mariadb: Flavor = {
   dumpServerIdArg: (serverId) => `--stop-never-slave-server-id=${serverId}`,
   gtidStates: mariadbGtidStates,
   // gtid_current_pos stays empty on a restored server with another server_id (research note 2.6)
-  executedGtidSql: "SELECT @@gtid_binlog_pos AS pos"
+  executedGtidExpression: "@@gtid_binlog_pos"
 }
 
 /** MySQL 8.4 with Percona XtraBackup 8.4 / xbstream. */
@@ -572,7 +574,8 @@ export const mysql: Flavor = {
   verifyServerCertArg: "--ssl-mode=VERIFY_IDENTITY",
   dumpServerIdArg: (serverId) => `--connection-server-id=${serverId}`,
   gtidStates: mysqlGtidStates,
-  executedGtidSql: "SELECT @@GLOBAL.gtid_executed AS pos"
+  // the server prints a set of several uuids over several lines
+  executedGtidExpression: "REPLACE(@@GLOBAL.gtid_executed, '\\n', '')"
 }
 
 /** The flavour by name. */

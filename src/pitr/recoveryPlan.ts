@@ -47,6 +47,8 @@ export interface RecoveryPlan<B extends BaseBackup = BaseBackup> {
   readonly stopPosition?: string
   /** For a time target, the exclusive stop time. */
   readonly stopTime?: string
+  /** Whose GTID states these are, and so which decoder replays them (absent: MariaDB). */
+  readonly flavor?: FlavorName
 }
 
 const millis = (time: string): number => Date.parse(time)
@@ -196,13 +198,15 @@ export const planRecovery = <B extends BaseBackup>(input: {
         backup,
         files: chain.map((f) => f.manifest),
         startPosition: backup.endGTID,
-        stopPosition: states.format(states.stopState(start, targetGtid))
+        stopPosition: states.format(states.stopState(start, targetGtid)),
+        flavor
       }
     }
     return {
       backup,
       files: chain.map((f) => f.manifest),
       startPosition: backup.endGTID,
-      ...(target._tag === "Time" ? { stopTime: target.time } : {})
+      ...(target._tag === "Time" ? { stopTime: target.time } : {}),
+      flavor
     }
   })
