@@ -145,7 +145,9 @@ export const ArchiverEnv = Schema.Struct({
   /** The port of `/healthz`, `/status` and `/metrics` (plain HTTP; default `archiverStatusPort`). */
   ARCHIVE_STATUS_PORT: Schema.optionalKey(PositiveIntFromString),
   /** The address it listens on: the Pod IP (default: every address). */
-  ARCHIVE_LISTEN_ADDRESS: Schema.optionalKey(NonEmpty)
+  ARCHIVE_LISTEN_ADDRESS: Schema.optionalKey(NonEmpty),
+  /** The server's flavour (default `mariadb`): the decoder, the SQL client and how binlog files are read. */
+  ARCHIVE_FLAVOR: Schema.optionalKey(FlavorName)
 })
 export type ArchiverEnv = typeof ArchiverEnv.Type
 /** The archiver's environment as a renderer writes it. */

@@ -9,12 +9,12 @@
 import { Effect, Option } from "effect"
 import type { OnDamagedLatest, SkippedBackup } from "../api/cluster.ts"
 import { BackupDamaged, ChecksumMismatch, ObjectStoreDownloadFailed } from "../api/failures.ts"
+import type { Flavor } from "../instance/flavor.ts"
 import { type BackupLocationEntry, type Eligibility, findBackup } from "../objectstore/catalog.ts"
 import type { BackupMetadata } from "../objectstore/metadata.ts"
 import { readMetadataObject } from "../objectstore/metadataObject.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { defaultRetryPolicy, isRetryableObjectStoreError, retrySchedule } from "../pipeline/retry.ts"
-import type { Flavor } from "../instance/flavor.ts"
 import type { BaseBackup } from "../pitr/recoveryPlan.ts"
 
 /** Where the backup to restore comes from. */
