@@ -148,6 +148,8 @@ export interface Flavor {
   readonly dumpServerIdArg: (serverId: number) => string
   /** The GTID-state arithmetic of point-in-time recovery: MariaDB positions, MySQL sets (`pitr/gtidStates.ts`). */
   readonly gtidStates: GtidStates<unknown>
+  /** How messages name this flavour's form of a GTID target. */
+  readonly gtidTargetForm: string
   /**
    * An SQL expression of the server's executed GTID state on one line (the archiver's lag, the replay's checks).
    */
@@ -496,6 +498,7 @@ export const mariadb: Flavor = {
   verifyServerCertArg: "--ssl-verify-server-cert",
   dumpServerIdArg: (serverId) => `--stop-never-slave-server-id=${serverId}`,
   gtidStates: mariadbGtidStates,
+  gtidTargetForm: "a MariaDB GTID list (domain-server-seq, comma-separated)",
   // gtid_current_pos stays empty on a restored server with another server_id (research note 2.6)
   executedGtidExpression: "@@gtid_binlog_pos"
 }
@@ -574,6 +577,7 @@ export const mysql: Flavor = {
   verifyServerCertArg: "--ssl-mode=VERIFY_IDENTITY",
   dumpServerIdArg: (serverId) => `--connection-server-id=${serverId}`,
   gtidStates: mysqlGtidStates,
+  gtidTargetForm: "a MySQL GTID set (uuid:1-99, comma-separated)",
   // the server prints a set of several uuids over several lines
   executedGtidExpression: "REPLACE(@@GLOBAL.gtid_executed, '\\n', '')"
 }

@@ -1,5 +1,4 @@
 import { Effect } from "effect"
-import type { FlavorName } from "../api/common.ts"
 import { InvalidConfiguration } from "../api/failures.ts"
 import type { RestoreEnv } from "../api/jobs.ts"
 import { flavorOf } from "../instance/flavor.ts"
@@ -59,15 +58,9 @@ export const recoveryTargetOf = (env: RestoreEnv): Effect.Effect<RecoveryTarget 
     const flavor = flavorOf(env.RESTORE_FLAVOR ?? "mariadb")
     return flavor.gtidStates.parse(gtid) !== undefined
       ? Effect.succeed({ _tag: "Gtid", gtid })
-      : refuse(`RESTORE_RECOVERY_TARGET_GTID '${gtid}' is not ${targetGtidForms[flavor.name]}`)
+      : refuse(`RESTORE_RECOVERY_TARGET_GTID '${gtid}' is not ${flavor.gtidTargetForm}`)
   }
   return Effect.succeed({ _tag: "Time", time: time ?? "" })
-}
-
-/** How a refused GTID target is explained, per flavour. */
-const targetGtidForms: Record<FlavorName, string> = {
-  mariadb: "a MariaDB GTID list (domain-server-seq, comma-separated)",
-  mysql: "a MySQL GTID set (uuid:1-99, comma-separated)"
 }
 
 /** The restore program over a decoded environment. */
