@@ -4,8 +4,9 @@
  * written after the file's upload completed, so a file is visible to recovery only once its manifest exists (the
  * same rule as `metadata.json` for a backup). The key layout is `src/objectstore/binlogLayout.ts`.
  *
- * GTID positions are MariaDB GTID lists (`domain-server-seq`, one per domain, comma-separated, '' when empty).
- * Versioned: readers accept the versions they know and reject newer ones.
+ * GTID states are the flavour's: MariaDB GTID lists (`domain-server-seq`, one per domain, comma-separated, ''
+ * when empty) or MySQL 8.4 GTID sets (`uuid:1-5:7,uuid:tag:1-2`, canonical: lowercase, sorted, merged, as
+ * `gtidSet.ts` prints them); a manifest's states are those of its `flavor`. Versioned: readers accept the versions they know and reject newer ones.
  *
  * @since 0.2.0
  */
@@ -22,6 +23,35 @@ export const Gtid = Schema.String.check(Schema.isPattern(/^\d{1,10}-\d{1,10}-\d{
 export const GtidList = Schema.String.check(
   Schema.isPattern(/^$|^\d{1,10}-\d{1,10}-\d{1,20}(,\d{1,10}-\d{1,10}-\d{1,20})*$/u)
 )
+
+const uuid = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+const tag = "[a-z_][a-z0-9_]{0,31}"
+const intervals = "\\d{1,19}(-\\d{1,19})?(:\\d{1,19}(-\\d{1,19})?)*"
+const uuidSet = `${uuid}(:${tag})?:${intervals}`
+const mysqlGtidSetPattern = new RegExp(`^$|^${uuidSet}(,${uuidSet})*$`, "u")
+
+/** One MySQL GTID, `uuid[:tag]:gno` (lowercase). */
+export const MysqlGtid = Schema.String.check(Schema.isPattern(new RegExp(`^${uuid}(:${tag})?:\\d{1,19}$`, "u")))
+
+/** A MySQL GTID set as `gtidSet.ts` prints it ('' is the empty set). */
+export const MysqlGtidSet = Schema.String.check(Schema.isPattern(mysqlGtidSetPattern))
+
+/** A GTID state of either flavour: a MariaDB GTID list or a MySQL GTID set. */
+export const GtidState = Schema.Union([GtidList, MysqlGtidSet])
+
+/** A manifest's states and GTIDs are those of its flavour (MariaDB lists, MySQL sets). */
+const statesOfItsFlavor = Schema.makeFilter<{
+  readonly flavor: string
+  readonly gtidStateBefore: string
+  readonly gtidStateAfter: string
+  readonly firstGTID?: string
+  readonly lastGTID?: string
+}>((m) => {
+  const [state, gtid] = m.flavor === "mysql" ? [MysqlGtidSet, MysqlGtid] : [GtidList, Gtid]
+  const states = [m.gtidStateBefore, m.gtidStateAfter].every(Schema.is(state))
+  const gtids = [m.firstGTID, m.lastGTID].every((g) => g === undefined || Schema.is(gtid)(g))
+  return (states && gtids) || `the GTID states and GTIDs of a ${m.flavor} manifest are ${m.flavor}'s`
+})
 
 /** A binlog file name as the server writes it (`mysql-bin.000003`): base name, '.', a sequence number. */
 export const BinlogFileName = Schema.String.check(
@@ -58,17 +88,17 @@ export const BinlogManifest = Schema.Struct({
   sha256: Sha256,
   serverId: ServerId,
   serverUuid: Schema.optionalKey(Schema.String),
-  /** The GTID state before the file's first transaction (its `Gtid_list` event). */
-  gtidStateBefore: GtidList,
+  /** The GTID state before the file's first transaction (MariaDB's `Gtid_list`, MySQL's `Previous_gtids`). */
+  gtidStateBefore: GtidState,
   /** The GTID state after the file's last transaction. */
-  gtidStateAfter: GtidList,
-  firstGTID: Schema.optionalKey(Gtid),
-  lastGTID: Schema.optionalKey(Gtid),
+  gtidStateAfter: GtidState,
+  firstGTID: Schema.optionalKey(Schema.Union([Gtid, MysqlGtid])),
+  lastGTID: Schema.optionalKey(Schema.Union([Gtid, MysqlGtid])),
   /** Times of the file's first and last event (UTC, whole seconds, as the binlog records them). */
   firstEventTime: Timestamp,
   lastEventTime: Timestamp,
   archivedAt: Timestamp
-})
+}).check(statesOfItsFlavor)
 export type BinlogManifest = typeof BinlogManifest.Type
 
 const ManifestJson = Schema.fromJsonString(BinlogManifest)
@@ -115,7 +145,9 @@ export const ArchiverEnv = Schema.Struct({
   /** The port of `/healthz`, `/status` and `/metrics` (plain HTTP; default `archiverStatusPort`). */
   ARCHIVE_STATUS_PORT: Schema.optionalKey(PositiveIntFromString),
   /** The address it listens on: the Pod IP (default: every address). */
-  ARCHIVE_LISTEN_ADDRESS: Schema.optionalKey(NonEmpty)
+  ARCHIVE_LISTEN_ADDRESS: Schema.optionalKey(NonEmpty),
+  /** The server's flavour (default `mariadb`): the decoder, the SQL client and how binlog files are read. */
+  ARCHIVE_FLAVOR: Schema.optionalKey(FlavorName)
 })
 export type ArchiverEnv = typeof ArchiverEnv.Type
 /** The archiver's environment as a renderer writes it. */
@@ -148,8 +180,8 @@ export const ArchivedFile = Schema.Struct({
   /** `<series>/<file>` */
   file: Schema.String,
   /** The GTID state after the file (its manifest's `gtidStateAfter`). */
-  gtidState: GtidList,
-  lastGTID: Schema.optionalKey(Gtid),
+  gtidState: GtidState,
+  lastGTID: Schema.optionalKey(Schema.Union([Gtid, MysqlGtid])),
   /** The file's last event (UTC, whole seconds). */
   eventTime: Timestamp,
   archivedAt: Timestamp
@@ -162,8 +194,8 @@ export type ArchivedFile = typeof ArchivedFile.Type
  * `endState` / `lastEventTime`. Two runs mean a gap between them (a file purged before it was archived).
  */
 export const ArchiveSegment = Schema.Struct({
-  startState: GtidList,
-  endState: GtidList,
+  startState: GtidState,
+  endState: GtidState,
   firstEventTime: Timestamp,
   lastEventTime: Timestamp,
   /** `<series>/<file>` of the first and last file of the run. */

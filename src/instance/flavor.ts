@@ -10,6 +10,7 @@
  */
 import type { FlavorName } from "../api/common.ts"
 import type { BinlogPosition } from "../api/jobs.ts"
+import { type GtidStates, mariadbGtidStates, mysqlGtidStates } from "../pitr/gtidStates.ts"
 
 /** How the backup tool and the SQL client reach the server: a unix socket or TCP. */
 export type ServerAddress =
@@ -145,6 +146,14 @@ export interface Flavor {
   readonly verifyServerCertArg: string
   /** The binlog decoder's option giving a remote dump a server id of its own. */
   readonly dumpServerIdArg: (serverId: number) => string
+  /** The GTID-state arithmetic of point-in-time recovery: MariaDB positions, MySQL sets (`pitr/gtidStates.ts`). */
+  readonly gtidStates: GtidStates<unknown>
+  /** How messages name this flavour's form of a GTID target. */
+  readonly gtidTargetForm: string
+  /**
+   * An SQL expression of the server's executed GTID state on one line (the archiver's lag, the replay's checks).
+   */
+  readonly executedGtidExpression: string
 }
 
 /** The passwords of the accounts the operator manages (user names are fixed per deployment). */
@@ -487,7 +496,11 @@ export const mariadb: Flavor = {
     ["gtid_strict_mode", "ON"]
   ],
   verifyServerCertArg: "--ssl-verify-server-cert",
-  dumpServerIdArg: (serverId) => `--stop-never-slave-server-id=${serverId}`
+  dumpServerIdArg: (serverId) => `--stop-never-slave-server-id=${serverId}`,
+  gtidStates: mariadbGtidStates,
+  gtidTargetForm: "a MariaDB GTID list (domain-server-seq, comma-separated)",
+  // gtid_current_pos stays empty on a restored server with another server_id (research note 2.6)
+  executedGtidExpression: "@@gtid_binlog_pos"
 }
 
 /** MySQL 8.4 with Percona XtraBackup 8.4 / xbstream. */
@@ -562,7 +575,11 @@ export const mysql: Flavor = {
   ],
   // documented for MySQL 8.4's mysqlbinlog and client (research note, section 4), not run here
   verifyServerCertArg: "--ssl-mode=VERIFY_IDENTITY",
-  dumpServerIdArg: (serverId) => `--connection-server-id=${serverId}`
+  dumpServerIdArg: (serverId) => `--connection-server-id=${serverId}`,
+  gtidStates: mysqlGtidStates,
+  gtidTargetForm: "a MySQL GTID set (uuid:1-99, comma-separated)",
+  // the server prints a set of several uuids over several lines
+  executedGtidExpression: "REPLACE(@@GLOBAL.gtid_executed, '\\n', '')"
 }
 
 /** The flavour by name. */

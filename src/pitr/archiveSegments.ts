@@ -6,20 +6,20 @@
  * its `gtidStateBefore` is included in the run's end state, and it extends the run when it adds transactions. A
  * file whose transactions the run already holds (a failover's overlap, an empty file) only moves the run's last
  * event time when it starts exactly at the run's end, because only then it proves that nothing was written in
- * between. A file that starts beyond the run's end is a gap: a new run begins with it.
+ * between. A file that starts beyond the run's end is a gap: a new run begins with it. The GTID arithmetic is the
+ * flavour's (`gtidStates.ts`, as the plan's); manifests of another flavour are not this archive's history.
  *
  * @since 0.2.0
  */
 import type { ArchiveSegment, BinlogManifest } from "../api/binlogArchive.ts"
-import { formatGtidList, type GtidPosition, includes, parseGtidList, samePosition } from "./gtid.ts"
-
-const total = (position: GtidPosition): bigint => [...position.values()].reduce((sum, gtid) => sum + gtid.seq, 0n)
+import type { FlavorName } from "../api/common.ts"
+import { flavorOf } from "../instance/flavor.ts"
 
 const compareBigint = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0)
 
 interface Run {
-  start: GtidPosition
-  end: GtidPosition
+  start: unknown
+  end: unknown
   firstEventTime: string
   lastEventTime: string
   firstFile: string
@@ -29,15 +29,21 @@ interface Run {
 
 const later = (a: string, b: string): string => (Date.parse(b) > Date.parse(a) ? b : a)
 
-/** The gap-free runs of `manifests`, oldest first. */
-export const archiveSegments = (manifests: ReadonlyArray<BinlogManifest>): ReadonlyArray<ArchiveSegment> => {
+/** The gap-free runs of `manifests` of `flavor` (default MariaDB), oldest first. */
+export const archiveSegments = (
+  manifests: ReadonlyArray<BinlogManifest>,
+  flavor: FlavorName = "mariadb"
+): ReadonlyArray<ArchiveSegment> => {
+  const states = flavorOf(flavor).gtidStates
+  const total = (state: unknown): bigint => states.size(state)
   const files = manifests
-    .map((manifest) => ({
-      manifest,
-      name: `${manifest.series}/${manifest.file}`,
-      before: parseGtidList(manifest.gtidStateBefore),
-      after: parseGtidList(manifest.gtidStateAfter)
-    }))
+    .flatMap((manifest) => {
+      const before = manifest.flavor === flavor ? states.parse(manifest.gtidStateBefore) : undefined
+      const after = manifest.flavor === flavor ? states.parse(manifest.gtidStateAfter) : undefined
+      return before === undefined || after === undefined
+        ? []
+        : [{ manifest, name: `${manifest.series}/${manifest.file}`, before, after }]
+    })
     // along one history a file's states grow: ordering by them puts every file after the ones it continues
     .sort(
       (a, b) =>
@@ -49,13 +55,13 @@ export const archiveSegments = (manifests: ReadonlyArray<BinlogManifest>): Reado
   const runs: Array<Run> = []
   for (const file of files) {
     const run = runs.at(-1)
-    if (run !== undefined && includes(run.end, file.before)) {
-      if (!includes(run.end, file.after)) {
-        run.end = file.after
+    if (run !== undefined && states.includes(run.end, file.before)) {
+      if (!states.includes(run.end, file.after)) {
+        run.end = states.advance(run.end, file.after)
         run.lastFile = file.name
         run.lastEventTime = later(run.lastEventTime, file.manifest.lastEventTime)
         run.files += 1
-      } else if (samePosition(run.end, file.before)) {
+      } else if (states.same(run.end, file.before)) {
         run.lastEventTime = later(run.lastEventTime, file.manifest.lastEventTime)
         run.lastFile =
           Date.parse(file.manifest.lastEventTime) >= Date.parse(run.lastEventTime) ? file.name : run.lastFile
@@ -74,8 +80,8 @@ export const archiveSegments = (manifests: ReadonlyArray<BinlogManifest>): Reado
     })
   }
   return runs.map((run) => ({
-    startState: formatGtidList(run.start),
-    endState: formatGtidList(run.end),
+    startState: states.format(run.start),
+    endState: states.format(run.end),
     firstEventTime: run.firstEventTime,
     lastEventTime: run.lastEventTime,
     firstFile: run.firstFile,

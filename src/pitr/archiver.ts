@@ -1,6 +1,6 @@
 /**
  * `cloudnative-mysql archive-binlogs`: continuous binlog archiving from outside the database Pods. One
- * `mariadb-binlog --read-from-remote-server --raw --stop-never` process follows the primary into a local work
+ * `mariadb-binlog` (MySQL: `mysqlbinlog`) `--read-from-remote-server --raw --stop-never` process follows the primary into a local work
  * directory; a poll of `SHOW BINARY LOGS` decides which local files are complete (a newer file exists on the
  * server and the local size equals the server's `File_size`: the stream clears the in-use flag and a crash leaves
  * no Rotate/Stop event, research note facts 2-3); each complete file is uploaded through the upload pipeline
@@ -26,7 +26,7 @@ import {
 } from "../api/binlogArchive.ts"
 import type { ObjectStoreDownloadFailed, ObjectStoreUploadFailed } from "../api/failures.ts"
 import { metaV1Time, nowRfc3339Millis } from "../api/time.ts"
-import { mariadb } from "../instance/flavor.ts"
+import { flavorOf } from "../instance/flavor.ts"
 import { binlogFileKeys, identityKey, parseBinlogKey } from "../objectstore/binlogLayout.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { uploadStream } from "../pipeline/upload.ts"
@@ -98,7 +98,7 @@ export const querySource = (
 ): Effect.Effect<ReadonlyArray<Record<string, string>>, BinlogSourceUnavailable> =>
   Effect.callback((resume) => {
     const child = execFile(
-      mariadb.sqlClient,
+      flavorOf(source.flavor ?? "mariadb").sqlClient,
       [...sqlArgs(source, sql)],
       { timeout: 15_000 },
       (error, stdout, stderr) => {
@@ -116,7 +116,7 @@ export const querySource = (
     })
   })
 
-/** `SHOW BINARY LOGS` of the source (needs `BINLOG MONITOR`). */
+/** `SHOW BINARY LOGS` of the source (needs `BINLOG MONITOR`; MySQL: `REPLICATION CLIENT`). */
 export const serverBinlogs = (source: SourceConnection) =>
   Effect.map(querySource(source, "SHOW BINARY LOGS"), (rows) =>
     rows.map((row) => ({ name: row.Log_name ?? "", size: Number(row.File_size) }))
@@ -179,7 +179,8 @@ export const archiveFile = Effect.fn("pitr.archiveFile")(function* (
 ) {
   const client = yield* ObjectStoreClient
   const bytes = yield* io(`read ${file}`, () => readFile(join(options.workDir, file)))
-  const summary = yield* summarizeBinlogFile(bytes)
+  const flavor = options.source.flavor ?? "mariadb"
+  const summary = yield* summarizeBinlogFile(bytes, flavor)
   const keys = yield* binlogFileKeys(options.archivePrefix, series, file).pipe(
     Effect.mapError((e) => new WorkDirFailed({ detail: e.message }))
   )
@@ -190,7 +191,7 @@ export const archiveFile = Effect.fn("pitr.archiveFile")(function* (
   const manifest: BinlogManifest = {
     version: 1,
     cluster: options.identity.cluster,
-    flavor: "mariadb",
+    flavor,
     series,
     file,
     ...(previousFile === undefined ? {} : { previousFile }),
@@ -214,7 +215,7 @@ export const archiveFile = Effect.fn("pitr.archiveFile")(function* (
 /** Starts the dump from `startFile` for the current scope (stopped with SIGTERM, then SIGKILL). */
 const startDump = (options: ArchiverOptions, startFile: string) =>
   spawnChild(
-    mariadb.binlogDecoder,
+    flavorOf(options.source.flavor ?? "mariadb").binlogDecoder,
     dumpArgs(options.source, { dumpServerId: options.dumpServerId, directory: options.workDir, startFile }),
     { stderr: "pipe", stop: { signal: "SIGTERM", grace: "5 seconds" }, name: "binlog dump" }
   ).pipe(
@@ -317,7 +318,9 @@ export const runArchiver = Effect.fn("pitr.runArchiver")(function* (options: Arc
           )
         }
         const status = yield* dump.closed
-        yield* Effect.logInfo(`mariadb-binlog exited (${status}): ${(yield* Fiber.join(stderr)).trim()}`)
+        yield* Effect.logInfo(
+          `${flavorOf(options.source.flavor ?? "mariadb").binlogDecoder} exited (${status}): ${(yield* Fiber.join(stderr)).trim()}`
+        )
       })
     )
     // What completed before the connection ended is archived as soon as the server answers again.

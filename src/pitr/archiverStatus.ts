@@ -6,7 +6,7 @@
  *
  * The monitor keeps every manifest the archive held at start plus every file archived since, so the runs cover
  * the whole prefix, not only this process's uploads. Whether the primary is ahead of the archive is asked at
- * request time (`@@gtid_binlog_pos`), so an idle archiver does no extra work between scrapes.
+ * request time (the flavour's executed GTID state), so an idle archiver does no extra work between scrapes.
  *
  * @since 0.2.0
  */
@@ -19,10 +19,11 @@ import {
   archiverStatusPaths,
   type BinlogManifest
 } from "../api/binlogArchive.ts"
+import type { FlavorName } from "../api/common.ts"
 import { nowMillis } from "../api/time.ts"
+import { flavorOf } from "../instance/flavor.ts"
 import { listenScoped } from "../platform/listen.ts"
 import { archiveSegments } from "./archiveSegments.ts"
-import { includes, parseGtidList } from "./gtid.ts"
 
 /** A state change of the archiver (`ok` names the series the dump follows). */
 export type ArchiverStateUpdate =
@@ -43,13 +44,19 @@ export interface ArchiverMonitor {
 const keyOf = (manifest: BinlogManifest): string => `${manifest.series}/${manifest.file}`
 
 /** Whether the primary holds nothing beyond the archive; `undefined` when either side is unknown. */
-const caughtUpWith = (lastArchived: ArchivedFile | undefined, serverPosition: string | undefined) =>
-  lastArchived === undefined || serverPosition === undefined
-    ? undefined
-    : includes(parseGtidList(lastArchived.gtidState), parseGtidList(serverPosition))
+const caughtUpWith = (
+  flavor: FlavorName,
+  lastArchived: ArchivedFile | undefined,
+  serverPosition: string | undefined
+) => {
+  const states = flavorOf(flavor).gtidStates
+  const archived = lastArchived === undefined ? undefined : states.parse(lastArchived.gtidState)
+  const server = serverPosition === undefined ? undefined : states.parse(serverPosition)
+  return archived === undefined || server === undefined ? undefined : states.includes(archived, server)
+}
 
-/** A fresh monitor in state `starting`. */
-export const makeArchiverMonitor = (): ArchiverMonitor => {
+/** A fresh monitor in state `starting`, for an archive of `flavor` (default MariaDB). */
+export const makeArchiverMonitor = (flavor: FlavorName = "mariadb"): ArchiverMonitor => {
   let update: ArchiverStateUpdate = { state: "starting", message: "claiming the archive prefix" }
   const manifests = new Map<string, BinlogManifest>()
   let segments: ArchiverStatus["segments"] = []
@@ -59,7 +66,7 @@ export const makeArchiverMonitor = (): ArchiverMonitor => {
   let lastUploadTime: string | undefined
   // once per archived file (minutes apart), not per request
   const refresh = () => {
-    segments = archiveSegments([...manifests.values()])
+    segments = archiveSegments([...manifests.values()], flavor)
     newest = [...manifests.values()].reduce<BinlogManifest | undefined>(
       (best, m) => (best === undefined || Date.parse(m.archivedAt) > Date.parse(best.archivedAt) ? m : best),
       undefined
@@ -97,7 +104,7 @@ export const makeArchiverMonitor = (): ArchiverMonitor => {
                 eventTime: last.lastEventTime,
                 archivedAt: last.archivedAt
               }
-        const caughtUp = caughtUpWith(lastArchived, serverPosition)
+        const caughtUp = caughtUpWith(flavor, lastArchived, serverPosition)
         // a manifest's time is a pattern-checked string: one that names no real instant gives no lag
         const since = lastArchived === undefined ? Number.NaN : now - Date.parse(lastArchived.eventTime)
         const lagSeconds =

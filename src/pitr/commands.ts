@@ -5,8 +5,8 @@
  * research note (fact 5) measured that the client otherwise tries TLS without verifying it.
  *
  * MySQL 8.4's `mysqlbinlog` spells two options differently (the dump's server id, the certificate
- * verification): the spellings are in the `Flavor` record (`src/instance/flavor.ts`).
- * The archiver itself runs only against MariaDB in this version (its manifest parser reads MariaDB GTID events).
+ * verification): the spellings are in the `Flavor` record (`src/instance/flavor.ts`). Written from MySQL's
+ * documentation (research note, section 4) and unit-tested; no MySQL server runs here.
  *
  * @since 0.2.0
  */

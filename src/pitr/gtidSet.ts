@@ -5,8 +5,8 @@
  * domain), a set can have holes, so inclusion, union and difference are interval arithmetic.
  *
  * The replay of a MySQL recovery is `mysqlbinlog --exclude-gtids=<backup set> --include-gtids=<target set>`
- * (research note, section 4): exactly the target's transactions the backup lacks, each file read once. These
- * are pure and unit-tested; MySQL itself is not installed here, so no MySQL replay runs in this version.
+ * (research note, section 4; `replay.ts`): exactly the target's transactions the backup lacks, each file read
+ * once. Pure and unit-tested; MySQL itself is not installed here.
  *
  * @since 0.2.0
  */
@@ -110,19 +110,3 @@ export const subtract = (a: GtidSet, b: GtidSet): GtidSet => {
 
 /** Whether `a` holds every transaction of `b`. */
 export const includesSet = (a: GtidSet, b: GtidSet): boolean => subtract(b, a).size === 0
-
-/** `mysqlbinlog`'s arguments for a MySQL replay after a backup whose `gtid_executed` is `backup` (pure). */
-export const mysqlReplayArgs = (options: {
-  readonly backup: GtidSet
-  readonly target: { readonly _tag: "Gtid"; readonly set: GtidSet } | { readonly _tag: "Time"; readonly time: string }
-  readonly files: ReadonlyArray<string>
-}): ReadonlyArray<string> => [
-  "--no-defaults",
-  ...(options.backup.size === 0 ? [] : [`--exclude-gtids=${formatGtidSet(options.backup)}`]),
-  ...(options.target._tag === "Gtid"
-    ? [`--include-gtids=${formatGtidSet(options.target.set)}`]
-    : [
-        `--stop-datetime=${new Date(Math.floor(Date.parse(options.target.time) / 1000) * 1000).toISOString().slice(0, 19).replace("T", " ")}`
-      ]),
-  ...options.files
-]

@@ -21,6 +21,7 @@ import { Duration, Effect, Schedule } from "effect"
 import { type ArchiveIdentity, type ArchiverEnv, archiverStatusPort } from "../api/binlogArchive.ts"
 import { InvalidConfiguration, NoHealthyInstance } from "../api/failures.ts"
 import { flushBinaryLogs } from "../instance/client.ts"
+import { flavorOf } from "../instance/flavor.ts"
 import { binlogArchivePrefix } from "../objectstore/binlogLayout.ts"
 import { withObjectStoreFromEnv } from "../objectstore/ObjectStoreClient.ts"
 import { archivedManifests } from "./archiveCatalog.ts"
@@ -135,11 +136,13 @@ export const archiverProgram = (env: ArchiverEnv) =>
     Effect.gen(function* () {
       const archivePrefix = yield* binlogArchivePrefix(connection.spec.path ?? "", env.ARCHIVE_CLUSTER_NAME)
       const credentialsFile = yield* credentialsFileOf(env)
+      const flavor = flavorOf(env.ARCHIVE_FLAVOR ?? "mariadb")
       const source = {
         host: env.ARCHIVE_SOURCE_HOST,
         port: env.ARCHIVE_SOURCE_PORT ?? 3306,
         credentialsFile,
-        ...(env.ARCHIVE_TLS_CA_FILE === undefined ? {} : { caFile: env.ARCHIVE_TLS_CA_FILE })
+        ...(env.ARCHIVE_TLS_CA_FILE === undefined ? {} : { caFile: env.ARCHIVE_TLS_CA_FILE }),
+        flavor: flavor.name
       }
       const identity: ArchiveIdentity = {
         version: 1,
@@ -147,12 +150,15 @@ export const archiverProgram = (env: ArchiverEnv) =>
         namespace: env.ARCHIVE_CLUSTER_NAMESPACE,
         ...(env.ARCHIVE_CLUSTER_UID === undefined ? {} : { uid: env.ARCHIVE_CLUSTER_UID })
       }
-      const monitor = makeArchiverMonitor()
+      const monitor = makeArchiverMonitor(flavor.name)
       const port = yield* serveArchiverStatus({
         monitor,
         port: env.ARCHIVE_STATUS_PORT ?? archiverStatusPort,
         host: env.ARCHIVE_LISTEN_ADDRESS ?? "0.0.0.0",
-        serverPosition: Effect.map(querySource(source, "SELECT @@gtid_binlog_pos AS pos"), (rows) => rows[0]?.pos ?? "")
+        serverPosition: Effect.map(
+          querySource(source, `SELECT ${flavor.executedGtidExpression} AS pos`),
+          (rows) => rows[0]?.pos ?? ""
+        )
       }).pipe(Effect.mapError((e) => invalid(`status endpoint: ${e.message}`)))
       yield* Effect.logInfo("binlog archiver status endpoint listening", { port })
       const rotate = yield* rotation(env)

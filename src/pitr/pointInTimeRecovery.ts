@@ -9,6 +9,7 @@
  */
 import { Effect } from "effect"
 import { backupIdToDate } from "../api/backupId.ts"
+import type { FlavorName } from "../api/common.ts"
 import { RecoveryTargetUnreachable } from "../api/failures.ts"
 import type { Eligibility } from "../objectstore/catalog.ts"
 import { archivedManifests } from "./archiveCatalog.ts"
@@ -18,14 +19,18 @@ import { applyPlan, downloadPlanFiles, type ReplayTarget } from "./replay.ts"
 /**
  * The catalog's rule for a recovery to `target`: only backups that end before it. A backup id is the time its
  * Job was created, before the backup started, so an id at or after a time target can never end before it and
- * is not even read (nor judged damaged).
+ * is not even read (nor judged damaged). `flavor` says how end states compare (default MariaDB).
  */
-export const eligibility = (target: RecoveryTarget): Eligibility => ({
+export const eligibility = (target: RecoveryTarget, flavor: FlavorName = "mariadb"): Eligibility => ({
   mayBeEligible: (entry) =>
     target._tag === "Gtid" ||
     backupIdToDate(entry.backupId).getTime() < Math.floor(Date.parse(target.time) / 1000) * 1000,
   isEligible: (metadata) =>
-    endsBefore({ backupId: metadata.backupId, endGTID: metadata.endGTID ?? "", stoppedAt: metadata.stoppedAt }, target),
+    endsBefore(
+      { backupId: metadata.backupId, endGTID: metadata.endGTID ?? "", stoppedAt: metadata.stoppedAt },
+      target,
+      flavor
+    ),
   noneEligible: (passedOver) =>
     new RecoveryTargetUnreachable({
       why: "BeforeFirstRecoverablePoint",
@@ -36,19 +41,22 @@ export const eligibility = (target: RecoveryTarget): Eligibility => ({
 
 /**
  * The plan of a recovery of `backup` (pinned) to `target` from the archive under `archivePrefix`: what the
- * restore acts on, and what the plan Job reports before the restore starts (`src/recovery/plan.ts`).
+ * restore acts on, and what the plan Job reports before the restore starts (`src/recovery/plan.ts`). The GTID
+ * states are `flavor`'s (default MariaDB).
  */
 export const planPointInTime = Effect.fn("pitr.planPointInTime")(function* <B extends BaseBackup>(options: {
   readonly archivePrefix: string
   readonly backup: B
   readonly target: RecoveryTarget
+  readonly flavor?: FlavorName
 }) {
   const manifests = yield* archivedManifests(options.archivePrefix)
   return yield* planRecovery({
     backups: [options.backup],
     manifests,
     target: options.target,
-    backupID: options.backup.backupId
+    backupID: options.backup.backupId,
+    ...(options.flavor === undefined ? {} : { flavor: options.flavor })
   })
 })
 
@@ -57,6 +65,7 @@ export const preparePointInTime = Effect.fn("pitr.preparePointInTime")(function*
   readonly archivePrefix: string
   readonly backup: B
   readonly target: RecoveryTarget
+  readonly flavor?: FlavorName
   readonly dir: string
 }) {
   const plan = yield* planPointInTime(options)
@@ -77,6 +86,7 @@ export const pointInTimeRecovery = Effect.fn("pitr.pointInTimeRecovery")(functio
   /** The restored backup (pinned: the plan must start from it). */
   readonly backup: B
   readonly target: RecoveryTarget
+  readonly flavor?: FlavorName
   readonly server: ReplayTarget
 }) {
   const { plan, files } = yield* preparePointInTime({ ...options, dir: options.server.scratchDir })

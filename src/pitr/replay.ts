@@ -2,24 +2,31 @@
  * The replay of a recovery plan into the private server a restore just prepared: download every planned file,
  * verified against its manifest's SHA-256 and size, before anything is applied (a flipped byte is
  * `ChecksumMismatch` and the data stays untouched); check that the server continues exactly from the plan's
- * start (no write may happen between the restore and the replay, research note 2.5); pipe
- * `mariadb-binlog --start-position=<backup GTID> [--stop-position=<target> | --stop-datetime=<UTC>]` into the
- * SQL client with both exit codes checked (pipefail); then compare the server's `@@gtid_binlog_pos` with the
- * target, because an unreached stop is only a warning to `mariadb-binlog`.
+ * start (no write may happen between the restore and the replay, research note 2.5); pipe the flavour's decoder
+ * into its SQL client with both exit codes checked (pipefail); then compare the server's executed GTID state
+ * with the target, because an unreached stop is only a warning to the decoder.
+ * - MariaDB: `mariadb-binlog --start-position=<backup GTID> [--stop-position=<target> | --stop-datetime=<UTC>]`,
+ *   checked against `@@gtid_binlog_pos`.
+ * - MySQL 8.4: `mysqlbinlog --exclude-gtids=<backup set> [--include-gtids=<target set> | --stop-datetime=<UTC>]`
+ *   (exactly the target's transactions the backup lacks, every file read once: PXB's documented procedure, one
+ *   decoder for all files), checked against `@@GLOBAL.gtid_executed`, which must be the backup's set with the
+ *   target's. The restore seeded `gtid_purged` with the backup's set (`Flavor.restoreGtidSql`), so the server's
+ *   `gtid_executed` is that set before the replay. Written from MySQL's documentation, not run here.
  *
- * `mariadb-binlog` runs with `TZ=UTC`: it reads `--stop-datetime` in its own time zone.
+ * The decoder runs with `TZ=UTC`: it reads `--stop-datetime` in its own time zone.
  *
  * @since 0.2.0
  */
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Data, Effect, Stream } from "effect"
+import type { FlavorName } from "../api/common.ts"
 import { RecoveryTargetUnreachable } from "../api/failures.ts"
-import { mariadb } from "../instance/flavor.ts"
+import { type Flavor, flavorOf } from "../instance/flavor.ts"
 import { binlogFileKeys } from "../objectstore/binlogLayout.ts"
 import { verifiedObjectStream } from "../pipeline/download.ts"
 import { type ChildOptions, outputText, spawnChild } from "../platform/childProcess.ts"
-import { formatGtidList, includes, parseGtidList, samePosition } from "./gtid.ts"
+import { formatGtidSet, type GtidSet, parseGtidSet } from "./gtidSet.ts"
 import type { RecoveryPlan } from "./recoveryPlan.ts"
 
 /** The replay itself failed (a tool exited non-zero, or the server does not continue from the plan's start). */
@@ -55,7 +62,7 @@ const stopDatetime = (time: string): string =>
   new Date(Math.floor(Date.parse(time) / 1000) * 1000).toISOString().slice(0, 19).replace("T", " ")
 
 /** `mariadb-binlog`'s arguments for a plan over local files (pure). */
-export const replayArgs = (plan: RecoveryPlan, files: ReadonlyArray<string>): ReadonlyArray<string> => [
+const mariadbReplayArgs = (plan: RecoveryPlan, files: ReadonlyArray<string>): ReadonlyArray<string> => [
   "--no-defaults",
   ...(plan.startPosition === "" ? [] : [`--start-position=${plan.startPosition}`]),
   ...(plan.stopPosition === undefined ? [] : [`--stop-position=${plan.stopPosition}`]),
@@ -63,6 +70,42 @@ export const replayArgs = (plan: RecoveryPlan, files: ReadonlyArray<string>): Re
   ...(plan.stopTime === undefined ? [] : [`--stop-datetime=${stopDatetime(plan.stopTime)}`]),
   ...files
 ]
+
+/** `mysqlbinlog`'s arguments for a MySQL replay after a backup whose `gtid_executed` is `backup` (pure). */
+export const mysqlReplayArgs = (options: {
+  readonly backup: GtidSet
+  readonly target: { readonly _tag: "Gtid"; readonly set: GtidSet } | { readonly _tag: "Time"; readonly time: string }
+  readonly files: ReadonlyArray<string>
+}): ReadonlyArray<string> => [
+  "--no-defaults",
+  ...(options.backup.size === 0 ? [] : [`--exclude-gtids=${formatGtidSet(options.backup)}`]),
+  ...(options.target._tag === "Gtid"
+    ? [`--include-gtids=${formatGtidSet(options.target.set)}`]
+    : [`--stop-datetime=${stopDatetime(options.target.time)}`]),
+  ...options.files
+]
+
+/** A set the plan holds: it was parsed from a manifest or a validated target when the plan was made. */
+const planSet = (text: string): GtidSet => parseGtidSet(text) ?? new Map()
+
+/** Each flavour's decoder arguments for a plan over local files, in replay order (pure). */
+const decoderArgs: Record<FlavorName, (plan: RecoveryPlan, files: ReadonlyArray<string>) => ReadonlyArray<string>> = {
+  mariadb: mariadbReplayArgs,
+  mysql: (plan, files) =>
+    mysqlReplayArgs({
+      backup: planSet(plan.startPosition),
+      // the plan's stop state is the backup's set with the target's: the backup's part is excluded anyway
+      target:
+        plan.stopPosition !== undefined
+          ? { _tag: "Gtid", set: planSet(plan.stopPosition) }
+          : { _tag: "Time", time: plan.stopTime ?? "" },
+      files
+    })
+}
+
+/** The decoder's arguments for a plan over local files (pure), in the plan's flavour (default MariaDB). */
+export const replayArgs = (plan: RecoveryPlan, files: ReadonlyArray<string>): ReadonlyArray<string> =>
+  decoderArgs[plan.flavor ?? "mariadb"](plan, files)
 
 /** Killed at once when interrupted: a half-applied replay is failed either way. */
 const stopAtOnce = { signal: "SIGKILL", grace: 0 } as const
@@ -84,12 +127,12 @@ const run = (command: string, args: ReadonlyArray<string>, input?: string) =>
     return out
   }).pipe(Effect.scoped)
 
-const gtidBinlogPos = (target: ServerClient) =>
+const executedGtid = (flavor: Flavor, target: ServerClient) =>
   Effect.map(
     run(
-      mariadb.sqlClient,
+      flavor.sqlClient,
       [`--defaults-file=${target.defaultsFile}`, "--batch", "--skip-column-names"],
-      "SELECT @@gtid_binlog_pos"
+      `SELECT ${flavor.executedGtidExpression}`
     ),
     (out) => out.trim()
   )
@@ -98,20 +141,20 @@ const gtidBinlogPos = (target: ServerClient) =>
 const gtidMarker = "cnm-replayed-gtid:"
 
 /**
- * Pipes the decoder into the SQL client; fails when either exits non-zero. Returns `@@gtid_binlog_pos` read at
- * the end of the same session: once the session loaded the grant tables (`grantTablesSkipped`), authentication
+ * Pipes the decoder into the SQL client; fails when either exits non-zero. Returns the executed GTID state read
+ * at the end of the same session: once the session loaded the grant tables (`grantTablesSkipped`), authentication
  * is on for the whole server and a new connection as the private server's root is refused (its account is the
  * source's, with the source's password or `unix_socket` of another OS user: found by the sandbox e2e).
  */
-const pipeReplay = (args: ReadonlyArray<string>, target: ServerClient) =>
+const pipeReplay = (flavor: Flavor, args: ReadonlyArray<string>, target: ServerClient) =>
   Effect.gen(function* () {
-    const decoder = yield* start(mariadb.binlogDecoder, args, {
+    const decoder = yield* start(flavor.binlogDecoder, args, {
       stdout: "pipe",
       stderr: "pipe",
       env: { ...process.env, TZ: "UTC" }
     })
     const client = yield* start(
-      mariadb.sqlClient,
+      flavor.sqlClient,
       [
         `--defaults-file=${target.defaultsFile}`,
         "--binary-mode",
@@ -124,7 +167,9 @@ const pipeReplay = (args: ReadonlyArray<string>, target: ServerClient) =>
     // EPIPE when the client died first is swallowed by spawnChild: its exit code tells the story
     decoder.stdout.pipe(client.stdin, { end: false })
     // the decoder's output ends with its own statement delimiter `;`: the read is a statement of its own
-    decoder.stdout.once("end", () => client.stdin.end(`\nSELECT CONCAT('${gtidMarker}', @@gtid_binlog_pos);\n`))
+    decoder.stdout.once("end", () =>
+      client.stdin.end(`\nSELECT CONCAT('${gtidMarker}', ${flavor.executedGtidExpression});\n`)
+    )
     const [decoderErr, clientOut, clientErr, d, c] = yield* Effect.all(
       [
         outputText(decoder.stderr, 4000),
@@ -142,7 +187,7 @@ const pipeReplay = (args: ReadonlyArray<string>, target: ServerClient) =>
     if (d === 0 && c === 0 && gtid !== undefined) return gtid.trim()
     const detail = (text: string) => (text.trim() === "" ? "" : ` (${text.trim()})`)
     return yield* new BinlogReplayFailed({
-      detail: `mariadb-binlog exited ${d}${detail(decoderErr)}, mariadb exited ${c}${detail(clientErr)}${
+      detail: `${flavor.binlogDecoder} exited ${d}${detail(decoderErr)}, ${flavor.sqlClient} exited ${c}${detail(clientErr)}${
         gtid === undefined ? ", no GTID position read after the replay" : ""
       }`
     })
@@ -183,22 +228,33 @@ export const applyPlan = Effect.fn("pitr.applyPlan")(function* (
   files: ReadonlyArray<string>,
   target: ServerClient
 ) {
-  const before = yield* gtidBinlogPos(target)
-  if (formatGtidList(parseGtidList(before)) !== formatGtidList(parseGtidList(plan.startPosition))) {
+  const flavor = flavorOf(plan.flavor ?? "mariadb")
+  const states = flavor.gtidStates
+  const canonical = (text: string): string | undefined => {
+    const state = states.parse(text)
+    return state === undefined ? undefined : states.format(state)
+  }
+  const before = yield* executedGtid(flavor, target)
+  const start = canonical(plan.startPosition)
+  if (start === undefined || canonical(before) !== start) {
     return yield* new BinlogReplayFailed({
       detail: `the server is at GTID '${before}', not at the backup's '${plan.startPosition}': something wrote to it before the replay`
     })
   }
-  const after = files.length > 0 ? yield* pipeReplay(replayArgs(plan, files), target) : before
-  if (plan.stopPosition !== undefined && !samePosition(parseGtidList(after), parseGtidList(plan.stopPosition))) {
-    if (includes(parseGtidList(after), parseGtidList(plan.stopPosition))) {
-      return yield* new BinlogReplayFailed({ detail: `the replay went past the target to '${after}'` })
+  const after = files.length > 0 ? yield* pipeReplay(flavor, replayArgs(plan, files), target) : before
+  if (plan.stopPosition !== undefined) {
+    const reached = states.parse(after)
+    const stop = states.parse(plan.stopPosition)
+    if (reached === undefined || stop === undefined || !states.same(reached, stop)) {
+      if (reached !== undefined && stop !== undefined && states.includes(reached, stop)) {
+        return yield* new BinlogReplayFailed({ detail: `the replay went past the target to '${after}'` })
+      }
+      return yield* new RecoveryTargetUnreachable({
+        why: "AfterLastArchivedTransaction",
+        target: `targetGTID ${plan.stopPosition}`,
+        detail: `the replay ended at '${after}' without reaching the target`
+      })
     }
-    return yield* new RecoveryTargetUnreachable({
-      why: "AfterLastArchivedTransaction",
-      target: `targetGTID ${plan.stopPosition}`,
-      detail: `the replay ended at '${after}' without reaching the target`
-    })
   }
   return after
 })

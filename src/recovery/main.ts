@@ -1,5 +1,4 @@
-import { Effect, Schema } from "effect"
-import { GtidList } from "../api/binlogArchive.ts"
+import { Effect } from "effect"
 import { InvalidConfiguration } from "../api/failures.ts"
 import type { RestoreEnv } from "../api/jobs.ts"
 import { flavorOf } from "../instance/flavor.ts"
@@ -44,8 +43,8 @@ export const restoreSource = (env: RestoreEnv, path: string): Effect.Effect<Rest
 }
 
 /**
- * The point-in-time target, if any. The replay is MariaDB's (`mariadb-binlog`, GTID lists): a MySQL Cluster
- * with a target is refused before anything is downloaded rather than restored to the wrong point.
+ * The point-in-time target, if any, validated by the Cluster's flavour before anything is downloaded: a MariaDB
+ * GTID list, a MySQL GTID set (the recovered server's whole set), or a time.
  */
 export const recoveryTargetOf = (env: RestoreEnv): Effect.Effect<RecoveryTarget | undefined, InvalidConfiguration> => {
   const gtid = env.RESTORE_RECOVERY_TARGET_GTID
@@ -55,13 +54,11 @@ export const recoveryTargetOf = (env: RestoreEnv): Effect.Effect<RecoveryTarget 
   if (gtid !== undefined && time !== undefined) {
     return refuse("set at most one of RESTORE_RECOVERY_TARGET_GTID and RESTORE_RECOVERY_TARGET_TIME")
   }
-  if ((env.RESTORE_FLAVOR ?? "mariadb") !== "mariadb") {
-    return refuse("point-in-time recovery (a recoveryTarget) replays MariaDB binlogs only in this version")
-  }
   if (gtid !== undefined) {
-    return Schema.is(GtidList)(gtid)
+    const flavor = flavorOf(env.RESTORE_FLAVOR ?? "mariadb")
+    return flavor.gtidStates.parse(gtid) !== undefined
       ? Effect.succeed({ _tag: "Gtid", gtid })
-      : refuse(`RESTORE_RECOVERY_TARGET_GTID '${gtid}' is not a MariaDB GTID list (domain-server-seq, comma-separated)`)
+      : refuse(`RESTORE_RECOVERY_TARGET_GTID '${gtid}' is not ${flavor.gtidTargetForm}`)
   }
   return Effect.succeed({ _tag: "Time", time: time ?? "" })
 }
@@ -98,10 +95,9 @@ export const recoveryPlanProgram = (env: RestoreEnv) =>
           detail: "recovery-plan needs RESTORE_RECOVERY_TARGET_GTID or RESTORE_RECOVERY_TARGET_TIME"
         })
       }
-      return yield* recoveryPlanOf(
-        source,
-        recoveryTarget,
-        env.RESTORE_ON_DAMAGED_LATEST === undefined ? {} : { onDamagedLatest: env.RESTORE_ON_DAMAGED_LATEST }
-      )
+      return yield* recoveryPlanOf(source, recoveryTarget, {
+        ...(env.RESTORE_ON_DAMAGED_LATEST === undefined ? {} : { onDamagedLatest: env.RESTORE_ON_DAMAGED_LATEST }),
+        ...(env.RESTORE_FLAVOR === undefined ? {} : { flavor: env.RESTORE_FLAVOR })
+      })
     })
   )

@@ -15,7 +15,9 @@ import {
   type RecoveryPlanStatus,
   recoveryPlanFileLimit
 } from "../api/cluster.ts"
+import type { FlavorName } from "../api/common.ts"
 import type { RecoveryTargetUnreachable } from "../api/failures.ts"
+import { flavorOf } from "../instance/flavor.ts"
 import { binlogArchivePrefixOfBackup } from "../objectstore/binlogLayout.ts"
 import { eligibility, planPointInTime } from "../pitr/pointInTimeRecovery.ts"
 import { describeTarget, type RecoveryTarget } from "../pitr/recoveryPlan.ts"
@@ -47,14 +49,21 @@ const unreachable = (
 
 /**
  * The plan for `target` from `source`: the backup the restore would choose (same catalog rule, same
- * `onDamagedLatest`), then the restore's own plan over the archive next to it.
+ * `onDamagedLatest`), then the restore's own plan over the archive next to it, in the Cluster's flavour
+ * (default MariaDB).
  */
 export const recoveryPlanOf = Effect.fn("recovery.recoveryPlanOf")(function* (
   source: RestoreSource,
   target: RecoveryTarget,
-  options: { readonly onDamagedLatest?: OnDamagedLatest } = {}
+  options: { readonly onDamagedLatest?: OnDamagedLatest; readonly flavor?: FlavorName } = {}
 ) {
-  const resolved = yield* Effect.result(resolveBackup(source, { ...options, eligibility: eligibility(target) }))
+  const flavor = flavorOf(options.flavor ?? "mariadb")
+  const resolved = yield* Effect.result(
+    resolveBackup(source, {
+      ...(options.onDamagedLatest === undefined ? {} : { onDamagedLatest: options.onDamagedLatest }),
+      eligibility: eligibility(target, flavor.name)
+    })
+  )
   if (resolved._tag === "Failure") {
     const error = resolved.failure
     return error._tag === "RecoveryTargetUnreachable" ? unreachable(target, error) : yield* Effect.fail(error)
@@ -62,8 +71,9 @@ export const recoveryPlanOf = Effect.fn("recovery.recoveryPlanOf")(function* (
   const backup = resolved.success
   return yield* planPointInTime({
     archivePrefix: binlogArchivePrefixOfBackup(backup.archiveKey),
-    backup: baseBackupOf(backup),
-    target
+    backup: baseBackupOf(backup, flavor),
+    target,
+    flavor: flavor.name
   }).pipe(
     Effect.map(
       (plan): RecoveryPlanStatus => ({

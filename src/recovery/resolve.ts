@@ -9,12 +9,12 @@
 import { Effect, Option } from "effect"
 import type { OnDamagedLatest, SkippedBackup } from "../api/cluster.ts"
 import { BackupDamaged, ChecksumMismatch, ObjectStoreDownloadFailed } from "../api/failures.ts"
+import type { Flavor } from "../instance/flavor.ts"
 import { type BackupLocationEntry, type Eligibility, findBackup } from "../objectstore/catalog.ts"
 import type { BackupMetadata } from "../objectstore/metadata.ts"
 import { readMetadataObject } from "../objectstore/metadataObject.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { defaultRetryPolicy, isRetryableObjectStoreError, retrySchedule } from "../pipeline/retry.ts"
-import { formatGtidList, parseGtidList } from "../pitr/gtid.ts"
 import type { BaseBackup } from "../pitr/recoveryPlan.ts"
 
 /** Where the backup to restore comes from. */
@@ -47,12 +47,19 @@ export interface ResolvedBackup {
   readonly skipped: ReadonlyArray<SkippedBackup>
 }
 
-/** What a point-in-time plan needs of a resolved backup (its GTID state normalised as the replay compares it). */
-export const baseBackupOf = (backup: ResolvedBackup): BaseBackup => ({
-  backupId: backup.metadata.backupId,
-  endGTID: formatGtidList(parseGtidList(backup.metadata.endGTID ?? "")),
-  stoppedAt: backup.metadata.stoppedAt
-})
+/**
+ * What a point-in-time plan needs of a resolved backup: its GTID state normalised by `flavor` as the replay
+ * compares it (kept as it is when it is not one of the flavour's: the plan then finds it ineligible).
+ */
+export const baseBackupOf = (backup: ResolvedBackup, flavor: Flavor): BaseBackup => {
+  const text = backup.metadata.endGTID ?? ""
+  const end = flavor.gtidStates.parse(text)
+  return {
+    backupId: backup.metadata.backupId,
+    endGTID: end === undefined ? text : flavor.gtidStates.format(end),
+    stoppedAt: backup.metadata.stoppedAt
+  }
+}
 
 /** How a `Prefix` source treats damaged backups. */
 export interface ResolveOptions {

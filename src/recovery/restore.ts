@@ -33,7 +33,6 @@ import { binlogArchivePrefixOfBackup } from "../objectstore/binlogLayout.ts"
 import { backupDamaged } from "../objectstore/catalog.ts"
 import { ObjectStoreClient } from "../objectstore/ObjectStoreClient.ts"
 import { type DownloadOptions, verifiedObjectStream } from "../pipeline/download.ts"
-import { formatGtidList, parseGtidList } from "../pitr/gtid.ts"
 import { eligibility, preparePointInTime } from "../pitr/pointInTimeRecovery.ts"
 import { describeTarget, type RecoveryTarget } from "../pitr/recoveryPlan.ts"
 import { applyPlan } from "../pitr/replay.ts"
@@ -55,7 +54,7 @@ export interface RestoreOptions {
   readonly download?: DownloadOptions
   /** With a `Prefix` source and no pinned id: what a damaged latest backup makes the restore do (default `fail`). */
   readonly onDamagedLatest?: OnDamagedLatest
-  /** Point-in-time recovery: replay the archived binlogs after the base restore up to this target (MariaDB). */
+  /** Point-in-time recovery: replay the archived binlogs after the base restore up to this target. */
   readonly recoveryTarget?: RecoveryTarget
 }
 
@@ -141,6 +140,7 @@ const copyBack = Effect.fn("recovery.copyBack")(function* (flavor: Flavor, scrat
  * backup, pinned to it, and every planned file downloaded and verified into `dir`.
  */
 const planPointInTime = Effect.fn("recovery.planPointInTime")(function* (
+  flavor: Flavor,
   backup: ResolvedBackup,
   target: RecoveryTarget,
   dir: string
@@ -151,8 +151,9 @@ const planPointInTime = Effect.fn("recovery.planPointInTime")(function* (
   })
   const prepared = yield* preparePointInTime({
     archivePrefix: binlogArchivePrefixOfBackup(backup.archiveKey),
-    backup: baseBackupOf(backup),
+    backup: baseBackupOf(backup, flavor),
     target,
+    flavor: flavor.name,
     dir
   }).pipe(
     Effect.catchTag("BinlogReplayFailed", (e) =>
@@ -166,6 +167,12 @@ const planPointInTime = Effect.fn("recovery.planPointInTime")(function* (
   }
   return { ...prepared, result }
 })
+
+/** Whether two GTID states of `flavor` name the same transactions (canonical texts: '' only for the empty one). */
+const sameState = (flavor: Flavor, a: string, b: string): boolean => {
+  const [x, y] = [flavor.gtidStates.parse(a), flavor.gtidStates.parse(b)]
+  return x !== undefined && y !== undefined && flavor.gtidStates.format(x) === flavor.gtidStates.format(y)
+}
 
 /** The GTID and binlog position the backup ends at, from its own binlog info file (metadata as fallback). */
 const backupPosition = Effect.fn("recovery.backupPosition")(function* (
@@ -217,7 +224,7 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
   const pointInTime =
     options.recoveryTarget === undefined
       ? undefined
-      : yield* planPointInTime(backup, options.recoveryTarget, join(scratch, "binlogs"))
+      : yield* planPointInTime(flavor, backup, options.recoveryTarget, join(scratch, "binlogs"))
   yield* extract(flavor, backup, extracted, options.download ?? {})
   yield* Effect.logInfo("backup downloaded, verified and extracted")
   yield* prepare(flavor, extracted)
@@ -228,7 +235,7 @@ export const restoreResolved = Effect.fn("recovery.restoreResolved")(function* (
   yield* copyBack(flavor, extracted, staging)
   yield* install(staging, dataDir)
   yield* Effect.logInfo("backup copied into the data directory")
-  if (pointInTime !== undefined && formatGtidList(parseGtidList(position.gtid)) !== pointInTime.plan.startPosition) {
+  if (pointInTime !== undefined && !sameState(flavor, position.gtid, pointInTime.plan.startPosition)) {
     yield* clear(dataDir)
     return yield* new RestorePrepareFailed({
       step: "replay",
@@ -294,7 +301,9 @@ export const restore = (options: RestoreOptions) =>
     for (;;) {
       const backup = yield* resolveBackup(options.source, {
         ...(options.onDamagedLatest === undefined ? {} : { onDamagedLatest: options.onDamagedLatest }),
-        ...(options.recoveryTarget === undefined ? {} : { eligibility: eligibility(options.recoveryTarget) }),
+        ...(options.recoveryTarget === undefined
+          ? {}
+          : { eligibility: eligibility(options.recoveryTarget, options.flavor.name) }),
         knownDamaged
       })
       const attempt = yield* Effect.result(restoreResolved(backup, options))

@@ -96,6 +96,8 @@ export const selectForRetention = <B extends RetentionBackup>(input: {
   const binlogFiles = !chainKnown
     ? []
     : input.manifests.filter((manifest) => {
+        // judged by MariaDB positions only: a MySQL file (GTID sets) is kept, even next to an empty backup end
+        if (manifest.flavor !== "mariadb") return false
         const before = parseGtidList(manifest.gtidStateBefore)
         const after = parseGtidList(manifest.gtidStateAfter)
         return (

@@ -10,6 +10,7 @@ import { stringify } from "yaml"
 import { ArchiverEnv } from "../../src/api/binlogArchive.ts"
 import { IntervalDuration, intervalSeconds } from "../../src/api/cluster.ts"
 import { DnsLabel } from "../../src/api/common.ts"
+import { instanceImage } from "../../src/api/images.ts"
 import { maxDnsLabelLength } from "../../src/api/names.ts"
 import { decideArchiver } from "../../src/controller/binlogArchiving/reconcile.ts"
 import { archiverServerId, renderArchiverDeployment } from "../../src/controller/binlogArchiving/render.ts"
@@ -107,6 +108,18 @@ describe("binlog archiver Deployment", () => {
         )
       })
   )
+
+  it("a MySQL Cluster's archiver is told its flavour; a MariaDB Cluster's environment names none (as before)", () => {
+    const mariadbEnv = envOf(
+      podSpec(renderArchiverDeployment(ref(archiving())) as Deployment).containers[0] as Container
+    )
+    assert.isUndefined(mariadbEnv.ARCHIVE_FLAVOR)
+    const cluster = ref(archiving())
+    const mysqlCluster: ClusterRef = { ...cluster, spec: { ...cluster.spec, imageName: instanceImage("8.4") } }
+    const env = envOf(podSpec(renderArchiverDeployment(mysqlCluster) as Deployment).containers[0] as Container)
+    assert.strictEqual(env.ARCHIVE_FLAVOR, "mysql")
+    assert.strictEqual(Schema.decodeUnknownSync(ArchiverEnv)(env).ARCHIVE_FLAVOR, "mysql")
+  })
 
   it("the decision: create, keep, replace on a changed rendering, delete when disabled, never a foreign one", () => {
     const cluster = ref(archiving())

@@ -42,10 +42,19 @@ describe("archiver command lines", () => {
       { ...source, caFile: "/ca", flavor: "mysql" },
       { dumpServerId: 4001, directory: "/work/", startFile: "binlog.000001" }
     )
-    assert.include(args, "--connection-server-id=4001")
-    assert.include(args, "--ssl-mode=VERIFY_IDENTITY")
-    assert.notInclude(args, "--ssl-verify-server-cert")
-    assert.include(args, "--result-file=/work/")
+    assert.deepStrictEqual(args, [
+      `--defaults-file=${source.credentialsFile}`,
+      `--host=${source.host}`,
+      `--port=${source.port}`,
+      "--ssl-ca=/ca",
+      "--ssl-mode=VERIFY_IDENTITY",
+      "--read-from-remote-server",
+      "--raw",
+      "--stop-never",
+      "--connection-server-id=4001",
+      "--result-file=/work/",
+      "binlog.000001"
+    ])
     assert.deepStrictEqual([mysql.binlogDecoder, mysql.sqlClient], ["mysqlbinlog", "mysql"])
     assert.deepStrictEqual([mariadb.binlogDecoder, mariadb.sqlClient], ["mariadb-binlog", "mariadb"])
   })

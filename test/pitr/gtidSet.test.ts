@@ -5,15 +5,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import {
-  formatGtidSet,
-  type GtidSet,
-  includesSet,
-  mysqlReplayArgs,
-  parseGtidSet,
-  subtract,
-  union
-} from "../../src/pitr/gtidSet.ts"
+import { formatGtidSet, type GtidSet, includesSet, parseGtidSet, subtract, union } from "../../src/pitr/gtidSet.ts"
+import { mysqlReplayArgs } from "../../src/pitr/replay.ts"
 
 const a = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
 const b = "6b7f1a2c-0000-4000-8000-000000000001"

@@ -102,7 +102,7 @@ describe("point-in-time inputs of the restore", () => {
     })
   )
 
-  it.effect("the environment's target: at most one, MariaDB GTID lists only, MariaDB only", () =>
+  it.effect("the environment's target: at most one, in the flavour's GTID form (MariaDB lists, MySQL sets)", () =>
     Effect.gen(function* () {
       assert.isUndefined(yield* recoveryTargetOf(env({})))
       assert.deepStrictEqual(yield* recoveryTargetOf(env({ RESTORE_RECOVERY_TARGET_GTID: "0-1-5,1-2-7" })), {
@@ -113,10 +113,16 @@ describe("point-in-time inputs of the restore", () => {
         _tag: "Time",
         time: "2026-12-01T20:00:00Z"
       })
+      const mysqlSet = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5:7,6b7f1a2c-0000-4000-8000-000000000001:1-40"
+      assert.deepStrictEqual(
+        yield* recoveryTargetOf(env({ RESTORE_RECOVERY_TARGET_GTID: mysqlSet, RESTORE_FLAVOR: "mysql" })),
+        { _tag: "Gtid", gtid: mysqlSet }
+      )
       const refused = [
         env({ RESTORE_RECOVERY_TARGET_GTID: "0-1-5", RESTORE_RECOVERY_TARGET_TIME: "2026-12-01T20:00:00Z" }),
         env({ RESTORE_RECOVERY_TARGET_GTID: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5" }),
-        env({ RESTORE_RECOVERY_TARGET_GTID: "0-1-5", RESTORE_FLAVOR: "mysql" })
+        env({ RESTORE_RECOVERY_TARGET_GTID: "0-1-5", RESTORE_FLAVOR: "mysql" }),
+        env({ RESTORE_RECOVERY_TARGET_GTID: "3e11fa47-71ca-11e1-9e33-c80aa9429562:0-5", RESTORE_FLAVOR: "mysql" })
       ]
       for (const e of refused) {
         assert.strictEqual((yield* Effect.flip(recoveryTargetOf(e)))._tag, "InvalidConfiguration")

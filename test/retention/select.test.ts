@@ -212,6 +212,21 @@ describe("retention selection", () => {
     const mysql = { ...backup(4), endGTID: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-4" }
     const sets = selectForRetention({ backups: [backup(1), mysql], manifests, now: ms(70), window: 20_000 })
     assert.deepStrictEqual(sets.binlogFiles, [])
+    // a MySQL archive next to backups whose end is the empty state ('' reads as either flavour's): kept, no crash
+    const uuid = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
+    const mysqlFiles = manifests.map((m, i) => ({
+      ...m,
+      flavor: "mysql" as const,
+      gtidStateBefore: i === 0 ? "" : `${uuid}:1-${2 * i}`,
+      gtidStateAfter: `${uuid}:1-${2 * i + 2}`,
+      firstGTID: `${uuid}:${2 * i + 1}`,
+      lastGTID: `${uuid}:${2 * i + 2}`
+    }))
+    const empty = [0, 0].map((_, i) => ({ ...backup(i), endGTID: "" }))
+    assert.deepStrictEqual(
+      selectForRetention({ backups: empty, manifests: mysqlFiles, now: ms(70), window: 20_000 }).binlogFiles,
+      []
+    )
   })
 
   it("a second domain a kept backup lacks keeps its files", () => {

@@ -13,7 +13,8 @@
 import type { Backup } from "../../api/backup.ts"
 import type { ArchiverStatus, ArchiveSegment } from "../../api/binlogArchive.ts"
 import type { BinlogArchiveStatus, ClusterStatus, RecoverabilityWindow } from "../../api/cluster.ts"
-import { includes, parseGtidList } from "../../pitr/gtid.ts"
+import type { FlavorName } from "../../api/common.ts"
+import { flavorOf } from "../../instance/flavor.ts"
 import { findCondition, setCondition } from "../conditions.ts"
 import type { PendingEvent } from "../Events.ts"
 
@@ -45,11 +46,16 @@ export type WindowResult =
   | { readonly _tag: "Window"; readonly window: RecoverabilityWindow }
   | { readonly _tag: "None"; readonly reason: NoWindowReason; readonly message: string }
 
-/** Whether every transaction after `backup`'s end up to the run's end is archived in `run`. */
-export const continues = (run: ArchiveSegment, backup: CompletedBackup): boolean => {
-  const end = parseGtidList(backup.endGTID)
-  return includes(end, parseGtidList(run.startState)) && includes(parseGtidList(run.endState), end)
+/** Whether one state of `flavor` includes another; a text that is not one of the flavour's includes nothing. */
+const includesState = (flavor: FlavorName, a: string, b: string): boolean => {
+  const states = flavorOf(flavor).gtidStates
+  const [x, y] = [states.parse(a), states.parse(b)]
+  return x !== undefined && y !== undefined && states.includes(x, y)
 }
+
+/** Whether every transaction after `backup`'s end up to the run's end is archived in `run`. */
+export const continues = (run: ArchiveSegment, backup: CompletedBackup, flavor: FlavorName = "mariadb"): boolean =>
+  includesState(flavor, backup.endGTID, run.startState) && includesState(flavor, run.endState, backup.endGTID)
 
 const byStop = (a: CompletedBackup, b: CompletedBackup): number =>
   Date.parse(a.stoppedAt) - Date.parse(b.stoppedAt) || a.name.localeCompare(b.name)
@@ -57,16 +63,17 @@ const byStop = (a: CompletedBackup, b: CompletedBackup): number =>
 /** The recoverability window from the completed backups and the archive's gap-free runs (oldest first). */
 export const recoverabilityWindow = (
   backups: ReadonlyArray<CompletedBackup>,
-  segments: ReadonlyArray<ArchiveSegment>
+  segments: ReadonlyArray<ArchiveSegment>,
+  flavor: FlavorName = "mariadb"
 ): WindowResult => {
   const run = segments.at(-1)
   if (run === undefined) return { _tag: "None", reason: "NothingArchived", message: "no binlog file is archived yet" }
   if (backups.length === 0) {
     return { _tag: "None", reason: "NoBaseBackup", message: "there is no completed base backup to replay from" }
   }
-  const base = backups.filter((b) => continues(run, b)).sort(byStop)[0]
+  const base = backups.filter((b) => continues(run, b, flavor)).sort(byStop)[0]
   if (base === undefined) {
-    const cutOff = backups.some((b) => includes(parseGtidList(run.endState), parseGtidList(b.endGTID)))
+    const cutOff = backups.some((b) => includesState(flavor, run.endState, b.endGTID))
     return cutOff
       ? {
           _tag: "None",
@@ -126,7 +133,8 @@ type Parts = {
 const partsOf = (
   observation: ArchiverObservation,
   backups: ReadonlyArray<CompletedBackup>,
-  previous: ClusterStatus
+  previous: ClusterStatus,
+  flavor: FlavorName
 ): Parts => {
   // what the archive held stays true while the archiver is away: keep the last report's figures
   const kept = { binlogArchive: previous.binlogArchive, window: previous.recoverabilityWindow }
@@ -157,7 +165,7 @@ const partsOf = (
       }
     case "serverUnreachable":
     case "ok": {
-      const result = recoverabilityWindow(backups, report.segments)
+      const result = recoverabilityWindow(backups, report.segments, flavor)
       const window = result._tag === "Window" ? result.window : undefined
       const binlogArchive = binlogArchiveOf(report)
       if (report.state === "serverUnreachable") {
@@ -194,11 +202,13 @@ export const decideArchiving = (
     readonly observation: ArchiverObservation
     readonly backups: ReadonlyArray<CompletedBackup>
     readonly generation?: number | undefined
+    /** The Cluster's flavour (default MariaDB): how GTID states compare. */
+    readonly flavor?: FlavorName
   },
   now: string
 ): { readonly status: ClusterStatus; readonly events: ReadonlyArray<PendingEvent> } => {
   const { status } = input
-  const parts = partsOf(input.observation, input.backups, status)
+  const parts = partsOf(input.observation, input.backups, status, input.flavor ?? "mariadb")
   const { binlogArchive: _archive, recoverabilityWindow: _window, ...rest } = status
   const previous = findCondition(status.conditions, continuousArchiving)
   const verdict = parts.verdict

@@ -2,7 +2,7 @@
  * The binlog archiver of a Cluster, rendered purely (docs/pitr.md): one Deployment `<cluster>-binlog-archiver`
  * with one replica and the `Recreate` strategy (two archivers would share the dump server id and kick each
  * other off, and upload every file twice), running `cloudnative-mysql archive-binlogs` from the instance image
- * (its `mariadb-binlog` matches the server).
+ * (its `mariadb-binlog` or `mysqlbinlog` matches the server; `ARCHIVE_FLAVOR` names a MySQL one).
  *
  * What runs where with which credentials: the object-store credentials are Secret references mounted as files
  * here only, never in a database Pod; the archiver account's password (`<cluster>-credentials`, key
@@ -15,6 +15,7 @@
 import { type ArchiverEnvVars, archiverStatusPaths, archiverStatusPort } from "../../api/binlogArchive.ts"
 import { intervalSeconds } from "../../api/cluster.ts"
 import { envVarList } from "../../api/env.ts"
+import { flavorOfImage } from "../../api/images.ts"
 import { binlogArchiverLabels, binlogArchiverName, secretNames, serviceNames } from "../../api/names.ts"
 import type { Deployment } from "../../kube/resources.ts"
 import { accountNames, passwordFiles, podPaths, ports, tlsFiles } from "../cluster/layout.ts"
@@ -59,7 +60,9 @@ export const archiverEnv = (cluster: ClusterRef): ArchiverEnvVars => {
     ARCHIVE_DUMP_SERVER_ID: String(archiverServerId(cluster)),
     ARCHIVE_WORK_DIR: archiverPaths.workDir,
     ARCHIVE_FLUSH_URL: `https://${primary}:${ports.api}`,
-    ARCHIVE_FLUSH_INTERVAL_SECONDS: String(Math.max(1, intervalSeconds(flushInterval)))
+    ARCHIVE_FLUSH_INTERVAL_SECONDS: String(Math.max(1, intervalSeconds(flushInterval))),
+    // absent is MariaDB: a MariaDB Cluster's rendering (and its spec hash) stays what it was
+    ...(flavorOfImage(cluster.spec.imageName) === "mysql" ? { ARCHIVE_FLAVOR: "mysql" as const } : {})
   }
 }
 

@@ -10,10 +10,12 @@
  *
  * @since 0.1.0
  */
+
 import { Duration, Effect, Layer, Option, Random } from "effect"
 import type { Backup } from "../../api/backup.ts"
 import type { Cluster } from "../../api/cluster.ts"
 import type { Failure } from "../../api/failures.ts"
+import { flavorOfImage } from "../../api/images.ts"
 import {
   annotations,
   configMapName,
@@ -336,7 +338,8 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
       status: decision.status,
       observation: archiver,
       backups: completedBackupsOf(backups, cluster.name),
-      generation: object.metadata.generation
+      generation: object.metadata.generation,
+      flavor: flavorOfImage(cluster.spec.imageName)
     },
     yield* nowTime
   )

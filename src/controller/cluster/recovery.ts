@@ -9,6 +9,8 @@
  *   (`ExternalClusterObjectStoreMissing`). The catalog under its prefix (latest completed, or `backupID`) is
  *   read by the restore Job, not here: the controller has no object-store client.
  * - both or neither: `RecoverySourceConflict` (the API server already refuses it at admission).
+ * - a `recoveryTarget.targetGTID` that is not the Cluster's flavour's form (its image says which):
+ *   `InvalidConfiguration`, before any Job (the CRD cannot know the flavour; the restore checks it again).
  *
  * And the other direction: the Job's termination message becomes `status.recovery` or a failure, and the plan
  * Job's (a point-in-time recovery's, docs/pitr.md) becomes `status.recovery.plan`.
@@ -24,10 +26,12 @@ import {
   BackupNotFound,
   ExternalClusterNotFound,
   ExternalClusterObjectStoreMissing,
+  InvalidConfiguration,
   InvalidName,
   ObjectStoreNotConfigured,
   RecoverySourceConflict
 } from "../../api/failures.ts"
+import { flavorOfImage } from "../../api/images.ts"
 import type { FailureMessage, RestoreResult } from "../../api/jobs.ts"
 import {
   decodeRecoveryPlanTerminationMessage,
@@ -35,6 +39,7 @@ import {
   isFailureMessage
 } from "../../api/jobs.ts"
 import { recoveryJobName } from "../../api/names.ts"
+import { flavorOf } from "../../instance/flavor.ts"
 import { backupKeys } from "../../objectstore/layout.ts"
 import type { ClusterRef, RecoveryPlan } from "./render.ts"
 
@@ -51,6 +56,13 @@ export const recoveryPlan = (cluster: ClusterRef, lookup: RecoveryLookup) =>
     if (recovery === undefined) return undefined
     if ((recovery.backup === undefined) === (recovery.source === undefined)) {
       return yield* new RecoverySourceConflict({ detail: "set exactly one of backup and source" })
+    }
+    const targetGTID = recovery.recoveryTarget?.targetGTID
+    const flavor = flavorOf(flavorOfImage(cluster.spec.imageName))
+    if (targetGTID !== undefined && flavor.gtidStates.parse(targetGTID) === undefined) {
+      return yield* new InvalidConfiguration({
+        detail: `recoveryTarget.targetGTID '${targetGTID}' is not ${flavor.gtidTargetForm}`
+      })
     }
     // the restore replays the binlogs archived next to the backup it restores, whichever way it was named
     const pointInTime = recovery.recoveryTarget === undefined ? {} : { recoveryTarget: recovery.recoveryTarget }

@@ -9,6 +9,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Schema } from "effect"
 import type { Cluster, ClusterStatus } from "../../../src/api/cluster.ts"
+import { instanceImage } from "../../../src/api/images.ts"
 import { RestoreEnv } from "../../../src/api/jobs.ts"
 import { decide } from "../../../src/controller/cluster/decide.ts"
 import { type PlanOutcome, recoveryPlan } from "../../../src/controller/cluster/recovery.ts"
@@ -111,6 +112,31 @@ describe("point-in-time recovery: controller", () => {
       if (plain === undefined) return
       assert.notInclude(JSON.stringify(renderRecoveryJob(ref(), plain)), "RESTORE_RECOVERY_TARGET_")
     })
+  )
+
+  it.effect(
+    "a GTID target in another flavour's form is InvalidConfiguration before any Job; a MySQL set is taken",
+    () =>
+      Effect.gen(function* () {
+        const mysqlSet = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-41"
+        const mysqlCluster = (targetGTID: string) => {
+          const cluster = ref(withTarget({ backup: { name: "nightly" } }, { targetGTID }))
+          return { ...cluster, spec: { ...cluster.spec, imageName: instanceImage("8.4") } }
+        }
+        const refused = [
+          ref(withTarget({ backup: { name: "nightly" } }, { targetGTID: mysqlSet })),
+          mysqlCluster("0-1-41")
+        ]
+        for (const cluster of refused) {
+          const error = yield* Effect.flip(recoveryPlan(cluster, lookup))
+          assert.strictEqual(error._tag, "InvalidConfiguration")
+        }
+        const plan = yield* recoveryPlan(mysqlCluster(mysqlSet), lookup)
+        assert.strictEqual(plan?.recoveryTarget?.targetGTID, mysqlSet)
+        if (plan === undefined) return
+        const env = jobEnv(renderRecoveryPlanJob(mysqlCluster(mysqlSet), plan))
+        assert.deepStrictEqual([env.RESTORE_FLAVOR, env.RESTORE_RECOVERY_TARGET_GTID], ["mysql", mysqlSet])
+      })
   )
 
   it("an unreachable target fails the Cluster with its reason and a Warning Event, nothing starts", () => {
