@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { type Duration, Effect, Fiber } from "effect"
 import type { ArchiverEnv } from "../../src/api/binlogArchive.ts"
 import { credentialsFileOf, rotation } from "../../src/pitr/main.ts"
 import { backupUser, startMariadb } from "../../src/sandbox/mariadb.ts"
@@ -22,6 +22,14 @@ const base: ArchiverEnv = {
   ARCHIVE_DUMP_SERVER_ID: 4001,
   ARCHIVE_WORK_DIR: "/work"
 }
+
+/** Polls `check` every 100 ms until it holds; fails with `what` after `deadline` (a bound for a loaded machine). */
+const until = <E, R>(what: string, check: Effect.Effect<boolean, E, R>, deadline: Duration.Input = "45 seconds") =>
+  Effect.gen(function* () {
+    while (!(yield* check)) yield* Effect.sleep("100 millis")
+  }).pipe(
+    Effect.timeoutOrElse({ duration: deadline, orElse: () => Effect.die(new Error(`timed out waiting: ${what}`)) })
+  )
 
 describe("archiver credentials", () => {
   it.live("an option file from the user and the mounted password, private and removed with the scope", () =>
@@ -66,7 +74,10 @@ describe("archiver credentials", () => {
         const db = yield* startMariadb()
         yield* db.createUser(backupUser.user, backupUser.password, backupUser.grants)
         const pki = yield* makePki
-        const manager = yield* startInstanceManager(db, pki, backupUser, [])
+        // the manager logs every flush it answers: the test's evidence that the loop asked again
+        const managerLogs: Array<string> = []
+        const manager = yield* startInstanceManager(db, pki, backupUser, managerLogs)
+        const flushes = () => managerLogs.filter((line) => line.includes("binary logs flushed"))
         const dir = yield* Effect.acquireRelease(
           Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-rotation-test-"))),
           (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
@@ -89,14 +100,20 @@ describe("archiver credentials", () => {
         const before = yield* count
         yield* db.exec("CREATE DATABASE rotated")
         const running = yield* Effect.forkScoped(loop)
-        for (let i = 0; (yield* count) === before; i++) {
-          if (i > 100) return yield* Effect.die(new Error("the binlog was never rotated"))
-          yield* Effect.sleep("100 millis")
-        }
-        // idle afterwards: further intervals rotate nothing
+        // the new file is seen, and the manager's answer that made it logged (the answer after it must not rotate)
+        yield* until(
+          "the binlog is rotated",
+          Effect.map(count, (n) => n > before && flushes().some((line) => line.includes('"rotated":true')))
+        )
+        // idle afterwards: the next two intervals' asks rotate nothing
         const after = yield* count
-        yield* Effect.sleep("2500 millis")
+        const asked = flushes().length
+        yield* until(
+          "two more rotation intervals",
+          Effect.sync(() => flushes().length >= asked + 2)
+        )
         assert.strictEqual(yield* count, after)
+        for (const line of flushes().slice(asked)) assert.include(line, '"rotated":false')
         yield* Fiber.interrupt(running)
         // without its TLS files the rotation is refused before anything starts
         const refused = yield* Effect.flip(rotation({ ...base, ARCHIVE_FLUSH_URL: manager.url }))
