@@ -36,6 +36,7 @@ import { archiverPollSeconds, reconcileArchiver } from "../binlogArchiving/recon
 import { Caches } from "../Caches.ts"
 import * as Controller from "../Controller.ts"
 import { Events } from "../Events.ts"
+import { secretWaitOfJob } from "../objectStoreSecretWait.ts"
 import { reconcileRetention } from "../retention/reconcile.ts"
 import { writeStatus } from "../status.ts"
 import { now as nowTime } from "../time.ts"
@@ -215,7 +216,8 @@ const observePlanJob = Effect.fn("ClusterReconciler.observePlanJob")(function* (
 
 /**
  * One of a Cluster's run-once Jobs (recovery, recovery plan): absent, running, or what its Pod's termination
- * message says (`decode`), with a container that cannot start reported as `Unstartable`.
+ * message says (`decode`), with a container that cannot start, or a Pod that waits for its object-store Secret
+ * (`objectStoreSecretWait.ts`), reported as `Unstartable`.
  */
 const observeJob = Effect.fn("ClusterReconciler.observeJob")(function* <O extends { readonly _tag: string }>(
   cluster: ClusterRef,
@@ -233,7 +235,7 @@ const observeJob = Effect.fn("ClusterReconciler.observeJob")(function* <O extend
     (pod.metadata?.ownerReferences ?? []).some((owner) => owner.uid === job.metadata?.uid && owner.kind === "Job")
   )
   if (finished === undefined) {
-    const stuck = unstartable(pods)
+    const stuck = unstartable(pods) ?? (yield* secretWaitOfJob(job, pods))
     return stuck === undefined ? ("running" as const) : { outcome: { _tag: "Unstartable", ...stuck } as const }
   }
   const message = pods.map(terminationMessage).find((m) => m !== undefined)
