@@ -105,8 +105,8 @@ export const operatorRules: ReadonlyArray<GrantedRule> = [
   {
     apiGroups: [""],
     resources: ["events"],
-    verbs: ["create", "patch"],
-    why: "Events on Clusters, Backups and ScheduledBackups (patch: the count of a repeated Event)"
+    verbs: ["create", "patch", "list"],
+    why: "Events on Clusters, Backups and ScheduledBackups (patch: the count of a repeated Event); list: the kubelet's FailedMount Events of one Job Pod that has not started (by its uid), the only report of a missing object-store Secret"
   },
   {
     apiGroups: [""],

@@ -10,14 +10,17 @@
  * Next to the archiver runs the rotation (`ARCHIVE_FLUSH_URL`): every `ARCHIVE_FLUSH_INTERVAL_SECONDS` it asks
  * the primary's instance manager to close the open binlog file when it holds transactions, so the file
  * completes and is archived. A failed rotation is logged and tried again at the next interval; it never stops
- * the archiver, whose files stay correct, only later.
+ * the archiver, whose files stay correct, only later. While the primary's name does not resolve yet (the
+ * archiver starts before the primary's Service answers) the rotation waits with one log line, not a warning
+ * per interval.
  *
  * @since 0.2.0
  */
+import { lookup } from "node:dns/promises"
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Duration, Effect, Schedule } from "effect"
+import { Duration, Effect, Ref, Schedule } from "effect"
 import { type ArchiveIdentity, type ArchiverEnv, archiverStatusPort } from "../api/binlogArchive.ts"
 import { InvalidConfiguration, NoHealthyInstance } from "../api/failures.ts"
 import { flushBinaryLogs } from "../instance/client.ts"
@@ -76,6 +79,18 @@ export const credentialsFileOf = (env: ArchiverEnv) =>
   })
 
 /**
+ * Whether `host` resolves now (an address literal always does). Only "no such name" (`ENOTFOUND`) counts as not
+ * resolving: a name server that does not answer (`EAI_AGAIN`) is an outage, and the flush reports it loudly.
+ */
+const resolves = (host: string): Effect.Effect<boolean> =>
+  Effect.promise(() =>
+    lookup(host).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => error.code !== "ENOTFOUND"
+    )
+  )
+
+/**
  * The rotation loop, or nothing when ARCHIVE_FLUSH_URL is not set. Its configuration is checked and read here,
  * before the archiver starts; the loop itself cannot fail.
  */
@@ -94,12 +109,27 @@ export const rotation = (env: ArchiverEnv) =>
       cert: yield* readText(cert, "ARCHIVE_TLS_CERT_FILE"),
       key: yield* readText(key, "ARCHIVE_TLS_KEY_FILE")
     }
-    const once = flushBinaryLogs(url, tls).pipe(
+    const host = new URL(url).hostname
+    const waiting = yield* Ref.make(false)
+    const flush = flushBinaryLogs(url, tls).pipe(
       Effect.tap((result) =>
         result.rotated ? Effect.logInfo("binlog rotated", { file: result.file, gtid: result.gtid }) : Effect.void
       ),
       Effect.catch((error) => Effect.logWarning("binlog rotation failed", { detail: error.message }))
     )
+    // the primary's name does not resolve until its Service (in the sandbox: its ready endpoint) exists, which is
+    // how every archiver starts: one line when the wait starts and one when it ends, not a warning per interval
+    const once = Effect.gen(function* () {
+      const resolved = yield* resolves(host)
+      const wasWaiting = yield* Ref.getAndSet(waiting, !resolved)
+      if (!resolved) {
+        if (wasWaiting) yield* Effect.logDebug(`${host} does not resolve yet`)
+        else yield* Effect.logInfo(`waiting for ${host} to resolve before rotating binlogs`)
+        return
+      }
+      if (wasWaiting) yield* Effect.logInfo(`${host} resolves: rotating binlogs`)
+      yield* flush
+    })
     return Effect.repeat(once, Schedule.spaced(Duration.seconds(env.ARCHIVE_FLUSH_INTERVAL_SECONDS ?? 300))).pipe(
       Effect.delay(Duration.seconds(env.ARCHIVE_FLUSH_INTERVAL_SECONDS ?? 300)),
       Effect.asVoid

@@ -394,6 +394,62 @@ describe("Backup reconciler", () => {
     )
   )
 
+  it.effect(
+    "a worker Pod waiting for a missing object-store key: failed ObjectStoreSecretMissing naming Secret and key, Job deleted",
+    () =>
+      run(
+        Effect.gen(function* () {
+          const { fake } = yield* startControllers(backupReconciler)
+          const api = yield* KubeApi
+          yield* createCluster()
+          yield* createBackup("b1")
+          yield* settle
+          yield* fake.jobs.start(namespace, "b1-backup")
+          const pod = (yield* listPods)[0]
+          const podsRef = { group: "", version: "v1", plural: "pods", namespace }
+          // the kubelet cannot set up the projected volume: the Pod stays ContainerCreating, the reason is an Event
+          yield* fake.statusMergePatch(podsRef, pod?.metadata.name ?? "", {
+            status: {
+              phase: "Pending",
+              containerStatuses: [
+                { name: "backup", ready: false, restartCount: 0, state: { waiting: { reason: "ContainerCreating" } } }
+              ]
+            }
+          })
+          yield* settle
+          assert.strictEqual((yield* getBackup("b1")).status?.phase, "running")
+          yield* api.create(Resources.events, {
+            metadata: { namespace, generateName: "b1-backup." },
+            involvedObject: { kind: "Pod", namespace, name: pod?.metadata.name ?? "", uid: pod?.metadata.uid ?? "" },
+            reason: "FailedMount",
+            type: "Warning",
+            message:
+              'MountVolume.SetUp failed for volume "object-store" : references non-existent secret key: SECRET_ACCESS_KEY',
+            source: { component: "kubelet", host: "node" }
+          })
+          // no object changes: the Backup is looked at again while its Pod has not started
+          yield* TestClock.adjust("10 seconds")
+          yield* settle
+          const failed = yield* getBackup("b1")
+          assert.strictEqual(failed.status?.phase, "failed")
+          const condition = findCondition(failed.status?.conditions, "Completed")
+          assert.strictEqual(condition?.reason, "ObjectStoreSecretMissing")
+          assert.include(condition?.message ?? "", `Secret ${namespace}/s3-creds has no key SECRET_ACCESS_KEY`)
+          assert.isTrue(
+            (yield* eventsOf("b1")).some((e) =>
+              e.startsWith("Warning ObjectStoreSecretMissing: the object store's Secret")
+            )
+          )
+          yield* fake.gc
+          yield* settle
+          assert.deepStrictEqual(
+            (yield* listJobs).map((j) => j.metadata.name),
+            []
+          )
+        })
+      )
+  )
+
   it.effect("a completed Backup is never rerun: its deleted Job is not recreated", () =>
     run(
       Effect.gen(function* () {

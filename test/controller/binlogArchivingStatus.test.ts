@@ -374,4 +374,78 @@ describe("the Cluster reconcile loop reports archiving (FakeCluster, the archive
         assert.include(away?.message, "ECONNREFUSED")
       }).pipe(Effect.provide(Layer.fresh(layerFake.pipe(Layer.provideMerge(FakeCluster.layer)))))
   )
+
+  it.effect(
+    "an archiver Pod waiting for a missing object-store Secret: ObjectStoreSecretMissing naming it, a Warning; archiving once it runs",
+    () =>
+      Effect.gen(function* () {
+        const api = yield* KubeApi
+        const fake = yield* FakeCluster
+        const events: Array<RecordedEvent> = []
+        const reconcile = reconcileFresh("ns/nosec", events, { archiver: () => report() })
+        const condition = Effect.map(api.get(Resources.clusters, { namespace: "ns", name: "nosec" }), (c) =>
+          findCondition(c.status?.conditions, continuousArchiving)
+        )
+        yield* api.create(
+          Resources.clusters,
+          clusterObject("nosec", { backup: { objectStore, binlogArchiving: { enabled: true, flushInterval: "5m" } } })
+        )
+        yield* reconcile
+        // the Deployment's Pod, as the kubelet leaves it while the projected volume cannot be set up
+        const pod = yield* api.create(Resources.pods, {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { namespace: "ns", name: "nosec-binlog-archiver-x1", labels: binlogArchiverLabels("nosec") },
+          spec: { containers: [{ name: "archiver", image: "i" }] }
+        } as Pod)
+        const ns = (plural: string) => ({ group: "", version: "v1", plural, namespace: "ns" })
+        yield* fake.statusMergePatch(ns("pods"), "nosec-binlog-archiver-x1", {
+          status: {
+            phase: "Pending",
+            containerStatuses: [{ name: "archiver", state: { waiting: { reason: "ContainerCreating" } } }]
+          }
+        })
+        yield* api.create(Resources.events, {
+          metadata: { namespace: "ns", generateName: "nosec-binlog-archiver-x1." },
+          involvedObject: {
+            kind: "Pod",
+            namespace: "ns",
+            name: "nosec-binlog-archiver-x1",
+            uid: pod.metadata?.uid ?? ""
+          },
+          reason: "FailedMount",
+          type: "Warning",
+          message: 'MountVolume.SetUp failed for volume "object-store" : secret "s3-creds" not found',
+          source: { component: "kubelet", host: "node" }
+        })
+        yield* reconcile
+        const missing = yield* condition
+        assert.strictEqual(missing?.status, "False")
+        assert.strictEqual(missing?.reason, "ObjectStoreSecretMissing")
+        assert.strictEqual(
+          missing?.message,
+          "the object store's Secret ns/s3-creds does not exist (keys access, secret): the Pod of Deployment nosec-binlog-archiver waits in ContainerCreating and starts once it exists"
+        )
+        // the Secret is created: the kubelet mounts it and the archiver runs
+        yield* fake.statusMergePatch(ns("pods"), "nosec-binlog-archiver-x1", {
+          status: {
+            phase: "Running",
+            podIP: "10.1.2.4",
+            containerStatuses: [{ name: "archiver", state: { running: { startedAt: "2026-12-01T10:00:00Z" } } }]
+          }
+        })
+        yield* reconcile
+        assert.strictEqual((yield* condition)?.status, "True")
+        assert.deepStrictEqual(
+          events
+            .filter((e) => ["ArchiverNotReady", "Archiving", "ObjectStoreSecretMissing"].includes(e.reason))
+            .map((e) => [e.type, e.reason]),
+          [
+            ["Normal", "ArchiverNotReady"],
+            ["Warning", "ObjectStoreSecretMissing"],
+            ["Normal", "Archiving"]
+          ]
+        )
+      }).pipe(Effect.provide(Layer.fresh(layerFake.pipe(Layer.provideMerge(FakeCluster.layer)))))
+  )
 })

@@ -14,7 +14,8 @@
  *    then it was deleted under the running Backup: `failed`, `JobDeleted`.
  * 3. The Job: active → `running`; `Complete` → `completed` with every field of the worker's termination
  *    message; `Failed` → `failed` with the worker's reason, else the Job condition's (`BackoffLimitExceeded`,
- *    `DeadlineExceeded`); a worker Pod that cannot start (`ErrImagePull`, …) → `failed` and the Job is deleted.
+ *    `DeadlineExceeded`); a worker Pod that cannot start (`ErrImagePull`, …, or `ObjectStoreSecretMissing` while
+ *    the kubelet cannot mount the object store's Secret or key) → `failed` and the Job is deleted.
  * 4. `completed` and `failed` are final: nothing is rerun or recreated.
  *
  * The janitor runs beside the lifecycle on the backup Job, whoever owns it: a Job that failed, or was deleted
@@ -85,6 +86,12 @@ export const unstartableReasons: ReadonlySet<string> = new Set([
 export const pendingRetry = Duration.seconds(30)
 /** How long a completed Job's worker Pod may stay out of the cache before its result counts as missing. */
 export const terminationMessageGrace = 60_000
+
+/**
+ * How often a Backup whose worker Pod has not started is looked at again: a missing object-store Secret shows
+ * only in the kubelet's Events, which wake no reconcile.
+ */
+export const notStartedRetry = Duration.seconds(10)
 
 /** How long to wait for the Pods of a deleted Job to go. */
 export const podsGoneRetry = Duration.seconds(5)
@@ -413,7 +420,7 @@ const lifecycle = (observation: BackupObservation, backup: Backup, nowMillis: nu
       message: `the backup Job ${job.metadata.name ?? ""} was deleted before it completed`
     })
   }
-  const stuck = unstartable(observation.jobPods)
+  const stuck = unstartable(observation.jobPods) ?? observation.jobSecretWait
   if (stuck !== undefined) return failJob(stuck, [{ _tag: "DeleteJob", name: job.metadata.name ?? "" }])
   if ((job.status?.active ?? 0) > 0 || observation.jobPods.some((pod) => podPhase(pod) === "Running")) {
     const next = completedCondition(
@@ -427,7 +434,8 @@ const lifecycle = (observation: BackupObservation, backup: Backup, nowMillis: nu
     return {
       status: next,
       actions: [],
-      events: changed(status, next) ? [event(catalogue.backupStarted, { job: job.metadata.name ?? "" })] : []
+      events: changed(status, next) ? [event(catalogue.backupStarted, { job: job.metadata.name ?? "" })] : [],
+      requeueAfter: observation.jobPods.some((pod) => podPhase(pod) === "Pending") ? notStartedRetry : undefined
     }
   }
   return same

@@ -1,6 +1,7 @@
 /**
  * What the Backup reconciler looks at, read from the shared caches: the Backup, its Cluster, its backup Job and
- * cleanup Job (by their deterministic names, whoever owns them) and those Jobs' Pods.
+ * cleanup Job (by their deterministic names, whoever owns them), those Jobs' Pods, and the kubelet's `FailedMount`
+ * Events of a backup Job Pod that waits for its object-store Secret (`objectStoreSecretWait.ts`).
  *
  * The caches lag behind the reconciler's own writes by one watch event. `RecentWrites` bridges that gap: the
  * objects this process just wrote stand in for the cached ones until the cache has caught up (or 30 s passed),
@@ -15,6 +16,7 @@ import type { Cluster } from "../../api/cluster.ts"
 import { backupJobName, cleanupJobName } from "../../api/names.ts"
 import { type Job, type KubeObject, keyOf, type Pod, parseKey } from "../../kube/resources.ts"
 import { Caches, indexes, ownerIndexValue } from "../Caches.ts"
+import { type SecretWait, secretWaitOfJob } from "../objectStoreSecretWait.ts"
 
 /** Everything one Backup reconcile decides from. */
 export interface BackupObservation {
@@ -24,6 +26,8 @@ export interface BackupObservation {
   readonly cluster: Cluster | undefined
   readonly job: Job | undefined
   readonly jobPods: ReadonlyArray<Pod>
+  /** What the backup Job's Pod waits for when the kubelet cannot mount its object-store Secret. */
+  readonly jobSecretWait?: SecretWait | undefined
   readonly cleanupJob: Job | undefined
   readonly cleanupPods: ReadonlyArray<Pod>
 }
@@ -86,12 +90,18 @@ export const observeBackup = (key: string, writes: RecentWrites) =>
     const job = yield* writes.resolve("Job", jobKey, yield* caches.jobs.get(jobKey))
     const cleanupJob = yield* writes.resolve("Job", cleanupKey, yield* caches.jobs.get(cleanupKey))
     const podsOf = (jobName: string) => caches.pods.byIndex(indexes.podsByOwner, ownerIndexValue("Job", ns, jobName))
+    const jobPods = job === undefined ? [] : yield* podsOf(backupJobName(name))
+    const finished = (job?.status?.conditions ?? []).some(
+      (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True"
+    )
+    const jobSecretWait = job === undefined || finished ? undefined : yield* secretWaitOfJob(job, jobPods)
     return {
       key,
       backup,
       cluster,
       job,
-      jobPods: job === undefined ? [] : yield* podsOf(backupJobName(name)),
+      jobPods,
+      ...(jobSecretWait === undefined ? {} : { jobSecretWait }),
       cleanupJob,
       cleanupPods: cleanupJob === undefined ? [] : yield* podsOf(cleanupJobName(name))
     } satisfies BackupObservation

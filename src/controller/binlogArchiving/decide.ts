@@ -102,6 +102,8 @@ export const recoverabilityWindow = (
 export type ArchiverObservation =
   | { readonly _tag: "Disabled" }
   | { readonly _tag: "NoPod"; readonly deployment: string }
+  /** Its Pod waits for the object store's Secret or key (`objectStoreSecretWait.ts`). */
+  | { readonly _tag: "SecretMissing"; readonly reason: string; readonly message: string }
   | { readonly _tag: "Unreachable"; readonly detail: string }
   | { readonly _tag: "Reported"; readonly status: ArchiverStatus }
 
@@ -149,6 +151,8 @@ const partsOf = (
       return notReady(`no running Pod of Deployment ${observation.deployment} has an IP yet`)
     case "Unreachable":
       return notReady(observation.detail)
+    case "SecretMissing":
+      return { ...kept, verdict: { status: "False", reason: observation.reason, message: observation.message } }
   }
   const report = observation.status
   switch (report.state) {

@@ -16,6 +16,7 @@ import { urlHost } from "../../platform/urlHost.ts"
 import { Caches, indexes } from "../Caches.ts"
 import type { ClusterRef } from "../cluster/render.ts"
 import { Events, event, type PendingEvent } from "../Events.ts"
+import { secretWaitOfPods } from "../objectStoreSecretWait.ts"
 import { ArchiverStatusClient } from "./ArchiverStatusClient.ts"
 import type { ArchiverObservation } from "./decide.ts"
 import { archiverEvents } from "./events.ts"
@@ -83,16 +84,19 @@ const observeArchiver = Effect.fn("ClusterReconciler.observeArchiver")(function*
   const caches = yield* Caches
   const client = yield* ArchiverStatusClient
   const selector = binlogArchiverLabels(cluster.name)
-  const pod = (yield* caches.pods.byIndex(indexes.podsByCluster, `${cluster.namespace}/${cluster.name}`)).find(
+  const pods = (yield* caches.pods.byIndex(indexes.podsByCluster, `${cluster.namespace}/${cluster.name}`)).filter(
     (p) =>
       Object.entries(selector).every(([k, v]) => p.metadata?.labels?.[k] === v) &&
-      p.metadata?.deletionTimestamp === undefined &&
-      p.status?.phase === "Running" &&
-      (p.status.podIP ?? "") !== ""
+      p.metadata?.deletionTimestamp === undefined
   )
+  const pod = pods.find((p) => p.status?.phase === "Running" && (p.status.podIP ?? "") !== "")
   const ip = pod?.status?.podIP
   if (ip === undefined) {
-    return { _tag: "NoPod", deployment: binlogArchiverName(cluster.name) } as ArchiverObservation
+    const deployment = binlogArchiverName(cluster.name)
+    const wait = yield* secretWaitOfPods(wanted.spec?.template.spec, pods, `the Pod of Deployment ${deployment}`)
+    return (
+      wait === undefined ? { _tag: "NoPod", deployment } : { _tag: "SecretMissing", ...wait }
+    ) as ArchiverObservation
   }
   const url = `http://${urlHost(ip)}:${archiverStatusPort}${archiverStatusPaths.status}`
   return yield* client.status(url).pipe(

@@ -1,6 +1,7 @@
 /**
  * A run-once Job of the operator (recovery, recovery plan, retention) as the caches hold it: absent, running, or
- * what its Pod's termination message says, with a container that cannot start reported as `Unstartable`.
+ * what its Pod's termination message says, with a container that cannot start, or a Pod that waits for its
+ * object-store Secret (`objectStoreSecretWait.ts`), reported as `Unstartable`.
  *
  * @since 0.2.0
  */
@@ -8,6 +9,7 @@ import { Effect, Option } from "effect"
 import type { Pod } from "../../kube/resources.ts"
 import { unstartableReasons } from "../backup/decide.ts"
 import { Caches, indexes, ownerIndexValue } from "../Caches.ts"
+import { secretWaitOfJob } from "../objectStoreSecretWait.ts"
 import type { ClusterRef } from "./render.ts"
 
 type Waiting = { readonly waiting?: { readonly reason?: string; readonly message?: string } }
@@ -52,7 +54,7 @@ export const observeJob = Effect.fn("ClusterReconciler.observeJob")(function* <O
     ownerIndexValue("Job", cluster.namespace, jobName)
   )).filter((pod) => (pod.metadata?.ownerReferences ?? []).some((owner) => owner.uid === job.metadata?.uid))
   if (finished === undefined) {
-    const stuck = unstartable(pods)
+    const stuck = unstartable(pods) ?? (yield* secretWaitOfJob(job, pods))
     return stuck === undefined ? ("running" as const) : { outcome: { _tag: "Unstartable", ...stuck } as const }
   }
   const message = pods.map(terminationMessage).find((m) => m !== undefined)

@@ -14,6 +14,7 @@
 import { spawn } from "node:child_process"
 import { closeSync, openSync, readFileSync } from "node:fs"
 import { writeFile } from "node:fs/promises"
+import { constants } from "node:os"
 import { join } from "node:path"
 import { Deferred, Effect } from "effect"
 
@@ -81,6 +82,15 @@ const childOf = (pid: number): number | undefined => {
   return Number.isInteger(first) ? first : undefined
 }
 
+/**
+ * Whether `unshare`'s own output says PID 1 died of SIGKILL (the runtime's, a probe's, the OOM killer's or anyone
+ * else's). `unshare --fork` re-raises the signal that killed its child, but `signal(SIGKILL, SIG_DFL)` fails with
+ * EINVAL, so for SIGKILL alone it prints this and exits 1 (util-linux 2.38 `sys-utils/unshare.c`); the
+ * container's own output never reaches that log. Kubernetes reports such a container as exit code 137.
+ */
+const diedOfSigkill = (runtimeLog: string): boolean =>
+  runtimeLog.includes("unshare: sigprocmask unblock failed: Invalid argument")
+
 /** Image mounts first, then the rest sorted so a mount point inside another mount is created after it. */
 const mountTable = (mounts: ReadonlyArray<BindMount>): string =>
   [
@@ -98,7 +108,6 @@ export const launchContainer = (launch: ContainerLaunch): Effect.Effect<Containe
   Effect.gen(function* () {
     yield* Effect.promise(() => writeFile(join(launch.dir, "mounts"), mountTable(launch.mounts)))
     const exited = yield* Deferred.make<ContainerExit>()
-    let killed = false
     let running = true
     const groups = launch.groups.length > 0 ? launch.groups : [launch.gid]
     const runtimeLog = openSync(join(launch.dir, "runtime.log"), "a")
@@ -138,8 +147,10 @@ export const launchContainer = (launch: ContainerLaunch): Effect.Effect<Containe
       Deferred.doneUnsafe(
         exited,
         Effect.succeed({
-          // unshare cannot re-raise SIGKILL and exits 1 instead; the runtime knows it sent one
-          exitCode: killed && exitCode === 1 ? 137 : exitCode,
+          exitCode:
+            exitCode === 1 && diedOfSigkill(readText(join(launch.dir, "runtime.log")) ?? "")
+              ? 128 + constants.signals.SIGKILL
+              : exitCode,
           startError: startError === undefined || startError === "" ? undefined : startError
         })
       )
@@ -150,7 +161,7 @@ export const launchContainer = (launch: ContainerLaunch): Effect.Effect<Containe
     })
     child.once("exit", (code, signal) => {
       if (code !== null) done(code)
-      else done(128 + (signal === "SIGKILL" ? 9 : signal === "SIGTERM" ? 15 : 6))
+      else done(128 + (signal === null ? constants.signals.SIGABRT : constants.signals[signal]))
     })
     const pid = child.pid ?? 0
     const initPid = Effect.sync(() => (running ? childOf(pid) : undefined))
@@ -162,7 +173,6 @@ export const launchContainer = (launch: ContainerLaunch): Effect.Effect<Containe
       signal: (signal) =>
         Effect.gen(function* () {
           if (!running) return
-          if (signal === "SIGKILL") killed = true
           const init = yield* initPid
           try {
             if (init !== undefined) process.kill(init, signal)

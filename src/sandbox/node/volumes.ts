@@ -24,7 +24,11 @@ import { type DownwardPod, fieldValue, type NodeAllocatable, resourceValue } fro
 import type { Container, DownwardItem, KeyToPath, PodSpec, Volume } from "./podSpec.ts"
 
 /** A volume cannot be set up (kubelet event `FailedMount`; the Pod stays `ContainerCreating`). */
-export class VolumeSetupError extends Data.TaggedError("VolumeSetupError")<{ readonly message: string }> {}
+export class VolumeSetupError extends Data.TaggedError("VolumeSetupError")<{
+  readonly message: string
+  /** What failed, without the `MountVolume.SetUp failed for volume …` frame (set for a volume's own failures). */
+  readonly detail?: string
+}> {}
 
 /** Where the service-account volume goes in every container. */
 export const serviceAccountMountPath = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -54,7 +58,16 @@ export interface VolumeSources {
 }
 
 const failed = (volume: string, why: string) =>
-  new VolumeSetupError({ message: `MountVolume.SetUp failed for volume "${volume}" : ${why}` })
+  new VolumeSetupError({ message: `MountVolume.SetUp failed for volume "${volume}" : ${why}`, detail: why })
+
+/**
+ * The kubelet's aggregate of a projected volume's source errors (`utilerrors.NewAggregate`): each distinct
+ * message once, one as it is, several as `[a, b]`.
+ */
+const aggregate = (volume: string, errors: ReadonlyArray<VolumeSetupError>): VolumeSetupError => {
+  const distinct = [...new Set(errors.map((error) => error.detail ?? error.message))]
+  return failed(volume, distinct.length === 1 ? (distinct[0] ?? "") : `[${distinct.join(", ")}]`)
+}
 
 const io = <A>(volume: string, f: () => Promise<A>): Effect.Effect<A, VolumeSetupError> =>
   Effect.tryPromise({
@@ -174,6 +187,8 @@ const filesOf = (volume: Volume, sources: VolumeSources): Effect.Effect<Array<Fi
     if (volume.projected !== undefined) {
       const mode = volume.projected.defaultMode ?? 0o644
       const files: Array<FileEntry> = []
+      // as the kubelet's projected plugin: every Secret and ConfigMap source is tried, their errors reported together
+      const sourceErrors: Array<VolumeSetupError> = []
       for (const source of volume.projected.sources ?? []) {
         for (const [kind, projection] of [
           ["secret", source.secret],
@@ -181,15 +196,23 @@ const filesOf = (volume: Volume, sources: VolumeSources): Effect.Effect<Array<Fi
         ] as const) {
           if (projection === undefined) continue
           const optional = projection.optional === true
-          const data = yield* objectData(
-            volume.name,
-            kind,
-            projection.name ?? "",
-            optional,
-            kind === "secret" ? sources.secret : sources.configMap
+          const projected = yield* Effect.result(
+            Effect.flatMap(
+              objectData(
+                volume.name,
+                kind,
+                projection.name ?? "",
+                optional,
+                kind === "secret" ? sources.secret : sources.configMap
+              ),
+              (data) =>
+                data === undefined
+                  ? Effect.succeed([])
+                  : keyedFiles(volume.name, kind, data, projection.items, mode, optional)
+            )
           )
-          if (data !== undefined)
-            files.push(...(yield* keyedFiles(volume.name, kind, data, projection.items, mode, optional)))
+          if (projected._tag === "Success") files.push(...projected.success)
+          else sourceErrors.push(projected.failure)
         }
         if (source.downwardAPI !== undefined) {
           files.push(...(yield* downwardFiles(volume.name, source.downwardAPI.items ?? [], mode, sources)))
@@ -202,6 +225,7 @@ const filesOf = (volume: Volume, sources: VolumeSources): Effect.Effect<Array<Fi
           })
         }
       }
+      if (sourceErrors.length > 0) return yield* aggregate(volume.name, sourceErrors)
       return files
     }
     return []

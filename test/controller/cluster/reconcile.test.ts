@@ -351,6 +351,94 @@ describe("Cluster reconcile loop (FakeCluster, TestClock)", () => {
     }).pipe(Effect.provide(Layer.fresh(World)))
   )
 
+  it.effect(
+    "a recovery Job whose Pod waits for a missing object-store Secret or key says which, and runs on once it exists",
+    () =>
+      Effect.gen(function* () {
+        const api = yield* KubeApi
+        const fake = yield* FakeCluster
+        const harness: Harness = { events: [], statuses: new Map() }
+        yield* api.create(Resources.clusters, clusterObject("nosecret", fromSource()))
+        yield* reconcile(harness, "ns/nosecret")
+        yield* fake.jobs.start("ns", "nosecret-1-recovery")
+        const jobPod = (yield* pods).items.find((p) => p.metadata?.name?.startsWith("nosecret-1-recovery-"))
+        // what the kubelet reports while it cannot set up the projected volume: the Pod stays ContainerCreating
+        yield* fake.statusMergePatch(ns("pods"), jobPod?.metadata?.name ?? "", {
+          status: {
+            phase: "Pending",
+            containerStatuses: [
+              { name: "restore", ready: false, restartCount: 0, state: { waiting: { reason: "ContainerCreating" } } }
+            ]
+          }
+        })
+        const failedMount = (detail: string, at: string) =>
+          api.create(Resources.events, {
+            metadata: { namespace: "ns", generateName: "nosecret-1-recovery." },
+            involvedObject: {
+              kind: "Pod",
+              namespace: "ns",
+              name: jobPod?.metadata?.name ?? "",
+              uid: jobPod?.metadata?.uid ?? ""
+            },
+            reason: "FailedMount",
+            type: "Warning",
+            message: `MountVolume.SetUp failed for volume "object-store" : ${detail}`,
+            source: { component: "kubelet", host: "node" },
+            firstTimestamp: at,
+            lastTimestamp: at
+          })
+        yield* failedMount('secret "s3-creds" not found', "2026-12-01T10:00:01Z")
+        yield* reconcile(harness, "ns/nosecret")
+        const waiting: Cluster = yield* getCluster("nosecret")
+        assert.strictEqual(waiting.status?.phase, "failed")
+        const condition = findCondition(waiting.status?.conditions, "Recovered")
+        assert.strictEqual(condition?.reason, "ObjectStoreSecretMissing")
+        assert.strictEqual(
+          condition?.message,
+          "the object store's Secret ns/s3-creds does not exist (keys access, secret): the Pod of Job nosecret-1-recovery waits in ContainerCreating and starts once it exists"
+        )
+        assert.deepStrictEqual(
+          harness.events.map((e) => [e.type, e.reason]),
+          [
+            ["Normal", "RecoveryStarted"],
+            ["Warning", "ObjectStoreSecretMissing"]
+          ]
+        )
+        // the Secret exists now, without the key the kubelet asks for next
+        yield* failedMount("references non-existent secret key: secret", "2026-12-01T10:00:09Z")
+        yield* reconcile(harness, "ns/nosecret")
+        assert.strictEqual(
+          findCondition((yield* getCluster("nosecret")).status?.conditions, "Recovered")?.message,
+          "the object store's Secret ns/s3-creds has no key secret: the Pod of Job nosecret-1-recovery waits in ContainerCreating and starts once it exists"
+        )
+        // the key is added: once the kubelet mounted the volume its FailedMount Events are history, even before
+        // the container runs
+        yield* fake.statusMergePatch(ns("pods"), jobPod?.metadata?.name ?? "", {
+          status: { conditions: [{ type: "PodReadyToStartContainers", status: "True" }] }
+        })
+        yield* reconcile(harness, "ns/nosecret")
+        assert.strictEqual((yield* getCluster("nosecret")).status?.phase, "recovering")
+        // the container runs; recovery goes on
+        yield* fake.statusMergePatch(ns("pods"), jobPod?.metadata?.name ?? "", {
+          status: {
+            phase: "Running",
+            containerStatuses: [
+              {
+                name: "restore",
+                ready: true,
+                restartCount: 0,
+                state: { running: { startedAt: "2026-12-01T10:00:20Z" } }
+              }
+            ]
+          }
+        })
+        yield* reconcile(harness, "ns/nosecret")
+        const running: Cluster = yield* getCluster("nosecret")
+        assert.strictEqual(running.status?.phase, "recovering")
+        assert.strictEqual(findCondition(running.status?.conditions, "Recovered")?.reason, "RecoveryRunning")
+      }).pipe(Effect.provide(Layer.fresh(World)))
+  )
+
   it.effect("a Backup that is not completed yet keeps the Cluster pending until it is", () =>
     Effect.gen(function* () {
       const api = yield* KubeApi

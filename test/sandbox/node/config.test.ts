@@ -11,10 +11,13 @@
  */
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect } from "effect"
+import { objectStoreVolumeName } from "../../../src/controller/objectStoreAccess.ts"
+import { secretWaitOf } from "../../../src/controller/objectStoreSecretWait.ts"
 import {
   apply,
   condition,
   containerStatus,
+  eventually,
   kubectl,
   nodeTestSandbox,
   operatorImage,
@@ -227,6 +230,81 @@ describe("node: container configuration", () => {
             "/tls/tls.crt 440\n/tls/tls.key 400\n/conf/server/my.cnf 644\ncat: /tls/tls.key: Permission denied\n[mysqld]\n0\nread-only\n"
           )
           yield* removePod("config-volumes")
+        })
+    )
+
+    it.effect(
+      "a projected volume reports every missing Secret or key in one FailedMount message, as the kubelet aggregates them; the Pod starts once they exist",
+      () =>
+        Effect.gen(function* () {
+          // the object-store volume as the operator renders it: one source per key, two keys from one Secret
+          const spec = {
+            volumes: [
+              {
+                name: objectStoreVolumeName,
+                projected: {
+                  defaultMode: 0o400,
+                  sources: [
+                    { secret: { name: "config-s3", items: [{ key: "access", path: "accessKeyId" }] } },
+                    { secret: { name: "config-s3", items: [{ key: "secret", path: "secretAccessKey" }] } },
+                    { secret: { name: "config-sse", items: [{ key: "key", path: "customerKey" }] } }
+                  ]
+                }
+              }
+            ]
+          }
+          yield* apply(
+            shellPod("config-projected-missing", "ls /store", {
+              container: { volumeMounts: [{ name: objectStoreVolumeName, mountPath: "/store" }] },
+              spec
+            })
+          )
+          const mountMessage = (expected: string) =>
+            eventually(
+              `FailedMount ${expected}`,
+              Effect.map(
+                kubectl([
+                  "get",
+                  "events",
+                  "--field-selector",
+                  "involvedObject.name=config-projected-missing,reason=FailedMount",
+                  "-o",
+                  "json"
+                ]),
+                (run) =>
+                  (JSON.parse(run.stdout).items as ReadonlyArray<{ readonly message: string }>)
+                    .map((event) => event.message)
+                    .find((message) => message === expected)
+              )
+            )
+          // the same Secret twice is one message; two Secrets are an aggregate
+          const bothMissing = yield* mountMessage(
+            `MountVolume.SetUp failed for volume "${objectStoreVolumeName}" : [secret "config-s3" not found, secret "config-sse" not found]`
+          )
+          const pod = yield* podWhen(
+            "config-projected-missing",
+            "ContainerCreating",
+            (p) => p.status.phase === "Pending"
+          )
+          assert.strictEqual(containerStatus(pod).state.waiting.reason, "ContainerCreating")
+          // what the operator makes of the kubelet's words (it reads the Pod template, never the Secret)
+          assert.strictEqual(
+            secretWaitOf(spec, "default", bothMissing, "the Pod")?.message,
+            "the object store's Secret default/config-s3 does not exist (keys access, secret); Secret default/config-sse does not exist (keys key): the Pod waits in ContainerCreating and starts once it exists"
+          )
+          yield* apply(secret("config-s3", { access: "a" }), secret("config-sse", { key: "k" }))
+          const keyMissing = yield* mountMessage(
+            `MountVolume.SetUp failed for volume "${objectStoreVolumeName}" : references non-existent secret key: secret`
+          )
+          assert.strictEqual(
+            secretWaitOf(spec, "default", keyMissing, "the Pod")?.message,
+            "the object store's Secret default/config-s3 has no key secret: the Pod waits in ContainerCreating and starts once it exists"
+          )
+          yield* apply(secret("config-s3", { access: "a", secret: "s" }))
+          yield* podWhen("config-projected-missing", "Succeeded", (p) => p.status.phase === "Succeeded")
+          assert.strictEqual(yield* logsOf("config-projected-missing"), "accessKeyId\ncustomerKey\nsecretAccessKey\n")
+          yield* removePod("config-projected-missing")
+          yield* kubectl(["delete", "secret", "config-s3", "config-sse"])
         })
     )
 

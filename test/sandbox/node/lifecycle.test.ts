@@ -4,6 +4,7 @@
  * https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/
  * https://kubernetes.io/docs/tasks/debug/debug-application/determine-reason-pod-failure/ (termination messages)
  */
+import { readdirSync, readFileSync } from "node:fs"
 import { assert, describe, layer } from "@effect/vitest"
 import { Clock, Effect, Fiber, Stream } from "effect"
 import { FakeCluster } from "../../../src/sandbox/FakeCluster.ts"
@@ -238,6 +239,37 @@ describe("node: Pod lifecycle", () => {
           assert.strictEqual(terminated.exitCode, 137)
           assert.strictEqual(terminated.message, "started\ngot SIGTERM")
           assert.isAtLeast(elapsed, 2_000)
+        })
+    )
+
+    it.effect(
+      "a container SIGKILLed from outside the node agent (the OOM killer, an operator) ends with exit code 137",
+      () =>
+        Effect.gen(function* () {
+          // a marker argument finds PID 1 of this container among the host's processes
+          const marker = "86397"
+          yield* apply(shellPod("lifecycle-sigkill", `exec sleep ${marker}`))
+          yield* podWhen("lifecycle-sigkill", "Running", (p) => p.status.phase === "Running")
+          const pid = yield* eventually(
+            "the container's sleep process",
+            Effect.sync(() =>
+              readdirSync("/proc")
+                .filter((entry) => /^\d+$/u.test(entry))
+                .find((entry) => {
+                  try {
+                    return readFileSync(`/proc/${entry}/cmdline`, "utf8") === `sleep\0${marker}\0`
+                  } catch {
+                    return false
+                  }
+                })
+            )
+          )
+          process.kill(Number(pid), "SIGKILL")
+          const pod = yield* podWhen("lifecycle-sigkill", "Failed", (p) => p.status.phase === "Failed")
+          const terminated = containerStatus(pod).state.terminated
+          assert.strictEqual(terminated.exitCode, 137)
+          assert.strictEqual(terminated.reason, "Error")
+          yield* removePod("lifecycle-sigkill")
         })
     )
 
