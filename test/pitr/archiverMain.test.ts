@@ -5,9 +5,8 @@
  */
 
 import { existsSync } from "node:fs"
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
+import { readFile, stat, writeFile } from "node:fs/promises"
 import { createServer } from "node:net"
-import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { type Duration, Effect, Fiber, Logger, References } from "effect"
@@ -15,6 +14,7 @@ import type { ArchiverEnv } from "../../src/api/binlogArchive.ts"
 import { credentialsFileOf, rotation } from "../../src/pitr/main.ts"
 import { backupUser, startMariadb } from "../../src/sandbox/mariadb.ts"
 import { makePki, startInstanceManager } from "../instance/support.ts"
+import { tempDir } from "./support.ts"
 
 const base: ArchiverEnv = {
   ARCHIVE_CLUSTER_NAME: "db",
@@ -42,13 +42,23 @@ const freePort = () =>
     })
   })
 
+/** The archiver's client certificate files for the rotation, in a temporary directory. */
+const clientTlsFiles = (pki: Effect.Success<typeof makePki>) =>
+  Effect.gen(function* () {
+    const dir = yield* tempDir("rotation-test")
+    const files = { ca: join(dir, "ca.crt"), cert: join(dir, "tls.crt"), key: join(dir, "tls.key") }
+    yield* Effect.promise(async () => {
+      await writeFile(files.ca, pki.client.ca)
+      await writeFile(files.cert, pki.client.cert)
+      await writeFile(files.key, pki.client.key)
+    })
+    return files
+  })
+
 describe("archiver credentials", () => {
   it.live("an option file from the user and the mounted password, private and removed with the scope", () =>
     Effect.gen(function* () {
-      const dir = yield* Effect.acquireRelease(
-        Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-archiver-test-"))),
-        (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
-      )
+      const dir = yield* tempDir("archiver-test")
       const passwordFile = join(dir, "archiver")
       yield* Effect.promise(() => writeFile(passwordFile, 'p"w\\1\n'))
       const file = yield* Effect.scoped(
@@ -81,16 +91,7 @@ describe("archiver credentials", () => {
   it.live("while the primary's name does not resolve the rotation logs one line; a real failure warns every time", () =>
     Effect.gen(function* () {
       const pki = yield* makePki
-      const dir = yield* Effect.acquireRelease(
-        Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-rotation-test-"))),
-        (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
-      )
-      const files = { ca: join(dir, "ca.crt"), cert: join(dir, "tls.crt"), key: join(dir, "tls.key") }
-      yield* Effect.promise(async () => {
-        await writeFile(files.ca, pki.client.ca)
-        await writeFile(files.cert, pki.client.cert)
-        await writeFile(files.key, pki.client.key)
-      })
+      const files = yield* clientTlsFiles(pki)
       /** Three intervals of the rotation against `url`, with every line it logs (debug included). */
       const threeIntervals = (url: string) =>
         Effect.gen(function* () {
@@ -149,16 +150,7 @@ describe("archiver credentials", () => {
         const managerLogs: Array<string> = []
         const manager = yield* startInstanceManager(db, pki, backupUser, managerLogs)
         const flushes = () => managerLogs.filter((line) => line.includes("binary logs flushed"))
-        const dir = yield* Effect.acquireRelease(
-          Effect.promise(() => mkdtemp(join(tmpdir(), "cnm-rotation-test-"))),
-          (d) => Effect.promise(() => rm(d, { recursive: true, force: true }))
-        )
-        const files = { ca: join(dir, "ca.crt"), cert: join(dir, "tls.crt"), key: join(dir, "tls.key") }
-        yield* Effect.promise(async () => {
-          await writeFile(files.ca, pki.client.ca)
-          await writeFile(files.cert, pki.client.cert)
-          await writeFile(files.key, pki.client.key)
-        })
+        const files = yield* clientTlsFiles(pki)
         const loop = yield* rotation({
           ...base,
           ARCHIVE_FLUSH_URL: manager.url,
