@@ -22,6 +22,7 @@ import type { TLSSocket } from "node:tls"
 import { Clock, Effect, FiberSet, Option, Redacted } from "effect"
 import { listenScoped } from "../platform/listen.ts"
 import { streamBackup } from "./backupSession.ts"
+import { makeBackupSlot } from "./backupSlot.ts"
 import { flushBinaryLogs } from "./binlogFlush.ts"
 import { backupToolVersion, type DatabaseAccess, makeDatabaseAccess, ping, queryStatus } from "./database.ts"
 import type { Flavor, ServerAddress } from "./flavor.ts"
@@ -41,6 +42,8 @@ export interface InstanceManagerOptions {
   readonly apiPort: number
   readonly probePort: number
   readonly killGraceMillis: number
+  /** How long the running backup's HTTP/2 client gets to answer a PING before a new request ends it. */
+  readonly pingTimeoutMillis?: number
   readonly parallel?: number
   /** Liveness of a supervised server process; absent when attached to an externally managed server. */
   readonly serverAlive?: () => boolean
@@ -53,6 +56,11 @@ export interface InstanceManager {
   /** PID of the backup tool while a backup runs. */
   readonly backupPid: () => number | undefined
 }
+
+// SIGKILL after the grace is final; the margin covers reaping the tool and the session's finalizers
+const stopMarginMillis = 5_000
+// a live worker answers at once from its event loop; 10 s spares one that is briefly starved of CPU
+const defaultPingTimeoutMillis = 10_000
 
 const json = (res: ApiResponse, code: number, body: unknown): void => {
   const text = JSON.stringify(body)
@@ -73,7 +81,10 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
   const run = yield* FiberSet.makeRuntime<never, void, never>()
   const secrets = [Redacted.value(options.password)]
   let backupPid: number | undefined
-  let backupRunning = false
+  const slot = makeBackupSlot({
+    stopWaitMillis: options.killGraceMillis + stopMarginMillis,
+    pingTimeoutMillis: options.pingTimeoutMillis ?? defaultPingTimeoutMillis
+  })
   const sessions = {
     ended: { completed: 0, failed: 0, aborted: 0 } as Record<SessionResult, number>,
     streamedBytes: 0,
@@ -82,7 +93,7 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
 
   const status = Effect.gen(function* () {
     const server = yield* queryStatus(access)
-    const body: InstanceStatus = { ...server, ready: true, flavor: options.flavor.name, backupRunning }
+    const body: InstanceStatus = { ...server, ready: true, flavor: options.flavor.name, backupRunning: slot.held() }
     return body
   })
 
@@ -96,14 +107,14 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
 
   const handleBackup = (res: ApiResponse, client: string) =>
     Effect.gen(function* () {
-      if (backupRunning) {
-        yield* Effect.logWarning("backup refused: another backup is running", { client })
-        return json(res, 409, apiFailure(409, "BackupAlreadyRunning", "a backup is already running on this instance"))
+      const taken = yield* Effect.result(slot.acquire(res))
+      if (taken._tag === "Failure") {
+        const refusal = taken.failure
+        yield* Effect.logWarning("backup refused", { reason: refusal._tag, detail: refusal.message })
+        return json(res, 409, apiFailure(409, refusal._tag, refusal.message))
       }
-      backupRunning = true
       yield* Effect.addFinalizer(() =>
         Effect.sync(() => {
-          backupRunning = false
           backupPid = undefined
         })
       )
@@ -238,7 +249,7 @@ export const serveInstanceManager = Effect.fn("InstanceManager.serve")(function*
           const body = yield* renderInstanceMetrics({
             status: Option.getOrUndefined(server),
             flavor: options.flavor.name,
-            sessions: { ...sessions, ended: { ...sessions.ended }, running: backupRunning }
+            sessions: { ...sessions, ended: { ...sessions.ended }, running: slot.held() }
           })
           res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(body)
         })

@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { get } from "node:http"
+import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it, layer } from "@effect/vitest"
@@ -62,6 +63,62 @@ const waitUntil = (condition: () => boolean, millis: number) =>
     while (!condition() && Date.now() < deadline) yield* Effect.sleep("50 millis")
     return condition()
   })
+
+/** A backup tool that ignores SIGINT and SIGTERM and, unlike mariabackup, survives EPIPE: only SIGKILL stops it. */
+const stubbornTool = Effect.gen(function* () {
+  const dir = yield* tempDir
+  const tool = join(dir, "stubborn-backup")
+  yield* Effect.promise(() =>
+    writeFile(
+      tool,
+      `#!/bin/bash
+if [ "$1" = "--version" ]; then echo "mariabackup based on MariaDB server 10.11.19-MariaDB stub" >&2; exit 0; fi
+trap '' INT TERM
+echo "[00] stub started" >&2
+while true; do head -c 1048576 /dev/zero 2>/dev/null; sleep 0.05; done
+`,
+      { mode: 0o755 }
+    )
+  )
+  return tool
+})
+
+/**
+ * A TCP proxy to `port` whose `partition()` stops moving bytes both ways without closing anything: the peer
+ * looks connected but answers nothing, as one behind a lost node does.
+ */
+const partitionableProxy = (port: number) =>
+  Effect.acquireRelease(
+    Effect.callback<{ readonly server: Server; readonly sockets: Set<Socket> }>((resume) => {
+      const sockets = new Set<Socket>()
+      const server = createServer((client) => {
+        const upstream = connect(port, "127.0.0.1")
+        for (const socket of [client, upstream]) {
+          sockets.add(socket)
+          socket.on("error", () => undefined)
+          socket.once("close", () => sockets.delete(socket))
+        }
+        client.pipe(upstream)
+        upstream.pipe(client)
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, sockets })))
+    }),
+    ({ server, sockets }) =>
+      Effect.sync(() => {
+        for (const socket of sockets) socket.destroy()
+        server.close()
+      })
+  ).pipe(
+    Effect.map(({ server, sockets }) => ({
+      port: (server.address() as AddressInfo).port,
+      partition: () => {
+        for (const socket of sockets) {
+          socket.unpipe()
+          socket.pause()
+        }
+      }
+    }))
+  )
 
 // excludeTestServices: real clock, these tests drive real processes
 layer(Fixture.layer, { timeout: 180_000, excludeTestServices: true })(
@@ -235,21 +292,7 @@ layer(Fixture.layer, { timeout: 180_000, excludeTestServices: true })(
     it.effect("kills a tool that ignores SIGINT after the grace period, and answers 500 when the tool is gone", () =>
       Effect.gen(function* () {
         const { db, pki } = yield* Fixture
-        const dir = yield* tempDir
-        const tool = join(dir, "stubborn-backup")
-        yield* Effect.promise(() =>
-          writeFile(
-            tool,
-            `#!/bin/bash
-if [ "$1" = "--version" ]; then echo "mariabackup based on MariaDB server 10.11.19-MariaDB stub" >&2; exit 0; fi
-trap '' INT TERM
-echo "[00] stub started" >&2
-# unlike mariabackup, it also survives EPIPE: only SIGKILL stops it
-while true; do head -c 1048576 /dev/zero 2>/dev/null; sleep 0.05; done
-`,
-            { mode: 0o755 }
-          )
-        )
+        const tool = yield* stubbornTool
         const logs: Array<string> = []
         const manager = yield* startInstanceManager(db, pki, backupUser, logs, {
           flavor: { ...mariadb, backupTool: tool },
@@ -271,6 +314,57 @@ while true; do head -c 1048576 /dev/zero 2>/dev/null; sleep 0.05; done
         const error = yield* Effect.flip(Effect.scoped(startBackup(manager.url, pki.client)))
         assert.strictEqual(error._tag, "XtraBackupFailed")
         assert.include(error.message, "HTTP 500")
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("a request made while a gone client's tool is in its SIGINT grace waits for it to stop, then runs", () =>
+      Effect.gen(function* () {
+        const { db, pki } = yield* Fixture
+        const tool = yield* stubbornTool
+        const logs: Array<string> = []
+        const manager = yield* startInstanceManager(db, pki, backupUser, logs, {
+          flavor: { ...mariadb, backupTool: tool },
+          killGraceMillis: 3000
+        })
+        const first = yield* Effect.scoped(
+          Effect.gen(function* () {
+            const backup = yield* startBackup(manager.url, pki.client)
+            yield* Stream.runDrain(Stream.take(backup.body, 4))
+            return manager.backupPid() ?? -1
+          })
+        )
+        // the killed worker's Job retry, at once: the first tool ignores SIGINT and lives for the grace period
+        const askedAt = Date.now()
+        const second = yield* startBackup(manager.url, pki.client)
+        const waitedMillis = Date.now() - askedAt
+        assert.isFalse(processExists(first), "the second backup started while the first tool still ran")
+        assert.isAtLeast(waitedMillis, 1500, "answered before the first tool's grace period was over")
+        assert.strictEqual(second.start.tool, tool)
+        yield* Stream.runDrain(Stream.take(second.body, 4))
+        assert.notStrictEqual(manager.backupPid(), first)
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("a running backup whose client went silent (a partition) is ended, and the next backup runs", () =>
+      Effect.gen(function* () {
+        const { db, pki } = yield* Fixture
+        const logs: Array<string> = []
+        const manager = yield* startInstanceManager(db, pki, backupUser, logs, { pingTimeoutMillis: 1000 })
+        const proxy = yield* partitionableProxy(manager.apiPort)
+        const silent = yield* startBackup(`https://127.0.0.1:${proxy.port}`, pki.client)
+        yield* Stream.runDrain(Stream.take(silent.body, 4))
+        const pid = manager.backupPid() ?? -1
+        proxy.partition()
+        const next = yield* startBackup(manager.url, pki.client)
+        assert.isFalse(processExists(pid), `the silent client's tool ${pid} still runs`)
+        assert.isTrue(logs.some((line) => line.includes("did not answer a ping")))
+        const bytes = yield* Stream.runFold(
+          next.body,
+          () => 0,
+          (n, chunk) => n + chunk.length
+        )
+        assert.isAbove(bytes, 40 * 1024 * 1024)
+        assert.strictEqual((yield* next.outcome).exitCode, 0)
       }).pipe(Effect.scoped)
     )
 

@@ -48,7 +48,7 @@ export const startInstanceManager = (
   pki: TestPki,
   credentials: { readonly user: string; readonly password: string },
   logs: Array<string>,
-  overrides: Partial<Pick<InstanceManagerOptions, "flavor" | "killGraceMillis">> = {}
+  overrides: Partial<Pick<InstanceManagerOptions, "flavor" | "killGraceMillis" | "pingTimeoutMillis">> = {}
 ): Effect.Effect<InstanceManager & { readonly url: string }, unknown, Scope.Scope> =>
   serveInstanceManager({
     flavor: mariadb,
