@@ -83,6 +83,27 @@ while true; do head -c 1048576 /dev/zero 2>/dev/null; sleep 0.05; done
   return tool
 })
 
+/** An instance manager whose backup tool is `stubbornTool`, with a 3 s kill grace. */
+const stubbornManager = Effect.gen(function* () {
+  const { db, pki } = yield* Fixture
+  const tool = yield* stubbornTool
+  const logs: Array<string> = []
+  const manager = yield* startInstanceManager(db, pki, backupUser, logs, {
+    flavor: { ...mariadb, backupTool: tool },
+    killGraceMillis: 3000
+  })
+  return { tool, manager, logs }
+})
+
+/** Starts a backup, reads a little and disconnects mid-stream; the tool's PID. */
+const abandonedBackup = (manager: { readonly url: string; readonly backupPid: () => number | undefined }) =>
+  Effect.gen(function* () {
+    const { pki } = yield* Fixture
+    const backup = yield* startBackup(manager.url, pki.client)
+    yield* Stream.runDrain(Stream.take(backup.body, 4))
+    return manager.backupPid() ?? -1
+  }).pipe(Effect.scoped)
+
 /**
  * A TCP proxy to `port` whose `partition()` stops moving bytes both ways without closing anything: the peer
  * looks connected but answers nothing, as one behind a lost node does.
@@ -291,20 +312,9 @@ layer(Fixture.layer, { timeout: 180_000, excludeTestServices: true })(
 
     it.effect("kills a tool that ignores SIGINT after the grace period, and answers 500 when the tool is gone", () =>
       Effect.gen(function* () {
-        const { db, pki } = yield* Fixture
-        const tool = yield* stubbornTool
-        const logs: Array<string> = []
-        const manager = yield* startInstanceManager(db, pki, backupUser, logs, {
-          flavor: { ...mariadb, backupTool: tool },
-          killGraceMillis: 3000
-        })
-        const pid = yield* Effect.scoped(
-          Effect.gen(function* () {
-            const backup = yield* startBackup(manager.url, pki.client)
-            yield* Stream.runDrain(Stream.take(backup.body, 4))
-            return manager.backupPid() ?? -1
-          })
-        )
+        const { pki } = yield* Fixture
+        const { tool, manager, logs } = yield* stubbornManager
+        const pid = yield* abandonedBackup(manager)
         yield* Effect.sleep("700 millis")
         assert.isTrue(processExists(pid), "the stub ignores SIGINT, so it must still run inside the grace period")
         assert.isTrue(yield* waitUntil(() => !processExists(pid), 10_000), "SIGKILL after the grace period")
@@ -319,20 +329,9 @@ layer(Fixture.layer, { timeout: 180_000, excludeTestServices: true })(
 
     it.effect("a request made while a gone client's tool is in its SIGINT grace waits for it to stop, then runs", () =>
       Effect.gen(function* () {
-        const { db, pki } = yield* Fixture
-        const tool = yield* stubbornTool
-        const logs: Array<string> = []
-        const manager = yield* startInstanceManager(db, pki, backupUser, logs, {
-          flavor: { ...mariadb, backupTool: tool },
-          killGraceMillis: 3000
-        })
-        const first = yield* Effect.scoped(
-          Effect.gen(function* () {
-            const backup = yield* startBackup(manager.url, pki.client)
-            yield* Stream.runDrain(Stream.take(backup.body, 4))
-            return manager.backupPid() ?? -1
-          })
-        )
+        const { pki } = yield* Fixture
+        const { tool, manager } = yield* stubbornManager
+        const first = yield* abandonedBackup(manager)
         // the killed worker's Job retry, at once: the first tool ignores SIGINT and lives for the grace period
         const askedAt = Date.now()
         const second = yield* startBackup(manager.url, pki.client)
