@@ -226,11 +226,48 @@ const openStream = (
     ({ destroy }) => Effect.sync(destroy)
   ).pipe(Effect.catch((failure: ConnectFailure) => Effect.flatMap(connectFailure(url, tls, failure), Effect.fail)))
 
+/** How often the backup stream's peer is asked for a PING, and how long it has to answer. */
+export interface Keepalive {
+  readonly intervalMillis: number
+  readonly timeoutMillis: number
+}
+
+// a backup's body can pause for minutes (the tool waiting for its locks); PINGs tell that from a peer that is gone
+const defaultKeepalive: Keepalive = { intervalMillis: 30_000, timeoutMillis: 30_000 }
+
+/**
+ * PINGs the stream's session while it is open. An instance manager whose node vanished, or a partition, sends
+ * no FIN: without this the worker would wait for bytes until the Job's deadline (6 hours by default). A peer
+ * that does not answer in time gets its stream destroyed with the reason, which the body reports. A PING that
+ * cannot be sent (too many outstanding) is not counted as silence.
+ */
+const pingUntilSilent = (stream: ClientHttp2Stream, keepalive: Keepalive): Effect.Effect<void> => {
+  const session = stream.session
+  // an error instead of an answer means the session is closing: the stream reports that itself
+  const answered = Effect.callback<void>((resume) => {
+    if (session === undefined || !session.ping(() => resume(Effect.void))) resume(Effect.void)
+  }).pipe(Effect.timeoutOption(keepalive.timeoutMillis))
+  const silent = new Error(
+    `the instance manager did not answer a PING within ${keepalive.timeoutMillis / 1000} s: its node or the network is gone`
+  )
+  return Effect.gen(function* () {
+    while (!stream.destroyed) {
+      yield* Effect.sleep(keepalive.intervalMillis)
+      const answer = yield* answered
+      if (answer._tag === "None" && !stream.destroyed) return stream.destroy(silent)
+    }
+  })
+}
+
 /**
  * Starts a backup: `GET /cluster/backup` on `baseUrl` (e.g. `https://db1-1.db1.ns.svc:8443`) over HTTP/2.
  * Closing the scope before the body ended disconnects, which makes the instance manager stop the tool.
  */
-export const startBackup = Effect.fn("InstanceManagerClient.startBackup")(function* (baseUrl: string, tls: ClientTls) {
+export const startBackup = Effect.fn("InstanceManagerClient.startBackup")(function* (
+  baseUrl: string,
+  tls: ClientTls,
+  keepalive: Keepalive = defaultKeepalive
+) {
   const url = new URL(paths.backup, baseUrl)
   const { stream, headers } = yield* openStream(url, tls)
   const status = Number(headers[":status"])
@@ -247,6 +284,7 @@ export const startBackup = Effect.fn("InstanceManagerClient.startBackup")(functi
     )
   )
   const tool = start.tool
+  yield* Effect.forkScoped(pingUntilSilent(stream, keepalive))
   const ended = yield* Deferred.make<IncomingHttpHeaders, XtraBackupFailed>()
   let trailers: IncomingHttpHeaders = {}
   stream.once("trailers", (received) => {

@@ -1,7 +1,6 @@
 import { existsSync } from "node:fs"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { get } from "node:http"
-import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { assert, describe, it, layer } from "@effect/vitest"
@@ -10,7 +9,14 @@ import { getStatus, InstanceManagerClient, startBackup } from "../../src/instanc
 import { isPrepared, mariadb } from "../../src/instance/flavor.ts"
 import { backupUser, type MariadbInstance, startMariadb } from "../../src/sandbox/mariadb.ts"
 import { parseExposition, sampleOf } from "../support/prometheus.ts"
-import { extractInto, makePki, processExists, startInstanceManager, type TestPki } from "./support.ts"
+import {
+  extractInto,
+  makePki,
+  partitionableProxy,
+  processExists,
+  startInstanceManager,
+  type TestPki
+} from "./support.ts"
 
 const marker = `STREAM-MARKER-${Math.random().toString(36).slice(2)}`
 
@@ -103,43 +109,6 @@ const abandonedBackup = (manager: { readonly url: string; readonly backupPid: ()
     yield* Stream.runDrain(Stream.take(backup.body, 4))
     return manager.backupPid() ?? -1
   }).pipe(Effect.scoped)
-
-/**
- * A TCP proxy to `port` whose `partition()` stops moving bytes both ways without closing anything: the peer
- * looks connected but answers nothing, as one behind a lost node does.
- */
-const partitionableProxy = (port: number) =>
-  Effect.acquireRelease(
-    Effect.callback<{ readonly server: Server; readonly sockets: Set<Socket> }>((resume) => {
-      const sockets = new Set<Socket>()
-      const server = createServer((client) => {
-        const upstream = connect(port, "127.0.0.1")
-        for (const socket of [client, upstream]) {
-          sockets.add(socket)
-          socket.on("error", () => undefined)
-          socket.once("close", () => sockets.delete(socket))
-        }
-        client.pipe(upstream)
-        upstream.pipe(client)
-      })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, sockets })))
-    }),
-    ({ server, sockets }) =>
-      Effect.sync(() => {
-        for (const socket of sockets) socket.destroy()
-        server.close()
-      })
-  ).pipe(
-    Effect.map(({ server, sockets }) => ({
-      port: (server.address() as AddressInfo).port,
-      partition: () => {
-        for (const socket of sockets) {
-          socket.unpipe()
-          socket.pause()
-        }
-      }
-    }))
-  )
 
 // excludeTestServices: real clock, these tests drive real processes
 layer(Fixture.layer, { timeout: 180_000, excludeTestServices: true })(
@@ -364,6 +333,23 @@ layer(Fixture.layer, { timeout: 180_000, excludeTestServices: true })(
         )
         assert.isAbove(bytes, 40 * 1024 * 1024)
         assert.strictEqual((yield* next.outcome).exitCode, 0)
+      }).pipe(Effect.scoped)
+    )
+
+    it.effect("the worker's stream fails with the reason when the instance manager goes silent (a partition)", () =>
+      Effect.gen(function* () {
+        const { db, pki } = yield* Fixture
+        const manager = yield* startInstanceManager(db, pki, backupUser, [])
+        const proxy = yield* partitionableProxy(manager.apiPort)
+        const backup = yield* startBackup(`https://127.0.0.1:${proxy.port}`, pki.client, {
+          intervalMillis: 300,
+          timeoutMillis: 700
+        })
+        yield* Stream.runDrain(Stream.take(backup.body, 4))
+        proxy.partition()
+        const error = yield* Effect.flip(Stream.runDrain(backup.body))
+        assert.strictEqual(error._tag, "XtraBackupFailed")
+        assert.include(error.message, "did not answer a PING within 0.7 s")
       }).pipe(Effect.scoped)
     )
 

@@ -1,5 +1,6 @@
 /** Fixtures for the instance manager tests: PKI, a running instance manager with captured logs, extraction. */
 import { spawn } from "node:child_process"
+import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net"
 import { Effect, Logger, Redacted, type Scope, Stream } from "effect"
 import type { ClientTls } from "../../src/instance/client.ts"
 import { mariadb } from "../../src/instance/flavor.ts"
@@ -103,3 +104,40 @@ export const processExists = (pid: number): boolean => {
     return false
   }
 }
+
+/**
+ * A TCP proxy to `port` whose `partition()` stops moving bytes both ways without closing anything: the peer
+ * looks connected but answers nothing, as one behind a lost node does.
+ */
+export const partitionableProxy = (port: number) =>
+  Effect.acquireRelease(
+    Effect.callback<{ readonly server: Server; readonly sockets: Set<Socket> }>((resume) => {
+      const sockets = new Set<Socket>()
+      const server = createServer((client) => {
+        const upstream = connect(port, "127.0.0.1")
+        for (const socket of [client, upstream]) {
+          sockets.add(socket)
+          socket.on("error", () => undefined)
+          socket.once("close", () => sockets.delete(socket))
+        }
+        client.pipe(upstream)
+        upstream.pipe(client)
+      })
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, sockets })))
+    }),
+    ({ server, sockets }) =>
+      Effect.sync(() => {
+        for (const socket of sockets) socket.destroy()
+        server.close()
+      })
+  ).pipe(
+    Effect.map(({ server, sockets }) => ({
+      port: (server.address() as AddressInfo).port,
+      partition: () => {
+        for (const socket of sockets) {
+          socket.unpipe()
+          socket.pause()
+        }
+      }
+    }))
+  )
