@@ -170,13 +170,31 @@ export const archivedFiles = Effect.fn("pitr.archivedFiles")(function* (archiveP
     .sort(bySequence)
 })
 
+/** The server a series is archived from, as its manifests name it. */
+export interface ArchivedServer {
+  /** `server-<server_id>` */
+  readonly series: string
+  /** MySQL's `@@server_uuid`; MariaDB has none. */
+  readonly serverUuid: string | undefined
+}
+
+/** Asks the source which server it is: its series and (MySQL) its uuid, in one statement. */
+const archivedServer = (source: SourceConnection) => {
+  const uuid = flavorOf(source.flavor ?? "mariadb").gtidStates.serverUuidExpression
+  return Effect.map(
+    querySource(source, `SELECT @@server_id AS id${uuid === undefined ? "" : `, ${uuid} AS uuid`}`),
+    (rows): ArchivedServer => ({ series: `server-${Number(rows[0]?.id)}`, serverUuid: rows[0]?.uuid })
+  )
+}
+
 /** Uploads one complete local file and then its manifest. */
 export const archiveFile = Effect.fn("pitr.archiveFile")(function* (
   options: ArchiverOptions,
-  series: string,
+  server: ArchivedServer,
   file: string,
   previousFile: string | undefined
 ) {
+  const { series } = server
   const client = yield* ObjectStoreClient
   const bytes = yield* io(`read ${file}`, () => readFile(join(options.workDir, file)))
   const flavor = options.source.flavor ?? "mariadb"
@@ -198,6 +216,7 @@ export const archiveFile = Effect.fn("pitr.archiveFile")(function* (
     size: uploaded.size,
     sha256: uploaded.sha256,
     serverId: summary.serverId,
+    ...(server.serverUuid === undefined ? {} : { serverUuid: server.serverUuid }),
     gtidStateBefore: summary.gtidStateBefore,
     gtidStateAfter: summary.gtidStateAfter,
     ...(summary.firstGTID === undefined ? {} : { firstGTID: summary.firstGTID }),
@@ -243,7 +262,7 @@ export const resumeFile = (
  */
 const archiveComplete = Effect.fn("pitr.archiveComplete")(function* (
   options: ArchiverOptions,
-  series: string,
+  server: ArchivedServer,
   lastArchived: string | undefined
 ) {
   const listed = yield* serverBinlogs(options.source)
@@ -258,7 +277,7 @@ const archiveComplete = Effect.fn("pitr.archiveComplete")(function* (
     if (index < 0 || index === listed.length - 1) break
     const size = (yield* io(`stat ${file}`, () => stat(join(options.workDir, file)))).size
     if (size !== listed[index]?.size) break
-    const manifest = yield* archiveFile(options, series, file, last)
+    const manifest = yield* archiveFile(options, server, file, last)
     yield* io(`remove ${file}`, () => rm(join(options.workDir, file), { force: true }))
     if (options.onArchived !== undefined) yield* options.onArchived(manifest)
     last = file
@@ -286,11 +305,8 @@ export const runArchiver = Effect.fn("pitr.runArchiver")(function* (options: Arc
       Effect.retry({ while: (e: E) => e._tag === "BinlogSourceUnavailable", schedule: Schedule.spaced(poll) })
     )
   for (;;) {
-    const serverId = yield* querySource(options.source, "SELECT @@server_id AS id").pipe(
-      Effect.map((rows) => Number(rows[0]?.id)),
-      retryWhileDown
-    )
-    const series = `server-${serverId}`
+    const server = yield* archivedServer(options.source).pipe(retryWhileDown)
+    const { series } = server
     let last = (yield* archivedFiles(options.archivePrefix, series)).at(-1)
     const listed = yield* serverBinlogs(options.source).pipe(retryWhileDown)
     yield* report({ state: "ok", series })
@@ -313,7 +329,7 @@ export const runArchiver = Effect.fn("pitr.runArchiver")(function* (options: Arc
         const stderr = yield* Effect.forkScoped(outputText(dump.stderr, 2000))
         while (dump.running()) {
           yield* Effect.sleep(poll)
-          last = yield* archiveComplete(options, series, last).pipe(
+          last = yield* archiveComplete(options, server, last).pipe(
             Effect.catchTag("BinlogSourceUnavailable", () => Effect.succeed(last))
           )
         }
@@ -324,6 +340,6 @@ export const runArchiver = Effect.fn("pitr.runArchiver")(function* (options: Arc
       })
     )
     // What completed before the connection ended is archived as soon as the server answers again.
-    last = yield* archiveComplete(options, series, last).pipe(retryWhileDown)
+    last = yield* archiveComplete(options, server, last).pipe(retryWhileDown)
   }
 })

@@ -54,6 +54,12 @@ export interface GtidStates<S> {
   size(state: S): bigint
   /** How messages name a source: `domain` / `source`. */
   readonly sourceNoun: string
+  /**
+   * The SQL expression of the uuid the server writes its own transactions under, the manifest's `serverUuid`:
+   * MySQL's `@@server_uuid`. `undefined` for MariaDB, which has no server uuid: its GTIDs carry the
+   * `server_id`, which every manifest records as `serverId`.
+   */
+  readonly serverUuidExpression: string | undefined
 }
 
 const seqOf = (position: GtidPosition, domain: number): bigint => position.get(domain)?.seq ?? 0n
@@ -73,7 +79,8 @@ export const mariadbGtidStates: GtidStates<GtidPosition> = {
   endsBefore: (end, target) => [...target.keys()].every((d) => seqOf(end, d) <= seqOf(target, d)),
   stopState: mergePositions,
   size: (state) => [...state.values()].reduce((sum, gtid) => sum + gtid.seq, 0n),
-  sourceNoun: "domain"
+  sourceNoun: "domain",
+  serverUuidExpression: undefined
 }
 
 /** MySQL 8.4: GTID sets; a target set names exactly the transactions the recovered server holds. */
@@ -92,5 +99,6 @@ export const mysqlGtidStates: GtidStates<GtidSet> = {
       (sum, intervals) => intervals.reduce((total, [first, last]) => total + last - first + 1n, sum),
       0n
     ),
-  sourceNoun: "source"
+  sourceNoun: "source",
+  serverUuidExpression: "@@server_uuid"
 }

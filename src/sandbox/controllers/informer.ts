@@ -138,23 +138,20 @@ export const controllerKey = (object: KubeObject, kind: string): Option.Option<s
 
 /**
  * The informers of a controller of `owners` that also reconciles an owner when an object it controls changes
- * (a Job when one of its Pods does): an event of either kind queues the owner's key.
+ * (a Job when one of its Pods does): an event of either kind queues the owner's key. Returns the owned kind's
+ * cache (the Deployment controller finds its ReplicaSets in it) and when both have synced.
  */
 export const startOwnerInformers = <A extends KubeObject, B extends KubeObject>(
   queue: WorkQueue,
   owners: Resource<A>,
   owned: Resource<B>
-): Effect.Effect<
-  { readonly owners: ReflectorCache<A>; readonly owned: ReflectorCache<B>; readonly synced: Effect.Effect<void> },
-  never,
-  SharedInformers
-> =>
+): Effect.Effect<{ readonly owned: ReflectorCache<B>; readonly synced: Effect.Effect<void> }, never, SharedInformers> =>
   Effect.gen(function* () {
     const ownerCache = yield* startInformer(owners, (event) => queue.add(event.key))
     const ownedCache = yield* startInformer(owned, (event) =>
       Option.match(controllerKey(event.object, owners.kind), { onNone: () => Effect.void, onSome: queue.add })
     )
-    return { owners: ownerCache, owned: ownedCache, synced: Effect.andThen(ownerCache.synced, ownedCache.synced) }
+    return { owned: ownedCache, synced: Effect.andThen(ownerCache.synced, ownedCache.synced) }
   })
 
 /** An owner reference making `owner` the controller of a new object. */

@@ -18,6 +18,9 @@
  *    bad-credentials Cluster of case 2 once its Secret is fixed and its Job deleted: the retry on the volume the
  *    failed restore left empty) and `b1` pinned by `backupID`. 1 instance each, to keep the wall time down (the
  *    replicas of a recovered Cluster are checked in case 1).
+ * 4. A recovery whose object-store credentials Secret does not exist yet: `failed`, `Recovered=False` with
+ *    `ObjectStoreSecretMissing` and a Warning Event naming the Secret, no database Pod; once the Secret is
+ *    created the same Job runs, the Cluster is `recovering` again and ends healthy with the latest backup's data.
  *
  * Last, the API server denied no request (zero 403s).
  */
@@ -390,6 +393,96 @@ describe("Recovery on the sandbox", () => {
           yield* holdsBackupPoint(e2e, "pinned-1", b1, ["after_b1", "after_b2"])
         }),
       { timeout: 600_000 }
+    )
+
+    it.effect(
+      "a recovery whose object-store Secret appears late: failed ObjectStoreSecretMissing naming it, then recovering and the backup's data once it exists",
+      () =>
+        Effect.gen(function* () {
+          const e2e = yield* OperatorSandbox
+          const b2 = point("b2")
+          // done with them: this case needs the CPU
+          yield* e2e.kubectl(["delete", "clusters", "f-creds", "pinned", "--ignore-not-found", "--wait=false"])
+          const secret = "late-s3-credentials"
+          const late = {
+            credentials: {
+              accessKeyId: { name: secret, key: "accessKey" },
+              secretAccessKey: { name: secret, key: "secretKey" }
+            }
+          }
+          yield* e2e.apply(
+            clusterManifest("late", {
+              instances: 1,
+              bootstrap: { recovery: { source } },
+              externalClusters: externalClusters(e2e, late)
+            })
+          )
+          const waiting: Json = yield* e2e.waitForCluster(
+            "late",
+            "failed with Recovered=False/ObjectStoreSecretMissing",
+            (c) =>
+              c.status?.phase === "failed" &&
+              c.status?.conditions?.some(
+                (cond: Json) =>
+                  cond.type === "Recovered" && cond.status === "False" && cond.reason === "ObjectStoreSecretMissing"
+              ),
+            { timeout: "60 seconds" }
+          )
+          const condition = waiting.status.conditions.find((c: Json) => c.type === "Recovered")
+          assert.include(condition.message, `Secret ${e2e.namespace}/${secret} does not exist`)
+          assert.include(condition.message, "late-1-recovery")
+          const warning: Json = yield* e2e.waitFor(
+            "a Warning Event ObjectStoreSecretMissing on late",
+            Effect.map(e2e.list("events"), (events) =>
+              events.find(
+                (e: Json) =>
+                  e.involvedObject?.name === "late" && e.type === "Warning" && e.reason === "ObjectStoreSecretMissing"
+              )
+            ),
+            { timeout: "30 seconds" }
+          )
+          assert.include(warning.message, secret)
+          assert.isUndefined(yield* e2e.get("pods", "late-1"), "no database Pod while the restore waits")
+          // nothing is deleted: the same Job runs once the kubelet can mount the Secret
+          const job: Json = yield* e2e.get("jobs", "late-1-recovery")
+          assert.isDefined(job, "the recovery Job waits")
+
+          yield* e2e.apply({
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: secret },
+            stringData: {
+              accessKey: e2e.sandbox.objectStore?.accessKey ?? "",
+              secretKey: e2e.sandbox.objectStore?.secretKey ?? ""
+            }
+          })
+          // every phase the Cluster passes through on its way to healthy
+          const phases: Array<string> = []
+          const recovered: Json = yield* e2e.waitForCluster(
+            "late",
+            "healthy with 1 ready instance",
+            (c) => {
+              const phase = String(c.status?.phase)
+              if (phases.at(-1) !== phase) phases.push(phase)
+              return phase === "healthy" && c.status?.readyInstances === 1
+            },
+            { timeout: "120 seconds" }
+          )
+          assert.deepStrictEqual(phases.slice(0, 2), ["failed", "recovering"], `phases: ${phases.join(" → ")}`)
+          assert.strictEqual(
+            (yield* e2e.get("jobs", "late-1-recovery"))?.metadata?.uid,
+            job.metadata.uid,
+            "the waiting Job ran, not a new one"
+          )
+          assert.strictEqual(recovered.status.recovery.backupId, b2.backupId)
+          assert.strictEqual(
+            recovered.status.conditions.find((c: Json) => c.type === "Recovered")?.status,
+            "True",
+            "Recovered condition"
+          )
+          yield* holdsBackupPoint(e2e, "late-1", b2, ["after_b2"])
+        }),
+      { timeout: 300_000 }
     )
 
     it.effect("the API server denied nothing: zero 403s in its log", () => nothingDenied)
