@@ -55,6 +55,15 @@ export interface GtidStates<S> {
   /** How messages name a source: `domain` / `source`. */
   readonly sourceNoun: string
   /**
+   * Whether the file in which a GTID target is reached may hold transactions of sources the target does not
+   * name. MariaDB: no, `--stop-position` drops an unnamed domain from every file, so the plan refuses. MySQL:
+   * yes, the target is the whole set and `--include-gtids` leaves the rest out. In a single-primary history
+   * those transactions follow the target's: a failover's new primary writes the old primary's replicated
+   * transactions first, then its own. Earlier files holding them are still refused: their transactions
+   * precede the target's, so a target without them was never a state of the history.
+   */
+  readonly lastFileMayHoldUnnamedSources: boolean
+  /**
    * The SQL expression of the uuid the server writes its own transactions under, the manifest's `serverUuid`:
    * MySQL's `@@server_uuid`. `undefined` for MariaDB, which has no server uuid: its GTIDs carry the
    * `server_id`, which every manifest records as `serverId`.
@@ -80,6 +89,7 @@ export const mariadbGtidStates: GtidStates<GtidPosition> = {
   stopState: mergePositions,
   size: (state) => [...state.values()].reduce((sum, gtid) => sum + gtid.seq, 0n),
   sourceNoun: "domain",
+  lastFileMayHoldUnnamedSources: false,
   serverUuidExpression: undefined
 }
 
@@ -100,5 +110,6 @@ export const mysqlGtidStates: GtidStates<GtidSet> = {
       0n
     ),
   sourceNoun: "source",
+  lastFileMayHoldUnnamedSources: true,
   serverUuidExpression: "@@server_uuid"
 }

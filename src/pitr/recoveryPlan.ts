@@ -183,7 +183,8 @@ export const planRecovery = <B extends BaseBackup>(input: {
 
     if (target._tag === "Gtid" && targetGtid !== undefined) {
       const named = states.sources(targetGtid)
-      const advanced = new Set(chain.flatMap((f) => states.advancedSources(f.before, f.after)))
+      const checked = states.lastFileMayHoldUnnamedSources ? chain.slice(0, -1) : chain
+      const advanced = new Set(checked.flatMap((f) => states.advancedSources(f.before, f.after)))
       const omitted = [...advanced]
         .filter((source) => !named.has(source))
         .sort((a, b) => a.localeCompare(b, "en", { numeric: true }))

@@ -172,7 +172,7 @@ describe("recovery plan over MySQL GTID sets", () => {
     })
   )
 
-  it.effect("files that advance a source the target does not name are refused, naming the source", () =>
+  it.effect("a file before the target's that advances a source the target does not name is refused, naming it", () =>
     Effect.gen(function* () {
       const mixed: BinlogManifest = {
         ...manifest(0, 0, 0, 100),
@@ -181,18 +181,48 @@ describe("recovery plan over MySQL GTID sets", () => {
         firstGTID: `${A}:4`,
         lastGTID: `${B}:2`
       }
+      const next: BinlogManifest = {
+        ...manifest(1, 0, 0, 100),
+        gtidStateBefore: `${A}:1-9,${B}:1-2`,
+        gtidStateAfter: `${A}:1-12,${B}:1-2`,
+        firstGTID: `${A}:10`,
+        lastGTID: `${A}:12`
+      }
+      // B:1-2 were committed before A:10: a server holding A:1-11 without them never existed
       const failure = assertFailure(
         yield* Effect.exit(
           planRecovery({
             backups: [backup(`${A}:1-3`)],
-            manifests: [mixed],
-            target: { _tag: "Gtid", gtid: `${A}:1-5` },
+            manifests: [mixed, next],
+            target: { _tag: "Gtid", gtid: `${A}:1-11` },
             flavor: "mysql"
           })
         ),
         "DomainNotInTarget"
       )
       assert.include(failure?.message, `source ${B}`)
+    })
+  )
+
+  it.effect("the target reached in a failover's file: the new primary's own transactions after it are left out", () =>
+    Effect.gen(function* () {
+      // the new primary's file: the old primary's transactions it replicated, then its own
+      const failoverFile: BinlogManifest = {
+        ...manifest(0, 0, 0, 100),
+        series: "server-2",
+        gtidStateBefore: `${A}:1-3`,
+        gtidStateAfter: `${A}:1-9,${B}:1-2`,
+        firstGTID: `${A}:4`,
+        lastGTID: `${B}:2`
+      }
+      const plan = yield* planRecovery({
+        backups: [backup(`${A}:1-3`)],
+        manifests: [failoverFile],
+        target: { _tag: "Gtid", gtid: `${A}:1-5` },
+        flavor: "mysql"
+      })
+      expect(plan.files.map((f) => f.file)).toEqual([failoverFile.file])
+      expect(plan.stopPosition).toBe(`${A}:1-5`)
     })
   )
 
