@@ -40,6 +40,11 @@ export const annotations = {
   backupPrefix: `${labelPrefix}/backup-prefix`,
   /** On a ScheduledBackup's Backup: the schedule slot (RFC 3339) it was created for. */
   scheduledAt: `${labelPrefix}/scheduled-at`,
+  /**
+   * On a ScheduledBackup's Backup: the ScheduledBackup's name, whole. The `scheduled-backup` label (what the
+   * index selects by) is truncated past 63 characters, so it cannot name the object to reconcile.
+   */
+  scheduledBackup: `${labelPrefix}/scheduled-backup`,
   /** On a recovery plan Job: the target it plans (`targetGTID …`); another target in the spec plans again. */
   recoveryTarget: `${labelPrefix}/recovery-target`
 } as const

@@ -156,6 +156,25 @@ describe("ScheduledBackup reconciler", () => {
     )
   )
 
+  it.effect("a slot's Backup is created when the slot comes, not at the next slot", () =>
+    run(
+      Effect.gen(function* () {
+        yield* TestClock.setTime(Date.parse("2026-12-01T10:59:30Z"))
+        yield* startControllers(scheduledBackupReconciler)
+        yield* createCluster()
+        yield* createScheduled(scheduled({ schedule: "0 * * * *" }))
+        yield* settle
+        assert.deepStrictEqual(yield* names, [])
+        // the reconcile requeued for 11:00:00.000 exactly; the Backup must exist a moment after
+        yield* TestClock.adjust("30 seconds")
+        yield* settle
+        yield* TestClock.adjust("10 millis")
+        yield* settle
+        assert.deepStrictEqual(yield* names, ["nightly-20261201110000"])
+      })
+    )
+  )
+
   it.effect("suspend: no Backups while suspended", () =>
     run(
       Effect.gen(function* () {

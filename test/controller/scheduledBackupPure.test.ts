@@ -7,6 +7,7 @@ import { Schema } from "effect"
 import type { Backup } from "../../src/api/backup.ts"
 import type { ScheduledBackup } from "../../src/api/scheduledBackup.ts"
 import { decide, slotSuffix } from "../../src/controller/scheduledBackup/decide.ts"
+import { scheduledBackupKeysOf } from "../../src/controller/scheduledBackup/reconcile.ts"
 
 const start = Date.parse("2026-12-01T00:00:00Z")
 
@@ -59,4 +60,23 @@ describe("ScheduledBackup decide", () => {
       }
     }
   )
+
+  it("a Backup of a ScheduledBackup whose name is past 63 characters maps back to that ScheduledBackup", () => {
+    const long = `${"nightly-".repeat(9)}x`
+    const decision = decide(
+      { ...object(5, 600), metadata: { ...object(5, 600).metadata, name: long } },
+      [],
+      undefined,
+      start + 6 * 60_000
+    )
+    const created = decision.create
+    assert.isDefined(created)
+    if (created === undefined) return
+    assert.isAtMost(created.metadata.labels?.["cloudnative-mysql.io/scheduled-backup"]?.length ?? 0, 63)
+    assert.deepStrictEqual(scheduledBackupKeysOf(created), [`db/${long}`])
+    const { annotations: _, ...olderMetadata } = created.metadata
+    assert.deepStrictEqual(scheduledBackupKeysOf({ ...created, metadata: { ...olderMetadata, name: "s-old" } }), [
+      `db/${created.metadata.labels?.["cloudnative-mysql.io/scheduled-backup"]}`
+    ])
+  })
 })

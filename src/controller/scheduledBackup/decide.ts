@@ -89,7 +89,7 @@ export const renderScheduledBackup = (
         [labels.cluster]: spec.cluster.name,
         ...(immediate ? { [labels.immediate]: "true" } : {})
       },
-      annotations: { [annotations.scheduledAt]: rfc3339(slotMillis) },
+      annotations: { [annotations.scheduledAt]: rfc3339(slotMillis), [annotations.scheduledBackup]: name },
       ...(owner === undefined ? {} : { ownerReferences: [{ ...owner, blockOwnerDeletion: true }] })
     },
     spec: {

@@ -9,7 +9,7 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Option } from "effect"
-import { labels, truncatedName } from "../../api/names.ts"
+import { annotations, labels, truncatedName } from "../../api/names.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
 import { type KubeObject, parseKey, Resources } from "../../kube/resources.ts"
 import type { Reconciled } from "../../kube/WorkQueue.ts"
@@ -61,13 +61,21 @@ export const reconcileScheduledBackup = Effect.fn("ScheduledBackup.reconcile")(
 )
 
 /** A Backup created by a ScheduledBackup → that ScheduledBackup (by its label). */
-const backupToScheduledBackup = (backup: KubeObject) =>
-  Effect.sync(() => {
-    const value = (backup as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.[
-      labels.scheduledBackup
-    ]
-    return value === undefined ? [] : [`${backup.metadata?.namespace ?? ""}/${value}`]
-  })
+/**
+ * The key of the ScheduledBackup that created `backup`: its annotation, else (Backups created before it existed)
+ * the label, which is the name itself up to 63 characters.
+ */
+export const scheduledBackupKeysOf = (backup: KubeObject): ReadonlyArray<string> => {
+  const metadata = (
+    backup as {
+      metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }
+    }
+  ).metadata
+  const name = metadata?.annotations?.[annotations.scheduledBackup] ?? metadata?.labels?.[labels.scheduledBackup]
+  return name === undefined ? [] : [`${backup.metadata?.namespace ?? ""}/${name}`]
+}
+
+const backupToScheduledBackup = (backup: KubeObject) => Effect.sync(() => scheduledBackupKeysOf(backup))
 
 /** The ScheduledBackup controller as the controller-manager registers it. */
 export const scheduledBackupReconciler: Reconciler = {

@@ -52,7 +52,10 @@ export const parseSchedule = (
       const date = cron.nextRun(new Date(afterMillis))
       return date === null ? undefined : date.getTime()
     },
-    latest: (atOrBeforeMillis) => cron.previousRuns(1, new Date(atOrBeforeMillis + 1))[0]?.getTime()
+    // croner reads the reference at whole seconds and returns runs strictly before it: the next whole second
+    // makes a run at the reference's own second count, from its first millisecond on (a requeue lands there)
+    latest: (atOrBeforeMillis) =>
+      cron.previousRuns(1, new Date(Math.floor(atOrBeforeMillis / 1000) * 1000 + 1000))[0]?.getTime()
   })
 }
 
