@@ -1,7 +1,7 @@
 /**
  * The controller-manager's shared caches: one informer per watched kind (a reflector per watched namespace, or
  * one across all namespaces), shared by every controller, with secondary indexes so a reconcile finds an
- * object's dependents without scanning (`backupsByCluster`, `jobsByOwner`, `podsByOwner`, `podsByCluster`). The
+ * object's dependents without scanning (`backupsByCluster`, `podsByOwner`, `podsByCluster`). The
  * indexes are filed in the step that changes the cache (the reflector's `onChange`), so they never lag it.
  * Reconcilers read from here, never from the API server; they write through `KubeApi`.
  *
@@ -81,7 +81,6 @@ export const byLabel =
 export const indexes = {
   backupsByCluster: "cluster",
   backupsBySchedule: "scheduledBackup",
-  jobsByOwner: "owner",
   podsByOwner: "owner",
   podsByCluster: "cluster"
 } as const
@@ -233,6 +232,17 @@ const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches:
     return informer
   })
 
+const clusterLabel = byLabel(labels.cluster)
+
+/**
+ * A Cluster's own Pods (instances, the binlog archiver) by its label: a Pod of one of its Jobs carries the label
+ * too, but its readers find it by its Job (`podsByOwner`), and the Cluster's readers want the others.
+ */
+const clusterPodsIndex: IndexFunction<Pod> = (pod) =>
+  (pod.metadata.ownerReferences ?? []).some((owner) => owner.kind === "Job" && owner.controller === true)
+    ? []
+    : clusterLabel(pod)
+
 const backupCluster: IndexFunction<Backup> = (backup) => [
   `${backup.metadata.namespace ?? ""}/${backup.spec.cluster.name}`
 ]
@@ -266,7 +276,6 @@ export class Caches extends Context.Service<Caches, CachesService>()("cloudnativ
           {
             resource: Resources.jobs,
             labelSelector: managedSelector,
-            indexers: { [indexes.jobsByOwner]: byControllerOwner },
             transform: jobForCache
           },
           options,
@@ -276,7 +285,7 @@ export class Caches extends Context.Service<Caches, CachesService>()("cloudnativ
           {
             resource: Resources.pods,
             labelSelector: managedSelector,
-            indexers: { [indexes.podsByOwner]: byControllerOwner, [indexes.podsByCluster]: byLabel(labels.cluster) },
+            indexers: { [indexes.podsByOwner]: byControllerOwner, [indexes.podsByCluster]: clusterPodsIndex },
             transform: podForCache
           },
           options,

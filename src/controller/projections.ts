@@ -11,7 +11,7 @@
  *   their object-store spec variable and the object-store credentials volume, which `objectStoreSecretWait.ts`
  *   also reads), and only while a reader may need it: until the Job finishes (the secret wait), and after a
  *   failure while the `abort-uploads` finalizer is held (the janitor renders the cleanup Job from it). A Job
- *   that completed, or finished without that finalizer, keeps no template.
+ *   that completed, or finished without that finalizer, keeps no spec.
  * - A Pod keeps its metadata and status, never its spec (reconcilers read a Pod's metadata and status). A Job's
  *   Pod keeps only what Job readers look at: the phase, each condition's type and status, and each (init)
  *   container's name and state (a terminated container's exit code, reason and message; a waiting one's reason
@@ -79,13 +79,12 @@ export const jobForCache = (job: Job): Job => {
                   .map(({ lastProbeTime: _, ...condition }) => condition)
               })
         }
-  const reducedTemplate =
-    template?.spec === undefined || !keepsTemplate(kept) ? {} : { spec: cleanupSourceOf(template.spec) }
+  const spec = template?.spec === undefined || !keepsTemplate(kept) ? undefined : cleanupSourceOf(template.spec)
   return {
     apiVersion: kept.apiVersion,
     kind: kept.kind,
     metadata: kept.metadata,
-    ...(kept.spec === undefined ? {} : { spec: { template: reducedTemplate } }),
+    ...(spec === undefined ? {} : { spec: { template: { spec } } }),
     ...(reducedStatus === undefined ? {} : { status: reducedStatus })
   } as Job
 }
