@@ -18,6 +18,8 @@
  * - `rss_bytes_per_added_object`, `heap_used_bytes_per_added_object`: the growth over a second round of as many
  *   Backups on the warm controller, divided by the objects it added: the marginal cost of tracking more objects,
  *   without the first round's one-time costs (code compiled on first use, connection pools, allocator arenas);
+ * - `memory_mib`: at each reading, where the controller's memory is (`process.memoryUsage()` and each V8 heap
+ *   space's committed and used size), to tell live data from what V8 keeps committed or code;
  * - `cache_retained_bytes_per_object`: what the shared caches alone retain per object, measured in this process
  *   on the same store after forced GCs (`--expose-gc`, which the npm script passes);
  * - `idle_cpu_percent`: the controller's CPU time over 10 s after everything completed, as a share of one core.
@@ -51,12 +53,31 @@ const jobsRef = ref("jobs", "batch", "v1")
 
 const executable = join(import.meta.dirname, "..", "bin", "cloudnative-mysql.js")
 
+/** The process's CPU time, resident set and peak resident set (`VmHWM`), from one read of each /proc file. */
 const procStat = (pid: number) => {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
   const ticks = Number(fields[11]) + Number(fields[12])
-  const rss = Number(/VmRSS:\s+(\d+) kB/u.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024
-  return { cpuSeconds: ticks / 100, rss }
+  const status = readFileSync(`/proc/${pid}/status`, "utf8")
+  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`, "u").exec(status)?.[1] ?? 0) * 1024
+  return { cpuSeconds: ticks / 100, rss: kib("VmRSS"), peakRss: kib("VmHWM") }
 }
+
+/**
+ * Where the controller's memory is, in MiB: `process.memoryUsage()` (heap committed and used, external, array
+ * buffers) and each V8 heap space's committed and used size, read in the controller over the DevTools session.
+ */
+const memoryBreakdown = `(() => {
+  const mib = (bytes) => Number((bytes / 2 ** 20).toFixed(1))
+  const usage = process.memoryUsage()
+  const spaces = {}
+  for (const s of process.getBuiltinModule("node:v8").getHeapSpaceStatistics()) {
+    spaces[s.space_name] = { committed: mib(s.physical_space_size), used: mib(s.space_used_size) }
+  }
+  return {
+    heap_committed: mib(usage.heapTotal), heap_used: mib(usage.heapUsed), external: mib(usage.external),
+    array_buffers: mib(usage.arrayBuffers), spaces
+  }
+})()`
 
 const waitFor = <A>(what: string, poll: Effect.Effect<A | undefined>, timeoutMillis = 600_000) =>
   Effect.gen(function* () {
@@ -187,8 +208,9 @@ const program = Effect.gen(function* () {
       await inspector.collectGarbage()
       const heap = await inspector.heapUsedBytes()
       const { rss } = procStat(pid)
+      const breakdown = await inspector.evaluate(memoryBreakdown)
       if (snapshots !== undefined) await inspector.writeHeapSnapshot(`${snapshots}-${state}.heapsnapshot`)
-      return { heapBeforeGc, heap, rss }
+      return { heapBeforeGc, heap, rss, breakdown }
     })
   const empty = yield* settledMemory("empty")
 
@@ -286,7 +308,7 @@ const program = Effect.gen(function* () {
   yield* Effect.sleep("10 seconds")
   const idleEnd = procStat(pid)
   const full = yield* settledMemory("full")
-  const peakRss = Number(/VmHWM:\s+(\d+) kB/u.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024
+  const peakRss = procStat(pid).peakRss
   // what the shared caches retain per object, measured in this process where a GC can be forced
   const gc = (globalThis as { gc?: () => void }).gc
   const retainedHeap = (measure: () => number) => {
@@ -342,6 +364,7 @@ const program = Effect.gen(function* () {
     rss_bytes_per_added_object: Math.round((second.rss - full.rss) / added),
     heap_used_bytes_per_added_object: Math.round((second.heap - full.heap) / added),
     cache_retained_bytes_per_object: gc === undefined ? null : Math.round((cachesHeap - heapBefore) / objects),
+    memory_mib: { empty: empty.breakdown, full: full.breakdown, second: second.breakdown },
     idle_cpu_percent: Number((((idleEnd.cpuSeconds - idleStart.cpuSeconds) / 10) * 100).toFixed(2))
   }
 }).pipe(Effect.scoped, Effect.provide(FakeApiServer.layerTest))

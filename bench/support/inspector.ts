@@ -6,7 +6,8 @@
  *   is `LowMemoryNotification`), so "heap in use" afterwards is what the process retains, not garbage a lazy
  *   collector has not reached yet;
  * - `heapUsedBytes`: the V8 heap in use (`Runtime.getHeapUsage`);
- * - `writeHeapSnapshot`: a `.heapsnapshot` file (Chrome DevTools' Memory tab reads it) for finding retainers.
+ * - `writeHeapSnapshot`: a `.heapsnapshot` file (Chrome DevTools' Memory tab reads it) for finding retainers;
+ * - `evaluate`: an expression's JSON value in the child (`process.memoryUsage()`, `v8.getHeapSpaceStatistics()`).
  *
  * The child prints its inspector URL on stderr (`Debugger listening on ws://…`): `inspectorUrl` finds it there.
  */
@@ -21,6 +22,7 @@ export interface Inspector {
   readonly collectGarbage: () => Promise<void>
   readonly heapUsedBytes: () => Promise<number>
   readonly writeHeapSnapshot: (path: string) => Promise<void>
+  readonly evaluate: (expression: string) => Promise<unknown>
   readonly close: () => void
 }
 
@@ -81,6 +83,14 @@ export const connectInspector = async (url: string): Promise<Inspector> => {
           file.end((error?: Error | null) => (error ? reject(error) : resolve()))
         )
       }
+    },
+    evaluate: async (expression) => {
+      const reply = (await send("Runtime.evaluate", { expression, returnByValue: true })) as {
+        readonly result: { readonly value?: unknown }
+        readonly exceptionDetails?: { readonly text: string }
+      }
+      if (reply.exceptionDetails !== undefined) throw new Error(reply.exceptionDetails.text)
+      return reply.result.value
     },
     close: () => socket.close()
   }

@@ -1,7 +1,7 @@
 /**
  * The controller-manager's shared caches: one informer per watched kind (a reflector per watched namespace, or
  * one across all namespaces), shared by every controller, with secondary indexes so a reconcile finds an
- * object's dependents without scanning (`backupsByCluster`, `jobsByOwner`, `podsByOwner`, `podsByCluster`). The
+ * object's dependents without scanning (`backupsByCluster`, `podsByOwner`, `podsByCluster`). The
  * indexes are filed in the step that changes the cache (the reflector's `onChange`), so they never lag it.
  * Reconcilers read from here, never from the API server; they write through `KubeApi`.
  *
@@ -11,13 +11,9 @@
  * A subscriber first receives every cached object as `Added` (so one registered after the first list misses
  * nothing), then every change.
  *
- * What no reconciler reads is dropped before an object is cached (`withoutManagedFields`, `podForCache`), and what
- * stays is laid out compactly (`compacted`): every kind's
- * `metadata.managedFields` (the API server's field-ownership records, often as large as the rest of the object)
- * and a Pod's `spec` (reconcilers read a Pod's metadata and status; they never write a cached Pod back whole).
- * Of a Job's Pod template only what the cleanup Job is rendered from stays (`jobForCache`): the containers' name
- * and image, their object-store spec variable and the object-store credentials volume (the rest of the template,
- * most of a Job's size, is the Job controller's business).
+ * What no reconciler reads is dropped before an object is cached, and what stays is laid out compactly with its
+ * repeated strings shared by all kinds (`projections.ts`). An index value that one object is filed under (an
+ * owner's Job, a Job's Pod) maps to that object's key itself, a Set only once a second one joins it.
  *
  * @since 0.1.0
  */
@@ -29,7 +25,7 @@ import type { ScheduledBackup } from "../api/scheduledBackup.ts"
 import type { KubeApi } from "../kube/KubeApi.ts"
 import { makeReflector, type ReflectorEvent } from "../kube/Reflector.ts"
 import { type Job, type KubeObject, keyOf, type Pod, type Resource, Resources } from "../kube/resources.ts"
-import { cleanupSourceOf } from "./backup/render.ts"
+import { compacted, jobForCache, podForCache, StringTable, withoutBookkeeping } from "./projections.ts"
 
 /** An index function: the values an object is found under (`namespace/…` strings, so namespaces never mix). */
 export type IndexFunction<A> = (object: A) => ReadonlyArray<string>
@@ -85,7 +81,6 @@ export const byLabel =
 export const indexes = {
   backupsByCluster: "cluster",
   backupsBySchedule: "scheduledBackup",
-  jobsByOwner: "owner",
   podsByOwner: "owner",
   podsByCluster: "cluster"
 } as const
@@ -125,52 +120,20 @@ interface InformerOptions<A extends KubeObject> {
   readonly transform?: ((object: A) => A) | undefined
 }
 
-/** An object without `metadata.managedFields` (the same object when it has none). */
-export const withoutManagedFields = <A extends KubeObject>(object: A): A => {
-  if (object.metadata === undefined || !("managedFields" in object.metadata)) return object
-  const { managedFields: _, ...metadata } = object.metadata
-  return { ...object, metadata }
-}
-
-/**
- * A Job as the caches keep it: without its template's metadata, and of the template's spec only what the cleanup
- * Job is rendered from (`cleanupSourceOf`).
- */
-export const jobForCache = (job: Job): Job => {
-  const kept = withoutManagedFields(job)
-  const template = kept.spec?.template
-  if (kept.spec === undefined || template === undefined) return kept
-  const reduced = template.spec === undefined ? {} : { spec: cleanupSourceOf(template.spec) }
-  return { ...kept, spec: { ...kept.spec, template: reduced } }
-}
-
-/**
- * The same JSON value, laid out compactly: V8 builds what `JSON.parse` returns with exact-size arrays and the
- * properties inside the objects, while the Schema decoder assembles objects field by field and arrays by `push`,
- * which leaves property backing stores and spare array capacity in every object (a fifth of a cached Job) for
- * as long as it is cached. The kinds' Schemas decode to JSON values, so nothing else changes.
- */
-export const compacted = <A>(object: A): A => JSON.parse(JSON.stringify(object)) as A
-
-/** A Pod as the caches keep it: metadata (without managedFields) and status. */
-export const podForCache = (pod: Pod): Pod => {
-  const { spec: _, ...kept } = withoutManagedFields(pod)
-  return kept
-}
-
 const namespaceOfKey = (key: string): string | undefined => {
   const slash = key.indexOf("/")
   return slash < 0 ? undefined : key.slice(0, slash)
 }
 
 /** Builds an informer and forks its reflectors into the current scope. */
-const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches: CachesOptions) =>
+const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches: CachesOptions, strings: StringTable) =>
   Effect.gen(function* () {
     const namespaces = caches.namespaces !== undefined && caches.namespaces.length > 0 ? caches.namespaces : [undefined]
     const indexers = Object.entries(options.indexers ?? {})
-    // index name → value → keys; an object is unfiled under the values of the version it had (the event's
-    // `previous`), so nothing per object is kept besides the keys themselves
-    const index = new Map<string, Map<string, Set<string>>>(indexers.map(([name]) => [name, new Map()]))
+    // index name → value → key, or keys once there are several (most values, an owner, have one); an object is
+    // unfiled under the values of the version it had (the event's `previous`), so nothing per object is kept
+    // besides the keys themselves
+    const index = new Map<string, Map<string, string | Set<string>>>(indexers.map(([name]) => [name, new Map()]))
     const handlers = new Set<CacheHandler<A>>()
 
     const unindex = (key: string, object: A) => {
@@ -178,8 +141,11 @@ const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches:
         const byValue = index.get(name)
         for (const value of f(object)) {
           const keys = byValue?.get(value)
-          keys?.delete(key)
-          if (keys?.size === 0) byValue?.delete(value)
+          if (keys === key) byValue?.delete(value)
+          else if (typeof keys === "object") {
+            keys.delete(key)
+            if (keys.size === 1) byValue?.set(value, keys.values().next().value ?? "")
+          }
         }
       }
     }
@@ -187,12 +153,10 @@ const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches:
       for (const [name, f] of indexers) {
         const byValue = index.get(name)!
         for (const value of f(object)) {
-          let keys = byValue.get(value)
-          if (keys === undefined) {
-            keys = new Set()
-            byValue.set(value, keys)
-          }
-          keys.add(key)
+          const keys = byValue.get(value)
+          if (keys === undefined) byValue.set(value, key)
+          else if (typeof keys === "object") keys.add(key)
+          else if (keys !== key) byValue.set(value, new Set([keys, key]))
         }
       }
     }
@@ -208,7 +172,7 @@ const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches:
         namespace,
         labelSelector: options.labelSelector,
         resyncPeriod: caches.resyncPeriod ?? Duration.minutes(10),
-        transform: (object: A) => compacted((options.transform ?? withoutManagedFields)(object)),
+        transform: (object: A) => compacted((options.transform ?? withoutBookkeeping)(object), strings),
         onChange: file
       })
     )
@@ -238,7 +202,8 @@ const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches:
       list,
       byIndex: (name, value) =>
         Effect.gen(function* () {
-          const keys = [...(index.get(name)?.get(value) ?? [])]
+          const filed = index.get(name)?.get(value)
+          const keys = filed === undefined ? [] : typeof filed === "string" ? [filed] : [...filed]
           const objects: Array<A> = []
           for (const key of keys) {
             const object = yield* get(key)
@@ -267,9 +232,23 @@ const makeInformer = <A extends KubeObject>(options: InformerOptions<A>, caches:
     return informer
   })
 
+const clusterLabel = byLabel(labels.cluster)
+
+/**
+ * A Cluster's own Pods (instances, the binlog archiver) by its label: a Pod of one of its Jobs carries the label
+ * too, but its readers find it by its Job (`podsByOwner`), and the Cluster's readers want the others.
+ */
+const clusterPodsIndex: IndexFunction<Pod> = (pod) =>
+  (pod.metadata.ownerReferences ?? []).some((owner) => owner.kind === "Job" && owner.controller === true)
+    ? []
+    : clusterLabel(pod)
+
 const backupCluster: IndexFunction<Backup> = (backup) => [
   `${backup.metadata.namespace ?? ""}/${backup.spec.cluster.name}`
 ]
+
+/** Strings per generation of the caches' string table (`StringTable`): about 100 KB at most. */
+const stringTableGeneration = 2048
 
 /** The shared caches of the controller-manager. */
 export class Caches extends Context.Service<Caches, CachesService>()("cloudnative-mysql/controller/Caches") {
@@ -278,6 +257,8 @@ export class Caches extends Context.Service<Caches, CachesService>()("cloudnativ
     Layer.effect(
       Caches,
       Effect.gen(function* () {
+        // one table for every kind: a Job, its Pod and its Backup share namespace, labels, owner names
+        const strings = new StringTable(stringTableGeneration)
         const backups = yield* makeInformer(
           {
             resource: Resources.backups,
@@ -286,27 +267,29 @@ export class Caches extends Context.Service<Caches, CachesService>()("cloudnativ
               [indexes.backupsBySchedule]: byLabel(labels.scheduledBackup)
             }
           },
-          options
+          options,
+          strings
         )
-        const scheduledBackups = yield* makeInformer({ resource: Resources.scheduledBackups }, options)
-        const clusters = yield* makeInformer({ resource: Resources.clusters }, options)
+        const scheduledBackups = yield* makeInformer({ resource: Resources.scheduledBackups }, options, strings)
+        const clusters = yield* makeInformer({ resource: Resources.clusters }, options, strings)
         const jobs = yield* makeInformer(
           {
             resource: Resources.jobs,
             labelSelector: managedSelector,
-            indexers: { [indexes.jobsByOwner]: byControllerOwner },
             transform: jobForCache
           },
-          options
+          options,
+          strings
         )
         const pods = yield* makeInformer(
           {
             resource: Resources.pods,
             labelSelector: managedSelector,
-            indexers: { [indexes.podsByOwner]: byControllerOwner, [indexes.podsByCluster]: byLabel(labels.cluster) },
+            indexers: { [indexes.podsByOwner]: byControllerOwner, [indexes.podsByCluster]: clusterPodsIndex },
             transform: podForCache
           },
-          options
+          options,
+          strings
         )
         const all = [backups, scheduledBackups, clusters, jobs, pods] as const
         const synced = yield* Deferred.make<void>()

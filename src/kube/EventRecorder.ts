@@ -12,6 +12,7 @@
  *
  * @since 0.1.0
  */
+import { createHash } from "node:crypto"
 import { Clock, Effect, Semaphore } from "effect"
 import { metaV1Time } from "../api/time.ts"
 import { KubeApi } from "./KubeApi.ts"
@@ -48,6 +49,13 @@ export interface EventRecorder {
 
 // kubectl shows the message on one line; the API server stores long ones but they help nobody
 const maxMessageLength = 1024
+
+/**
+ * The aggregation key of an Event: a SHA-256 digest of what identifies it (object, type, reason, message), 44
+ * characters instead of the message and names, for each of the up to `cacheSize` Events remembered.
+ */
+const digest = (identity: ReadonlyArray<string>): string =>
+  createHash("sha256").update(JSON.stringify(identity)).digest("base64")
 
 interface Aggregate {
   readonly namespace: string
@@ -88,15 +96,7 @@ export const makeEventRecorder = Effect.fnUntraced(function* (
       }
       const namespace = metadata.namespace ?? "default"
       const text = message.length > maxMessageLength ? `${message.slice(0, maxMessageLength - 3)}...` : message
-      const key = JSON.stringify([
-        resource.kind,
-        namespace,
-        involvedObject.name,
-        metadata.uid ?? "",
-        type,
-        reason,
-        text
-      ])
+      const key = digest([resource.kind, namespace, metadata.name ?? "", metadata.uid ?? "", type, reason, text])
 
       const previous = seen.get(key)
       if (previous !== undefined) {

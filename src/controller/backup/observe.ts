@@ -16,6 +16,7 @@ import type { Cluster } from "../../api/cluster.ts"
 import { backupJobName, cleanupJobName } from "../../api/names.ts"
 import { type Job, type KubeObject, keyOf, type Pod, parseKey } from "../../kube/resources.ts"
 import { Caches, indexes, ownerIndexValue } from "../Caches.ts"
+import { finishedCondition } from "../jobConditions.ts"
 import { type SecretWait, secretWaitOfJob } from "../objectStoreSecretWait.ts"
 
 /** Everything one Backup reconcile decides from. */
@@ -91,10 +92,8 @@ export const observeBackup = (key: string, writes: RecentWrites) =>
     const cleanupJob = yield* writes.resolve("Job", cleanupKey, yield* caches.jobs.get(cleanupKey))
     const podsOf = (jobName: string) => caches.pods.byIndex(indexes.podsByOwner, ownerIndexValue("Job", ns, jobName))
     const jobPods = job === undefined ? [] : yield* podsOf(backupJobName(name))
-    const finished = (job?.status?.conditions ?? []).some(
-      (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True"
-    )
-    const jobSecretWait = job === undefined || finished ? undefined : yield* secretWaitOfJob(job, jobPods)
+    const jobSecretWait =
+      job === undefined || finishedCondition(job) !== undefined ? undefined : yield* secretWaitOfJob(job, jobPods)
     return {
       key,
       backup,

@@ -9,6 +9,7 @@ import { Effect, Option } from "effect"
 import type { Pod } from "../../kube/resources.ts"
 import { unstartableReasons } from "../backup/decide.ts"
 import { Caches, indexes, ownerIndexValue } from "../Caches.ts"
+import { finishedCondition } from "../jobConditions.ts"
 import { secretWaitOfJob } from "../objectStoreSecretWait.ts"
 import type { ClusterRef } from "./render.ts"
 
@@ -45,9 +46,7 @@ export const observeJob = Effect.fn("ClusterReconciler.observeJob")(function* <O
   const caches = yield* Caches
   const job = Option.getOrUndefined(yield* caches.jobs.get(`${cluster.namespace}/${jobName}`))
   if (job === undefined) return "absent" as const
-  const finished = (job.status?.conditions ?? []).find(
-    (c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True"
-  )
+  const finished = finishedCondition(job)
   // the index is by owner name: a Pod of an earlier Job of that name is not this one's
   const pods = (yield* caches.pods.byIndex(
     indexes.podsByOwner,

@@ -23,6 +23,7 @@ import type { Job } from "../../kube/resources.ts"
 import type { ClusterRef } from "../cluster/render.ts"
 import { isConditionTrue, setCondition } from "../conditions.ts"
 import { event, type PendingEvent } from "../Events.ts"
+import { finishedCondition } from "../jobConditions.ts"
 import { rfc3339 } from "../time.ts"
 import { retentionEvents } from "./events.ts"
 import { renderRetentionJob } from "./render.ts"
@@ -191,7 +192,4 @@ export const decideRetention = (input: {
 
 /** `metav1.Time` of a finished Job: its completion time, else when its last condition changed, else `now`. */
 export const finishedAtOf = (job: Job, now: number): string =>
-  job.status?.completionTime ??
-  (job.status?.conditions ?? []).find((c) => (c.type === "Complete" || c.type === "Failed") && c.status === "True")
-    ?.lastTransitionTime ??
-  rfc3339(now)
+  job.status?.completionTime ?? finishedCondition(job)?.lastTransitionTime ?? rfc3339(now)
