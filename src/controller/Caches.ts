@@ -1,7 +1,8 @@
 /**
  * The controller-manager's shared caches: one informer per watched kind (a reflector per watched namespace, or
  * one across all namespaces), shared by every controller, with secondary indexes so a reconcile finds an
- * object's dependents without scanning (`backupsByCluster`, `podsByOwner`, `podsByCluster`). The
+ * object's dependents without scanning (`backupsByCluster`, `podsByOwner`, `podsByCluster`,
+ * `clustersByRecoveryBackup`). The
  * indexes are filed in the step that changes the cache (the reflector's `onChange`), so they never lag it.
  * Reconcilers read from here, never from the API server; they write through `KubeApi`.
  *
@@ -82,7 +83,8 @@ export const indexes = {
   backupsByCluster: "cluster",
   backupsBySchedule: "scheduledBackup",
   podsByOwner: "owner",
-  podsByCluster: "cluster"
+  podsByCluster: "cluster",
+  clustersByRecoveryBackup: "recoveryBackup"
 } as const
 
 /** The shared caches. */
@@ -243,6 +245,12 @@ const clusterPodsIndex: IndexFunction<Pod> = (pod) =>
     ? []
     : clusterLabel(pod)
 
+/** A Cluster bootstrapped by recovery from a Backup object, under that Backup's key. */
+const recoveryBackup: IndexFunction<Cluster> = (cluster) => {
+  const backup = cluster.spec.bootstrap?.recovery?.backup?.name
+  return backup === undefined ? [] : [`${cluster.metadata.namespace ?? ""}/${backup}`]
+}
+
 const backupCluster: IndexFunction<Backup> = (backup) => [
   `${backup.metadata.namespace ?? ""}/${backup.spec.cluster.name}`
 ]
@@ -271,7 +279,11 @@ export class Caches extends Context.Service<Caches, CachesService>()("cloudnativ
           strings
         )
         const scheduledBackups = yield* makeInformer({ resource: Resources.scheduledBackups }, options, strings)
-        const clusters = yield* makeInformer({ resource: Resources.clusters }, options, strings)
+        const clusters = yield* makeInformer(
+          { resource: Resources.clusters, indexers: { [indexes.clustersByRecoveryBackup]: recoveryBackup } },
+          options,
+          strings
+        )
         const jobs = yield* makeInformer(
           {
             resource: Resources.jobs,

@@ -19,6 +19,7 @@ import { Resources } from "../../src/kube/resources.ts"
 import { makeMetrics } from "../../src/platform/metrics.ts"
 import { FakeCluster } from "../../src/sandbox/FakeCluster.ts"
 import { layerFake } from "../../src/sandbox/KubeApiFake.ts"
+import { clusterObject, fromBackup } from "./cluster/fixtures.ts"
 
 const settle = Effect.gen(function* () {
   for (let i = 0; i < 100; i++) yield* Effect.yieldNow
@@ -264,6 +265,26 @@ describe("the caches' indexes", () => {
       yield* settle
       assert.deepStrictEqual(yield* bySchedule("s2"), [])
       assert.deepStrictEqual(yield* byCluster("db"), ["b2"])
+    }).pipe(Effect.provide(Caches.layer().pipe(Layer.provideMerge(FakeLayer))))
+  )
+
+  it.effect("index Clusters by the Backup object their recovery waits for", () =>
+    Effect.gen(function* () {
+      const api = yield* KubeApi
+      const caches = yield* Caches
+      yield* caches.synced
+      yield* api.create(Resources.clusters, clusterObject("restored", fromBackup))
+      yield* api.create(Resources.clusters, clusterObject("fresh"))
+      yield* settle
+      const waiting = (backup: string) =>
+        Effect.map(caches.clusters.byIndex(indexes.clustersByRecoveryBackup, `ns/${backup}`), (found) =>
+          found.map((c) => c.metadata.name)
+        )
+      assert.deepStrictEqual(yield* waiting("nightly"), ["restored"])
+      assert.deepStrictEqual(yield* waiting("fresh"), [])
+      yield* api.delete(Resources.clusters, { namespace: "ns", name: "restored" })
+      yield* settle
+      assert.deepStrictEqual(yield* waiting("nightly"), [])
     }).pipe(Effect.provide(Caches.layer().pipe(Layer.provideMerge(FakeLayer))))
   )
 

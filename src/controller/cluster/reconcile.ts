@@ -12,7 +12,6 @@
  */
 
 import { Duration, Effect, Layer, Option, Random } from "effect"
-import type { Backup } from "../../api/backup.ts"
 import type { Cluster } from "../../api/cluster.ts"
 import type { Failure } from "../../api/failures.ts"
 import { flavorOfImage } from "../../api/images.ts"
@@ -29,7 +28,7 @@ import {
 } from "../../api/names.ts"
 import type { KubeError } from "../../kube/errors.ts"
 import { KubeApi } from "../../kube/KubeApi.ts"
-import { type ConfigMap, type KubeObject, type Pod, type Resource, Resources } from "../../kube/resources.ts"
+import { type ConfigMap, type KubeObject, keyOf, type Pod, type Resource, Resources } from "../../kube/resources.ts"
 import { urlHost } from "../../platform/urlHost.ts"
 import { ArchiverStatusClient } from "../binlogArchiving/ArchiverStatusClient.ts"
 import { completedBackupsOf, decideArchiving } from "../binlogArchiving/decide.ts"
@@ -373,12 +372,10 @@ export const reconcileCluster = Effect.fn("ClusterReconciler.reconcile")(functio
   return requeue.length === 0 ? undefined : { requeueAfter: Duration.seconds(Math.min(...requeue)) }
 })
 
-/** Clusters whose recovery waits for this Backup. */
+/** Clusters whose recovery waits for this Backup (by index: every status write of every Backup comes here). */
 const clustersRecoveringFrom = (object: KubeObject, caches: typeof Caches.Service) =>
-  Effect.map(caches.clusters.list(object.metadata?.namespace), (clusters) =>
-    clusters
-      .filter((c) => c.spec.bootstrap?.recovery?.backup?.name === (object as Backup).metadata.name)
-      .map((c) => `${c.metadata.namespace ?? ""}/${c.metadata.name ?? ""}`)
+  Effect.map(caches.clusters.byIndex(indexes.clustersByRecoveryBackup, keyOf(object)), (clusters) =>
+    clusters.map((c) => `${c.metadata.namespace ?? ""}/${c.metadata.name ?? ""}`)
   )
 
 /** The Cluster controller; `random` generates the passwords (the process passes `secureRandom`). */
