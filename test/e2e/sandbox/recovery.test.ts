@@ -456,7 +456,7 @@ describe("Recovery on the sandbox", () => {
               secretKey: e2e.sandbox.objectStore?.secretKey ?? ""
             }
           })
-          // every phase the Cluster passes through on its way to healthy
+          // every phase the Cluster is seen in on its way to healthy
           const phases: Array<string> = []
           const recovered: Json = yield* e2e.waitForCluster(
             "late",
@@ -468,7 +468,9 @@ describe("Recovery on the sandbox", () => {
             },
             { timeout: "120 seconds" }
           )
-          assert.deepStrictEqual(phases.slice(0, 2), ["failed", "recovering"], `phases: ${phases.join(" → ")}`)
+          // the controller may leave `failed` before the first look after the Secret's creation
+          const afterFailed = phases[0] === "failed" ? phases.slice(1) : phases
+          assert.strictEqual(afterFailed[0], "recovering", `phases: ${phases.join(" → ")}`)
           assert.strictEqual(
             (yield* e2e.get("jobs", "late-1-recovery"))?.metadata?.uid,
             job.metadata.uid,
