@@ -160,11 +160,16 @@ export const runController = (config: ControllerConfig) =>
       "Objects in the shared caches, by kind",
       Effect.map(caches.sizes, (sizes) => Object.entries(sizes).map(([kind, n]) => [{ kind }, n] as const))
     )
+    // one pass over the cached Backups serves every Backup gauge of a scrape (they are read one after another)
+    const backupSeriesOfScrape = yield* Effect.cachedWithTTL(
+      Effect.map(caches.backups.list(), backupSeries),
+      "1 second"
+    )
     for (const [name, help] of Object.entries(backupGauges) as ReadonlyArray<[BackupGauge, string]>) {
       yield* metrics.gauge(
         name,
         help,
-        Effect.map(caches.backups.list(), (backups) => backupSeries(backups)[name])
+        Effect.map(backupSeriesOfScrape, (series) => series[name])
       )
     }
     for (const [name, help] of Object.entries(archivingGauges) as ReadonlyArray<[ArchivingGauge, string]>) {
