@@ -26,7 +26,7 @@ import type { ScheduledBackup } from "../api/scheduledBackup.ts"
 import type { KubeApi } from "../kube/KubeApi.ts"
 import { makeReflector, type ReflectorEvent } from "../kube/Reflector.ts"
 import { type Job, type KubeObject, keyOf, type Pod, type Resource, Resources } from "../kube/resources.ts"
-import { compacted, jobForCache, podForCache, StringTable, withoutBookkeeping } from "./projections.ts"
+import { compacted, jobForCache, ownedByJob, podForCache, StringTable, withoutBookkeeping } from "./projections.ts"
 
 /** An index function: the values an object is found under (`namespace/…` strings, so namespaces never mix). */
 export type IndexFunction<A> = (object: A) => ReadonlyArray<string>
@@ -240,10 +240,7 @@ const clusterLabel = byLabel(labels.cluster)
  * A Cluster's own Pods (instances, the binlog archiver) by its label: a Pod of one of its Jobs carries the label
  * too, but its readers find it by its Job (`podsByOwner`), and the Cluster's readers want the others.
  */
-const clusterPodsIndex: IndexFunction<Pod> = (pod) =>
-  (pod.metadata.ownerReferences ?? []).some((owner) => owner.kind === "Job" && owner.controller === true)
-    ? []
-    : clusterLabel(pod)
+const clusterPodsIndex: IndexFunction<Pod> = (pod) => (ownedByJob(pod) ? [] : clusterLabel(pod))
 
 /** A Cluster bootstrapped by recovery from a Backup object, under that Backup's key. */
 const recoveryBackup: IndexFunction<Cluster> = (cluster) => {

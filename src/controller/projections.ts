@@ -128,7 +128,8 @@ const containersForCache = (statuses: ReadonlyArray<ContainerStatus> | undefined
     return { name: container.name, ...(state === undefined ? {} : { state }) } as ContainerStatus
   })
 
-const ownedByJob = (pod: Pod): boolean =>
+/** Whether a Pod is a Job's (backup, cleanup, recovery, retention), not a Cluster's own (instances, archiver). */
+export const ownedByJob = (pod: Pod): boolean =>
   (pod.metadata.ownerReferences ?? []).some((owner) => owner.kind === "Job" && owner.controller === true)
 
 /** A Pod as the caches keep it (see the module comment). */

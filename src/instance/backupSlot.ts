@@ -10,11 +10,12 @@
  *   session is destroyed, which stops the tool as a disconnect does, and the request waits as above;
  * - otherwise the holder is alive and the request is refused (`BackupAlreadyRunning`, HTTP 409).
  *
- * A PING that cannot be sent (too many outstanding) counts as answered: a live backup is never ended on a doubt.
+ * A PING that cannot be sent counts as answered (`peerSilent`): a live backup is never ended on a doubt.
  *
  * @since 0.1.0
  */
 import { Clock, Data, Deferred, Effect, type Scope } from "effect"
+import { peerSilent } from "../platform/http2Ping.ts"
 import { type ApiResponse, isClosed } from "./response.ts"
 
 /** Another backup runs and its client is alive. */
@@ -52,18 +53,8 @@ interface Holder {
 /** The client went away before the response was ended (an ended response is a backup that finished). */
 const clientGone = (res: ApiResponse): boolean => isClosed(res) && !res.writableEnded
 
-/** Resolves `true` when the holder's HTTP/2 peer acknowledges a PING in time; HTTP/1.1 has no PING: `true`. */
-const answersPing = (res: ApiResponse, timeoutMillis: number): Effect.Effect<boolean> => {
-  const session = "stream" in res ? res.stream.session : undefined
-  if (session === undefined || session.destroyed) return Effect.succeed(true)
-  return Effect.callback<boolean>((resume) => {
-    const sent = session.ping((error) => resume(Effect.succeed(error === null)))
-    if (!sent) resume(Effect.succeed(true))
-  }).pipe(
-    Effect.timeoutOption(timeoutMillis),
-    Effect.map((answered) => (answered._tag === "None" ? false : answered.value))
-  )
-}
+/** The holder's HTTP/2 session; HTTP/1.1 has none (and no PING). */
+const sessionOf = (res: ApiResponse) => ("stream" in res ? res.stream.session : undefined)
 
 /** The slot of one instance manager. */
 export const makeBackupSlot = (options: BackupSlotOptions): BackupSlot => {
@@ -87,11 +78,15 @@ export const makeBackupSlot = (options: BackupSlotOptions): BackupSlot => {
       const current = holder
       if (current === undefined) return yield* take(res)
       if (!clientGone(current.res)) {
-        if (yield* answersPing(current.res, options.pingTimeoutMillis)) {
+        const silent = yield* peerSilent(sessionOf(current.res), options.pingTimeoutMillis)
+        // a PING that failed because the session closed: the client is gone after all
+        if (!silent && !clientGone(current.res)) {
           return yield* new BackupAlreadyRunning({ message: "a backup is already running on this instance" })
         }
-        yield* Effect.logWarning("the running backup's client did not answer a ping: closing its connection")
-        if ("stream" in current.res) current.res.stream.session?.destroy()
+        if (silent) {
+          yield* Effect.logWarning("the running backup's client did not answer a ping: closing its connection")
+          sessionOf(current.res)?.destroy()
+        }
       }
       const remaining = waitUntil - (yield* Clock.currentTimeMillis)
       const released = yield* Deferred.await(current.released).pipe(Effect.timeoutOption(Math.max(0, remaining)))

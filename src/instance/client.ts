@@ -25,6 +25,7 @@ import { request } from "node:https"
 import type { TLSSocket } from "node:tls"
 import { Clock, Context, Deferred, Effect, Layer, Schema, type Scope, Stream } from "effect"
 import { InstanceManagerTLSFailed, XtraBackupFailed } from "../api/failures.ts"
+import { peerSilent } from "../platform/http2Ping.ts"
 import { readableBatches } from "../platform/readableBatches.ts"
 import {
   type BackupOutcome,
@@ -238,26 +239,21 @@ const defaultKeepalive: Keepalive = { intervalMillis: 30_000, timeoutMillis: 30_
 /**
  * PINGs the stream's session while it is open. An instance manager whose node vanished, or a partition, sends
  * no FIN: without this the worker would wait for bytes until the Job's deadline (6 hours by default). A peer
- * that does not answer in time gets its stream destroyed with the reason, which the body reports. A PING that
- * cannot be sent (too many outstanding) is not counted as silence.
+ * that does not answer in time (`peerSilent`) gets its stream destroyed with the reason, which the body reports.
  */
-const pingUntilSilent = (stream: ClientHttp2Stream, keepalive: Keepalive): Effect.Effect<void> => {
-  const session = stream.session
-  // an error instead of an answer means the session is closing: the stream reports that itself
-  const answered = Effect.callback<void>((resume) => {
-    if (session === undefined || !session.ping(() => resume(Effect.void))) resume(Effect.void)
-  }).pipe(Effect.timeoutOption(keepalive.timeoutMillis))
-  const silent = new Error(
-    `the instance manager did not answer a PING within ${keepalive.timeoutMillis / 1000} s: its node or the network is gone`
-  )
-  return Effect.gen(function* () {
+const pingUntilSilent = (stream: ClientHttp2Stream, keepalive: Keepalive): Effect.Effect<void> =>
+  Effect.gen(function* () {
     while (!stream.destroyed) {
       yield* Effect.sleep(keepalive.intervalMillis)
-      const answer = yield* answered
-      if (answer._tag === "None" && !stream.destroyed) return stream.destroy(silent)
+      if ((yield* peerSilent(stream.session, keepalive.timeoutMillis)) && !stream.destroyed) {
+        return stream.destroy(
+          new Error(
+            `the instance manager did not answer a PING within ${keepalive.timeoutMillis / 1000} s: its node or the network is gone`
+          )
+        )
+      }
     }
   })
-}
 
 /**
  * Starts a backup: `GET /cluster/backup` on `baseUrl` (e.g. `https://db1-1.db1.ns.svc:8443`) over HTTP/2.

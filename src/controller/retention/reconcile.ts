@@ -2,8 +2,9 @@
  * The retention step of the Cluster reconciler: observe the retention Job `<cluster>-retention` and its Pod's
  * termination message (from the caches, as the Cluster's other run-once Jobs) and the Cluster's Backups →
  * `decideRetention` (pure) → act: create or delete the Job, mark the Backups whose data a run deleted
- * (`DataRemoved`, one status write each, with an Event). The new `status.retention` and the Cluster's Events are returned to the Cluster reconciler, which
- * writes them with its one status write. The controller never reads the object store: the Job does.
+ * (`DataRemoved`, one status write each, with an Event). The new `status.retention` and the Cluster's Events
+ * are returned to the Cluster reconciler, which writes them with its one status write. The controller never
+ * reads the object store: the Job does.
  *
  * @since 0.2.0
  */
@@ -72,8 +73,9 @@ const observeRetentionJob = Effect.fn("ClusterReconciler.observeRetentionJob")(f
 
 /**
  * Observes, decides and acts for the retention of `cluster` (`backups`: the Cluster's, as the caches hold
- * them); returns the new `status.retention` (or `undefined`), the Cluster's Events and when to look again. API errors fail the reconcile (it is retried),
- * except a Backup whose status changed under the mark: it is marked at the next look.
+ * them); returns the new `status.retention` (or `undefined`), the Cluster's Events and when to look again. API
+ * errors fail the reconcile (it is retried), except a Backup whose status changed under the mark: it is marked
+ * at the next look.
  */
 export const reconcileRetention = Effect.fn("ClusterReconciler.reconcileRetention")(function* (
   cluster: ClusterRef,

@@ -60,7 +60,6 @@ export const reconcileScheduledBackup = Effect.fn("ScheduledBackup.reconcile")(
   (effect) => effect.pipe(Effect.catchTag("Conflict", () => Effect.succeed<Reconciled>({ requeueAfter: "50 millis" })))
 )
 
-/** A Backup created by a ScheduledBackup → that ScheduledBackup (by its label). */
 /**
  * The key of the ScheduledBackup that created `backup`: its annotation, else (Backups created before it existed)
  * the label, which is the name itself up to 63 characters.
