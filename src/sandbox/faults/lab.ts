@@ -98,12 +98,15 @@ export const waitUntilIdle = (lab: FaultLab) =>
       cert: await readFile(lab.pki.clientCertFile, "utf8"),
       key: await readFile(lab.pki.clientKeyFile, "utf8")
     }))
+    // what the last look saw, so a timeout says whether a backup still ran or the status could not be read
+    let last = "no answer yet"
     for (let i = 0; i < 600; i++) {
-      const status = yield* getStatus(lab.im.url, tls).pipe(Effect.option)
-      if (status._tag === "Some" && !status.value.backupRunning) return
+      const status = yield* getStatus(lab.im.url, tls).pipe(Effect.result)
+      if (status._tag === "Success" && !status.success.backupRunning) return
+      last = status._tag === "Success" ? "a backup still runs" : `the status failed: ${status.failure.message}`
       yield* Effect.sleep("100 millis")
     }
-    return yield* Effect.fail(new Error("the instance manager still runs a backup after 60 s"))
+    return yield* Effect.fail(new Error(`the instance manager is not idle after 60 s: ${last}`))
   })
 
 /** Deletes every object and aborts every upload under `prefix`, directly (the store is shared by many runs). */
